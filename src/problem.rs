@@ -1,0 +1,138 @@
+//! What can be wrong with a row, said once: every problem and warning has a stable
+//! snake_case code (reports, docs and scripts key on it), the field it blames and a
+//! message that tells a person what to do.
+
+use std::fmt;
+
+/// Every per-row problem or warning ferry can report. The string form is the contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Code {
+    // reading
+    RaggedRow,
+    InvalidUtf8,
+    CellTooLong,
+    // plain values
+    Required,
+    InvalidInteger,
+    InvalidBoolean,
+    InvalidChoice,
+    OutOfRange,
+    InvalidTime,
+    TimezoneRequired,
+    InvalidEmail,
+    InvalidList,
+    TooManyNumbers,
+    NumberTooLong,
+    TaskRefRequired,
+    DuplicateKey,
+    // phones
+    InvalidCharacters,
+    ScientificNotation,
+    LeadingZeroLost,
+    LeadingPlusLost,
+    InvalidCountryCode,
+    CountryCodeRequired,
+    CountryCodeMismatch,
+    InvalidNumber,
+    NotAMobile,
+    NotALandline,
+    MobileInLandlineColumn,
+    LandlineInMobileColumn,
+    ChannelConflict,
+    ChannelMissing,
+    AreaCodeRequired,
+    AreaCodeNotAllowed,
+    InvalidAreaCode,
+    // warnings
+    CountryPrefixDropped,
+    AreaCodeZeroDropped,
+    // later stages
+    UnknownTask,
+    VendorRejected,
+    VendorError,
+    HttpError,
+    Transport,
+    OutcomeUnknown,
+    AuthRefused,
+    ExistedBefore,
+    VendorWarning,
+    NotAttempted,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        use Code::*;
+        match self {
+            RaggedRow => "ragged_row",
+            InvalidUtf8 => "invalid_utf8",
+            CellTooLong => "cell_too_long",
+            Required => "required",
+            InvalidInteger => "invalid_integer",
+            InvalidBoolean => "invalid_boolean",
+            InvalidChoice => "invalid_choice",
+            OutOfRange => "out_of_range",
+            InvalidTime => "invalid_time",
+            TimezoneRequired => "timezone_required",
+            InvalidEmail => "invalid_email",
+            InvalidList => "invalid_list",
+            TooManyNumbers => "too_many_numbers",
+            NumberTooLong => "number_too_long",
+            TaskRefRequired => "task_ref_required",
+            DuplicateKey => "duplicate_key",
+            InvalidCharacters => "invalid_characters",
+            ScientificNotation => "scientific_notation",
+            LeadingZeroLost => "leading_zero_lost",
+            LeadingPlusLost => "leading_plus_lost",
+            InvalidCountryCode => "invalid_country_code",
+            CountryCodeRequired => "country_code_required",
+            CountryCodeMismatch => "country_code_mismatch",
+            InvalidNumber => "invalid_number",
+            NotAMobile => "not_a_mobile",
+            NotALandline => "not_a_landline",
+            MobileInLandlineColumn => "mobile_in_landline_column",
+            LandlineInMobileColumn => "landline_in_mobile_column",
+            ChannelConflict => "channel_conflict",
+            ChannelMissing => "channel_missing",
+            AreaCodeRequired => "area_code_required",
+            AreaCodeNotAllowed => "area_code_not_allowed",
+            InvalidAreaCode => "invalid_area_code",
+            CountryPrefixDropped => "country_prefix_dropped",
+            AreaCodeZeroDropped => "area_code_zero_dropped",
+            UnknownTask => "unknown_task",
+            VendorRejected => "vendor_rejected",
+            VendorError => "vendor_error",
+            HttpError => "http_error",
+            Transport => "transport",
+            OutcomeUnknown => "outcome_unknown",
+            AuthRefused => "auth_refused",
+            ExistedBefore => "existed_before",
+            VendorWarning => "vendor_warning",
+            NotAttempted => "not_attempted",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One thing wrong with (or worth noting about) a row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub code: Code,
+    /// The canonical field name (`customer_phone`), the column as written for reading
+    /// problems, or empty for whole-row problems.
+    pub field: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(code: Code, field: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem { code, field: field.into(), message: message.into() }
+    }
+}
+
+/// A per-row note that does not stop the row (`country_prefix_dropped`, ...).
+pub type Warning = Problem;

@@ -1,0 +1,1 @@
+//! Phone numbers and country calling codes (see the phone helper).
