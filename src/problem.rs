@@ -57,6 +57,7 @@ pub enum Code {
     ExistedBefore,
     VendorWarning,
     NotAttempted,
+    AlreadySucceeded,
 }
 
 impl Code {
@@ -108,6 +109,7 @@ impl Code {
             ExistedBefore => "existed_before",
             VendorWarning => "vendor_warning",
             NotAttempted => "not_attempted",
+            AlreadySucceeded => "already_succeeded",
         }
     }
 }

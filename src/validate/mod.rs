@@ -1,3 +1,358 @@
 //! Validation rules shared by the kinds: plain values, time, lists, e-mail and phones.
+//! Each rule lives here once; the kinds only say which rule applies to which field.
+//! Nothing here does I/O.
 
+pub mod keys;
 pub mod phone;
+
+use chrono::{DateTime, NaiveDateTime, TimeZone};
+
+use crate::kinds::Record;
+use crate::problem::{Code, Problem, Warning};
+
+/// Collects every problem of one row while its fields are read, so a row with several
+/// problems reports them all.
+pub struct Checker<'r> {
+    record: &'r Record<'r>,
+    problems: Vec<Problem>,
+    warnings: Vec<Warning>,
+}
+
+/// Whether an empty cell is a problem.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    Required,
+    Optional,
+}
+
+impl<'r> Checker<'r> {
+    pub fn new(record: &'r Record<'r>) -> Self {
+        Checker {
+            record,
+            problems: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    pub fn finish(self) -> (Vec<Problem>, Vec<Warning>) {
+        (self.problems, self.warnings)
+    }
+
+    pub fn name(&self, field: usize) -> &'static str {
+        self.record.field_name(field)
+    }
+
+    pub fn problem(&mut self, field: usize, code: Code, message: impl Into<String>) {
+        let name = self.name(field);
+        self.problems.push(Problem::new(code, name, message));
+    }
+
+    pub fn push_problems(&mut self, problems: impl IntoIterator<Item = Problem>) {
+        self.problems.extend(problems);
+    }
+
+    pub fn push_warnings(&mut self, warnings: impl IntoIterator<Item = Warning>) {
+        self.warnings.extend(warnings);
+    }
+
+    /// The raw cell, trimmed, or `None` when empty.
+    pub fn cell(&self, field: usize) -> Option<&'r str> {
+        self.record.get(field)
+    }
+
+    /// Text as given; a required empty cell is a problem.
+    pub fn text(&mut self, field: usize, need: Need) -> Option<String> {
+        match self.cell(field) {
+            Some(v) => Some(v.to_string()),
+            None => {
+                if need == Need::Required {
+                    self.required(field);
+                }
+                None
+            }
+        }
+    }
+
+    pub fn required(&mut self, field: usize) {
+        let name = self.name(field);
+        let where_ = match self.record.columns.column_name(field) {
+            Some(col) if col != name => format!(" (column {col:?})"),
+            _ => String::new(),
+        };
+        self.problem(
+            field,
+            Code::Required,
+            format!("{name}{where_} is required; fill it in"),
+        );
+    }
+
+    /// A whole number, optionally within a range.
+    pub fn integer(&mut self, field: usize, need: Need, range: Option<(i64, i64)>) -> Option<i64> {
+        let raw = self.text(field, need)?;
+        match parse_integer(&raw) {
+            Some(n) => match range {
+                Some((lo, hi)) if n < lo || n > hi => {
+                    let name = self.name(field);
+                    self.problem(
+                        field,
+                        Code::OutOfRange,
+                        format!("{name} must be between {lo} and {hi}, got {raw:?}"),
+                    );
+                    None
+                }
+                _ => Some(n),
+            },
+            None => {
+                let name = self.name(field);
+                self.problem(
+                    field,
+                    Code::InvalidInteger,
+                    format!("{name} must be a whole number, got {raw:?}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `true/false/1/0/yes/no/y/n`, any case.
+    pub fn boolean(&mut self, field: usize, need: Need) -> Option<bool> {
+        let raw = self.text(field, need)?;
+        match raw.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "y" => Some(true),
+            "false" | "0" | "no" | "n" => Some(false),
+            _ => {
+                let name = self.name(field);
+                self.problem(
+                    field,
+                    Code::InvalidBoolean,
+                    format!("{name} must be true or false (also 1/0, yes/no, y/n), got {raw:?}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// One of a fixed set of values, matched ignoring case; returns the canonical one.
+    pub fn choice(&mut self, field: usize, need: Need, options: &[&'static str]) -> Option<&'static str> {
+        let raw = self.text(field, need)?;
+        if let Some(found) = options.iter().find(|o| o.eq_ignore_ascii_case(&raw)) {
+            return Some(found);
+        }
+        let name = self.name(field);
+        self.problem(
+            field,
+            Code::InvalidChoice,
+            format!("{name} must be one of {}, got {raw:?}", options.join(", ")),
+        );
+        None
+    }
+
+    /// A point in time, as Unix seconds. Accepts Unix seconds, RFC 3339, or
+    /// `YYYY-MM-DD HH:MM[:SS]` in the configured time zone.
+    pub fn time(&mut self, field: usize, need: Need, tz: Option<chrono_tz::Tz>) -> Option<i64> {
+        let raw = self.text(field, need)?;
+        match parse_time(&raw, tz) {
+            Ok(t) => Some(t),
+            Err((code, why)) => {
+                let name = self.name(field);
+                self.problem(field, code, format!("{name} {raw:?}: {why}"));
+                None
+            }
+        }
+    }
+
+    /// A syntactically valid e-mail address.
+    pub fn email(&mut self, field: usize) -> Option<String> {
+        let raw = self.text(field, Need::Optional)?;
+        if email_address::EmailAddress::is_valid(&raw) {
+            return Some(raw);
+        }
+        let name = self.name(field);
+        self.problem(
+            field,
+            Code::InvalidEmail,
+            format!("{name} {raw:?} is not a valid e-mail address (expected name@example.com)"),
+        );
+        None
+    }
+
+    /// A list of numbers: a JSON array, or one cell separated by `,` `;` or spaces;
+    /// at most `max_items`, each all digits and at most `max_digits` long.
+    pub fn number_list(&mut self, field: usize, max_items: usize, max_digits: usize) -> Option<Vec<String>> {
+        let raw = self.text(field, Need::Optional)?;
+        let name = self.name(field);
+        let items = match split_list(&raw) {
+            Ok(items) => items,
+            Err(why) => {
+                self.problem(field, Code::InvalidList, format!("{name} {raw:?}: {why}"));
+                return None;
+            }
+        };
+        let mut ok = true;
+        if items.len() > max_items {
+            ok = false;
+            self.problem(
+                field,
+                Code::TooManyNumbers,
+                format!("{name} has {} numbers; the vendor takes at most {max_items}: split them or drop some", items.len()),
+            );
+        }
+        for item in &items {
+            ok &= self.check_digits(field, item, max_digits);
+        }
+        ok.then_some(items)
+    }
+
+    /// A single number of at most `max_digits` digits.
+    pub fn short_number(&mut self, field: usize, max_digits: usize) -> Option<String> {
+        let raw = self.text(field, Need::Optional)?;
+        self.check_digits(field, &raw, max_digits).then_some(raw)
+    }
+
+    fn check_digits(&mut self, field: usize, value: &str, max_digits: usize) -> bool {
+        let name = self.name(field);
+        if !value.bytes().all(|b| b.is_ascii_digit()) {
+            self.problem(
+                field,
+                Code::InvalidCharacters,
+                format!("{name}: {value:?} must be digits only"),
+            );
+            false
+        } else if value.len() > max_digits {
+            self.problem(
+                field,
+                Code::NumberTooLong,
+                format!("{name}: {value:?} has {} digits; the vendor takes at most {max_digits}", value.len()),
+            );
+            false
+        } else {
+            true
+        }
+    }
+}
+
+/// Whole numbers as people and spreadsheets write them: `15`, `+15`, `15.0`.
+pub fn parse_integer(raw: &str) -> Option<i64> {
+    let s = raw.trim();
+    let s = s.strip_suffix(".0").unwrap_or(s);
+    s.parse::<i64>().ok()
+}
+
+/// Unix seconds from any accepted form; the error says which code and why.
+pub fn parse_time(raw: &str, tz: Option<chrono_tz::Tz>) -> Result<i64, (Code, String)> {
+    let s = raw.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        let secs: i64 = s.parse().map_err(|_| (Code::InvalidTime, "too large".to_string()))?;
+        // Thirteen digits is almost always milliseconds, which would land in year 50,000.
+        if s.len() > 11 {
+            return Err((
+                Code::InvalidTime,
+                "looks like milliseconds; write Unix seconds (divide by 1000)".into(),
+            ));
+        }
+        return Ok(secs);
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp());
+    }
+    let local = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+        .ok_or((
+            Code::InvalidTime,
+            "not a time; write Unix seconds, RFC 3339 (2024-02-22T14:00:00+08:00) or YYYY-MM-DD HH:MM[:SS]".to_string(),
+        ))?;
+    let Some(tz) = tz else {
+        return Err((
+            Code::TimezoneRequired,
+            "has no UTC offset and no time zone is configured; add an offset (+08:00) or set defaults.timezone in ferry.toml".into(),
+        ));
+    };
+    tz.from_local_datetime(&local)
+        .single()
+        .map(|t| t.timestamp())
+        .ok_or((
+            Code::InvalidTime,
+            format!("does not exist or is ambiguous in {tz} (a daylight-saving change); add an explicit UTC offset"),
+        ))
+}
+
+/// A list cell: a JSON array of strings or numbers, or values separated by `,`, `;`,
+/// full-width `，`/`；` or white space.
+pub fn split_list(raw: &str) -> Result<Vec<String>, String> {
+    let s = raw.trim();
+    if s.starts_with('[') {
+        let values: Vec<serde_json::Value> =
+            serde_json::from_str(s).map_err(|e| format!("not a valid JSON array ({e})"))?;
+        return values
+            .into_iter()
+            .map(|v| match v {
+                serde_json::Value::String(s) => Ok(s.trim().to_string()),
+                serde_json::Value::Number(n) => Ok(n.to_string()),
+                other => Err(format!("list items must be numbers or strings, got {other}")),
+            })
+            .collect();
+    }
+    Ok(s.split(|c: char| matches!(c, ',' | ';' | '，' | '；') || c.is_whitespace())
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// The validate stage for a whole manifest: each row's own rules, its reading defects,
+/// and keys repeated across rows.
+pub struct Validator {
+    columns: crate::kinds::Columns,
+    ctx: crate::kinds::Ctx,
+    keys: keys::KeySet,
+}
+
+impl Validator {
+    pub fn new(columns: crate::kinds::Columns, ctx: crate::kinds::Ctx) -> Self {
+        Validator {
+            columns,
+            ctx,
+            keys: keys::KeySet::default(),
+        }
+    }
+
+    /// Every problem of the row, or the item to send. Duplicates are reported on the
+    /// later rows; the first row with a key keeps it.
+    pub fn check(
+        &mut self,
+        row: u64,
+        cells: &[String],
+        defects: Vec<Problem>,
+    ) -> Result<crate::kinds::Valid, crate::kinds::Rejected> {
+        let record = Record {
+            cells,
+            columns: &self.columns,
+        };
+        let result = self.columns.kind().validate(&record, &self.ctx);
+        let key = match &result {
+            Ok(valid) => Some(valid.key.as_str()),
+            Err(rejected) => rejected.key.as_deref(),
+        };
+        let earlier = key.and_then(|k| self.keys.insert(k, row));
+        if defects.is_empty() && earlier.is_none() {
+            return result;
+        }
+        let (key, mut problems) = match result {
+            Ok(valid) => (Some(valid.key), Vec::new()),
+            Err(rejected) => (rejected.key, rejected.problems),
+        };
+        if let Some(first) = earlier {
+            problems.push(Problem::new(
+                Code::DuplicateKey,
+                "",
+                format!(
+                    "the same record key {:?} is already on row {first}; each record may appear once: remove or merge one of them",
+                    key.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        let mut all = defects;
+        all.extend(problems);
+        Err(crate::kinds::Rejected { key, problems: all })
+    }
+}

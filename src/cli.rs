@@ -1,0 +1,159 @@
+//! The command line: flags as clap structs (their doc comments are the help), turned
+//! once into the settings the library reads.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::kinds::Kind;
+use crate::manifest::{Format, Source};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ferry",
+    version,
+    about = "Carries manifests of appointments, participants, call lists and agent settings into the arctos, Quanshi and Huawei AICC APIs, and accounts for every row.",
+    after_help = "Start with `ferry demo`: it runs every sample against a built-in sandbox.\nExit codes: 0 all rows done, 1 some rows failed, 2 usage/config/manifest error (nothing sent), 3 aborted, 130 interrupted."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Log lines as text or as JSON objects (one per line, for log collectors).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check a manifest and write the report folder; sends nothing.
+    #[command(after_help = "Examples:\n  ferry validate samples/calls.csv --kind calls\n  ferry validate export.csv --kind publishers --encoding gb18030 --report-dir checks/\n  cat rows.jsonl | ferry validate - --format jsonl --kind agent-settings")]
+    Validate(ValidateArgs),
+    /// Validate, send in rate-limited batches, record every row, write the reports.
+    #[command(after_help = "Examples:\n  ferry run samples/appointments.csv --kind appointments --target sandbox\n  ferry run calls.xlsx --kind calls --event-id 542818 --rate 5\n  ferry run failed.csv --kind publishers --retry-unknown")]
+    Run(RunArgs),
+    /// Serve fake arctos, Quanshi and AICC endpoints on loopback, with fault injection.
+    #[command(after_help = "Examples:\n  ferry sandbox\n  ferry sandbox --addr 127.0.0.1:9000 --latency-ms 100 --throttle-rate 0.05 --seed 7")]
+    Sandbox(SandboxArgs),
+    /// Run every sample manifest against a built-in sandbox and show the reports.
+    #[command(after_help = "Example:\n  cargo run --release -- demo")]
+    Demo(DemoArgs),
+}
+
+/// Where the manifest is and how to read it.
+#[derive(Args, Debug, Clone)]
+pub struct ManifestArgs {
+    /// The manifest: .csv, .tsv, .json, .jsonl/.ndjson or .xlsx; `-` for standard input.
+    pub manifest: PathBuf,
+    /// What the manifest holds.
+    #[arg(long, value_enum)]
+    pub kind: Kind,
+    /// The file format, when the extension does not say (required for `-`).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Text encoding: utf-8 (default), gb18030, gbk, big5, utf-16, utf-16le, utf-16be.
+    #[arg(long)]
+    pub encoding: Option<String>,
+    /// XLSX sheet to read (default: the first).
+    #[arg(long)]
+    pub sheet: Option<String>,
+    /// Quanshi event for every row without an `eventId` cell (kind calls).
+    #[arg(long)]
+    pub event_id: Option<i64>,
+    /// Config file (default: ./ferry.toml, else $FERRY_CONFIG).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Report folder (default: ferry-reports/<run-id>/).
+    #[arg(long)]
+    pub report_dir: Option<PathBuf>,
+}
+
+impl ManifestArgs {
+    pub fn source(&self) -> Source {
+        Source {
+            path: self.manifest.clone(),
+            format: self.format,
+            encoding: self.encoding.clone(),
+            sheet: self.sheet.clone(),
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+    /// Target section of the config; `sandbox` starts a built-in sandbox on loopback.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// State database (default: .ferry/state.db).
+    #[arg(long, default_value = ".ferry/state.db")]
+    pub state: PathBuf,
+    /// Requests per second (overrides the target's `rate`).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Requests in flight at once (overrides `concurrency`).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Rows per request for kinds that batch (overrides `batch_size`).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Abort (exit 3) once more than this many rows have failed.
+    #[arg(long)]
+    pub max_failed_rows: Option<u64>,
+    /// Send rows again even if an earlier run recorded them as succeeded.
+    #[arg(long)]
+    pub force: bool,
+    /// Send again the rows whose outcome was unknown (the vendor may then say they exist).
+    #[arg(long)]
+    pub retry_unknown: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SandboxArgs {
+    /// Address to listen on (loopback).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    /// Delay every answer by this many milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Share of requests answered 503 (0.0–1.0), not carried out.
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// Share of requests answered 429 with Retry-After.
+    #[arg(long, default_value_t = 0.0)]
+    pub throttle_rate: f64,
+    /// Answer 429 beyond this many requests per second.
+    #[arg(long)]
+    pub rate_limit: Option<u32>,
+    /// Share of requests carried out and then answered by closing the connection.
+    #[arg(long, default_value_t = 0.0)]
+    pub drop_rate: f64,
+    /// Seed for the fault dice, so a run can be repeated.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Folder for the demo's report folders (default: ferry-reports/demo-<run-id>/).
+    #[arg(long)]
+    pub report_dir: Option<PathBuf>,
+}

@@ -1,0 +1,148 @@
+//! One `run` per subcommand: turn the parsed flags into the library's settings, call
+//! the pipeline, print what a person needs, and decide the exit code.
+
+use std::io::Write;
+
+use crate::cli::{Cli, Command, RunArgs, SandboxArgs, ValidateArgs};
+use crate::config::{Config, SANDBOX_TARGET};
+use crate::pipeline::{self, Error};
+use crate::run;
+
+/// Runs the command and returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    let result = match cli.command {
+        Command::Validate(args) => validate(args),
+        Command::Run(args) => run_command(args),
+        Command::Sandbox(args) => sandbox(args),
+        Command::Demo(args) => crate::demo::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn validate(args: ValidateArgs) -> Result<i32, Error> {
+    let m = &args.manifest;
+    let config = Config::discover(m.config.as_deref())?;
+    let report = pipeline::validate(&m.source(), m.kind, &config, m.event_id, m.report_dir.as_deref())?;
+    let c = &report.summary.counts;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{}: {} rows of {}: {} valid, {} failed",
+        report.summary.manifest,
+        c.total,
+        report.summary.kind,
+        c.succeeded,
+        c.failed_total
+    );
+    if !report.codes.is_empty() {
+        let _ = writeln!(out, "\n  {:<28} {:>9}  example rows", "problem", "rows");
+        for (code, (count, rows)) in &report.codes {
+            let rows: Vec<String> = rows.iter().map(u64::to_string).collect();
+            let _ = writeln!(out, "  {:<28} {:>9}  {}", code.as_str(), count, rows.join(", "));
+        }
+        let _ = writeln!(out, "\nDetails per row (field, message, what to do) are in failed.csv.");
+    }
+    let _ = writeln!(out, "reports: {}", report.dir.display());
+    Ok(report.summary.exit_code)
+}
+
+fn run_command(mut args: RunArgs) -> Result<i32, Error> {
+    let config = Config::discover(args.manifest.config.as_deref())?;
+    // Standard input is read twice (validation pass, sending pass): keep a copy.
+    let _spool = spool_stdin(&mut args)?;
+    let runtime = run::runtime()?;
+    let report = runtime.block_on(async {
+        let sandbox = if args.target.as_deref() == Some(SANDBOX_TARGET) {
+            let options = crate::sandbox::Options {
+                addr: ([127, 0, 0, 1], 0).into(),
+                ..crate::sandbox::Options::default()
+            };
+            let sandbox = crate::sandbox::start(options)
+                .await
+                .map_err(|e| Error::Other(format!("cannot start the sandbox: {e}")))?;
+            tracing::info!(url = %sandbox.base_url(), "built-in sandbox started");
+            Some(sandbox)
+        } else {
+            None
+        };
+        let url = sandbox.as_ref().map(|s| reqwest::Url::parse(&s.base_url()).expect("the sandbox URL is valid"));
+        let settings = run::settings(&args, &config, url)?;
+        run::run(settings, &config).await
+    })?;
+    print_run_summary(&report);
+    Ok(report.summary.exit_code)
+}
+
+/// Copies standard input to a temporary file and points the manifest there.
+fn spool_stdin(args: &mut RunArgs) -> Result<Option<tempfile::TempPath>, Error> {
+    if args.manifest.manifest.as_os_str() != "-" {
+        return Ok(None);
+    }
+    if args.manifest.format.is_none() {
+        return Err(Error::Usage("reading standard input (-) needs --format (csv, tsv, json, jsonl or xlsx)".into()));
+    }
+    let mut file = tempfile::NamedTempFile::new().map_err(|e| Error::Other(format!("cannot create a temporary file: {e}")))?;
+    std::io::copy(&mut std::io::stdin().lock(), &mut file).map_err(|e| Error::Other(format!("<stdin>: {e}")))?;
+    let path = file.into_temp_path();
+    args.manifest.manifest = path.to_path_buf();
+    Ok(Some(path))
+}
+
+pub fn print_run_summary(report: &run::RunReport) {
+    let s = &report.summary;
+    let c = &s.counts;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{} → {} ({}): {} rows: {} succeeded, {} failed, {} skipped, {} unprocessed",
+        s.manifest,
+        s.target.as_deref().unwrap_or("-"),
+        s.kind,
+        c.total,
+        c.succeeded,
+        c.failed_total,
+        c.skipped,
+        c.unprocessed
+    );
+    if c.failed_total > 0 {
+        let stages: Vec<String> = c.failed.iter().map(|(stage, n)| format!("{stage} {n}")).collect();
+        let _ = writeln!(out, "  failed by stage: {}", stages.join(", "));
+    }
+    let _ = writeln!(
+        out,
+        "  requests: {} sent, {} retries, {} throttled (429), {:.1}/s",
+        s.requests.sent, s.requests.retries, s.requests.throttled_429, s.requests.achieved_rate
+    );
+    if let Some(why) = &s.aborted {
+        let _ = writeln!(out, "  stopped early: {why}");
+    }
+    let _ = writeln!(out, "reports: {}", report.dir.display());
+}
+
+fn sandbox(args: SandboxArgs) -> Result<i32, Error> {
+    for (flag, p) in [("--fail-rate", args.fail_rate), ("--throttle-rate", args.throttle_rate), ("--drop-rate", args.drop_rate)] {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(Error::Usage(format!("{flag} must be between 0 and 1, got {p}")));
+        }
+    }
+    let options = crate::sandbox::Options {
+        addr: args.addr,
+        latency_ms: args.latency_ms,
+        fail_rate: args.fail_rate,
+        throttle_rate: args.throttle_rate,
+        rate_limit: args.rate_limit,
+        drop_rate: args.drop_rate,
+        seed: args.seed,
+        ..crate::sandbox::Options::default()
+    };
+    run::runtime()?
+        .block_on(crate::sandbox::serve(options))
+        .map_err(|e| Error::Other(format!("sandbox on {}: {e}", args.addr)))?;
+    Ok(0)
+}

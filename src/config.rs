@@ -1,0 +1,583 @@
+//! `ferry.toml`: targets, column aliases and defaults, read once and checked before
+//! anything is sent. Everything after this module reads only the checked `Config`.
+//!
+//! Secrets are never written in the file: each one comes from an environment variable
+//! (`*_env`) or a file (`*_file`), is read only when a run needs it, and lives in a
+//! `Secret`, whose `Debug` and `Display` print `***`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::kinds::{Kind, Vendor};
+use crate::validate::phone;
+
+/// A credential. Deliberately has no way to print itself.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The only way to the value: call it where the value goes on the wire.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Where a secret comes from, as the config names it (never the value).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretSource {
+    Env(String),
+    File(PathBuf),
+    /// Built in, for the loopback sandbox only.
+    Fixed(Secret),
+}
+
+impl SecretSource {
+    pub fn load(&self, key: &str) -> Result<Secret, ConfigError> {
+        let value = match self {
+            SecretSource::Env(var) => std::env::var(var).map_err(|_| {
+                ConfigError::new(format!(
+                    "{key}: the environment variable {var} is not set (or not valid UTF-8); export it before running"
+                ))
+            })?,
+            SecretSource::File(path) => std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::new(format!("{key}: cannot read {}: {e}", path.display()))
+            })?,
+            SecretSource::Fixed(s) => return Ok(s.clone()),
+        };
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(ConfigError::new(format!("{key}: the secret is empty")));
+        }
+        Ok(Secret::new(value))
+    }
+}
+
+/// How ferry proves itself to arctos.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ArctosAuth {
+    Token(SecretSource),
+    Login {
+        license_key: SecretSource,
+        user_id: String,
+        client_id: String,
+    },
+}
+
+/// Per-vendor credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Auth {
+    Arctos(ArctosAuth),
+    Quanshi { token: SecretSource },
+    Aicc { app_key: SecretSource, token: Option<SecretSource> },
+}
+
+/// One `[targets.<name>]` section, checked.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub name: String,
+    pub vendor: Vendor,
+    pub base_url: reqwest::Url,
+    pub auth: Auth,
+    /// Requests per second.
+    pub rate: f64,
+    pub burst: u32,
+    pub concurrency: usize,
+    pub timeout: Duration,
+    pub max_retries: u32,
+    pub batch_size: usize,
+    pub paths: Paths,
+}
+
+/// Endpoint paths, the vendors' by default, overridable per target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Paths {
+    pub create_task: String,
+    pub add_moderator: String,
+    pub add_publisher: String,
+    pub update_task_status: Option<String>,
+    pub auth_code: String,
+    pub auth_login: String,
+    pub create_call: String,
+    pub create_agent_settings: String,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            create_task: "/api/task/do_add".into(),
+            add_moderator: "/api/task/service/do_add".into(),
+            add_publisher: "/api/task/customer/do_add".into(),
+            update_task_status: None,
+            auth_code: "/api/auth/code".into(),
+            auth_login: "/api/auth/login".into(),
+            create_call: "/eventopenapi/event/call/create".into(),
+            create_agent_settings: "/apiaccess/CC-Management/v1/openapp/agentsettings/create".into(),
+        }
+    }
+}
+
+/// The checked configuration.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// Where it was read from, for messages; `None` when no file was found.
+    pub path: Option<PathBuf>,
+    pub timezone: Option<chrono_tz::Tz>,
+    pub country_code: Option<u16>,
+    pub targets: BTreeMap<String, Target>,
+    /// Extra header names, by kind then canonical field.
+    pub columns: HashMap<Kind, HashMap<String, Vec<String>>>,
+}
+
+/// A config problem: the message names the key and says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ConfigError {
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(message: impl Into<String>) -> Self {
+        ConfigError {
+            message: message.into(),
+        }
+    }
+}
+
+/// The name `--target sandbox` uses for the built-in loopback sandbox.
+pub const SANDBOX_TARGET: &str = "sandbox";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    defaults: RawDefaults,
+    #[serde(default)]
+    targets: BTreeMap<String, RawTarget>,
+    #[serde(default)]
+    columns: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    timezone: Option<String>,
+    country_code: Option<toml::Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    vendor: Option<Vendor>,
+    base_url: Option<String>,
+    token_env: Option<String>,
+    token_file: Option<PathBuf>,
+    license_key_env: Option<String>,
+    license_key_file: Option<PathBuf>,
+    login_user_id: Option<String>,
+    login_client_id: Option<String>,
+    app_key_env: Option<String>,
+    app_key_file: Option<PathBuf>,
+    rate: Option<f64>,
+    burst: Option<u32>,
+    concurrency: Option<usize>,
+    timeout_secs: Option<f64>,
+    max_retries: Option<u32>,
+    batch_size: Option<usize>,
+    #[serde(default)]
+    paths: BTreeMap<String, String>,
+    // Literal secrets are recognised only to be refused with a useful message.
+    token: Option<toml::Value>,
+    app_key: Option<toml::Value>,
+    license_key: Option<toml::Value>,
+}
+
+impl Config {
+    /// `--config F`, else `./ferry.toml`, else `$FERRY_CONFIG`, else an empty config.
+    pub fn discover(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        if let Some(path) = explicit {
+            return Config::load(path);
+        }
+        let local = Path::new("ferry.toml");
+        if local.exists() {
+            return Config::load(local);
+        }
+        if let Some(path) = std::env::var_os("FERRY_CONFIG") {
+            return Config::load(Path::new(&path));
+        }
+        Ok(Config::default())
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(format!("{}: cannot read the config: {e}", path.display())))?;
+        let mut config = Config::parse(&text)
+            .map_err(|e| ConfigError::new(format!("{}: {}", path.display(), e.message)))?;
+        config.path = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::new(e.to_string()))?;
+        let timezone = raw
+            .defaults
+            .timezone
+            .map(|tz| {
+                tz.parse::<chrono_tz::Tz>().map_err(|_| {
+                    ConfigError::new(format!(
+                        "defaults.timezone: {tz:?} is not an IANA time zone name (e.g. \"Asia/Taipei\")"
+                    ))
+                })
+            })
+            .transpose()?;
+        let country_code = raw
+            .defaults
+            .country_code
+            .map(|v| {
+                let text = match &v {
+                    toml::Value::String(s) => s.clone(),
+                    toml::Value::Integer(n) => n.to_string(),
+                    other => other.to_string(),
+                };
+                phone::country_code(&text, "defaults.country_code")
+                    .map_err(|p| ConfigError::new(format!("defaults.country_code: {}", p.message)))
+            })
+            .transpose()?;
+        let mut targets = BTreeMap::new();
+        for (name, raw_target) in raw.targets {
+            let target = check_target(&name, raw_target)?;
+            targets.insert(name, target);
+        }
+        let mut columns = HashMap::new();
+        for (kind_name, fields) in raw.columns {
+            let kind = Kind::ALL
+                .into_iter()
+                .find(|k| k.name() == kind_name || k.name().replace('-', "_") == kind_name)
+                .ok_or_else(|| {
+                    ConfigError::new(format!(
+                        "columns.{kind_name}: unknown kind; use one of {}",
+                        Kind::ALL.map(Kind::name).join(", ")
+                    ))
+                })?;
+            for field in fields.keys() {
+                if !kind.fields().contains(&field.as_str()) {
+                    return Err(ConfigError::new(format!(
+                        "columns.{kind_name}.{field}: {} has no field {field:?}; its fields are {}",
+                        kind.name(),
+                        kind.fields().join(", ")
+                    )));
+                }
+            }
+            columns.insert(kind, fields.into_iter().collect());
+        }
+        Ok(Config {
+            path: None,
+            timezone,
+            country_code,
+            targets,
+            columns,
+        })
+    }
+
+    /// `--target NAME`, or the one target whose vendor serves the kind.
+    pub fn target_for(&self, kind: Kind, name: Option<&str>) -> Result<&Target, ConfigError> {
+        let vendor = kind.vendor();
+        let target = match name {
+            Some(name) => self.targets.get(name).ok_or_else(|| {
+                ConfigError::new(format!(
+                    "--target {name}: no [targets.{name}] in {}; configured: {}",
+                    self.describe_path(),
+                    self.target_names()
+                ))
+            })?,
+            None => {
+                let mut serving = self.targets.values().filter(|t| t.vendor == vendor);
+                match (serving.next(), serving.next()) {
+                    (Some(t), None) => t,
+                    (None, _) => {
+                        return Err(ConfigError::new(format!(
+                            "no target for {} (vendor {}) in {}: add [targets.{}] or pass --target sandbox to try it locally",
+                            kind.name(),
+                            vendor.name(),
+                            self.describe_path(),
+                            vendor.name()
+                        )))
+                    }
+                    (Some(_), Some(_)) => {
+                        return Err(ConfigError::new(format!(
+                            "several {} targets are configured ({}); pick one with --target",
+                            vendor.name(),
+                            self.target_names()
+                        )))
+                    }
+                }
+            }
+        };
+        if target.vendor != vendor {
+            return Err(ConfigError::new(format!(
+                "--target {}: that target is a {} target, but {} goes to {}",
+                target.name,
+                target.vendor.name(),
+                kind.name(),
+                vendor.name()
+            )));
+        }
+        if kind == Kind::TaskStatus && target.paths.update_task_status.is_none() {
+            return Err(ConfigError::new(format!(
+                "targets.{}.paths.update_task_status is not set: the arctos documentation does not give the updateTaskStatus path, so ferry cannot guess it. Ask the vendor and add it under [targets.{}.paths]",
+                target.name, target.name
+            )));
+        }
+        Ok(target)
+    }
+
+    fn describe_path(&self) -> String {
+        match &self.path {
+            Some(p) => p.display().to_string(),
+            None => "the config (no ferry.toml found)".into(),
+        }
+    }
+
+    fn target_names(&self) -> String {
+        if self.targets.is_empty() {
+            "none".into()
+        } else {
+            self.targets.keys().cloned().collect::<Vec<_>>().join(", ")
+        }
+    }
+}
+
+fn check_target(name: &str, raw: RawTarget) -> Result<Target, ConfigError> {
+    let key = |k: &str| format!("targets.{name}.{k}");
+    if name == SANDBOX_TARGET {
+        return Err(ConfigError::new(format!(
+            "targets.{name}: the name \"sandbox\" is reserved for the built-in loopback sandbox; rename the section"
+        )));
+    }
+    for (literal, twin) in [
+        (raw.token.is_some(), "token"),
+        (raw.app_key.is_some(), "app_key"),
+        (raw.license_key.is_some(), "license_key"),
+    ] {
+        if literal {
+            return Err(ConfigError::new(format!(
+                "{}: secrets are never written in the config; put it in an environment variable and set {twin}_env, or in a file and set {twin}_file",
+                key(twin)
+            )));
+        }
+    }
+    let vendor = match (raw.vendor, name) {
+        (Some(v), _) => v,
+        (None, "arctos") => Vendor::Arctos,
+        (None, "quanshi") => Vendor::Quanshi,
+        (None, "aicc") => Vendor::Aicc,
+        (None, _) => {
+            return Err(ConfigError::new(format!(
+                "{}: missing; say vendor = \"arctos\", \"quanshi\" or \"aicc\"",
+                key("vendor")
+            )))
+        }
+    };
+    let base = raw
+        .base_url
+        .ok_or_else(|| ConfigError::new(format!("{}: missing; the vendor's https:// address", key("base_url"))))?;
+    let base_url = check_base_url(&base).map_err(|why| ConfigError::new(format!("{}: {why}", key("base_url"))))?;
+    let secret = |env: Option<String>, file: Option<PathBuf>, what: &str| -> Result<Option<SecretSource>, ConfigError> {
+        match (env, file) {
+            (Some(_), Some(_)) => Err(ConfigError::new(format!(
+                "{} and {}: give one of them, not both",
+                key(&format!("{what}_env")),
+                key(&format!("{what}_file"))
+            ))),
+            (Some(var), None) => Ok(Some(SecretSource::Env(var))),
+            (None, Some(path)) => Ok(Some(SecretSource::File(path))),
+            (None, None) => Ok(None),
+        }
+    };
+    let token = secret(raw.token_env, raw.token_file, "token")?;
+    let license = secret(raw.license_key_env, raw.license_key_file, "license_key")?;
+    let app_key = secret(raw.app_key_env, raw.app_key_file, "app_key")?;
+    let not_for = |what: bool, k: &str| -> Result<(), ConfigError> {
+        if what {
+            Err(ConfigError::new(format!("{}: not used by {} targets; remove it", key(k), vendor.name())))
+        } else {
+            Ok(())
+        }
+    };
+    let auth = match vendor {
+        Vendor::Arctos => {
+            not_for(app_key.is_some(), "app_key_env")?;
+            match (token, license) {
+                (Some(t), None) => Auth::Arctos(ArctosAuth::Token(t)),
+                (None, Some(l)) => Auth::Arctos(ArctosAuth::Login {
+                    license_key: l,
+                    user_id: raw.login_user_id.ok_or_else(|| {
+                        ConfigError::new(format!("{}: required with license_key_env (a MODERATOR user id)", key("login_user_id")))
+                    })?,
+                    client_id: raw.login_client_id.unwrap_or_else(|| "arctos-webapp".into()),
+                }),
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError::new(format!(
+                        "targets.{name}: give token_env/token_file or license_key_env/license_key_file, not both"
+                    )))
+                }
+                (None, None) => {
+                    return Err(ConfigError::new(format!(
+                        "targets.{name}: arctos needs token_env (a static token) or license_key_env with login_user_id (to log in)"
+                    )))
+                }
+            }
+        }
+        Vendor::Quanshi => {
+            not_for(app_key.is_some(), "app_key_env")?;
+            not_for(license.is_some(), "license_key_env")?;
+            Auth::Quanshi {
+                token: token.ok_or_else(|| ConfigError::new(format!("{}: required (the Quanshi API token)", key("token_env"))))?,
+            }
+        }
+        Vendor::Aicc => {
+            not_for(license.is_some(), "license_key_env")?;
+            Auth::Aicc {
+                app_key: app_key.ok_or_else(|| ConfigError::new(format!("{}: required (the AICC X-APP-Key)", key("app_key_env"))))?,
+                token,
+            }
+        }
+    };
+    let rate = raw.rate.unwrap_or(10.0);
+    if !(rate > 0.0 && rate.is_finite()) {
+        return Err(ConfigError::new(format!("{}: must be a positive number of requests per second", key("rate"))));
+    }
+    let burst = raw.burst.unwrap_or(rate.ceil() as u32).max(1);
+    let concurrency = raw.concurrency.unwrap_or(4);
+    if concurrency == 0 {
+        return Err(ConfigError::new(format!("{}: must be at least 1", key("concurrency"))));
+    }
+    let timeout_secs = raw.timeout_secs.unwrap_or(30.0);
+    if !(timeout_secs > 0.0 && timeout_secs.is_finite()) {
+        return Err(ConfigError::new(format!("{}: must be a positive number of seconds", key("timeout_secs"))));
+    }
+    let batch_size = raw.batch_size.unwrap_or(match vendor {
+        Vendor::Quanshi => 100,
+        _ => 50,
+    });
+    if batch_size == 0 {
+        return Err(ConfigError::new(format!("{}: must be at least 1", key("batch_size"))));
+    }
+    let mut paths = Paths::default();
+    for (path_key, value) in raw.paths {
+        if !value.starts_with('/') {
+            return Err(ConfigError::new(format!("{}: must start with /", key(&format!("paths.{path_key}")))));
+        }
+        let slot = match path_key.as_str() {
+            "create_task" => &mut paths.create_task,
+            "add_moderator" => &mut paths.add_moderator,
+            "add_publisher" => &mut paths.add_publisher,
+            "update_task_status" => {
+                paths.update_task_status = Some(value);
+                continue;
+            }
+            "auth_code" => &mut paths.auth_code,
+            "auth_login" => &mut paths.auth_login,
+            "create_call" => &mut paths.create_call,
+            "create_agent_settings" => &mut paths.create_agent_settings,
+            _ => {
+                return Err(ConfigError::new(format!(
+                    "{}: unknown path; known: create_task, add_moderator, add_publisher, update_task_status, auth_code, auth_login, create_call, create_agent_settings",
+                    key(&format!("paths.{path_key}"))
+                )))
+            }
+        };
+        *slot = value;
+    }
+    Ok(Target {
+        name: name.to_string(),
+        vendor,
+        base_url,
+        auth,
+        rate,
+        burst,
+        concurrency,
+        timeout: Duration::from_secs_f64(timeout_secs),
+        max_retries: raw.max_retries.unwrap_or(5),
+        batch_size,
+        paths,
+    })
+}
+
+/// https anywhere; plain http only to this machine, where nothing crosses a network.
+pub fn check_base_url(base: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(base).map_err(|e| format!("{base:?} is not a URL ({e})"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => {
+            return Err(format!(
+                "{base:?}: plain http:// would send credentials and personal data unencrypted; use https:// (http is allowed only for loopback hosts)"
+            ))
+        }
+        other => return Err(format!("{base:?}: unsupported scheme {other:?}; use https://")),
+    }
+    Ok(url)
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+impl Target {
+    /// The built-in `--target sandbox`: loopback, with the sandbox's own credentials.
+    pub fn sandbox(kind: Kind, base_url: reqwest::Url) -> Target {
+        let fixed = |s: &str| SecretSource::Fixed(Secret::new(s));
+        let defaults = crate::sandbox::Secrets::default();
+        let vendor = kind.vendor();
+        let auth = match vendor {
+            Vendor::Arctos => Auth::Arctos(ArctosAuth::Token(fixed(&defaults.arctos_token))),
+            Vendor::Quanshi => Auth::Quanshi {
+                token: fixed(&defaults.quanshi_token),
+            },
+            Vendor::Aicc => Auth::Aicc {
+                app_key: fixed(&defaults.aicc_app_key),
+                token: None,
+            },
+        };
+        Target {
+            name: SANDBOX_TARGET.into(),
+            vendor,
+            base_url,
+            auth,
+            rate: 1000.0,
+            burst: 100,
+            concurrency: 8,
+            timeout: Duration::from_secs(10),
+            max_retries: 5,
+            batch_size: if vendor == Vendor::Quanshi { 100 } else { 50 },
+            paths: Paths {
+                update_task_status: Some("/api/task/status/do_update".into()),
+                ..Paths::default()
+            },
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! appointments → arctos createBlankTask (`POST /api/task/do_add`).
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Ctx, Item};
+use crate::validate::{parse_integer, Checker, Need};
+
+pub const FIELDS: &[&str] = &[
+    "business_id",
+    "out_task_num",
+    "out_task_type",
+    "task_type",
+    "task_notify",
+    "task_time",
+    "task_remark",
+    "branch_code",
+    "business_code",
+    "room_type",
+    "video",
+];
+const BUSINESS_ID: usize = 0;
+const OUT_TASK_NUM: usize = 1;
+const OUT_TASK_TYPE: usize = 2;
+const TASK_TYPE: usize = 3;
+const TASK_NOTIFY: usize = 4;
+const TASK_TIME: usize = 5;
+const TASK_REMARK: usize = 6;
+const BRANCH_CODE: usize = 7;
+const BUSINESS_CODE: usize = 8;
+const ROOM_TYPE: usize = 9;
+const VIDEO: usize = 10;
+
+pub const REQUIRED_COLUMNS: &[&[&str]] = &[
+    &["business_id"],
+    &["out_task_num"],
+    &["task_type"],
+    &["branch_code"],
+    &["room_type"],
+    &["video"],
+];
+
+/// The createBlankTask body, in the JSON types of the vendor's example.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Appointment {
+    pub business_id: i64,
+    pub out_task_num: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out_task_type: Option<String>,
+    pub task_type: &'static str,
+    pub task_notify: bool,
+    /// Unix seconds as a string, as in the vendor example.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_remark: Option<String>,
+    pub branch_code: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub business_code: Option<Value>,
+    pub room_type: &'static str,
+    pub video: bool,
+}
+
+pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<Item>) {
+    let out_task_num = c.text(OUT_TASK_NUM, Need::Required);
+    let business_id = c.integer(BUSINESS_ID, Need::Required, None);
+    let out_task_type = c.text(OUT_TASK_TYPE, Need::Optional);
+    let task_type = c.choice(TASK_TYPE, Need::Required, &["normal", "custom"]);
+    let task_notify = c.boolean(TASK_NOTIFY, Need::Optional);
+    let room_type = c.choice(ROOM_TYPE, Need::Required, &["realtime", "normal"]);
+    let time_need = if room_type == Some("normal") {
+        Need::Required
+    } else {
+        Need::Optional
+    };
+    let task_time = c.time(TASK_TIME, time_need, ctx.timezone);
+    let task_remark = c.text(TASK_REMARK, Need::Optional);
+    let branch_code = c.text(BRANCH_CODE, Need::Required).map(|s| number_or_text(&s));
+    let business_code = c.text(BUSINESS_CODE, Need::Optional).map(|s| number_or_text(&s));
+    let video = c.boolean(VIDEO, Need::Required);
+
+    let item = (|| {
+        Some(Item::Appointment(Appointment {
+            business_id: business_id?,
+            out_task_num: out_task_num.clone()?,
+            out_task_type,
+            task_type: task_type?,
+            // The vendor requires it; an empty cell means the documented default.
+            task_notify: task_notify.unwrap_or(false),
+            task_time: task_time.map(|t| t.to_string()),
+            task_remark,
+            branch_code: branch_code?,
+            business_code,
+            room_type: room_type?,
+            video: video?,
+        }))
+    })();
+    (out_task_num, item)
+}
+
+/// Codes are numbers in the vendor example when they are integers; text otherwise.
+fn number_or_text(s: &str) -> Value {
+    match parse_integer(s) {
+        Some(n) if !s.starts_with('0') || s == "0" => Value::from(n),
+        _ => Value::from(s),
+    }
+}

@@ -1,0 +1,174 @@
+//! calls → Quanshi event call create (`POST /eventopenapi/event/call/create`). Rows are
+//! grouped by (`eventId`, `beforeMinutes`) into one request's `callList`.
+
+use serde::Serialize;
+
+use super::{Ctx, Item};
+use crate::problem::Code;
+use crate::validate::phone::{self, Expect};
+use crate::validate::{Checker, Need};
+
+pub const FIELDS: &[&str] = &[
+    "eventId",
+    "beforeMinutes",
+    "name",
+    "company",
+    "countryCode",
+    "mobile",
+    "areaCode",
+    "phone",
+];
+const EVENT_ID: usize = 0;
+const BEFORE_MINUTES: usize = 1;
+const NAME: usize = 2;
+const COMPANY: usize = 3;
+const COUNTRY_CODE: usize = 4;
+const MOBILE: usize = 5;
+const AREA_CODE: usize = 6;
+const PHONE: usize = 7;
+
+pub const REQUIRED_COLUMNS: &[&[&str]] = &[
+    &["eventId"],
+    &["name"],
+    &["countryCode"],
+    &["mobile", "phone"],
+];
+
+/// The vendor's default when `beforeMinutes` is not given.
+const DEFAULT_BEFORE_MINUTES: i64 = 30;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    pub event_id: i64,
+    pub before_minutes: i64,
+    pub entry: CallEntry,
+}
+
+/// One element of `callList`. Empty fields are left out of the body.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallEntry {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    pub country_code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mobile: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub area_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+impl CallEntry {
+    /// How the vendor's `success_data`/`fail_data` records are matched back to rows.
+    pub fn number_key(&self) -> String {
+        number_key(
+            &self.country_code,
+            self.mobile.as_deref(),
+            self.area_code.as_deref(),
+            self.phone.as_deref(),
+        )
+    }
+}
+
+/// `countryCode|mobile` or `countryCode|areaCode|phone`: one place for both the record
+/// key and the matching of vendor answers.
+pub fn number_key(cc: &str, mobile: Option<&str>, area: Option<&str>, phone: Option<&str>) -> String {
+    match mobile.filter(|m| !m.is_empty()) {
+        Some(m) => format!("{cc}|{m}"),
+        None => format!("{cc}|{}|{}", area.unwrap_or(""), phone.unwrap_or("")),
+    }
+}
+
+pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<Item>) {
+    let event_id = match c.cell(EVENT_ID) {
+        Some(_) => c.integer(EVENT_ID, Need::Required, Some((1, i64::MAX))),
+        None if ctx.event_id.is_some() => ctx.event_id,
+        None => {
+            let name = c.name(EVENT_ID);
+            c.problem(
+                EVENT_ID,
+                Code::Required,
+                format!("{name} is required: fill the column or pass --event-id for the whole file"),
+            );
+            None
+        }
+    };
+    let before_minutes = c
+        .integer(BEFORE_MINUTES, Need::Optional, Some((0, 60)))
+        .or(c.cell(BEFORE_MINUTES).is_none().then_some(DEFAULT_BEFORE_MINUTES));
+    let name = c.text(NAME, Need::Required);
+    let company = c.text(COMPANY, Need::Optional);
+    let cc = match c.cell(COUNTRY_CODE) {
+        Some(raw) => phone::country_code(raw, c.name(COUNTRY_CODE))
+            .map_err(|p| c.push_problems([p]))
+            .ok(),
+        None => {
+            c.required(COUNTRY_CODE);
+            None
+        }
+    };
+
+    let (mut mobile, mut area_code, mut local) = (None, None, None);
+    match (c.cell(MOBILE), c.cell(PHONE)) {
+        (Some(_), Some(_)) => c.problem(
+            PHONE,
+            Code::ChannelConflict,
+            "give either a mobile or a landline (phone with areaCode), not both: the vendor calls one number per row",
+        ),
+        (None, None) => c.problem(
+            MOBILE,
+            Code::ChannelMissing,
+            "a mobile or a landline (phone, with areaCode in mainland China) is required",
+        ),
+        (Some(raw), None) => {
+            if let Some(cc) = cc {
+                match phone::phone(raw, cc, Expect::Mobile, c.name(MOBILE)) {
+                    Ok(p) => {
+                        c.push_warnings(p.warnings);
+                        mobile = Some(p.digits);
+                    }
+                    Err(problems) => c.push_problems(problems),
+                }
+            }
+        }
+        (None, Some(raw)) => {
+            if let Some(cc) = cc {
+                let area = c.cell(AREA_CODE);
+                match phone::landline(area, raw, cc, c.name(AREA_CODE), c.name(PHONE)) {
+                    Ok(l) => {
+                        c.push_warnings(l.warnings);
+                        area_code = l.area_code;
+                        local = Some(l.local);
+                    }
+                    Err(problems) => c.push_problems(problems),
+                }
+            }
+        }
+    }
+
+    let country_code = cc.map(|cc| cc.to_string());
+    let key = match (event_id, &country_code) {
+        (Some(e), Some(cc)) if mobile.is_some() || local.is_some() => Some(format!(
+            "{e}|{}",
+            number_key(cc, mobile.as_deref(), area_code.as_deref(), local.as_deref())
+        )),
+        _ => None,
+    };
+    let item = (|| {
+        Some(Item::Call(Call {
+            event_id: event_id?,
+            before_minutes: before_minutes?,
+            entry: CallEntry {
+                name: name?,
+                company,
+                country_code: country_code?,
+                mobile,
+                area_code,
+                phone: local,
+            },
+        }))
+    })();
+    (key, item)
+}

@@ -1,0 +1,80 @@
+//! What became of a row: the one type every stage after reading produces and the
+//! reports and the state consume.
+
+use serde::Serialize;
+
+use crate::problem::{Problem, Warning};
+
+/// Where a failed row stopped (`ferry_stage`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Validation,
+    Dependency,
+    Remote,
+    Transport,
+    Unknown,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 5] = [
+        Stage::Validation,
+        Stage::Dependency,
+        Stage::Remote,
+        Stage::Transport,
+        Stage::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Validation => "validation",
+            Stage::Dependency => "dependency",
+            Stage::Remote => "remote",
+            Stage::Transport => "transport",
+            Stage::Unknown => "unknown",
+        }
+    }
+}
+
+/// The requests made for a row, in attempt order; the last one decided it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Trail {
+    /// The `X-Request-Id`s ferry generated.
+    pub request_ids: Vec<String>,
+    /// Ids the server returned (Quanshi `requestId`, an `X-Request-Id` header).
+    pub server_request_ids: Vec<String>,
+}
+
+impl Trail {
+    pub fn attempts(&self) -> usize {
+        self.request_ids.len()
+    }
+}
+
+/// The fate of one row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Sent and accepted (or, for `validate`, valid and ready to send).
+    Succeeded {
+        remote_id: Option<String>,
+        warnings: Vec<Warning>,
+    },
+    Failed {
+        stage: Stage,
+        problems: Vec<Problem>,
+        http_status: Option<u16>,
+    },
+    /// Already succeeded in an earlier run; nothing sent.
+    Skipped { problem: Problem },
+    /// Not attempted because the run stopped early.
+    Unprocessed { problem: Problem },
+}
+
+/// A row's outcome with everything the reports need to find and explain it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowOutcome {
+    pub row: u64,
+    pub key: String,
+    pub outcome: Outcome,
+    pub trail: Trail,
+}

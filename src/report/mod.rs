@@ -1,0 +1,366 @@
+//! Reconciliation reports: one CSV per fate (`succeeded.csv` or `valid.csv`,
+//! `failed.csv`, `skipped.csv`, `unprocessed.csv`), `summary.json`, and `report.xlsx`
+//! with the same tables. All CSV writer setup lives here.
+//!
+//! CSVs are UTF-8 with a BOM (Excel reads CSV without one in the local code page) and
+//! have formula-looking cells neutralised. Rows are written as outcomes arrive, so an
+//! interrupted run still leaves complete reports for what finished.
+
+mod summary;
+mod xlsx;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+pub use summary::{requests as summary_requests, Counts, Requests, Summary};
+
+use crate::outcome::{Outcome, RowOutcome};
+use crate::problem::Problem;
+
+/// Which command the folder is for: `validate` writes `valid.csv`, `run` the rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Validate,
+    Run,
+}
+
+pub const SUCCEEDED_COLUMNS: &[&str] = &[
+    "ferry_row",
+    "ferry_key",
+    "ferry_remote_id",
+    "ferry_request_id",
+    "ferry_server_request_id",
+    "ferry_attempts",
+    "ferry_warning",
+];
+
+pub const FAILED_COLUMNS: &[&str] = &[
+    "ferry_row",
+    "ferry_key",
+    "ferry_stage",
+    "ferry_error_code",
+    "ferry_error",
+    "ferry_field",
+    "ferry_http_status",
+    "ferry_request_id",
+    "ferry_server_request_id",
+    "ferry_attempts",
+];
+
+/// One report table: its file name, sheet name and ferry columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Table {
+    Succeeded,
+    Valid,
+    Failed,
+    Skipped,
+    Unprocessed,
+}
+
+impl Table {
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Succeeded => "succeeded",
+            Table::Valid => "valid",
+            Table::Failed => "failed",
+            Table::Skipped => "skipped",
+            Table::Unprocessed => "unprocessed",
+        }
+    }
+
+    fn columns(self) -> &'static [&'static str] {
+        match self {
+            Table::Succeeded | Table::Valid => SUCCEEDED_COLUMNS,
+            _ => FAILED_COLUMNS,
+        }
+    }
+
+    pub fn tables(mode: Mode) -> &'static [Table] {
+        match mode {
+            Mode::Validate => &[Table::Valid, Table::Failed],
+            Mode::Run => &[Table::Succeeded, Table::Failed, Table::Skipped, Table::Unprocessed],
+        }
+    }
+}
+
+/// The report folder being written.
+pub struct Reports {
+    dir: PathBuf,
+    mode: Mode,
+    header: Vec<String>,
+    writers: Vec<(Table, csv::Writer<BufWriter<File>>)>,
+    counts: Counts,
+    seen: RowSet,
+}
+
+/// A row was reported twice, or a writer failed: the reports cannot be trusted.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("internal error: row {0} was reported twice; please report this bug")]
+    Duplicate(u64),
+    #[error("internal error: {reported} rows reported but {read} read; please report this bug")]
+    Mismatch { reported: u64, read: u64 },
+}
+
+impl Reports {
+    /// Creates the folder and the CSV files with their headers. `header` is the
+    /// manifest's own columns, carried after the ferry columns.
+    pub fn create(dir: &Path, mode: Mode, header: &[String]) -> Result<Reports, ReportError> {
+        let io_err = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| ReportError::Io { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let mut writers = Vec::new();
+        for &table in Table::tables(mode) {
+            let path = dir.join(format!("{}.csv", table.name()));
+            let mut file = BufWriter::with_capacity(256 * 1024, File::create(&path).map_err(io_err(&path))?);
+            file.write_all("\u{feff}".as_bytes()).map_err(io_err(&path))?;
+            let mut writer = csv::WriterBuilder::new().flexible(false).from_writer(file);
+            let columns = table.columns().iter().copied().chain(header.iter().map(String::as_str));
+            write_guarded(&mut writer, columns).map_err(|e| csv_err(&path, e))?;
+            writers.push((table, writer));
+        }
+        Ok(Reports {
+            dir: dir.to_path_buf(),
+            mode,
+            header: header.to_vec(),
+            writers,
+            counts: Counts::default(),
+            seen: RowSet::default(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn counts(&self) -> &Counts {
+        &self.counts
+    }
+
+    /// Writes one row to the table its outcome belongs in.
+    pub fn write(&mut self, row: &RowOutcome, cells: &[String]) -> Result<(), ReportError> {
+        if !self.seen.insert(row.row) {
+            return Err(ReportError::Duplicate(row.row));
+        }
+        self.counts.add(&row.outcome);
+        let table = match (&row.outcome, self.mode) {
+            (Outcome::Succeeded { .. }, Mode::Validate) => Table::Valid,
+            (Outcome::Succeeded { .. }, Mode::Run) => Table::Succeeded,
+            (Outcome::Failed { .. }, _) => Table::Failed,
+            (Outcome::Skipped { .. }, _) => Table::Skipped,
+            (Outcome::Unprocessed { .. }, _) => Table::Unprocessed,
+        };
+        let fields = ferry_fields(row);
+        let path = self.dir.join(format!("{}.csv", table.name()));
+        let Some((_, writer)) = self.writers.iter_mut().find(|(t, _)| *t == table) else {
+            // A validate folder has no skipped/unprocessed tables; nothing produces them there.
+            return Ok(());
+        };
+        // Every row has exactly the header's cells (the reader pads), but a defensive
+        // pad keeps the CSV rectangular whatever a caller passes.
+        let extra = self.header.len().saturating_sub(cells.len());
+        let record = fields
+            .iter()
+            .map(String::as_str)
+            .chain(cells.iter().take(self.header.len()).map(String::as_str))
+            .chain(std::iter::repeat_n("", extra));
+        write_guarded(writer, record).map_err(|e| csv_err(&path, e))
+    }
+
+    /// Pushes written rows to disk (called at each group commit and at the end).
+    pub fn flush(&mut self) -> Result<(), ReportError> {
+        for (table, writer) in &mut self.writers {
+            writer.flush().map_err(|source| ReportError::Io {
+                path: self.dir.join(format!("{}.csv", table.name())).display().to_string(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Checks the invariant, writes `summary.json` and `report.xlsx`.
+    pub fn finish(mut self, summary: &mut Summary, rows_read: u64) -> Result<PathBuf, ReportError> {
+        self.flush()?;
+        let reported = self.counts.total();
+        if reported != rows_read {
+            return Err(ReportError::Mismatch { reported, read: rows_read });
+        }
+        summary.counts = self.counts.clone();
+        drop(self.writers);
+        let summary_path = self.dir.join("summary.json");
+        let json = serde_json::to_vec_pretty(&summary).expect("a summary always serialises");
+        std::fs::write(&summary_path, json).map_err(|source| ReportError::Io {
+            path: summary_path.display().to_string(),
+            source,
+        })?;
+        let xlsx_path = self.dir.join("report.xlsx");
+        xlsx::write(&self.dir, Table::tables(self.mode), summary, &xlsx_path).map_err(|e| ReportError::Io {
+            path: xlsx_path.display().to_string(),
+            source: io::Error::other(e.to_string()),
+        })?;
+        Ok(self.dir)
+    }
+}
+
+fn write_guarded<'a, W: Write>(
+    writer: &mut csv::Writer<W>,
+    cells: impl Iterator<Item = &'a str>,
+) -> Result<(), csv::Error> {
+    for cell in cells {
+        writer.write_field(guard_formula(cell).as_bytes())?;
+    }
+    writer.write_record(std::iter::empty::<&[u8]>())
+}
+
+fn csv_err(path: &Path, e: csv::Error) -> ReportError {
+    ReportError::Io {
+        path: path.display().to_string(),
+        source: io::Error::other(e.to_string()),
+    }
+}
+
+/// The ferry columns of one row, in the order of its table.
+fn ferry_fields(row: &RowOutcome) -> Vec<String> {
+    let request_ids = row.trail.request_ids.join(";");
+    let server_ids = row.trail.server_request_ids.join(";");
+    let attempts = row.trail.attempts().to_string();
+    match &row.outcome {
+        Outcome::Succeeded { remote_id, warnings } => vec![
+            row.row.to_string(),
+            row.key.clone(),
+            remote_id.clone().unwrap_or_default(),
+            request_ids,
+            server_ids,
+            attempts,
+            join_messages(warnings),
+        ],
+        Outcome::Failed {
+            stage,
+            problems,
+            http_status,
+        } => failed_fields(row, stage.as_str(), problems, *http_status, request_ids, server_ids, attempts),
+        Outcome::Skipped { problem } | Outcome::Unprocessed { problem } => failed_fields(
+            row,
+            "",
+            std::slice::from_ref(problem),
+            None,
+            request_ids,
+            server_ids,
+            attempts,
+        ),
+    }
+}
+
+fn failed_fields(
+    row: &RowOutcome,
+    stage: &str,
+    problems: &[Problem],
+    http_status: Option<u16>,
+    request_ids: String,
+    server_ids: String,
+    attempts: String,
+) -> Vec<String> {
+    let codes: Vec<&str> = problems.iter().map(|p| p.code.as_str()).collect();
+    let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+    vec![
+        row.row.to_string(),
+        row.key.clone(),
+        stage.to_string(),
+        codes.join(";"),
+        problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; "),
+        fields.join(";"),
+        http_status.map(|s| s.to_string()).unwrap_or_default(),
+        request_ids,
+        server_ids,
+        attempts,
+    ]
+}
+
+/// Warnings as `code: message`, `;`-separated.
+fn join_messages(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("{}: {}", p.code, p.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A cell a spreadsheet would run as a formula gets a leading `'`. Phone numbers in
+/// international form (`+886 911 211 211`) and plain negative numbers are data, not
+/// formulas, and stay as they are.
+pub fn guard_formula(cell: &str) -> std::borrow::Cow<'_, str> {
+    let Some(first) = cell.chars().next() else {
+        return cell.into();
+    };
+    let risky = matches!(first, '=' | '+' | '-' | '@' | '\t' | '\r' | '＝' | '＋' | '－' | '＠');
+    if !risky || looks_like_number(cell) {
+        return cell.into();
+    }
+    format!("'{cell}").into()
+}
+
+fn looks_like_number(cell: &str) -> bool {
+    let rest = &cell[cell.chars().next().map_or(0, char::len_utf8)..];
+    let sign_ok = cell.starts_with('+') || cell.starts_with('-');
+    sign_ok
+        && !rest.is_empty()
+        && rest.chars().any(|c| c.is_ascii_digit())
+        && rest.chars().all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')'))
+}
+
+/// Row numbers already reported, as a bit set: a million rows cost 125 KB.
+#[derive(Default)]
+struct RowSet {
+    bits: Vec<u64>,
+}
+
+impl RowSet {
+    /// False when the row was already in the set.
+    fn insert(&mut self, row: u64) -> bool {
+        let (word, bit) = ((row / 64) as usize, row % 64);
+        if word >= self.bits.len() {
+            self.bits.resize(word + 1, 0);
+        }
+        let was = self.bits[word] & (1 << bit) != 0;
+        self.bits[word] |= 1 << bit;
+        !was
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_guard_neutralises_formulas_but_keeps_phone_numbers() {
+        let cases = [
+            ("=1+1", "'=1+1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+            ("-2+3", "'-2+3"),
+            ("\tx", "'\tx"),
+            ("+886911211211", "+886911211211"),
+            ("+886 911-211 211", "+886 911-211 211"),
+            ("-12.5", "-12.5"),
+            ("plain", "plain"),
+            ("", ""),
+            ("+", "'+"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(guard_formula(input), want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn row_set_reports_repeats() {
+        let mut set = RowSet::default();
+        assert!(set.insert(2));
+        assert!(set.insert(1_000_000));
+        assert!(!set.insert(2));
+    }
+}

@@ -1,0 +1,690 @@
+//! `ferry run`: the whole job. The manifest is read twice: a first pass validates every
+//! row (so an unreadable file stops the run before anything is sent, and the progress
+//! bar knows the total), the second streams rows through state checks and batching to
+//! the senders, while one recorder thread makes each outcome durable in the state and
+//! then writes it to the reports.
+//!
+//! ```text
+//! reader thread ──batches──▶ sender tasks (rate limit, retries) ──outcomes──▶ recorder
+//!      └──────────── rows that are not sent (invalid, skipped, ...) ──────────▶ thread
+//! ```
+//! Every channel is bounded, so reading waits when sending is behind and memory stays
+//! flat whatever the size of the manifest.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::batch::{Batch, BatchRow, Batcher};
+use crate::config::{Config, Target, SANDBOX_TARGET};
+use crate::kinds::{Item, Kind, TaskRef};
+use crate::manifest::Source;
+use crate::outcome::{Outcome, RowOutcome, Stage, Trail};
+use crate::pipeline::{self, Error};
+use crate::problem::{Code, Problem};
+use crate::report::{Mode, Reports, Summary};
+use crate::send::{Abort, Backoff, Sender, Sent};
+use crate::state::{self, State, Status};
+
+/// Everything a run needs, checked.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub source: Source,
+    pub kind: Kind,
+    pub event_id: Option<i64>,
+    pub target: Target,
+    pub state_path: PathBuf,
+    pub report_dir: Option<PathBuf>,
+    pub max_failed_rows: Option<u64>,
+    pub force: bool,
+    pub retry_unknown: bool,
+    pub backoff: Backoff,
+}
+
+/// What a run did.
+pub struct RunReport {
+    pub summary: Summary,
+    pub dir: PathBuf,
+}
+
+/// Why the run stopped early, if it did.
+#[derive(Default)]
+struct Stop {
+    aborted: AtomicBool,
+    interrupted: AtomicBool,
+    reason: std::sync::Mutex<Option<String>>,
+}
+
+impl Stop {
+    fn abort(&self, reason: String) {
+        let mut r = self.reason.lock().unwrap_or_else(|p| p.into_inner());
+        if r.is_none() {
+            *r = Some(reason);
+        }
+        self.aborted.store(true, Ordering::SeqCst);
+    }
+
+    fn interrupt(&self) {
+        let mut r = self.reason.lock().unwrap_or_else(|p| p.into_inner());
+        if r.is_none() {
+            *r = Some("interrupted (SIGINT/SIGTERM)".into());
+        }
+        self.interrupted.store(true, Ordering::SeqCst);
+    }
+
+    fn stopped(&self) -> bool {
+        self.aborted.load(Ordering::SeqCst) || self.interrupted.load(Ordering::SeqCst)
+    }
+
+    fn reason(&self) -> Option<String> {
+        self.reason.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn unprocessed(&self) -> Outcome {
+        let why = self.reason().unwrap_or_else(|| "the run stopped".into());
+        Outcome::Unprocessed {
+            problem: Problem::new(
+                Code::NotAttempted,
+                "",
+                format!("not attempted: {why}; fix the cause and run again (done rows are skipped)"),
+            ),
+        }
+    }
+}
+
+/// A row on its way to the recorder: its outcome, its cells, and the state update
+/// that must be durable before the outcome is reported.
+struct Record {
+    outcome: RowOutcome,
+    cells: Vec<String>,
+    update: Option<state::Update>,
+}
+
+enum ToRecorder {
+    InFlight(Vec<String>, oneshot::Sender<()>),
+    Rows(Vec<Record>),
+}
+
+/// A batch with the manifest cells of its rows, for the reports.
+struct Work {
+    batch: Batch,
+    cells: Vec<Vec<String>>,
+}
+
+/// Live counters for progress and the failure limit.
+#[derive(Default)]
+struct Progress {
+    done: AtomicU64,
+    failed: AtomicU64,
+    succeeded: AtomicU64,
+}
+
+/// Runs the job on the current tokio runtime. `shutdown` resolves on SIGINT/SIGTERM.
+pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error> {
+    let started = chrono::Utc::now();
+    let run_id = pipeline::run_id(started);
+    let kind = settings.kind;
+
+    // Pass 1: the whole file must be readable and mappable before anything is sent.
+    let (total, invalid) = {
+        let (source, config, event_id) = (settings.source.clone(), config.clone(), settings.event_id);
+        tokio::task::spawn_blocking(move || first_pass(&source, kind, &config, event_id))
+            .await
+            .map_err(|e| Error::Other(format!("reader stopped: {e}")))??
+    };
+
+    let stop = Arc::new(Stop::default());
+    if let Some(max) = settings.max_failed_rows {
+        if invalid > max {
+            stop.abort(format!(
+                "{invalid} rows failed validation, more than --max-failed-rows {max}; nothing was sent"
+            ));
+        }
+    }
+    let sender = Arc::new(Sender::new(settings.target.clone(), kind, settings.backoff)?);
+    if !stop.stopped() {
+        if let Err(abort) = sender.authenticate().await {
+            stop.abort(abort.message().to_string());
+        }
+    }
+
+    let opened = pipeline::open(&settings.source, kind, config, settings.event_id)?;
+    let header = opened.manifest.header.clone();
+    let dir = settings
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| pipeline::default_report_dir(&run_id));
+    let reports = Reports::create(&dir, Mode::Run, &header)?;
+    let sha = pipeline::manifest_sha256(&settings.source.path);
+    let state_for_reader = open_state(&settings)?;
+    let state_for_recorder = open_state(&settings)?;
+
+    let progress = Arc::new(Progress::default());
+    let (to_recorder, recorder_rx) = std::sync::mpsc::sync_channel::<ToRecorder>(1024);
+    let recorder = {
+        let (run_id, progress) = (run_id.clone(), Arc::clone(&progress));
+        std::thread::spawn(move || recorder(recorder_rx, state_for_recorder, reports, &run_id, &progress))
+    };
+
+    let concurrency = settings.target.concurrency;
+    let (work_tx, work_rx) = mpsc::channel::<Work>(concurrency * 2);
+    let reader = {
+        let (stop, to_recorder, settings) = (Arc::clone(&stop), to_recorder.clone(), settings.clone());
+        tokio::task::spawn_blocking(move || reader(opened, state_for_reader, &settings, &stop, work_tx, &to_recorder))
+    };
+
+    let work_rx = Arc::new(tokio::sync::Mutex::new(work_rx));
+    let send_started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (sender, stop, work_rx, to_recorder, progress) = (
+            Arc::clone(&sender),
+            Arc::clone(&stop),
+            Arc::clone(&work_rx),
+            to_recorder.clone(),
+            Arc::clone(&progress),
+        );
+        let max_failed = settings.max_failed_rows;
+        workers.push(tokio::spawn(async move {
+            loop {
+                let next = work_rx.lock().await.recv().await;
+                let Some(work) = next else { break };
+                worker(&sender, &stop, work, &to_recorder, &progress, max_failed).await;
+            }
+        }));
+    }
+    drop(to_recorder);
+
+    let ticker = tokio::spawn(report_progress(Arc::clone(&progress), total, Arc::clone(&stop)));
+    let interrupt = {
+        let stop = Arc::clone(&stop);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::warn!("interrupted: finishing requests in flight, then writing the reports");
+            stop.interrupt();
+        })
+    };
+
+    let rows_read = reader
+        .await
+        .map_err(|e| Error::Other(format!("reader stopped: {e}")))??;
+    for w in workers {
+        let _ = w.await;
+    }
+    let send_secs = send_started.elapsed().as_secs_f64();
+    interrupt.abort();
+    ticker.abort();
+    let reports = recorder
+        .join()
+        .map_err(|_| Error::Other("the recorder thread panicked".into()))??;
+    if rows_read != total {
+        return Err(Error::Other(format!(
+            "{}: the manifest changed while it was read ({total} rows, then {rows_read}); run again",
+            pipeline::display_path(&settings.source.path)
+        )));
+    }
+
+    let counters = &sender.counters;
+    let sent = counters.sent.load(Ordering::Relaxed);
+    let failed = reports.counts().failed_total;
+    let exit_code = if stop.interrupted.load(Ordering::SeqCst) {
+        130
+    } else if stop.aborted.load(Ordering::SeqCst) {
+        3
+    } else if failed > 0 {
+        1
+    } else {
+        0
+    };
+    let mut summary = Summary {
+        run_id,
+        command: "run",
+        kind: kind.name(),
+        target: Some(settings.target.name.clone()),
+        manifest: pipeline::display_path(&settings.source.path),
+        manifest_sha256: sha.join().unwrap_or_default(),
+        started_at: started.to_rfc3339(),
+        finished_at: chrono::Utc::now().to_rfc3339(),
+        requests: crate::report::summary_requests(
+            sent,
+            counters.retries.load(Ordering::Relaxed),
+            counters.throttled.load(Ordering::Relaxed),
+            send_secs,
+        ),
+        exit_code,
+        aborted: stop.reason(),
+        ..Summary::default()
+    };
+    let dir = reports.finish(&mut summary, rows_read)?;
+    Ok(RunReport { summary, dir })
+}
+
+fn open_state(settings: &Settings) -> Result<State, Error> {
+    State::open(&settings.state_path, &settings.target.name, settings.kind.name()).map_err(|e| Error::Other(e.to_string()))
+}
+
+/// Reads and validates every row once: returns (rows, invalid rows).
+fn first_pass(source: &Source, kind: Kind, config: &Config, event_id: Option<i64>) -> Result<(u64, u64), Error> {
+    let mut opened = pipeline::open(source, kind, config, event_id)?;
+    let (mut total, mut invalid) = (0, 0);
+    for raw in opened.manifest.rows {
+        let raw = raw?;
+        total += 1;
+        if opened.validator.check(raw.row, &raw.cells, raw.defects).is_err() {
+            invalid += 1;
+        }
+    }
+    Ok((total, invalid))
+}
+
+/// The reader: validation, state checks, task references and batching, in file order.
+fn reader(
+    opened: pipeline::Opened,
+    state: State,
+    settings: &Settings,
+    stop: &Stop,
+    work: mpsc::Sender<Work>,
+    to_recorder: &std::sync::mpsc::SyncSender<ToRecorder>,
+) -> Result<u64, Error> {
+    let pipeline::Opened {
+        manifest,
+        mut validator,
+        ..
+    } = opened;
+    let mut batcher = Batcher::new(settings.kind, settings.target.batch_size);
+    let mut pending_cells: std::collections::HashMap<u64, Vec<String>> = std::collections::HashMap::new();
+    let mut rows_read = 0u64;
+    let idempotent = settings.kind == Kind::TaskStatus;
+    let state_err = |e: state::StateError| Error::Other(e.to_string());
+    let dispatch = |batches: Vec<Batch>, pending: &mut std::collections::HashMap<u64, Vec<String>>| -> Result<(), Error> {
+        for batch in batches {
+            let cells = batch
+                .rows
+                .iter()
+                .map(|r| pending.remove(&r.row).unwrap_or_default())
+                .collect();
+            if stop.stopped() {
+                unprocessed(stop, Work { batch, cells }, to_recorder);
+                continue;
+            }
+            if let Err(mpsc::error::SendError(work)) = work.blocking_send(Work { batch, cells }) {
+                unprocessed(stop, work, to_recorder);
+            }
+        }
+        Ok(())
+    };
+    for raw in manifest.rows {
+        let raw = raw?;
+        rows_read += 1;
+        let row = raw.row;
+        let final_outcome = |key: String, outcome: Outcome| RowOutcome {
+            row,
+            key,
+            outcome,
+            trail: Trail::default(),
+        };
+        let valid = match validator.check(row, &raw.cells, raw.defects) {
+            Ok(valid) => valid,
+            Err(rejected) => {
+                let outcome = Outcome::Failed {
+                    stage: Stage::Validation,
+                    problems: rejected.problems,
+                    http_status: None,
+                };
+                record(to_recorder, final_outcome(rejected.key.unwrap_or_default(), outcome), raw.cells, None);
+                continue;
+            }
+        };
+        let entry = state.get(&valid.key).map_err(state_err)?;
+        let mut resend = false;
+        match entry.as_ref().map(|e| &e.status) {
+            Some(Status::Succeeded) if !settings.force => {
+                let e = entry.as_ref().expect("matched Some");
+                let problem = Problem::new(
+                    Code::AlreadySucceeded,
+                    "",
+                    format!(
+                        "already succeeded in run {}{}; --force sends it again",
+                        e.run_id,
+                        e.remote_id.as_deref().map(|id| format!(" (remote id {id})")).unwrap_or_default()
+                    ),
+                );
+                record(to_recorder, final_outcome(valid.key, Outcome::Skipped { problem }), raw.cells, None);
+                continue;
+            }
+            Some(Status::InFlight | Status::Unknown) if !idempotent => {
+                if settings.retry_unknown {
+                    resend = true;
+                } else {
+                    let e = entry.as_ref().expect("matched Some");
+                    let problem = Problem::new(
+                        Code::OutcomeUnknown,
+                        "",
+                        format!(
+                            "run {} sent this row but never learned whether the vendor carried it out; check the vendor, then rerun with --retry-unknown to send it again on purpose",
+                            e.run_id
+                        ),
+                    );
+                    let update = state::Update {
+                        key: valid.key.clone(),
+                        status: Status::Unknown,
+                        remote_id: None,
+                        request_ids: e.request_ids.clone(),
+                    };
+                    let outcome = Outcome::Failed {
+                        stage: Stage::Unknown,
+                        problems: vec![problem],
+                        http_status: None,
+                    };
+                    record(to_recorder, final_outcome(valid.key, outcome), raw.cells, Some(update));
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        let task_num = match task_ref(&valid.item) {
+            Some(TaskRef::OutTaskNum(out)) => match state.task_num(out).map_err(state_err)? {
+                Some(t) => Some(t),
+                None => {
+                    let problem = Problem::new(
+                        Code::UnknownTask,
+                        "out_task_num",
+                        format!(
+                            "no task_num is recorded for out_task_num {out:?} on target {}: run the appointments manifest first with the same --target and --state, or give task_num",
+                            settings.target.name
+                        ),
+                    );
+                    let outcome = Outcome::Failed {
+                        stage: Stage::Dependency,
+                        problems: vec![problem],
+                        http_status: None,
+                    };
+                    record(to_recorder, final_outcome(valid.key, outcome), raw.cells, None);
+                    continue;
+                }
+            },
+            Some(TaskRef::TaskNum(t)) => Some(t.clone()),
+            None => None,
+        };
+        pending_cells.insert(row, raw.cells);
+        let ready = batcher.push(BatchRow {
+            row,
+            key: valid.key,
+            item: valid.item,
+            warnings: valid.warnings,
+            task_num,
+            resend,
+        });
+        dispatch(ready, &mut pending_cells)?;
+    }
+    dispatch(batcher.finish(), &mut pending_cells)?;
+    Ok(rows_read)
+}
+
+fn task_ref(item: &Item) -> Option<&TaskRef> {
+    match item {
+        Item::Moderator(m) => Some(&m.task),
+        Item::Publisher(p) => Some(&p.task),
+        Item::TaskStatus(s) => Some(&s.task),
+        _ => None,
+    }
+}
+
+fn record(to: &std::sync::mpsc::SyncSender<ToRecorder>, outcome: RowOutcome, cells: Vec<String>, update: Option<state::Update>) {
+    // The recorder outlives every sender of this channel; a send can fail only if it
+    // died, and then the run fails with its error.
+    let _ = to.send(ToRecorder::Rows(vec![Record { outcome, cells, update }]));
+}
+
+fn unprocessed(stop: &Stop, work: Work, to: &std::sync::mpsc::SyncSender<ToRecorder>) {
+    let outcome = stop.unprocessed();
+    let rows = work
+        .batch
+        .rows
+        .into_iter()
+        .zip(work.cells)
+        .map(|(r, cells)| Record {
+            outcome: RowOutcome {
+                row: r.row,
+                key: r.key,
+                outcome: outcome.clone(),
+                trail: Trail::default(),
+            },
+            cells,
+            update: None,
+        })
+        .collect();
+    let _ = to.send(ToRecorder::Rows(rows));
+}
+
+/// Sends one batch: mark in flight (durably), send, hand the outcomes to the recorder.
+async fn worker(
+    sender: &Sender,
+    stop: &Stop,
+    work: Work,
+    to_recorder: &std::sync::mpsc::SyncSender<ToRecorder>,
+    progress: &Progress,
+    max_failed: Option<u64>,
+) {
+    if stop.stopped() {
+        return unprocessed(stop, work, to_recorder);
+    }
+    let keys: Vec<String> = work.batch.rows.iter().map(|r| r.key.clone()).collect();
+    let (ack, acked) = oneshot::channel();
+    if to_recorder.send(ToRecorder::InFlight(keys, ack)).is_err() || acked.await.is_err() {
+        // Without a durable in-flight mark, sending could duplicate after a crash.
+        return unprocessed(stop, work, to_recorder);
+    }
+    let sent = sender.send(&work.batch).await;
+    let (outcomes, trail) = match sent {
+        Sent::Done { outcomes, trail } => (outcomes, trail),
+        Sent::Aborted { abort, trail } => {
+            stop.abort(match &abort {
+                Abort::AuthRefused(m) => format!("authentication refused: {m}"),
+                Abort::EndpointMissing(m) => m.clone(),
+            });
+            // The vendor refused the request: nothing was carried out.
+            let outcome = stop.unprocessed();
+            (work.batch.rows.iter().map(|_| outcome.clone()).collect(), trail)
+        }
+    };
+    let request_ids = trail.request_ids.join(";");
+    let mut records = Vec::with_capacity(outcomes.len());
+    for ((row, outcome), cells) in work.batch.rows.into_iter().zip(outcomes).zip(work.cells) {
+        let (status, remote_id) = match &outcome {
+            Outcome::Succeeded { remote_id, .. } => (Status::Succeeded, remote_id.clone()),
+            Outcome::Failed { stage: Stage::Unknown, .. } => (Status::Unknown, None),
+            _ => (Status::Failed, None),
+        };
+        if matches!(outcome, Outcome::Failed { .. }) {
+            progress.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        records.push(Record {
+            update: Some(state::Update {
+                key: row.key.clone(),
+                status,
+                remote_id,
+                request_ids: request_ids.clone(),
+            }),
+            outcome: RowOutcome {
+                row: row.row,
+                key: row.key,
+                outcome,
+                trail: trail.clone(),
+            },
+            cells,
+        });
+    }
+    let _ = to_recorder.send(ToRecorder::Rows(records));
+    if let Some(max) = max_failed {
+        let failed = progress.failed.load(Ordering::Relaxed);
+        if failed > max {
+            stop.abort(format!("{failed} rows failed, more than --max-failed-rows {max}"));
+        }
+    }
+}
+
+/// Most messages folded into one transaction.
+const GROUP_COMMIT_MAX: usize = 512;
+
+/// Makes outcomes durable, then reports them; one transaction for everything waiting.
+fn recorder(
+    rx: std::sync::mpsc::Receiver<ToRecorder>,
+    mut state: State,
+    mut reports: Reports,
+    run_id: &str,
+    progress: &Progress,
+) -> Result<Reports, Error> {
+    let mut last_flush = Instant::now();
+    while let Ok(first) = rx.recv() {
+        let mut messages = vec![first];
+        while messages.len() < GROUP_COMMIT_MAX {
+            match rx.try_recv() {
+                Ok(m) => messages.push(m),
+                Err(_) => break,
+            }
+        }
+        let mut updates = Vec::new();
+        for m in &messages {
+            match m {
+                ToRecorder::InFlight(keys, _) => updates.extend(keys.iter().map(|k| state::Update {
+                    key: k.clone(),
+                    status: Status::InFlight,
+                    remote_id: None,
+                    request_ids: String::new(),
+                })),
+                ToRecorder::Rows(rows) => updates.extend(rows.iter().filter_map(|r| r.update.clone())),
+            }
+        }
+        state.apply(run_id, &updates).map_err(|e| Error::Other(e.to_string()))?;
+        for m in messages {
+            match m {
+                ToRecorder::InFlight(_, ack) => {
+                    let _ = ack.send(());
+                }
+                ToRecorder::Rows(rows) => {
+                    for r in rows {
+                        if matches!(r.outcome.outcome, Outcome::Succeeded { .. }) {
+                            progress.succeeded.fetch_add(1, Ordering::Relaxed);
+                        }
+                        reports.write(&r.outcome, &r.cells)?;
+                        progress.done.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        if last_flush.elapsed() > Duration::from_millis(500) {
+            reports.flush()?;
+            last_flush = Instant::now();
+        }
+    }
+    reports.flush()?;
+    Ok(reports)
+}
+
+/// A progress bar on a terminal; a log line every ten seconds otherwise (cron).
+async fn report_progress(progress: Arc<Progress>, total: u64, stop: Arc<Stop>) {
+    use std::io::IsTerminal;
+    let started = Instant::now();
+    if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows  {per_sec}  ETA {eta}  {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        loop {
+            bar.set_position(progress.done.load(Ordering::Relaxed));
+            bar.set_message(format!("{} failed", progress.failed.load(Ordering::Relaxed)));
+            if stop.stopped() {
+                bar.set_message("stopping…");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    } else {
+        loop {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            let done = progress.done.load(Ordering::Relaxed);
+            tracing::info!(
+                done,
+                total,
+                failed = progress.failed.load(Ordering::Relaxed),
+                rows_per_sec = (done as f64 / started.elapsed().as_secs_f64()).round(),
+                "progress"
+            );
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Resolves `--target` (or the built-in sandbox) and the flag overrides.
+pub fn settings(args: &crate::cli::RunArgs, config: &Config, sandbox_url: Option<reqwest::Url>) -> Result<Settings, Error> {
+    let kind = args.manifest.kind;
+    let mut target = match (args.target.as_deref(), sandbox_url) {
+        (Some(SANDBOX_TARGET), Some(url)) => Target::sandbox(kind, url),
+        (name, _) => config.target_for(kind, name)?.clone(),
+    };
+    if let Some(rate) = args.rate {
+        if !(rate > 0.0 && rate.is_finite()) {
+            return Err(Error::Usage("--rate must be a positive number of requests per second".into()));
+        }
+        target.rate = rate;
+        if args.rate.is_some() && target.burst as f64 > rate.ceil() {
+            target.burst = rate.ceil() as u32;
+        }
+    }
+    if let Some(c) = args.concurrency {
+        if c == 0 {
+            return Err(Error::Usage("--concurrency must be at least 1".into()));
+        }
+        target.concurrency = c;
+    }
+    if let Some(b) = args.batch_size {
+        if b == 0 {
+            return Err(Error::Usage("--batch-size must be at least 1".into()));
+        }
+        target.batch_size = b;
+    }
+    Ok(Settings {
+        source: args.manifest.source(),
+        kind,
+        event_id: args.manifest.event_id,
+        target,
+        state_path: args.state.clone(),
+        report_dir: args.manifest.report_dir.clone(),
+        max_failed_rows: args.max_failed_rows,
+        force: args.force,
+        retry_unknown: args.retry_unknown,
+        backoff: Backoff::default(),
+    })
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))
+}
+
+pub fn state_path_for(dir: &Path) -> PathBuf {
+    dir.join("state.db")
+}

@@ -1,0 +1,405 @@
+//! Sending: every request of a run goes through here, under the target's rate limit
+//! and concurrency, with retries, backoff and re-login. A retry takes a rate-limit
+//! permit like a first attempt, and a 429 pauses the whole target.
+//!
+//! The one rule that keeps rows from being created twice: a create whose request may
+//! have reached the vendor (a timeout, a reset after sending, an unreadable answer) is
+//! never repeated here; it is reported `unknown`. Only a connection that was never
+//! made is retried, and task-status updates, which are idempotent.
+
+pub mod retry;
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::Mutex as AsyncMutex;
+
+use crate::batch::Batch;
+use crate::config::{ArctosAuth, Auth, ConfigError, Secret, Target};
+use crate::kinds::Kind;
+use crate::outcome::{Outcome, Stage, Trail};
+use crate::problem::{Code, Problem};
+use crate::targets::{self, arctos, Credentials, Request, Response, RowResult, Verdict};
+pub use retry::Backoff;
+
+/// Why a run stops sending altogether (exit 3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Abort {
+    AuthRefused(String),
+    EndpointMissing(String),
+}
+
+impl Abort {
+    pub fn message(&self) -> &str {
+        match self {
+            Abort::AuthRefused(m) | Abort::EndpointMissing(m) => m,
+        }
+    }
+}
+
+/// What became of a batch.
+#[derive(Debug)]
+pub enum Sent {
+    /// One outcome per batch row, in order.
+    Done { outcomes: Vec<Outcome>, trail: Trail },
+    /// The batch was not carried out, and nothing more should be sent.
+    Aborted { abort: Abort, trail: Trail },
+}
+
+/// Counters for the summary.
+#[derive(Default, Debug)]
+pub struct Counters {
+    pub sent: AtomicU64,
+    pub retries: AtomicU64,
+    pub throttled: AtomicU64,
+}
+
+pub struct Sender {
+    client: reqwest::Client,
+    target: Target,
+    idempotent: bool,
+    limiter: DefaultDirectRateLimiter,
+    /// Set by a 429: nobody sends to the target before this instant.
+    paused_until: Mutex<Option<Instant>>,
+    credentials: AsyncMutex<Option<(u64, Credentials)>>,
+    backoff: Backoff,
+    pub counters: Counters,
+}
+
+impl Sender {
+    pub fn new(target: Target, kind: Kind, backoff: Backoff) -> Result<Sender, ConfigError> {
+        let client = reqwest::Client::builder()
+            .timeout(target.timeout)
+            .connect_timeout(target.timeout.min(Duration::from_secs(10)))
+            .pool_max_idle_per_host(target.concurrency)
+            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ConfigError::new(format!("cannot set up the HTTP client: {e}")))?;
+        let period = Duration::from_secs_f64(1.0 / target.rate);
+        let burst = NonZeroU32::new(target.burst).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::with_period(period)
+            .ok_or_else(|| ConfigError::new("rate: too high"))?
+            .allow_burst(burst);
+        Ok(Sender {
+            client,
+            idempotent: kind == Kind::TaskStatus,
+            limiter: RateLimiter::direct(quota),
+            paused_until: Mutex::new(None),
+            credentials: AsyncMutex::new(None),
+            target,
+            backoff,
+            counters: Counters::default(),
+        })
+    }
+
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    /// Loads the credentials (and logs in, for arctos with a license key) before the
+    /// first row is sent, so a bad secret stops the run at once.
+    pub async fn authenticate(&self) -> Result<(), Abort> {
+        self.credentials(None).await.map(|_| ())
+    }
+
+    /// Sends one batch to its final outcome.
+    pub async fn send(&self, batch: &Batch) -> Sent {
+        let mut trail = Trail::default();
+        let mut retries = 0u32;
+        let mut relogged = false;
+        loop {
+            let (generation, creds) = match self.credentials(None).await {
+                Ok(c) => c,
+                Err(abort) => return Sent::Aborted { abort, trail },
+            };
+            let request = targets::build(&self.target, &creds, batch);
+            let answer = self.post(&request, &mut trail).await;
+            let verdict = match answer {
+                Ok((status, retry_after, body)) => {
+                    let response = Response {
+                        status,
+                        body: &body,
+                        retry_after,
+                    };
+                    if let Some(id) = (self.target.vendor == crate::kinds::Vendor::Quanshi)
+                        .then(|| targets::quanshi::server_request_id(&body))
+                        .flatten()
+                    {
+                        trail.server_request_ids.push(id);
+                    }
+                    targets::classify(self.target.vendor, batch, &response)
+                }
+                Err(failure) => failure.verdict(batch, self.idempotent),
+            };
+            let retry_after = match verdict {
+                Verdict::Rows(results) => {
+                    let unknown = results.iter().any(|r| matches!(r, RowResult::Unknown { .. }));
+                    if unknown && self.idempotent && retries < self.target.max_retries {
+                        None
+                    } else {
+                        return Sent::Done {
+                            outcomes: batch
+                                .rows
+                                .iter()
+                                .zip(results)
+                                .map(|(row, r)| to_outcome(r, &row.warnings))
+                                .collect(),
+                            trail,
+                        };
+                    }
+                }
+                Verdict::Retry { status, after, message } => {
+                    if status == 429 {
+                        self.counters.throttled.fetch_add(1, Ordering::Relaxed);
+                        self.pause(after.unwrap_or(self.backoff.delay(retries + 1, None)));
+                    }
+                    if retries >= self.target.max_retries {
+                        let stage = if status == 0 { Stage::Transport } else { Stage::Remote };
+                        let code = if status == 0 { Code::Transport } else { Code::HttpError };
+                        let outcome = Outcome::Failed {
+                            stage,
+                            problems: vec![Problem::new(
+                                code,
+                                "",
+                                format!("gave up after {} attempts: {message}; rerun later to try again", retries + 1),
+                            )],
+                            http_status: (status != 0).then_some(status),
+                        };
+                        return Sent::Done {
+                            outcomes: batch.rows.iter().map(|_| outcome.clone()).collect(),
+                            trail,
+                        };
+                    }
+                    after
+                }
+                Verdict::AuthRefused { message, .. } => {
+                    if !relogged && self.can_log_in() {
+                        relogged = true;
+                        if let Err(abort) = self.credentials(Some(generation)).await {
+                            return Sent::Aborted { abort, trail };
+                        }
+                        continue;
+                    }
+                    return Sent::Aborted {
+                        abort: Abort::AuthRefused(message),
+                        trail,
+                    };
+                }
+                Verdict::EndpointMissing { message, .. } => {
+                    return Sent::Aborted {
+                        abort: Abort::EndpointMissing(message),
+                        trail,
+                    }
+                }
+            };
+            retries += 1;
+            self.counters.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(self.backoff.delay(retries, retry_after)).await;
+        }
+    }
+
+    fn pause(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut paused = self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+        if paused.is_none_or(|p| p < until) {
+            *paused = Some(until);
+        }
+    }
+
+    /// Waits out a 429 pause, then for a rate-limit permit.
+    async fn wait_turn(&self) {
+        loop {
+            let until = *self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+            match until {
+                Some(t) if t > Instant::now() => tokio::time::sleep_until(t.into()).await,
+                _ => break,
+            }
+        }
+        self.limiter.until_ready().await;
+    }
+
+    /// One HTTP attempt with a fresh `X-Request-Id`.
+    async fn post(&self, request: &Request, trail: &mut Trail) -> Result<(u16, Option<Duration>, Vec<u8>), Failure> {
+        self.wait_turn().await;
+        let request_id = uuid::Uuid::new_v4().to_string();
+        trail.request_ids.push(request_id.clone());
+        self.counters.sent.fetch_add(1, Ordering::Relaxed);
+        let url = join_url(&self.target.base_url, &request.path);
+        let mut builder = self
+            .client
+            .post(url)
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json")
+            .header("X-Request-Id", &request_id)
+            .body(request.body.clone());
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value.expose());
+        }
+        let response = builder.send().await.map_err(Failure::from_reqwest)?;
+        let status = response.status().as_u16();
+        let headers = response.headers();
+        let retry_after = headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(retry::parse_retry_after);
+        if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+            if id != request_id {
+                trail.server_request_ids.push(id.to_string());
+            }
+        }
+        let body = response.bytes().await.map_err(Failure::from_reqwest)?;
+        Ok((status, retry_after, body.to_vec()))
+    }
+
+    fn can_log_in(&self) -> bool {
+        matches!(self.target.auth, Auth::Arctos(ArctosAuth::Login { .. }))
+    }
+
+    /// The current credentials; with `stale = Some(generation)`, replaced by a new
+    /// login unless another request already did that.
+    async fn credentials(&self, stale: Option<u64>) -> Result<(u64, Credentials), Abort> {
+        let mut slot = self.credentials.lock().await;
+        if let Some((generation, creds)) = slot.as_ref() {
+            if stale != Some(*generation) {
+                return Ok((*generation, creds.clone()));
+            }
+        }
+        let generation = slot.as_ref().map_or(0, |(g, _)| g + 1);
+        let creds = self.load_credentials().await?;
+        *slot = Some((generation, creds.clone()));
+        Ok((generation, creds))
+    }
+
+    async fn load_credentials(&self) -> Result<Credentials, Abort> {
+        let load = |source: &crate::config::SecretSource, key: &str| {
+            source
+                .load(&format!("targets.{}.{key}", self.target.name))
+                .map_err(|e| Abort::AuthRefused(e.message))
+        };
+        Ok(match &self.target.auth {
+            Auth::Arctos(ArctosAuth::Token(t)) => Credentials {
+                bearer: Some(load(t, "token_env")?),
+                ..Credentials::default()
+            },
+            Auth::Arctos(ArctosAuth::Login {
+                license_key,
+                user_id,
+                client_id,
+            }) => {
+                let key = load(license_key, "license_key_env")?;
+                let token = self.log_in(&key, user_id, client_id).await?;
+                Credentials {
+                    bearer: Some(token),
+                    ..Credentials::default()
+                }
+            }
+            Auth::Quanshi { token } => Credentials {
+                body_token: Some(load(token, "token_env")?),
+                ..Credentials::default()
+            },
+            Auth::Aicc { app_key, token } => Credentials {
+                app_key: Some(load(app_key, "app_key_env")?),
+                bearer: token.as_ref().map(|t| load(t, "token_env")).transpose()?,
+                ..Credentials::default()
+            },
+        })
+    }
+
+    /// arctos: license key → authorization code → access token. The code expires in
+    /// ten minutes, so it is exchanged at once.
+    async fn log_in(&self, license_key: &Secret, user_id: &str, client_id: &str) -> Result<Secret, Abort> {
+        let mut trail = Trail::default();
+        let step = |what: &str, e: String| Abort::AuthRefused(format!("arctos login ({what}) refused: {e}"));
+        let request = arctos::code_request(&self.target, license_key, user_id);
+        let (status, retry_after, body) = self
+            .post(&request, &mut trail)
+            .await
+            .map_err(|f| step("auth code", f.message))?;
+        let code = arctos::login_answer(&Response { status, body: &body, retry_after }, "code").map_err(|e| step("auth code", e))?;
+        let request = arctos::login_request(&self.target, client_id, &code);
+        let (status, retry_after, body) = self
+            .post(&request, &mut trail)
+            .await
+            .map_err(|f| step("login", f.message))?;
+        arctos::login_answer(&Response { status, body: &body, retry_after }, "access_token").map_err(|e| step("login", e))
+    }
+}
+
+/// `base_url` + endpoint path, keeping any path prefix of the base.
+fn join_url(base: &reqwest::Url, path: &str) -> String {
+    format!("{}{}", base.as_str().trim_end_matches('/'), path)
+}
+
+/// A request that got no HTTP answer.
+struct Failure {
+    /// The connection was never made: the vendor cannot have seen the request.
+    not_sent: bool,
+    message: String,
+}
+
+impl Failure {
+    fn from_reqwest(e: reqwest::Error) -> Failure {
+        let not_sent = e.is_connect() || e.is_builder();
+        let what = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "could not connect"
+        } else {
+            "connection failed"
+        };
+        // reqwest's messages carry the URL, never headers or bodies.
+        let mut message = format!("{what}: {e}");
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            message.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        Failure { not_sent, message }
+    }
+
+    fn verdict(self, batch: &Batch, idempotent: bool) -> Verdict {
+        if self.not_sent || idempotent {
+            return Verdict::Retry {
+                status: 0,
+                after: None,
+                message: self.message,
+            };
+        }
+        targets::all_rows(
+            batch,
+            RowResult::Unknown {
+                problem: Problem::new(
+                    Code::OutcomeUnknown,
+                    "",
+                    format!(
+                        "{}; the request may have reached the vendor, so ferry did not send it again: check the vendor, then rerun with --retry-unknown if it is missing",
+                        self.message
+                    ),
+                ),
+                http_status: None,
+            },
+        )
+    }
+}
+
+fn to_outcome(result: RowResult, row_warnings: &[Problem]) -> Outcome {
+    match result {
+        RowResult::Succeeded { remote_id, warning } => Outcome::Succeeded {
+            remote_id,
+            warnings: row_warnings.iter().cloned().chain(warning).collect(),
+        },
+        RowResult::Failed { problem, http_status } => Outcome::Failed {
+            stage: Stage::Remote,
+            problems: vec![problem],
+            http_status,
+        },
+        RowResult::Unknown { problem, http_status } => Outcome::Failed {
+            stage: Stage::Unknown,
+            problems: vec![problem],
+            http_status,
+        },
+    }
+}

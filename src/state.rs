@@ -1,0 +1,246 @@
+//! The state database (SQLite, `--state`): for every record key of a target and kind,
+//! whether it is in flight, succeeded (with remote id and request ids), failed or
+//! unknown. It makes re-runs idempotent and lets a killed run be finished.
+//!
+//! A row is marked `in_flight` durably before its request leaves, so a crash at any
+//! moment leaves either a final status or `in_flight`, which the next run treats as an
+//! unknown outcome (never silently sent again, except task-status, whose updates are
+//! idempotent). WAL with `synchronous=NORMAL` survives a killed process; commits are
+//! grouped by the recorder, never one transaction per row.
+
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// What the state knows of a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    InFlight,
+    Succeeded,
+    Failed,
+    Unknown,
+}
+
+impl Status {
+    fn as_str(&self) -> &'static str {
+        match self {
+            Status::InFlight => "in_flight",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            Status::Unknown => "unknown",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Status> {
+        Some(match s {
+            "in_flight" => Status::InFlight,
+            "succeeded" => Status::Succeeded,
+            "failed" => Status::Failed,
+            "unknown" => Status::Unknown,
+            _ => return None,
+        })
+    }
+}
+
+/// One key's record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub status: Status,
+    pub remote_id: Option<String>,
+    pub request_ids: String,
+    pub run_id: String,
+}
+
+/// An update the recorder applies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Update {
+    pub key: String,
+    pub status: Status,
+    pub remote_id: Option<String>,
+    pub request_ids: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("state database {path}: {source}")]
+pub struct StateError {
+    pub path: String,
+    pub source: rusqlite::Error,
+}
+
+/// A connection to the state for one target and kind.
+pub struct State {
+    conn: Connection,
+    path: String,
+    target: String,
+    kind: String,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS rows (
+    target      TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    remote_id   TEXT,
+    request_ids TEXT NOT NULL DEFAULT '',
+    run_id      TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    PRIMARY KEY (target, kind, key)
+) WITHOUT ROWID;
+";
+
+impl State {
+    pub fn open(path: &Path, target: &str, kind: &str) -> Result<State, StateError> {
+        let display = path.display().to_string();
+        let err = |source| StateError {
+            path: display.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| err(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+        }
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+        // A small page cache keeps memory flat however many keys the state holds.
+        conn.pragma_update(None, "cache_size", -8000).map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(State {
+            conn,
+            path: display,
+            target: target.to_string(),
+            kind: kind.to_string(),
+        })
+    }
+
+    fn err(&self, source: rusqlite::Error) -> StateError {
+        StateError {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// The record of a key, if any run has touched it.
+    pub fn get(&self, key: &str) -> Result<Option<Entry>, StateError> {
+        self.get_in(&self.kind, key)
+    }
+
+    fn get_in(&self, kind: &str, key: &str) -> Result<Option<Entry>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT status, remote_id, request_ids, run_id FROM rows WHERE target = ?1 AND kind = ?2 AND key = ?3")
+            .map_err(|e| self.err(e))?;
+        let row = stmt
+            .query_row(params![self.target, kind, key], |r| {
+                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(row.and_then(|(status, remote_id, request_ids, run_id)| {
+            Some(Entry {
+                status: Status::parse(&status)?,
+                remote_id,
+                request_ids,
+                run_id,
+            })
+        }))
+    }
+
+    /// The arctos `task_num` an earlier appointments run recorded for `out_task_num`.
+    pub fn task_num(&self, out_task_num: &str) -> Result<Option<String>, StateError> {
+        Ok(self
+            .get_in(crate::kinds::Kind::Appointments.name(), out_task_num)?
+            .filter(|e| e.status == Status::Succeeded)
+            .and_then(|e| e.remote_id))
+    }
+
+    /// Applies updates in one transaction: the group commit.
+    pub fn apply(&mut self, run_id: &str, updates: &[Update]) -> Result<(), StateError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let now = chrono::Utc::now().to_rfc3339();
+        let tx = self.conn.transaction().map_err(|e| StateError {
+            path: self.path.clone(),
+            source: e,
+        })?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO rows (target, kind, key, status, remote_id, request_ids, run_id, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (target, kind, key) DO UPDATE SET
+                        status = excluded.status,
+                        remote_id = COALESCE(excluded.remote_id, rows.remote_id),
+                        request_ids = excluded.request_ids,
+                        run_id = excluded.run_id,
+                        updated_at = excluded.updated_at",
+                )
+                .map_err(|e| StateError {
+                    path: self.path.clone(),
+                    source: e,
+                })?;
+            for u in updates {
+                stmt.execute(params![
+                    self.target,
+                    self.kind,
+                    u.key,
+                    u.status.as_str(),
+                    u.remote_id,
+                    u.request_ids,
+                    run_id,
+                    now
+                ])
+                .map_err(|e| StateError {
+                    path: self.path.clone(),
+                    source: e,
+                })?;
+            }
+        }
+        tx.commit().map_err(|e| StateError {
+            path: self.path.clone(),
+            source: e,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(key: &str, status: Status, remote_id: Option<&str>) -> Update {
+        Update {
+            key: key.into(),
+            status,
+            remote_id: remote_id.map(str::to_string),
+            request_ids: "r1".into(),
+        }
+    }
+
+    #[test]
+    fn records_survive_reopening_and_keep_the_remote_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut state = State::open(&path, "t", "appointments").unwrap();
+        state
+            .apply("run1", &[update("A", Status::InFlight, None), update("B", Status::InFlight, None)])
+            .unwrap();
+        state.apply("run1", &[update("A", Status::Succeeded, Some("2026112300001"))]).unwrap();
+        drop(state);
+
+        let state = State::open(&path, "t", "appointments").unwrap();
+        assert_eq!(state.get("A").unwrap().unwrap().status, Status::Succeeded);
+        assert_eq!(state.get("B").unwrap().unwrap().status, Status::InFlight);
+        assert_eq!(state.get("C").unwrap(), None);
+        assert_eq!(state.task_num("A").unwrap().as_deref(), Some("2026112300001"));
+        assert_eq!(state.task_num("B").unwrap(), None);
+
+        // Other kinds and targets see their own keys only, but resolve tasks.
+        let other = State::open(&path, "t", "moderators").unwrap();
+        assert_eq!(other.get("A").unwrap(), None);
+        assert_eq!(other.task_num("A").unwrap().as_deref(), Some("2026112300001"));
+        let elsewhere = State::open(&path, "u", "appointments").unwrap();
+        assert_eq!(elsewhere.get("A").unwrap(), None);
+    }
+}
