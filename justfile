@@ -1,0 +1,22 @@
+# Common tasks. Nothing needs `just`: each recipe is the plain command shown.
+
+# Run every sample against the built-in sandbox.
+demo:
+    cargo run --release -- demo
+
+# The whole test suite (what CI runs after fmt and clippy).
+test:
+    cargo test
+
+# Benchmarks: validate speed and memory, rate accuracy, throughput, run memory.
+bench:
+    cargo bench --bench ferry_bench
+
+# Format check and lints, as CI runs them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --all-targets -- -D warnings
+
+# Everything CI does, in a clean clone.
+ci:
+    bash .ci/run
