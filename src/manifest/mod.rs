@@ -6,10 +6,32 @@
 //! reads like the original. Problems confined to one row (a ragged row, bytes that are
 //! not text) travel with the row as `defects`; problems with the file itself are a
 //! `ManifestError`.
+//!
+//! Every format streams: memory holds a row (or a JSON element) at a time, not the file.
+//! Standard input and pipes are first copied to a temporary file, so that JSON (read
+//! twice: once for the header, once for the rows) and XLSX (a zip, read by seeking) work
+//! on them like on any file.
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 
-use crate::problem::Problem;
+use crate::problem::{Code, Problem};
+
+mod csv;
+mod encoding;
+mod json;
+mod xlsx;
+
+pub use encoding::ACCEPTED_ENCODINGS;
+
+/// How standard input is named in messages.
+pub const STDIN_NAME: &str = "<stdin>";
+
+/// The most characters an Excel cell holds; a longer cell cannot round-trip through a
+/// spreadsheet (and no vendor field is that long).
+pub const CELL_CHAR_LIMIT: usize = 32_767;
 
 /// The formats ferry reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -53,11 +75,578 @@ pub struct Manifest {
     pub rows: Box<dyn Iterator<Item = Result<RawRow, ManifestError>> + Send>,
 }
 
-/// A problem with the manifest as a whole: nothing should be sent.
+/// A problem with the manifest as a whole: nothing should be sent. The `Display` form
+/// names the file, the line where there is one, and what to do; it is meant to be
+/// printed to the user as `error: {err}`.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("{path}: {message}")]
     Unreadable { path: String, message: String },
     #[error("{path}: line {line}: {message}")]
-    Syntax { path: String, line: u64, message: String },
+    Syntax {
+        path: String,
+        line: u64,
+        message: String,
+    },
+    #[error("{path}: cannot read it: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path}: {detail}; pass --format csv, tsv, json, jsonl or xlsx")]
+    UnknownFormat { path: String, detail: String },
+    #[error("unknown encoding \"{name}\"; --encoding accepts {accepted}", accepted = ACCEPTED_ENCODINGS)]
+    UnknownEncoding { name: String },
+    #[error(
+        "{path}: the workbook has no sheet named \"{sheet}\"; its sheets are {}",
+        quote_list(sheets)
+    )]
+    UnknownSheet {
+        path: String,
+        sheet: String,
+        sheets: Vec<String>,
+    },
+}
+
+impl ManifestError {
+    /// The line (or row) the error is about, when it is about one.
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            ManifestError::Syntax { line, .. } => Some(*line),
+            _ => None,
+        }
+    }
+}
+
+fn quote_list(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Opens a manifest: reads its header and returns the stream of its rows. `-` reads
+/// standard input (`source.format` is then required).
+pub fn open(source: &Source) -> Result<Manifest, ManifestError> {
+    if is_stdin(&source.path) {
+        return open_reader(source, io::stdin().lock());
+    }
+    let path = source.path.display().to_string();
+    let format = match source.format {
+        Some(format) => format,
+        None => format_from_path(&source.path)?,
+    };
+    let encoding = parse_encoding(source)?;
+    let file = File::open(&source.path).map_err(|source| ManifestError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let meta = file.metadata().map_err(|source| ManifestError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    if meta.is_dir() {
+        return Err(ManifestError::Unreadable {
+            path,
+            message: "this is a directory, not a file".to_string(),
+        });
+    }
+    if !meta.is_file() {
+        // A pipe (`<(...)`, /dev/stdin) cannot be read twice or sought in: spool it.
+        let spooled = spool_as(&path, file)?;
+        return open_spooled(&path, spooled, format, encoding, source.sheet.as_deref());
+    }
+    open_path(
+        &path,
+        &source.path,
+        format,
+        encoding,
+        source.sheet.as_deref(),
+        None,
+    )
+}
+
+/// Opens a manifest read from `input` (what `open` does with standard input): the input
+/// is copied to a temporary file first, so every format reads the same way, and the
+/// file lives as long as the returned rows. `source.format` is required; `source.path`
+/// is not read.
+pub fn open_reader(source: &Source, input: impl Read) -> Result<Manifest, ManifestError> {
+    let format = source.format.ok_or_else(|| ManifestError::UnknownFormat {
+        path: STDIN_NAME.to_string(),
+        detail: "standard input has no file name to tell the format by".to_string(),
+    })?;
+    let encoding = parse_encoding(source)?;
+    let spooled = spool(input)?;
+    open_spooled(
+        STDIN_NAME,
+        spooled,
+        format,
+        encoding,
+        source.sheet.as_deref(),
+    )
+}
+
+/// Copies `input` (standard input) into a temporary file that is deleted when the
+/// returned path is dropped.
+pub fn spool(input: impl Read) -> Result<tempfile::TempPath, ManifestError> {
+    spool_as(STDIN_NAME, input)
+}
+
+fn spool_as(path: &str, mut input: impl Read) -> Result<tempfile::TempPath, ManifestError> {
+    let fail = |e: io::Error| ManifestError::Unreadable {
+        path: path.to_string(),
+        message: format!("cannot copy the input to a temporary file: {e}"),
+    };
+    let mut file = tempfile::Builder::new()
+        .prefix("ferry-input-")
+        .tempfile()
+        .map_err(fail)?;
+    io::copy(&mut input, &mut file).map_err(fail)?;
+    file.flush().map_err(fail)?;
+    Ok(file.into_temp_path())
+}
+
+fn open_spooled(
+    path: &str,
+    spooled: tempfile::TempPath,
+    format: Format,
+    encoding: Option<encoding::Encoding>,
+    sheet: Option<&str>,
+) -> Result<Manifest, ManifestError> {
+    let file_path = spooled.to_path_buf();
+    open_path(path, &file_path, format, encoding, sheet, Some(spooled))
+}
+
+fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+fn parse_encoding(source: &Source) -> Result<Option<encoding::Encoding>, ManifestError> {
+    source
+        .encoding
+        .as_deref()
+        .map(encoding::Encoding::parse)
+        .transpose()
+}
+
+/// The format a file name implies.
+pub fn format_from_path(path: &Path) -> Result<Format, ManifestError> {
+    let unknown = |detail: String| ManifestError::UnknownFormat {
+        path: path.display().to_string(),
+        detail,
+    };
+    let Some(ext) = path.extension().and_then(|e| e.to_str()) else {
+        return Err(unknown(
+            "the file name has no extension to tell the format by".to_string(),
+        ));
+    };
+    match ext.to_ascii_lowercase().as_str() {
+        "csv" => Ok(Format::Csv),
+        "tsv" | "tab" => Ok(Format::Tsv),
+        "json" => Ok(Format::Json),
+        "jsonl" | "ndjson" => Ok(Format::Jsonl),
+        "xlsx" | "xlsm" => Ok(Format::Xlsx),
+        "xls" => Err(ManifestError::Unreadable {
+            path: path.display().to_string(),
+            message:
+                "old Excel 97-2003 (.xls) workbooks are not read; save it as .xlsx or CSV UTF-8"
+                    .to_string(),
+        }),
+        _ => Err(unknown(format!(
+            "cannot tell the format from the extension \".{ext}\""
+        ))),
+    }
+}
+
+fn open_path(
+    path: &str,
+    file_path: &Path,
+    format: Format,
+    encoding: Option<encoding::Encoding>,
+    sheet: Option<&str>,
+    spooled: Option<tempfile::TempPath>,
+) -> Result<Manifest, ManifestError> {
+    let open = || {
+        File::open(file_path).map_err(|source| ManifestError::Io {
+            path: path.to_string(),
+            source,
+        })
+    };
+    let file = open()?;
+    let empty = file.metadata().map(|m| m.len() == 0).unwrap_or(false);
+    if empty {
+        return Err(ManifestError::Unreadable {
+            path: path.to_string(),
+            message: "the file is empty".to_string(),
+        });
+    }
+    let manifest = match format {
+        Format::Csv | Format::Tsv => {
+            let (delimiter, name) = if format == Format::Tsv {
+                (b'\t', "tab")
+            } else {
+                (b',', "comma")
+            };
+            let text = encoding::open_text(path, file, encoding, false)?;
+            let label = text.label;
+            let records = csv::records(path, text, delimiter);
+            tabular(
+                path,
+                Box::new(records),
+                Layout::Delimited { separator: name },
+                label,
+                "the file",
+            )?
+        }
+        Format::Xlsx => {
+            let (sheet, records) = xlsx::records(path, file, sheet)?;
+            tabular(
+                path,
+                Box::new(records),
+                Layout::Sheet,
+                "UTF-8",
+                &format!("sheet \"{sheet}\""),
+            )?
+        }
+        Format::Json | Format::Jsonl => {
+            let second = open()?;
+            let text = encoding::open_text(path, file, encoding, true)?;
+            let label = text.label;
+            let (header, rows): (
+                _,
+                Box<dyn Iterator<Item = Result<Record, ManifestError>> + Send>,
+            ) = if format == Format::Json {
+                let header = json::scan_array(path, text)?;
+                let names = header.names();
+                let text = encoding::open_text(path, second, encoding, true)?;
+                (names, Box::new(json::array_rows(path, text, header)?))
+            } else {
+                let header = json::scan_lines(path, text)?;
+                let names = header.names();
+                let text = encoding::open_text(path, second, encoding, true)?;
+                (names, Box::new(json::line_rows(path, text, header)))
+            };
+            shaped(Shaper::new(header, Layout::Json, label), rows)
+        }
+    };
+    Ok(match spooled {
+        None => manifest,
+        Some(spooled) => {
+            let Manifest { header, rows } = manifest;
+            Manifest {
+                header,
+                rows: Box::new(KeepAlive {
+                    rows,
+                    _spooled: spooled,
+                }),
+            }
+        }
+    })
+}
+
+/// A record as a format reader yields it, before the header is applied.
+pub(crate) struct Record {
+    /// `RawRow::row`.
+    pub row: u64,
+    pub cells: Vec<String>,
+    /// Cells holding bytes that could not be decoded (shown as U+FFFD).
+    pub bad_text: Vec<usize>,
+}
+
+impl Record {
+    fn is_blank(&self) -> bool {
+        self.cells.iter().all(|c| is_blank(c))
+    }
+}
+
+fn is_blank(cell: &str) -> bool {
+    cell.trim().is_empty()
+}
+
+type Records = Box<dyn Iterator<Item = Result<Record, ManifestError>> + Send>;
+
+/// CSV, TSV and XLSX: the first non-empty record is the header.
+fn tabular(
+    path: &str,
+    mut records: Records,
+    layout: Layout,
+    label: &'static str,
+    what: &str,
+) -> Result<Manifest, ManifestError> {
+    let header = loop {
+        match records.next() {
+            None => {
+                return Err(ManifestError::Unreadable {
+                    path: path.to_string(),
+                    message: format!("{what} has no header row: every row is empty"),
+                })
+            }
+            Some(Err(e)) => return Err(e),
+            Some(Ok(record)) if record.is_blank() => continue,
+            Some(Ok(record)) => break record.cells,
+        }
+    };
+    Ok(shaped(Shaper::new(header, layout, label), records))
+}
+
+fn shaped(shaper: Shaper, records: Records) -> Manifest {
+    let header = shaper.header.clone();
+    let rows = records.filter_map(move |record| match record {
+        Ok(record) => shaper.shape(record).map(Ok),
+        Err(e) => Some(Err(e)),
+    });
+    Manifest {
+        header,
+        rows: Box::new(rows),
+    }
+}
+
+/// Keeps the spooled copy of standard input on disk while its rows are read.
+struct KeepAlive {
+    rows: Box<dyn Iterator<Item = Result<RawRow, ManifestError>> + Send>,
+    _spooled: tempfile::TempPath,
+}
+
+impl Iterator for KeepAlive {
+    type Item = Result<RawRow, ManifestError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.rows.next()
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Layout {
+    /// CSV or TSV: a row with fewer cells than the header is ragged too.
+    Delimited { separator: &'static str },
+    /// A sheet: missing cells at a row's end are just empty.
+    Sheet,
+    /// JSON: rows are built to the header's width.
+    Json,
+}
+
+/// Applies the header to records: drops `ferry_*` columns, skips empty rows, and turns
+/// what is wrong with a single row into its defects.
+struct Shaper {
+    header: Vec<String>,
+    /// Raw column index of each header column.
+    keep: Vec<usize>,
+    /// Whether each raw column is kept (not `ferry_*`).
+    kept: Vec<bool>,
+    layout: Layout,
+    label: &'static str,
+}
+
+impl Shaper {
+    fn new(raw: Vec<String>, layout: Layout, label: &'static str) -> Shaper {
+        let mut header = Vec::new();
+        let mut keep = Vec::new();
+        let mut kept = Vec::with_capacity(raw.len());
+        for (i, name) in raw.iter().enumerate() {
+            let name = name.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+            let is_ferry = name
+                .get(..6)
+                .is_some_and(|p| p.eq_ignore_ascii_case("ferry_"));
+            kept.push(!is_ferry);
+            if is_ferry {
+                continue;
+            }
+            // An unnamed column still carries its data, under a name that says where it is.
+            header.push(if name.is_empty() {
+                format!("column_{}", i + 1)
+            } else {
+                name.to_string()
+            });
+            keep.push(i);
+        }
+        Shaper {
+            header,
+            keep,
+            kept,
+            layout,
+            label,
+        }
+    }
+
+    fn shape(&self, mut record: Record) -> Option<RawRow> {
+        let blank = record
+            .cells
+            .iter()
+            .enumerate()
+            .all(|(i, c)| !self.kept.get(i).copied().unwrap_or(true) || is_blank(c));
+        if blank {
+            return None;
+        }
+        let mut defects = Vec::new();
+        if let Some(problem) = self.ragged(&record.cells) {
+            defects.push(problem);
+        }
+        let mut cells = Vec::with_capacity(self.keep.len());
+        for (&raw, name) in self.keep.iter().zip(&self.header) {
+            let cell = record
+                .cells
+                .get_mut(raw)
+                .map(std::mem::take)
+                .unwrap_or_default();
+            if record.bad_text.contains(&raw) {
+                defects.push(Problem::new(
+                    Code::InvalidUtf8,
+                    name.clone(),
+                    format!(
+                        "the cell holds bytes that are not {} text (shown as \u{fffd}); save the file as \
+                         UTF-8, or pass the right --encoding",
+                        self.label
+                    ),
+                ));
+            }
+            if cell.len() > CELL_CHAR_LIMIT {
+                let chars = cell.chars().count();
+                if chars > CELL_CHAR_LIMIT {
+                    defects.push(Problem::new(
+                        Code::CellTooLong,
+                        name.clone(),
+                        format!(
+                            "the cell holds {chars} characters, more than the {CELL_CHAR_LIMIT} a \
+                             spreadsheet cell can hold; check for a missing closing quote"
+                        ),
+                    ));
+                }
+            }
+            cells.push(cell);
+        }
+        Some(RawRow {
+            row: record.row,
+            cells,
+            defects,
+        })
+    }
+
+    /// A row whose cells do not line up with the header. Cells past the header's end
+    /// that are all empty (a trailing separator) carry nothing and are let go.
+    fn ragged(&self, cells: &[String]) -> Option<Problem> {
+        let width = self.kept.len();
+        let count = cells.len();
+        let extra = cells.get(width..).unwrap_or(&[]);
+        let too_many = extra.iter().any(|c| !is_blank(c));
+        let too_few = count < width && matches!(self.layout, Layout::Delimited { .. });
+        if !too_many && !too_few {
+            return None;
+        }
+        let message = match self.layout {
+            Layout::Delimited { separator } => {
+                let mut message = format!(
+                    "row has {count} cells but the header has {width}; check for an unquoted \
+                     {separator} or a missing cell"
+                );
+                if too_many {
+                    message.push_str(&format!(" (extra cells: {})", preview(extra)));
+                }
+                message
+            }
+            Layout::Sheet | Layout::Json => format!(
+                "row has values right of the header's last column ({width} columns); give \
+                 those columns a header or clear them (extra cells: {})",
+                preview(extra)
+            ),
+        };
+        Some(Problem::new(Code::RaggedRow, "", message))
+    }
+}
+
+/// A short, quoted view of some cells for a message.
+fn preview(cells: &[String]) -> String {
+    const MAX_CELLS: usize = 3;
+    const MAX_CHARS: usize = 20;
+    let mut parts: Vec<String> = cells
+        .iter()
+        .take(MAX_CELLS)
+        .map(|c| {
+            let mut short: String = c.chars().take(MAX_CHARS).collect();
+            if short.len() < c.len() {
+                short.push('…');
+            }
+            format!("{short:?}")
+        })
+        .collect();
+    if cells.len() > MAX_CELLS {
+        parts.push(format!("… {} more", cells.len() - MAX_CELLS));
+    }
+    parts.join(", ")
+}
+
+/// What a reader thread sends.
+pub(crate) enum Msg {
+    Record(Record),
+    Failed(ManifestError),
+    Done,
+}
+
+/// Rows read on a helper thread, through a bounded channel (so memory stays flat).
+pub(crate) struct ChannelRecords {
+    path: String,
+    rx: Receiver<Msg>,
+    finished: bool,
+}
+
+/// How many records may wait in a reader thread's channel.
+const CHANNEL_DEPTH: usize = 256;
+
+/// Runs `read` on a thread of its own. `read` returns `Err(Some(e))` to end the stream
+/// with an error, `Err(None)` when the receiving side is gone.
+pub(crate) fn spawn_reader<F>(
+    path: &str,
+    name: &str,
+    read: F,
+) -> Result<ChannelRecords, ManifestError>
+where
+    F: FnOnce(SyncSender<Msg>) -> Result<(), Option<ManifestError>> + Send + 'static,
+{
+    let (tx, rx) = mpsc::sync_channel(CHANNEL_DEPTH);
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            let end = match read(tx.clone()) {
+                Ok(()) => Msg::Done,
+                Err(Some(e)) => Msg::Failed(e),
+                Err(None) => return,
+            };
+            let _ = tx.send(end);
+        })
+        .map_err(|e| ManifestError::Unreadable {
+            path: path.to_string(),
+            message: format!("cannot start a reader thread: {e}"),
+        })?;
+    Ok(ChannelRecords {
+        path: path.to_string(),
+        rx,
+        finished: false,
+    })
+}
+
+impl Iterator for ChannelRecords {
+    type Item = Result<Record, ManifestError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.finished {
+            return None;
+        }
+        let msg = self.rx.recv();
+        if !matches!(msg, Ok(Msg::Record(_))) {
+            self.finished = true;
+        }
+        match msg {
+            Ok(Msg::Record(record)) => Some(Ok(record)),
+            Ok(Msg::Failed(e)) => Some(Err(e)),
+            Ok(Msg::Done) => None,
+            // The thread ended without saying it was done: it failed, and rows may be
+            // missing, so this must not look like the end of the file.
+            Err(_) => Some(Err(ManifestError::Unreadable {
+                path: self.path.clone(),
+                message: "reading stopped unexpectedly (a bug in ferry); no rows after this point were read"
+                    .to_string(),
+            })),
+        }
+    }
 }

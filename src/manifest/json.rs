@@ -1,0 +1,456 @@
+//! JSON manifests: an array of objects, or JSON Lines (one object per line).
+//!
+//! Objects need not share their keys, so the header is the union of all keys in order of
+//! first appearance, and that takes a first pass over the file. The first pass also checks
+//! the whole file (syntax, every element an object), so a broken file fails before
+//! anything is sent. The second pass yields rows. Neither pass holds more than one element
+//! in memory: the array is walked element by element with a serde `SeqAccess` (on a
+//! helper thread feeding a bounded channel for the second pass), JSON Lines line by line.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{BufRead, BufReader, Read};
+use std::sync::mpsc::SyncSender;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+use super::encoding::Text;
+use super::{spawn_reader, ChannelRecords, ManifestError, Msg, Record};
+
+/// The keys seen so far, trimmed, in order of first appearance.
+#[derive(Default)]
+pub(crate) struct Keys {
+    names: Vec<String>,
+    index: HashMap<String, usize>,
+}
+
+impl Keys {
+    fn add(&mut self, key: &str) {
+        let key = key.trim();
+        if !self.index.contains_key(key) {
+            self.index.insert(key.to_string(), self.names.len());
+            self.names.push(key.to_string());
+        }
+    }
+}
+
+/// How a JSON manifest's rows are read once its header is known.
+pub(crate) struct Header {
+    keys: Keys,
+    /// The file had bytes that are not text: cells holding U+FFFD are reported.
+    flag_replacements: bool,
+}
+
+impl Header {
+    /// The keys, trimmed, in order of first appearance.
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.keys.names.clone()
+    }
+}
+
+// ---------------------------------------------------------------- JSON array
+
+/// First pass over an array: checks it and collects the header.
+pub(crate) fn scan_array(path: &str, text: Text) -> Result<Header, ManifestError> {
+    let replaced = text.replaced.clone();
+    let (mut reader, skipped_lines) = open_array(path, text.reader)?;
+    let mut keys = Keys::default();
+    let mut element = 0u64;
+    let mut de = serde_json::Deserializer::from_reader(&mut reader);
+    let result = de::Deserializer::deserialize_seq(
+        &mut de,
+        ScanArray {
+            keys: &mut keys,
+            element: &mut element,
+        },
+    )
+    .and_then(|()| de.end());
+    if let Err(e) = result {
+        return Err(array_error(path, &e, element, skipped_lines));
+    }
+    Ok(Header {
+        keys,
+        flag_replacements: replaced.load(std::sync::atomic::Ordering::Relaxed),
+    })
+}
+
+/// Second pass over an array: its rows, element by element.
+pub(crate) fn array_rows(
+    path: &str,
+    text: Text,
+    header: Header,
+) -> Result<ChannelRecords, ManifestError> {
+    let (reader, skipped_lines) = open_array(path, text.reader)?;
+    let owned_path = path.to_string();
+    spawn_reader(path, "ferry-json-reader", move |tx| {
+        let mut reader = reader;
+        let mut element = 0u64;
+        let mut stopped = false;
+        let mut de = serde_json::Deserializer::from_reader(&mut reader);
+        let rows = ArrayRows {
+            header: &header,
+            tx: &tx,
+            element: &mut element,
+            stopped: &mut stopped,
+        };
+        let result = de::Deserializer::deserialize_seq(&mut de, rows).and_then(|()| de.end());
+        match result {
+            Ok(()) => Ok(()),
+            Err(_) if stopped => Err(None),
+            Err(e) => Err(Some(array_error(&owned_path, &e, element, skipped_lines))),
+        }
+    })
+}
+
+/// Skips the whitespace before the array and checks that it is one. Returns the reader
+/// standing on the `[` and the number of lines skipped (serde counts from there).
+fn open_array(
+    path: &str,
+    reader: Box<dyn Read + Send>,
+) -> Result<(BufReader<Box<dyn Read + Send>>, u64), ManifestError> {
+    let mut reader = BufReader::new(reader);
+    let mut lines = 0u64;
+    loop {
+        let buf = reader.fill_buf().map_err(|source| ManifestError::Io {
+            path: path.to_string(),
+            source,
+        })?;
+        let Some(&first) = buf.first() else {
+            return Err(ManifestError::Unreadable {
+                path: path.to_string(),
+                message: "the file is empty".to_string(),
+            });
+        };
+        let skip = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        lines += buf[..skip].iter().filter(|b| **b == b'\n').count() as u64;
+        if skip == 0 {
+            return match first {
+                b'[' => Ok((reader, lines)),
+                b'{' => Err(ManifestError::Syntax {
+                    path: path.to_string(),
+                    line: lines + 1,
+                    message: "the file starts with `{`, not `[`: a JSON manifest is an array of \
+                              objects; if it holds one object per line, name it .jsonl or pass \
+                              --format jsonl"
+                        .to_string(),
+                }),
+                _ => Err(ManifestError::Syntax {
+                    path: path.to_string(),
+                    line: lines + 1,
+                    message: "a JSON manifest is an array of objects (`[{...}, {...}]`), but the \
+                              file does not start with `[`"
+                        .to_string(),
+                }),
+            };
+        }
+        reader.consume(skip);
+    }
+}
+
+fn array_error(
+    path: &str,
+    e: &serde_json::Error,
+    element: u64,
+    skipped_lines: u64,
+) -> ManifestError {
+    if e.is_io() {
+        return ManifestError::Unreadable {
+            path: path.to_string(),
+            message: format!("cannot read it: {e}"),
+        };
+    }
+    let line = e.line() as u64 + skipped_lines;
+    let message = if e.is_data() {
+        format!(
+            "element {element} of the array is not an object: {}",
+            serde_message(e)
+        )
+    } else {
+        format!("{}; the file is not valid JSON", serde_message(e))
+    };
+    ManifestError::Syntax {
+        path: path.to_string(),
+        line,
+        message,
+    }
+}
+
+/// serde_json's message without its ` at line L column C` (the error names the line
+/// itself), with the column kept.
+fn serde_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    match text.strip_suffix(&suffix) {
+        Some(message) if e.column() > 0 => format!("{message} (column {})", e.column()),
+        Some(message) => message.to_string(),
+        None => text,
+    }
+}
+
+struct ScanArray<'a> {
+    keys: &'a mut Keys,
+    element: &'a mut u64,
+}
+
+impl<'de> Visitor<'de> for ScanArray<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of objects")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        loop {
+            *self.element += 1;
+            if seq
+                .next_element_seed(ScanObject { keys: self.keys })?
+                .is_none()
+            {
+                *self.element -= 1;
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Collects one object's keys; its values are skipped, not built.
+struct ScanObject<'a> {
+    keys: &'a mut Keys,
+}
+
+impl<'de> DeserializeSeed<'de> for ScanObject<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ScanObject<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object (one record: {\"column\": value, ...})")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            self.keys.add(&key);
+            map.next_value::<IgnoredAny>()?;
+        }
+        Ok(())
+    }
+}
+
+struct ArrayRows<'a> {
+    header: &'a Header,
+    tx: &'a SyncSender<Msg>,
+    element: &'a mut u64,
+    stopped: &'a mut bool,
+}
+
+impl<'de> Visitor<'de> for ArrayRows<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of objects")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        loop {
+            *self.element += 1;
+            let Some(cells) = seq.next_element_seed(RowObject {
+                header: self.header,
+            })?
+            else {
+                return Ok(());
+            };
+            let record = record(*self.element, cells, self.header);
+            if self.tx.send(Msg::Record(record)).is_err() {
+                *self.stopped = true;
+                return Err(de::Error::custom("the reader was dropped"));
+            }
+        }
+    }
+}
+
+/// Reads one object into cells in header order.
+struct RowObject<'a> {
+    header: &'a Header,
+}
+
+impl<'de> DeserializeSeed<'de> for RowObject<'_> {
+    type Value = Vec<String>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Vec<String>, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowObject<'_> {
+    type Value = Vec<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object (one record: {\"column\": value, ...})")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<String>, A::Error> {
+        let mut cells = vec![String::new(); self.header.keys.names.len()];
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let value: Value = map.next_value()?;
+            // A key the first pass did not see cannot happen unless the file changed
+            // in between; such a value is dropped rather than misplaced.
+            if let Some(&i) = self.header.keys.index.get(key.trim()) {
+                cells[i] = value_text(value);
+            }
+        }
+        Ok(cells)
+    }
+}
+
+fn record(row: u64, cells: Vec<String>, header: &Header) -> Record {
+    let bad_text = if header.flag_replacements {
+        cells
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.contains('\u{FFFD}'))
+            .map(|(i, _)| i)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Record {
+        row,
+        cells,
+        bad_text,
+    }
+}
+
+/// A JSON value as cell text: strings as they are, numbers as written (a whole float as
+/// an integer), booleans `true`/`false`, null empty, arrays and objects as compact JSON
+/// (a later stage reads a list cell such as `["123","456"]`).
+pub(crate) fn value_text(value: Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::Bool(b) => b.to_string(),
+        Value::String(s) => s,
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i.to_string(),
+            (_, Some(u), _) => u.to_string(),
+            // Below 2^53 a whole float is an exact integer: `12.0` reads `12`.
+            (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
+                (f as i64).to_string()
+            }
+            _ => n.to_string(),
+        },
+        other @ (Value::Array(_) | Value::Object(_)) => {
+            serde_json::to_string(&other).unwrap_or_default()
+        }
+    }
+}
+
+// ---------------------------------------------------------------- JSON Lines
+
+/// First pass over JSON Lines: checks every line and collects the header.
+pub(crate) fn scan_lines(path: &str, text: Text) -> Result<Header, ManifestError> {
+    let replaced = text.replaced.clone();
+    let mut keys = Keys::default();
+    let mut lines = Lines::new(text.reader);
+    while let Some((line_no, line)) = lines.next_line(path)? {
+        let mut de = serde_json::Deserializer::from_slice(line);
+        ScanObject { keys: &mut keys }
+            .deserialize(&mut de)
+            .and_then(|()| de.end())
+            .map_err(|e| line_error(path, &e, line_no))?;
+    }
+    Ok(Header {
+        keys,
+        flag_replacements: replaced.load(std::sync::atomic::Ordering::Relaxed),
+    })
+}
+
+/// Second pass over JSON Lines: one row per non-blank line, numbered by line.
+pub(crate) fn line_rows(
+    path: &str,
+    text: Text,
+    header: Header,
+) -> impl Iterator<Item = Result<Record, ManifestError>> + Send {
+    let path = path.to_string();
+    let mut lines = Lines::new(text.reader);
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let result = match lines.next_line(&path) {
+            Ok(None) => None,
+            Ok(Some((line_no, line))) => {
+                let mut de = serde_json::Deserializer::from_slice(line);
+                Some(
+                    RowObject { header: &header }
+                        .deserialize(&mut de)
+                        .and_then(|cells| de.end().map(|()| cells))
+                        .map(|cells| record(line_no, cells, &header))
+                        .map_err(|e| line_error(&path, &e, line_no)),
+                )
+            }
+            Err(e) => Some(Err(e)),
+        };
+        done = !matches!(result, Some(Ok(_)));
+        result
+    })
+}
+
+fn line_error(path: &str, e: &serde_json::Error, line: u64) -> ManifestError {
+    let message = if e.is_data() {
+        format!("the line is not a JSON object: {}", serde_message(e))
+    } else {
+        format!("{}; each line must be one JSON object", serde_message(e))
+    };
+    ManifestError::Syntax {
+        path: path.to_string(),
+        line,
+        message,
+    }
+}
+
+/// Lines of a text, blank ones skipped but counted.
+struct Lines {
+    reader: BufReader<Box<dyn Read + Send>>,
+    buf: Vec<u8>,
+    line_no: u64,
+}
+
+impl Lines {
+    fn new(reader: Box<dyn Read + Send>) -> Self {
+        Lines {
+            reader: BufReader::new(reader),
+            buf: Vec::new(),
+            line_no: 0,
+        }
+    }
+
+    fn next_line(&mut self, path: &str) -> Result<Option<(u64, &[u8])>, ManifestError> {
+        loop {
+            self.buf.clear();
+            let n = self
+                .reader
+                .read_until(b'\n', &mut self.buf)
+                .map_err(|source| ManifestError::Io {
+                    path: path.to_string(),
+                    source,
+                })?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line_no += 1;
+            if !self.buf.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Some((self.line_no, &self.buf)));
+            }
+        }
+    }
+}

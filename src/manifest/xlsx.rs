@@ -1,0 +1,237 @@
+//! XLSX: one sheet, row by row, each cell as Excel shows it.
+//!
+//! Memory: the sheet's cells are streamed from the zip with calamine's cell reader on a
+//! helper thread, a bounded channel holding a few hundred rows at most. calamine does load
+//! the workbook's shared-strings table (every distinct text in the workbook) and styles
+//! into memory when it opens the file; that is the one part that grows with the file.
+//!
+//! Numbers are shown the way Excel's General format shows them, because that is what a
+//! person sees and fixes: a phone stored as a number comes out as `8.61810000003E+12`
+//! and a later stage rejects it with a hint; it is never silently "repaired" here.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::sync::mpsc::SyncSender;
+
+use calamine::{DataRef, ExcelDateTime, ExcelDateTimeType, Reader, Xlsx};
+
+use super::{spawn_reader, ManifestError, Msg, Record};
+
+/// Excel's last column is XFD.
+const MAX_COLUMNS: u32 = 16_384;
+
+/// Opens the workbook and starts streaming the chosen sheet's rows.
+pub(crate) fn records(
+    path: &str,
+    file: File,
+    sheet: Option<&str>,
+) -> Result<(String, super::ChannelRecords), ManifestError> {
+    let unreadable = |message: String| ManifestError::Unreadable {
+        path: path.to_string(),
+        message,
+    };
+    let workbook: Xlsx<BufReader<File>> = Xlsx::new(BufReader::new(file)).map_err(|e| {
+        unreadable(format!(
+            "cannot read it as an XLSX workbook ({e}); if it is CSV or JSON, pass --format"
+        ))
+    })?;
+    let names = workbook.sheet_names();
+    if names.is_empty() {
+        return Err(unreadable("the workbook has no sheets".to_string()));
+    }
+    let name = match sheet {
+        None => names[0].clone(),
+        Some(wanted) => names
+            .iter()
+            .find(|n| n.as_str() == wanted)
+            .or_else(|| {
+                let mut folded = names
+                    .iter()
+                    .filter(|n| n.to_lowercase() == wanted.to_lowercase());
+                match (folded.next(), folded.next()) {
+                    (Some(only), None) => Some(only),
+                    _ => None,
+                }
+            })
+            .cloned()
+            .ok_or_else(|| ManifestError::UnknownSheet {
+                path: path.to_string(),
+                sheet: wanted.to_string(),
+                sheets: names.clone(),
+            })?,
+    };
+    let owned_path = path.to_string();
+    let sheet_name = name.clone();
+    let rows = spawn_reader(path, "ferry-xlsx-reader", move |tx| {
+        read_sheet(&owned_path, workbook, &sheet_name, &tx)
+    })?;
+    Ok((name, rows))
+}
+
+/// Sends the sheet's non-empty rows; returns an error to end the stream with.
+fn read_sheet(
+    path: &str,
+    mut workbook: Xlsx<BufReader<File>>,
+    sheet: &str,
+    tx: &SyncSender<Msg>,
+) -> Result<(), Option<ManifestError>> {
+    let is_1904 = workbook.has_1904_epoch();
+    let fail = |row: Option<u32>, e: &dyn std::fmt::Display| {
+        let message = match row {
+            Some(row) => format!(
+                "sheet \"{sheet}\", near row {}: cannot read it: {e}",
+                row + 1
+            ),
+            None => format!("sheet \"{sheet}\": cannot read it: {e}"),
+        };
+        Some(ManifestError::Unreadable {
+            path: path.to_string(),
+            message,
+        })
+    };
+    let mut reader = workbook
+        .worksheet_cells_reader(sheet)
+        .map_err(|e| fail(None, &e))?;
+    let mut current: Option<(u32, Vec<String>)> = None;
+    loop {
+        let last_row = current.as_ref().map(|(r, _)| *r);
+        let Some(cell) = reader.next_cell().map_err(|e| fail(last_row, &e))? else {
+            break;
+        };
+        let (row, column) = cell.get_position();
+        let Some(text) = cell_text(cell.get_value(), is_1904) else {
+            continue;
+        };
+        if column >= MAX_COLUMNS {
+            return Err(fail(
+                Some(row),
+                &format!("a cell lies beyond Excel's last column (index {column})"),
+            ));
+        }
+        if last_row != Some(row) {
+            if let Some((r, cells)) = current.take() {
+                send(tx, r, cells)?;
+            }
+            current = Some((row, Vec::new()));
+        }
+        if let Some((_, cells)) = current.as_mut() {
+            let column = column as usize;
+            if cells.len() <= column {
+                cells.resize(column + 1, String::new());
+            }
+            cells[column] = text;
+        }
+    }
+    if let Some((r, cells)) = current.take() {
+        send(tx, r, cells)?;
+    }
+    Ok(())
+}
+
+fn send(tx: &SyncSender<Msg>, row: u32, cells: Vec<String>) -> Result<(), Option<ManifestError>> {
+    let record = Record {
+        row: u64::from(row) + 1,
+        cells,
+        bad_text: Vec::new(),
+    };
+    // The reader was dropped: stop quietly.
+    tx.send(Msg::Record(record)).map_err(|_| None)
+}
+
+/// A cell's text as Excel shows it; `None` for an empty cell.
+pub(crate) fn cell_text(value: &DataRef<'_>, is_1904: bool) -> Option<String> {
+    Some(match value {
+        DataRef::Empty => return None,
+        DataRef::String(s) => s.clone(),
+        DataRef::SharedString(s) => (*s).to_string(),
+        DataRef::Int(i) => i.to_string(),
+        DataRef::Float(f) => general_number(*f),
+        DataRef::Bool(b) => b.to_string(),
+        DataRef::DateTime(dt) => date_time(dt, is_1904),
+        DataRef::DateTimeIso(s) => s.replacen('T', " ", 1),
+        DataRef::DurationIso(s) => s.clone(),
+        DataRef::Error(e) => e.to_string(),
+    })
+}
+
+/// A number as Excel's General format shows it: whole numbers of up to 11 digits in
+/// full, longer ones in scientific form with at most 12 significant digits
+/// (`8.61810000003E+12`), fractions to 15 significant digits (Excel's precision), so
+/// that `0.1 + 0.2` reads `0.3`.
+pub(crate) fn general_number(f: f64) -> String {
+    if !f.is_finite() {
+        return f.to_string();
+    }
+    if f.fract() == 0.0 {
+        if f.abs() < 1e11 {
+            // In range for i64, and `-0.0` becomes `0`.
+            return (f as i64).to_string();
+        }
+        return scientific(f);
+    }
+    let rounded: f64 = format!("{f:.14e}").parse().unwrap_or(f);
+    rounded.to_string()
+}
+
+fn scientific(f: f64) -> String {
+    let text = format!("{f:.11e}");
+    let (mantissa, exponent) = text.split_once('e').unwrap_or((text.as_str(), "0"));
+    let mantissa = if mantissa.contains('.') {
+        mantissa.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        mantissa
+    };
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let sign = if exponent < 0 { '-' } else { '+' };
+    format!("{mantissa}E{sign}{:02}", exponent.abs())
+}
+
+/// `YYYY-MM-DD HH:MM:SS`, or `YYYY-MM-DD` at midnight, or `HH:MM:SS` for a time of day
+/// without a date; durations as `[h]:mm:ss`.
+fn date_time(dt: &ExcelDateTime, is_1904: bool) -> String {
+    let value = dt.as_f64();
+    let seconds = (value * 86_400.0).round();
+    if dt.is_duration() {
+        let total = seconds.abs() as u64;
+        let sign = if seconds < 0.0 { "-" } else { "" };
+        return format!(
+            "{sign}{}:{:02}:{:02}",
+            total / 3600,
+            total / 60 % 60,
+            total % 60
+        );
+    }
+    let rounded = ExcelDateTime::new(seconds / 86_400.0, ExcelDateTimeType::DateTime, is_1904);
+    let (y, mo, d, h, mi, s, _) = rounded.to_ymd_hms_milli();
+    if (0.0..1.0).contains(&value) {
+        format!("{h:02}:{mi:02}:{s:02}")
+    } else if h == 0 && mi == 0 && s == 0 {
+        format!("{y:04}-{mo:02}-{d:02}")
+    } else {
+        format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_as_excel_general_shows_them() {
+        for (value, shown) in [
+            (911211211.0, "911211211"),
+            (99_999_999_999.0, "99999999999"),
+            (861_810_000_003.0, "8.61810000003E+11"),
+            (8_618_100_000_030.0, "8.61810000003E+12"),
+            (8_613_800_138_000.0, "8.613800138E+12"),
+            (9_999_999_999_999.0, "1E+13"),
+            (-0.0, "0"),
+            (-42.0, "-42"),
+            (0.1 + 0.2, "0.3"),
+            (3.25, "3.25"),
+            (1e-7, "0.0000001"),
+        ] {
+            assert_eq!(general_number(value), shown, "{value}");
+        }
+    }
+}
