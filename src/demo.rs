@@ -85,8 +85,8 @@ fn print_table(dir: &Path, reports: &[run::RunReport], stats: &serde_json::Value
     let _ = writeln!(out, "ferry demo: every sample sent to a built-in sandbox\n");
     let _ = writeln!(
         out,
-        "  {:<15} {:>5} {:>10} {:>7} {:>8}  {}",
-        "kind", "rows", "succeeded", "failed", "requests", "reports"
+        "  {:<15} {:>5} {:>10} {:>7} {:>8}  reports",
+        "kind", "rows", "succeeded", "failed", "requests"
     );
     for r in reports {
         let s = &r.summary;

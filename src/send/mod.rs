@@ -197,7 +197,9 @@ impl Sender {
             };
             retries += 1;
             self.counters.retries.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(self.backoff.delay(retries, retry_after)).await;
+            let wait = self.backoff.delay(retries, retry_after);
+            tracing::debug!(retry = retries, wait_ms = wait.as_millis() as u64, "retrying");
+            tokio::time::sleep(wait).await;
         }
     }
 
@@ -238,8 +240,14 @@ impl Sender {
         for (name, value) in &request.headers {
             builder = builder.header(*name, value.expose());
         }
-        let response = builder.send().await.map_err(Failure::from_reqwest)?;
+        let response = builder.send().await.map_err(|e| {
+            let failure = Failure::from_reqwest(e);
+            tracing::debug!(request_id, path = %request.path, error = %failure.message, "no answer");
+            failure
+        })?;
         let status = response.status().as_u16();
+        // Never the body or headers: they carry tokens.
+        tracing::debug!(request_id, path = %request.path, status, "answer");
         let headers = response.headers();
         let retry_after = headers
             .get("retry-after")
