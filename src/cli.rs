@@ -38,13 +38,19 @@ pub enum LogFormat {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Check a manifest and write the report folder; sends nothing.
-    #[command(after_help = "Examples:\n  ferry validate samples/calls.csv --kind calls\n  ferry validate export.csv --kind publishers --encoding gb18030 --report-dir checks/\n  cat rows.jsonl | ferry validate - --format jsonl --kind agent-settings")]
+    #[command(
+        after_help = "Examples:\n  ferry validate samples/calls.csv --kind calls\n  ferry validate export.csv --kind publishers --encoding gb18030 --report-dir checks/\n  cat rows.jsonl | ferry validate - --format jsonl --kind agent-settings"
+    )]
     Validate(ValidateArgs),
     /// Validate, send in rate-limited batches, record every row, write the reports.
-    #[command(after_help = "Examples:\n  ferry run samples/appointments.csv --kind appointments --target sandbox\n  ferry run calls.xlsx --kind calls --event-id 542818 --rate 5\n  ferry run failed.csv --kind publishers --retry-unknown")]
+    #[command(
+        after_help = "Examples:\n  ferry run samples/appointments.csv --kind appointments --target sandbox\n  ferry run calls.xlsx --kind calls --event-id 542818 --rate 5\n  ferry run failed.csv --kind publishers --retry-unknown"
+    )]
     Run(RunArgs),
     /// Serve fake arctos, Quanshi and AICC endpoints on loopback, with fault injection.
-    #[command(after_help = "Examples:\n  ferry sandbox\n  ferry sandbox --addr 127.0.0.1:9000 --latency-ms 100 --throttle-rate 0.05 --seed 7")]
+    #[command(
+        after_help = "Examples:\n  ferry sandbox\n  ferry sandbox --addr 127.0.0.1:9000 --latency-ms 100 --throttle-rate 0.05 --seed 7"
+    )]
     Sandbox(SandboxArgs),
     /// Run every sample manifest against a built-in sandbox and show the reports.
     #[command(after_help = "Example:\n  cargo run --release -- demo")]

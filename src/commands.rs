@@ -28,25 +28,36 @@ pub fn run(cli: Cli) -> i32 {
 fn validate(args: ValidateArgs) -> Result<i32, Error> {
     let m = &args.manifest;
     let config = Config::discover(m.config.as_deref())?;
-    let report = pipeline::validate(&m.source(), m.kind, &config, m.event_id, m.report_dir.as_deref())?;
+    let report = pipeline::validate(
+        &m.source(),
+        m.kind,
+        &config,
+        m.event_id,
+        m.report_dir.as_deref(),
+    )?;
     let c = &report.summary.counts;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
         "{}: {} rows of {}: {} valid, {} failed",
-        report.summary.manifest,
-        c.total,
-        report.summary.kind,
-        c.succeeded,
-        c.failed_total
+        report.summary.manifest, c.total, report.summary.kind, c.succeeded, c.failed_total
     );
     if !report.codes.is_empty() {
         let _ = writeln!(out, "\n  {:<28} {:>9}  example rows", "problem", "rows");
         for (code, (count, rows)) in &report.codes {
             let rows: Vec<String> = rows.iter().map(u64::to_string).collect();
-            let _ = writeln!(out, "  {:<28} {:>9}  {}", code.as_str(), count, rows.join(", "));
+            let _ = writeln!(
+                out,
+                "  {:<28} {:>9}  {}",
+                code.as_str(),
+                count,
+                rows.join(", ")
+            );
         }
-        let _ = writeln!(out, "\nDetails per row (field, message, what to do) are in failed.csv.");
+        let _ = writeln!(
+            out,
+            "\nDetails per row (field, message, what to do) are in failed.csv."
+        );
     }
     let _ = writeln!(out, "reports: {}", report.dir.display());
     Ok(report.summary.exit_code)
@@ -71,7 +82,9 @@ fn run_command(mut args: RunArgs) -> Result<i32, Error> {
         } else {
             None
         };
-        let url = sandbox.as_ref().map(|s| reqwest::Url::parse(&s.base_url()).expect("the sandbox URL is valid"));
+        let url = sandbox
+            .as_ref()
+            .map(|s| reqwest::Url::parse(&s.base_url()).expect("the sandbox URL is valid"));
         let settings = run::settings(&args, &config, url)?;
         run::run(settings, &config).await
     })?;
@@ -85,10 +98,14 @@ fn spool_stdin(args: &mut RunArgs) -> Result<Option<tempfile::TempPath>, Error> 
         return Ok(None);
     }
     if args.manifest.format.is_none() {
-        return Err(Error::Usage("reading standard input (-) needs --format (csv, tsv, json, jsonl or xlsx)".into()));
+        return Err(Error::Usage(
+            "reading standard input (-) needs --format (csv, tsv, json, jsonl or xlsx)".into(),
+        ));
     }
-    let mut file = tempfile::NamedTempFile::new().map_err(|e| Error::Other(format!("cannot create a temporary file: {e}")))?;
-    std::io::copy(&mut std::io::stdin().lock(), &mut file).map_err(|e| Error::Other(format!("<stdin>: {e}")))?;
+    let mut file = tempfile::NamedTempFile::new()
+        .map_err(|e| Error::Other(format!("cannot create a temporary file: {e}")))?;
+    std::io::copy(&mut std::io::stdin().lock(), &mut file)
+        .map_err(|e| Error::Other(format!("<stdin>: {e}")))?;
     let path = file.into_temp_path();
     args.manifest.manifest = path.to_path_buf();
     Ok(Some(path))
@@ -111,7 +128,11 @@ pub fn print_run_summary(report: &run::RunReport) {
         c.unprocessed
     );
     if c.failed_total > 0 {
-        let stages: Vec<String> = c.failed.iter().map(|(stage, n)| format!("{stage} {n}")).collect();
+        let stages: Vec<String> = c
+            .failed
+            .iter()
+            .map(|(stage, n)| format!("{stage} {n}"))
+            .collect();
         let _ = writeln!(out, "  failed by stage: {}", stages.join(", "));
     }
     let _ = writeln!(
@@ -126,9 +147,15 @@ pub fn print_run_summary(report: &run::RunReport) {
 }
 
 fn sandbox(args: SandboxArgs) -> Result<i32, Error> {
-    for (flag, p) in [("--fail-rate", args.fail_rate), ("--throttle-rate", args.throttle_rate), ("--drop-rate", args.drop_rate)] {
+    for (flag, p) in [
+        ("--fail-rate", args.fail_rate),
+        ("--throttle-rate", args.throttle_rate),
+        ("--drop-rate", args.drop_rate),
+    ] {
         if !(0.0..=1.0).contains(&p) {
-            return Err(Error::Usage(format!("{flag} must be between 0 and 1, got {p}")));
+            return Err(Error::Usage(format!(
+                "{flag} must be between 0 and 1, got {p}"
+            )));
         }
     }
     let options = crate::sandbox::Options {

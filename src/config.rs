@@ -86,8 +86,13 @@ pub enum ArctosAuth {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Auth {
     Arctos(ArctosAuth),
-    Quanshi { token: SecretSource },
-    Aicc { app_key: SecretSource, token: Option<SecretSource> },
+    Quanshi {
+        token: SecretSource,
+    },
+    Aicc {
+        app_key: SecretSource,
+        token: Option<SecretSource>,
+    },
 }
 
 /// One `[targets.<name>]` section, checked.
@@ -130,7 +135,8 @@ impl Default for Paths {
             auth_code: "/api/auth/code".into(),
             auth_login: "/api/auth/login".into(),
             create_call: "/eventopenapi/event/call/create".into(),
-            create_agent_settings: "/apiaccess/CC-Management/v1/openapp/agentsettings/create".into(),
+            create_agent_settings: "/apiaccess/CC-Management/v1/openapp/agentsettings/create"
+                .into(),
         }
     }
 }
@@ -227,8 +233,9 @@ impl Config {
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new(format!("{}: cannot read the config: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(format!("{}: cannot read the config: {e}", path.display()))
+        })?;
         let mut config = Config::parse(&text)
             .map_err(|e| ConfigError::new(format!("{}: {}", path.display(), e.message)))?;
         config.path = Some(path.to_path_buf());
@@ -396,11 +403,18 @@ fn check_target(name: &str, raw: RawTarget) -> Result<Target, ConfigError> {
             )))
         }
     };
-    let base = raw
-        .base_url
-        .ok_or_else(|| ConfigError::new(format!("{}: missing; the vendor's https:// address", key("base_url"))))?;
-    let base_url = check_base_url(&base).map_err(|why| ConfigError::new(format!("{}: {why}", key("base_url"))))?;
-    let secret = |env: Option<String>, file: Option<PathBuf>, what: &str| -> Result<Option<SecretSource>, ConfigError> {
+    let base = raw.base_url.ok_or_else(|| {
+        ConfigError::new(format!(
+            "{}: missing; the vendor's https:// address",
+            key("base_url")
+        ))
+    })?;
+    let base_url = check_base_url(&base)
+        .map_err(|why| ConfigError::new(format!("{}: {why}", key("base_url"))))?;
+    let secret = |env: Option<String>,
+                  file: Option<PathBuf>,
+                  what: &str|
+     -> Result<Option<SecretSource>, ConfigError> {
         match (env, file) {
             (Some(_), Some(_)) => Err(ConfigError::new(format!(
                 "{} and {}: give one of them, not both",
@@ -417,7 +431,11 @@ fn check_target(name: &str, raw: RawTarget) -> Result<Target, ConfigError> {
     let app_key = secret(raw.app_key_env, raw.app_key_file, "app_key")?;
     let not_for = |what: bool, k: &str| -> Result<(), ConfigError> {
         if what {
-            Err(ConfigError::new(format!("{}: not used by {} targets; remove it", key(k), vendor.name())))
+            Err(ConfigError::new(format!(
+                "{}: not used by {} targets; remove it",
+                key(k),
+                vendor.name()
+            )))
         } else {
             Ok(())
         }
@@ -450,41 +468,66 @@ fn check_target(name: &str, raw: RawTarget) -> Result<Target, ConfigError> {
             not_for(app_key.is_some(), "app_key_env")?;
             not_for(license.is_some(), "license_key_env")?;
             Auth::Quanshi {
-                token: token.ok_or_else(|| ConfigError::new(format!("{}: required (the Quanshi API token)", key("token_env"))))?,
+                token: token.ok_or_else(|| {
+                    ConfigError::new(format!(
+                        "{}: required (the Quanshi API token)",
+                        key("token_env")
+                    ))
+                })?,
             }
         }
         Vendor::Aicc => {
             not_for(license.is_some(), "license_key_env")?;
             Auth::Aicc {
-                app_key: app_key.ok_or_else(|| ConfigError::new(format!("{}: required (the AICC X-APP-Key)", key("app_key_env"))))?,
+                app_key: app_key.ok_or_else(|| {
+                    ConfigError::new(format!(
+                        "{}: required (the AICC X-APP-Key)",
+                        key("app_key_env")
+                    ))
+                })?,
                 token,
             }
         }
     };
     let rate = raw.rate.unwrap_or(10.0);
     if !(rate > 0.0 && rate.is_finite()) {
-        return Err(ConfigError::new(format!("{}: must be a positive number of requests per second", key("rate"))));
+        return Err(ConfigError::new(format!(
+            "{}: must be a positive number of requests per second",
+            key("rate")
+        )));
     }
     let burst = raw.burst.unwrap_or(rate.ceil() as u32).max(1);
     let concurrency = raw.concurrency.unwrap_or(4);
     if concurrency == 0 {
-        return Err(ConfigError::new(format!("{}: must be at least 1", key("concurrency"))));
+        return Err(ConfigError::new(format!(
+            "{}: must be at least 1",
+            key("concurrency")
+        )));
     }
     let timeout_secs = raw.timeout_secs.unwrap_or(30.0);
     if !(timeout_secs > 0.0 && timeout_secs.is_finite()) {
-        return Err(ConfigError::new(format!("{}: must be a positive number of seconds", key("timeout_secs"))));
+        return Err(ConfigError::new(format!(
+            "{}: must be a positive number of seconds",
+            key("timeout_secs")
+        )));
     }
     let batch_size = raw.batch_size.unwrap_or(match vendor {
         Vendor::Quanshi => 100,
         _ => 50,
     });
     if batch_size == 0 {
-        return Err(ConfigError::new(format!("{}: must be at least 1", key("batch_size"))));
+        return Err(ConfigError::new(format!(
+            "{}: must be at least 1",
+            key("batch_size")
+        )));
     }
     let mut paths = Paths::default();
     for (path_key, value) in raw.paths {
         if !value.starts_with('/') {
-            return Err(ConfigError::new(format!("{}: must start with /", key(&format!("paths.{path_key}")))));
+            return Err(ConfigError::new(format!(
+                "{}: must start with /",
+                key(&format!("paths.{path_key}"))
+            )));
         }
         let slot = match path_key.as_str() {
             "create_task" => &mut paths.create_task,
@@ -579,5 +622,132 @@ impl Target {
                 ..Paths::default()
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        Config::parse(text).expect_err("should be refused").message
+    }
+
+    #[test]
+    fn a_full_config_is_read_with_defaults_filled_in() {
+        let config = Config::parse(
+            r#"
+            [defaults]
+            timezone = "Asia/Taipei"
+            country_code = "+886"
+            [targets.arctos]
+            base_url = "https://arctos.example.com/prefix"
+            token_env = "ARCTOS_TOKEN"
+            rate = 5
+            [targets.arctos.paths]
+            update_task_status = "/api/task/status/do_update"
+            [targets.staging]
+            vendor = "quanshi"
+            base_url = "http://127.0.0.1:9000"
+            token_file = "/run/secrets/quanshi"
+            [columns.calls]
+            mobile = ["手机", "Mobile No."]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.timezone, Some(chrono_tz::Asia::Taipei));
+        assert_eq!(config.country_code, Some(886));
+        let arctos = config.target_for(Kind::TaskStatus, None).unwrap();
+        assert_eq!(arctos.rate, 5.0);
+        assert_eq!(arctos.burst, 5);
+        assert_eq!(arctos.concurrency, 4);
+        assert_eq!(arctos.batch_size, 50);
+        assert_eq!(arctos.timeout, Duration::from_secs(30));
+        assert_eq!(
+            arctos.auth,
+            Auth::Arctos(ArctosAuth::Token(SecretSource::Env("ARCTOS_TOKEN".into())))
+        );
+        let quanshi = config.target_for(Kind::Calls, None).unwrap();
+        assert_eq!(quanshi.name, "staging");
+        assert_eq!(quanshi.batch_size, 100);
+        assert_eq!(
+            config.columns[&Kind::Calls]["mobile"],
+            vec!["手机", "Mobile No."]
+        );
+    }
+
+    #[test]
+    fn every_mistake_names_its_key() {
+        let cases = [
+            ("[defaults]\ntimezon = \"UTC\"", "timezon"),
+            ("[defaults]\ntimezone = \"Mars/Olympus\"", "defaults.timezone"),
+            ("[defaults]\ncountry_code = \"999\"", "defaults.country_code"),
+            ("[targets.arctos]\nbase_url = \"https://a\"\ntoken = \"abc123\"", "targets.arctos.token"),
+            ("[targets.arctos]\nbase_url = \"http://arctos.example.com\"\ntoken_env = \"T\"", "targets.arctos.base_url"),
+            ("[targets.x]\nbase_url = \"https://a\"\ntoken_env = \"T\"", "targets.x.vendor"),
+            ("[targets.arctos]\ntoken_env = \"T\"", "targets.arctos.base_url"),
+            ("[targets.arctos]\nbase_url = \"https://a\"", "targets.arctos"),
+            ("[targets.aicc]\nbase_url = \"https://a\"", "targets.aicc.app_key_env"),
+            ("[targets.arctos]\nbase_url = \"https://a\"\ntoken_env = \"T\"\nrate = 0", "targets.arctos.rate"),
+            ("[targets.arctos]\nbase_url = \"https://a\"\ntoken_env = \"T\"\n[targets.arctos.paths]\nfoo = \"/x\"", "targets.arctos.paths.foo"),
+            ("[targets.sandbox]\nvendor = \"arctos\"\nbase_url = \"https://a\"\ntoken_env = \"T\"", "targets.sandbox"),
+            ("[columns.calls]\nmobil = [\"x\"]", "columns.calls.mobil"),
+            ("[columns.meetings]\nx = [\"y\"]", "columns.meetings"),
+        ];
+        for (text, key) in cases {
+            let message = err(text);
+            assert!(
+                message.contains(key),
+                "{text:?}: {message:?} should name {key}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_literal_secret_is_refused_without_repeating_it() {
+        let message =
+            err("[targets.quanshi]\nbase_url = \"https://q\"\ntoken = \"sekret-value-42\"");
+        assert!(message.contains("token_env"), "{message}");
+        assert!(!message.contains("sekret-value-42"), "{message}");
+    }
+
+    #[test]
+    fn task_status_needs_its_path_and_targets_must_fit_the_kind() {
+        let config = Config::parse(
+            "[targets.arctos]\nbase_url = \"https://a\"\ntoken_env = \"T\"\n[targets.aicc]\nbase_url = \"https://b\"\napp_key_env = \"K\"",
+        )
+        .unwrap();
+        let message = config
+            .target_for(Kind::TaskStatus, None)
+            .unwrap_err()
+            .message;
+        assert!(message.contains("update_task_status"), "{message}");
+        let message = config
+            .target_for(Kind::Calls, Some("aicc"))
+            .unwrap_err()
+            .message;
+        assert!(message.contains("aicc target"), "{message}");
+        let message = config.target_for(Kind::Calls, None).unwrap_err().message;
+        assert!(message.contains("--target sandbox"), "{message}");
+        assert!(config.target_for(Kind::Appointments, None).is_ok());
+    }
+
+    #[test]
+    fn plain_http_only_for_loopback() {
+        assert!(check_base_url("http://127.0.0.1:8080").is_ok());
+        assert!(check_base_url("http://localhost:8080").is_ok());
+        assert!(check_base_url("http://[::1]:8080").is_ok());
+        assert!(check_base_url("https://arctos.example.com").is_ok());
+        assert!(check_base_url("http://10.0.0.5").is_err());
+        assert!(check_base_url("http://127.0.0.1.example.com").is_err());
+        assert!(check_base_url("ftp://x").is_err());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("sekret");
+        assert_eq!(format!("{s:?} {s}"), "*** ***");
+        let source = SecretSource::Fixed(s);
+        assert!(!format!("{source:?}").contains("sekret"));
     }
 }

@@ -14,26 +14,55 @@ use crate::send::Backoff;
 
 /// The samples, in the order their references need: tasks first.
 pub const SAMPLES: &[(Kind, &str, &str)] = &[
-    (Kind::Appointments, "appointments.csv", include_str!("../samples/appointments.csv")),
-    (Kind::Moderators, "moderators.csv", include_str!("../samples/moderators.csv")),
-    (Kind::Publishers, "publishers.csv", include_str!("../samples/publishers.csv")),
-    (Kind::TaskStatus, "task-status.csv", include_str!("../samples/task-status.csv")),
-    (Kind::Calls, "calls.csv", include_str!("../samples/calls.csv")),
-    (Kind::AgentSettings, "agent-settings.json", include_str!("../samples/agent-settings.json")),
+    (
+        Kind::Appointments,
+        "appointments.csv",
+        include_str!("../samples/appointments.csv"),
+    ),
+    (
+        Kind::Moderators,
+        "moderators.csv",
+        include_str!("../samples/moderators.csv"),
+    ),
+    (
+        Kind::Publishers,
+        "publishers.csv",
+        include_str!("../samples/publishers.csv"),
+    ),
+    (
+        Kind::TaskStatus,
+        "task-status.csv",
+        include_str!("../samples/task-status.csv"),
+    ),
+    (
+        Kind::Calls,
+        "calls.csv",
+        include_str!("../samples/calls.csv"),
+    ),
+    (
+        Kind::AgentSettings,
+        "agent-settings.json",
+        include_str!("../samples/agent-settings.json"),
+    ),
 ];
 
 pub const SAMPLE_CONFIG: &str = include_str!("../samples/ferry.toml");
 
 pub fn run(args: DemoArgs) -> Result<i32, Error> {
-    let dir = args
-        .report_dir
-        .unwrap_or_else(|| crate::pipeline::default_report_dir(&format!("demo-{}", crate::pipeline::run_id(chrono::Utc::now()))));
+    let dir = args.report_dir.unwrap_or_else(|| {
+        crate::pipeline::default_report_dir(&format!(
+            "demo-{}",
+            crate::pipeline::run_id(chrono::Utc::now())
+        ))
+    });
     let config = Config::parse(SAMPLE_CONFIG)?;
     let samples_dir = dir.join("samples");
-    std::fs::create_dir_all(&samples_dir).map_err(|e| Error::Other(format!("{}: {e}", samples_dir.display())))?;
+    std::fs::create_dir_all(&samples_dir)
+        .map_err(|e| Error::Other(format!("{}: {e}", samples_dir.display())))?;
     for (_, name, text) in SAMPLES {
         let path = samples_dir.join(name);
-        std::fs::write(&path, text).map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
+        std::fs::write(&path, text)
+            .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
     }
     let state_path = dir.join("state.db");
     // A fresh state each time, so the demo shows the same thing every time it runs.
@@ -76,7 +105,11 @@ pub fn run(args: DemoArgs) -> Result<i32, Error> {
     let (reports, stats) = reports?;
     print_table(&dir, &reports, &stats);
     // The samples hold deliberate mistakes: failed rows are the point, not a failure.
-    let worst = reports.iter().map(|r| r.summary.exit_code).max().unwrap_or(0);
+    let worst = reports
+        .iter()
+        .map(|r| r.summary.exit_code)
+        .max()
+        .unwrap_or(0);
     Ok(if worst <= 1 { 0 } else { worst })
 }
 

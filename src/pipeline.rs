@@ -44,14 +44,25 @@ pub struct Opened {
 }
 
 /// Opens the manifest and maps its header; the checks that need only the header.
-pub fn open(source: &Source, kind: Kind, config: &Config, event_id: Option<i64>) -> Result<Opened, Error> {
+pub fn open(
+    source: &Source,
+    kind: Kind,
+    config: &Config,
+    event_id: Option<i64>,
+) -> Result<Opened, Error> {
     let display_path = display_path(&source.path);
     let manifest = manifest::open(source)?;
     let aliases = config.columns.get(&kind).cloned().unwrap_or_default();
-    let supplied: &[&str] = if event_id.is_some() { &["eventId"] } else { &[] };
-    let columns = Columns::map(kind, &manifest.header, &aliases, supplied).map_err(|source| Error::Mapping {
-        path: display_path.clone(),
-        source,
+    let supplied: &[&str] = if event_id.is_some() {
+        &["eventId"]
+    } else {
+        &[]
+    };
+    let columns = Columns::map(kind, &manifest.header, &aliases, supplied).map_err(|source| {
+        Error::Mapping {
+            path: display_path.clone(),
+            source,
+        }
     })?;
     let ctx = Ctx {
         timezone: config.timezone,
@@ -156,12 +167,20 @@ pub fn validate(
         ..Summary::default()
     };
     let dir = reports.finish(&mut summary, rows_read)?;
-    Ok(ValidateReport { summary, dir, codes })
+    Ok(ValidateReport {
+        summary,
+        dir,
+        codes,
+    })
 }
 
 /// `20261123-121530-a1b2`: sortable, and unique enough for folders made by one person.
 pub fn run_id(at: chrono::DateTime<chrono::Utc>) -> String {
-    format!("{}-{:04x}", at.format("%Y%m%d-%H%M%S"), rand::random::<u16>())
+    format!(
+        "{}-{:04x}",
+        at.format("%Y%m%d-%H%M%S"),
+        rand::random::<u16>()
+    )
 }
 
 pub fn default_report_dir(run_id: &str) -> PathBuf {

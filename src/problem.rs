@@ -132,7 +132,11 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(code: Code, field: impl Into<String>, message: impl Into<String>) -> Self {
-        Problem { code, field: field.into(), message: message.into() }
+        Problem {
+            code,
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 

@@ -80,7 +80,10 @@ impl Stop {
     }
 
     fn reason(&self) -> Option<String> {
-        self.reason.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn unprocessed(&self) -> Outcome {
@@ -89,7 +92,9 @@ impl Stop {
             problem: Problem::new(
                 Code::NotAttempted,
                 "",
-                format!("not attempted: {why}; fix the cause and run again (done rows are skipped)"),
+                format!(
+                    "not attempted: {why}; fix the cause and run again (done rows are skipped)"
+                ),
             ),
         }
     }
@@ -130,7 +135,8 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
 
     // Pass 1: the whole file must be readable and mappable before anything is sent.
     let (total, invalid) = {
-        let (source, config, event_id) = (settings.source.clone(), config.clone(), settings.event_id);
+        let (source, config, event_id) =
+            (settings.source.clone(), config.clone(), settings.event_id);
         tokio::task::spawn_blocking(move || first_pass(&source, kind, &config, event_id))
             .await
             .map_err(|e| Error::Other(format!("reader stopped: {e}")))??
@@ -144,7 +150,11 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
             ));
         }
     }
-    let sender = Arc::new(Sender::new(settings.target.clone(), kind, settings.backoff)?);
+    let sender = Arc::new(Sender::new(
+        settings.target.clone(),
+        kind,
+        settings.backoff,
+    )?);
     if !stop.stopped() {
         if let Err(abort) = sender.authenticate().await {
             stop.abort(abort.message().to_string());
@@ -166,14 +176,26 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
     let (to_recorder, recorder_rx) = std::sync::mpsc::sync_channel::<ToRecorder>(1024);
     let recorder = {
         let (run_id, progress) = (run_id.clone(), Arc::clone(&progress));
-        std::thread::spawn(move || recorder(recorder_rx, state_for_recorder, reports, &run_id, &progress))
+        std::thread::spawn(move || {
+            recorder(recorder_rx, state_for_recorder, reports, &run_id, &progress)
+        })
     };
 
     let concurrency = settings.target.concurrency;
     let (work_tx, work_rx) = mpsc::channel::<Work>(concurrency * 2);
     let reader = {
-        let (stop, to_recorder, settings) = (Arc::clone(&stop), to_recorder.clone(), settings.clone());
-        tokio::task::spawn_blocking(move || reader(opened, state_for_reader, &settings, &stop, work_tx, &to_recorder))
+        let (stop, to_recorder, settings) =
+            (Arc::clone(&stop), to_recorder.clone(), settings.clone());
+        tokio::task::spawn_blocking(move || {
+            reader(
+                opened,
+                state_for_reader,
+                &settings,
+                &stop,
+                work_tx,
+                &to_recorder,
+            )
+        })
     };
 
     let work_rx = Arc::new(tokio::sync::Mutex::new(work_rx));
@@ -198,7 +220,11 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
     }
     drop(to_recorder);
 
-    let ticker = tokio::spawn(report_progress(Arc::clone(&progress), total, Arc::clone(&stop)));
+    let ticker = tokio::spawn(report_progress(
+        Arc::clone(&progress),
+        total,
+        Arc::clone(&stop),
+    ));
     let interrupt = {
         let stop = Arc::clone(&stop);
         tokio::spawn(async move {
@@ -263,17 +289,31 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
 }
 
 fn open_state(settings: &Settings) -> Result<State, Error> {
-    State::open(&settings.state_path, &settings.target.name, settings.kind.name()).map_err(|e| Error::Other(e.to_string()))
+    State::open(
+        &settings.state_path,
+        &settings.target.name,
+        settings.kind.name(),
+    )
+    .map_err(|e| Error::Other(e.to_string()))
 }
 
 /// Reads and validates every row once: returns (rows, invalid rows).
-fn first_pass(source: &Source, kind: Kind, config: &Config, event_id: Option<i64>) -> Result<(u64, u64), Error> {
+fn first_pass(
+    source: &Source,
+    kind: Kind,
+    config: &Config,
+    event_id: Option<i64>,
+) -> Result<(u64, u64), Error> {
     let mut opened = pipeline::open(source, kind, config, event_id)?;
     let (mut total, mut invalid) = (0, 0);
     for raw in opened.manifest.rows {
         let raw = raw?;
         total += 1;
-        if opened.validator.check(raw.row, &raw.cells, raw.defects).is_err() {
+        if opened
+            .validator
+            .check(raw.row, &raw.cells, raw.defects)
+            .is_err()
+        {
             invalid += 1;
         }
     }
@@ -295,11 +335,14 @@ fn reader(
         ..
     } = opened;
     let mut batcher = Batcher::new(settings.kind, settings.target.batch_size);
-    let mut pending_cells: std::collections::HashMap<u64, Vec<String>> = std::collections::HashMap::new();
+    let mut pending_cells: std::collections::HashMap<u64, Vec<String>> =
+        std::collections::HashMap::new();
     let mut rows_read = 0u64;
     let idempotent = settings.kind == Kind::TaskStatus;
     let state_err = |e: state::StateError| Error::Other(e.to_string());
-    let dispatch = |batches: Vec<Batch>, pending: &mut std::collections::HashMap<u64, Vec<String>>| -> Result<(), Error> {
+    let dispatch = |batches: Vec<Batch>,
+                    pending: &mut std::collections::HashMap<u64, Vec<String>>|
+     -> Result<(), Error> {
         for batch in batches {
             let cells = batch
                 .rows
@@ -334,7 +377,12 @@ fn reader(
                     problems: rejected.problems,
                     http_status: None,
                 };
-                record(to_recorder, final_outcome(rejected.key.unwrap_or_default(), outcome), raw.cells, None);
+                record(
+                    to_recorder,
+                    final_outcome(rejected.key.unwrap_or_default(), outcome),
+                    raw.cells,
+                    None,
+                );
                 continue;
             }
         };
@@ -349,10 +397,18 @@ fn reader(
                     format!(
                         "already succeeded in run {}{}; --force sends it again",
                         e.run_id,
-                        e.remote_id.as_deref().map(|id| format!(" (remote id {id})")).unwrap_or_default()
+                        e.remote_id
+                            .as_deref()
+                            .map(|id| format!(" (remote id {id})"))
+                            .unwrap_or_default()
                     ),
                 );
-                record(to_recorder, final_outcome(valid.key, Outcome::Skipped { problem }), raw.cells, None);
+                record(
+                    to_recorder,
+                    final_outcome(valid.key, Outcome::Skipped { problem }),
+                    raw.cells,
+                    None,
+                );
                 continue;
             }
             Some(Status::InFlight | Status::Unknown) if !idempotent => {
@@ -379,7 +435,12 @@ fn reader(
                         problems: vec![problem],
                         http_status: None,
                     };
-                    record(to_recorder, final_outcome(valid.key, outcome), raw.cells, Some(update));
+                    record(
+                        to_recorder,
+                        final_outcome(valid.key, outcome),
+                        raw.cells,
+                        Some(update),
+                    );
                     continue;
                 }
             }
@@ -402,7 +463,12 @@ fn reader(
                         problems: vec![problem],
                         http_status: None,
                     };
-                    record(to_recorder, final_outcome(valid.key, outcome), raw.cells, None);
+                    record(
+                        to_recorder,
+                        final_outcome(valid.key, outcome),
+                        raw.cells,
+                        None,
+                    );
                     continue;
                 }
             },
@@ -433,10 +499,19 @@ fn task_ref(item: &Item) -> Option<&TaskRef> {
     }
 }
 
-fn record(to: &std::sync::mpsc::SyncSender<ToRecorder>, outcome: RowOutcome, cells: Vec<String>, update: Option<state::Update>) {
+fn record(
+    to: &std::sync::mpsc::SyncSender<ToRecorder>,
+    outcome: RowOutcome,
+    cells: Vec<String>,
+    update: Option<state::Update>,
+) {
     // The recorder outlives every sender of this channel; a send can fail only if it
     // died, and then the run fails with its error.
-    let _ = to.send(ToRecorder::Rows(vec![Record { outcome, cells, update }]));
+    let _ = to.send(ToRecorder::Rows(vec![Record {
+        outcome,
+        cells,
+        update,
+    }]));
 }
 
 fn unprocessed(stop: &Stop, work: Work, to: &std::sync::mpsc::SyncSender<ToRecorder>) {
@@ -488,7 +563,10 @@ async fn worker(
             });
             // The vendor refused the request: nothing was carried out.
             let outcome = stop.unprocessed();
-            (work.batch.rows.iter().map(|_| outcome.clone()).collect(), trail)
+            (
+                work.batch.rows.iter().map(|_| outcome.clone()).collect(),
+                trail,
+            )
         }
     };
     let request_ids = trail.request_ids.join(";");
@@ -496,7 +574,10 @@ async fn worker(
     for ((row, outcome), cells) in work.batch.rows.into_iter().zip(outcomes).zip(work.cells) {
         let (status, remote_id) = match &outcome {
             Outcome::Succeeded { remote_id, .. } => (Status::Succeeded, remote_id.clone()),
-            Outcome::Failed { stage: Stage::Unknown, .. } => (Status::Unknown, None),
+            Outcome::Failed {
+                stage: Stage::Unknown,
+                ..
+            } => (Status::Unknown, None),
             _ => (Status::Failed, None),
         };
         if matches!(outcome, Outcome::Failed { .. }) {
@@ -522,7 +603,9 @@ async fn worker(
     if let Some(max) = max_failed {
         let failed = progress.failed.load(Ordering::Relaxed);
         if failed > max {
-            stop.abort(format!("{failed} rows failed, more than --max-failed-rows {max}"));
+            stop.abort(format!(
+                "{failed} rows failed, more than --max-failed-rows {max}"
+            ));
         }
     }
 }
@@ -550,16 +633,22 @@ fn recorder(
         let mut updates = Vec::new();
         for m in &messages {
             match m {
-                ToRecorder::InFlight(keys, _) => updates.extend(keys.iter().map(|k| state::Update {
-                    key: k.clone(),
-                    status: Status::InFlight,
-                    remote_id: None,
-                    request_ids: String::new(),
-                })),
-                ToRecorder::Rows(rows) => updates.extend(rows.iter().filter_map(|r| r.update.clone())),
+                ToRecorder::InFlight(keys, _) => {
+                    updates.extend(keys.iter().map(|k| state::Update {
+                        key: k.clone(),
+                        status: Status::InFlight,
+                        remote_id: None,
+                        request_ids: String::new(),
+                    }))
+                }
+                ToRecorder::Rows(rows) => {
+                    updates.extend(rows.iter().filter_map(|r| r.update.clone()))
+                }
             }
         }
-        state.apply(run_id, &updates).map_err(|e| Error::Other(e.to_string()))?;
+        state
+            .apply(run_id, &updates)
+            .map_err(|e| Error::Other(e.to_string()))?;
         for m in messages {
             match m {
                 ToRecorder::InFlight(_, ack) => {
@@ -592,12 +681,17 @@ async fn report_progress(progress: Arc<Progress>, total: u64, stop: Arc<Stop>) {
     if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(total);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows  {per_sec}  ETA {eta}  {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} rows  {per_sec}  ETA {eta}  {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         loop {
             bar.set_position(progress.done.load(Ordering::Relaxed));
-            bar.set_message(format!("{} failed", progress.failed.load(Ordering::Relaxed)));
+            bar.set_message(format!(
+                "{} failed",
+                progress.failed.load(Ordering::Relaxed)
+            ));
             if stop.stopped() {
                 bar.set_message("stopping…");
             }
@@ -621,10 +715,11 @@ async fn report_progress(progress: Arc<Progress>, total: u64, stop: Arc<Stop>) {
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -637,7 +732,11 @@ async fn shutdown_signal() {
 }
 
 /// Resolves `--target` (or the built-in sandbox) and the flag overrides.
-pub fn settings(args: &crate::cli::RunArgs, config: &Config, sandbox_url: Option<reqwest::Url>) -> Result<Settings, Error> {
+pub fn settings(
+    args: &crate::cli::RunArgs,
+    config: &Config,
+    sandbox_url: Option<reqwest::Url>,
+) -> Result<Settings, Error> {
     let kind = args.manifest.kind;
     let mut target = match (args.target.as_deref(), sandbox_url) {
         (Some(SANDBOX_TARGET), Some(url)) => Target::sandbox(kind, url),
@@ -645,7 +744,9 @@ pub fn settings(args: &crate::cli::RunArgs, config: &Config, sandbox_url: Option
     };
     if let Some(rate) = args.rate {
         if !(rate > 0.0 && rate.is_finite()) {
-            return Err(Error::Usage("--rate must be a positive number of requests per second".into()));
+            return Err(Error::Usage(
+                "--rate must be a positive number of requests per second".into(),
+            ));
         }
         target.rate = rate;
         if args.rate.is_some() && target.burst as f64 > rate.ceil() {

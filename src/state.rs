@@ -97,12 +97,16 @@ impl State {
             source,
         };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| err(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| err(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
         }
         let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
         // A small page cache keeps memory flat however many keys the state holds.
         conn.pragma_update(None, "cache_size", -8000).map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
@@ -224,22 +228,39 @@ mod tests {
         let path = dir.path().join("s.db");
         let mut state = State::open(&path, "t", "appointments").unwrap();
         state
-            .apply("run1", &[update("A", Status::InFlight, None), update("B", Status::InFlight, None)])
+            .apply(
+                "run1",
+                &[
+                    update("A", Status::InFlight, None),
+                    update("B", Status::InFlight, None),
+                ],
+            )
             .unwrap();
-        state.apply("run1", &[update("A", Status::Succeeded, Some("2026112300001"))]).unwrap();
+        state
+            .apply(
+                "run1",
+                &[update("A", Status::Succeeded, Some("2026112300001"))],
+            )
+            .unwrap();
         drop(state);
 
         let state = State::open(&path, "t", "appointments").unwrap();
         assert_eq!(state.get("A").unwrap().unwrap().status, Status::Succeeded);
         assert_eq!(state.get("B").unwrap().unwrap().status, Status::InFlight);
         assert_eq!(state.get("C").unwrap(), None);
-        assert_eq!(state.task_num("A").unwrap().as_deref(), Some("2026112300001"));
+        assert_eq!(
+            state.task_num("A").unwrap().as_deref(),
+            Some("2026112300001")
+        );
         assert_eq!(state.task_num("B").unwrap(), None);
 
         // Other kinds and targets see their own keys only, but resolve tasks.
         let other = State::open(&path, "t", "moderators").unwrap();
         assert_eq!(other.get("A").unwrap(), None);
-        assert_eq!(other.task_num("A").unwrap().as_deref(), Some("2026112300001"));
+        assert_eq!(
+            other.task_num("A").unwrap().as_deref(),
+            Some("2026112300001")
+        );
         let elsewhere = State::open(&path, "u", "appointments").unwrap();
         assert_eq!(elsewhere.get("A").unwrap(), None);
     }

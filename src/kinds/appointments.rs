@@ -75,8 +75,12 @@ pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<It
     };
     let task_time = c.time(TASK_TIME, time_need, ctx.timezone);
     let task_remark = c.text(TASK_REMARK, Need::Optional);
-    let branch_code = c.text(BRANCH_CODE, Need::Required).map(|s| number_or_text(&s));
-    let business_code = c.text(BUSINESS_CODE, Need::Optional).map(|s| number_or_text(&s));
+    let branch_code = c
+        .text(BRANCH_CODE, Need::Required)
+        .map(|s| number_or_text(&s));
+    let business_code = c
+        .text(BUSINESS_CODE, Need::Optional)
+        .map(|s| number_or_text(&s));
     let video = c.boolean(VIDEO, Need::Required);
 
     let item = (|| {

@@ -74,7 +74,12 @@ impl CallEntry {
 
 /// `countryCode|mobile` or `countryCode|areaCode|phone`: one place for both the record
 /// key and the matching of vendor answers.
-pub fn number_key(cc: &str, mobile: Option<&str>, area: Option<&str>, phone: Option<&str>) -> String {
+pub fn number_key(
+    cc: &str,
+    mobile: Option<&str>,
+    area: Option<&str>,
+    phone: Option<&str>,
+) -> String {
     match mobile.filter(|m| !m.is_empty()) {
         Some(m) => format!("{cc}|{m}"),
         None => format!("{cc}|{}|{}", area.unwrap_or(""), phone.unwrap_or("")),
@@ -90,14 +95,19 @@ pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<It
             c.problem(
                 EVENT_ID,
                 Code::Required,
-                format!("{name} is required: fill the column or pass --event-id for the whole file"),
+                format!(
+                    "{name} is required: fill the column or pass --event-id for the whole file"
+                ),
             );
             None
         }
     };
     let before_minutes = c
         .integer(BEFORE_MINUTES, Need::Optional, Some((0, 60)))
-        .or(c.cell(BEFORE_MINUTES).is_none().then_some(DEFAULT_BEFORE_MINUTES));
+        .or(c
+            .cell(BEFORE_MINUTES)
+            .is_none()
+            .then_some(DEFAULT_BEFORE_MINUTES));
     let name = c.text(NAME, Need::Required);
     let company = c.text(COMPANY, Need::Optional);
     let cc = match c.cell(COUNTRY_CODE) {
@@ -152,7 +162,12 @@ pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<It
     let key = match (event_id, &country_code) {
         (Some(e), Some(cc)) if mobile.is_some() || local.is_some() => Some(format!(
             "{e}|{}",
-            number_key(cc, mobile.as_deref(), area_code.as_deref(), local.as_deref())
+            number_key(
+                cc,
+                mobile.as_deref(),
+                area_code.as_deref(),
+                local.as_deref()
+            )
         )),
         _ => None,
     };

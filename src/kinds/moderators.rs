@@ -5,7 +5,13 @@ use serde::Serialize;
 use super::{task_ref, Item, TaskRef};
 use crate::validate::{Checker, Need};
 
-pub const FIELDS: &[&str] = &["task_num", "out_task_num", "business_code", "branch_code", "emp_id"];
+pub const FIELDS: &[&str] = &[
+    "task_num",
+    "out_task_num",
+    "business_code",
+    "branch_code",
+    "emp_id",
+];
 const TASK_NUM: usize = 0;
 const OUT_TASK_NUM: usize = 1;
 const BUSINESS_CODE: usize = 2;

@@ -79,7 +79,12 @@ impl Table {
     pub fn tables(mode: Mode) -> &'static [Table] {
         match mode {
             Mode::Validate => &[Table::Valid, Table::Failed],
-            Mode::Run => &[Table::Succeeded, Table::Failed, Table::Skipped, Table::Unprocessed],
+            Mode::Run => &[
+                Table::Succeeded,
+                Table::Failed,
+                Table::Skipped,
+                Table::Unprocessed,
+            ],
         }
     }
 }
@@ -117,10 +122,16 @@ impl Reports {
         let mut writers = Vec::new();
         for &table in Table::tables(mode) {
             let path = dir.join(format!("{}.csv", table.name()));
-            let mut file = BufWriter::with_capacity(256 * 1024, File::create(&path).map_err(io_err(&path))?);
-            file.write_all("\u{feff}".as_bytes()).map_err(io_err(&path))?;
+            let mut file =
+                BufWriter::with_capacity(256 * 1024, File::create(&path).map_err(io_err(&path))?);
+            file.write_all("\u{feff}".as_bytes())
+                .map_err(io_err(&path))?;
             let mut writer = csv::WriterBuilder::new().flexible(false).from_writer(file);
-            let columns = table.columns().iter().copied().chain(header.iter().map(String::as_str));
+            let columns = table
+                .columns()
+                .iter()
+                .copied()
+                .chain(header.iter().map(String::as_str));
             write_guarded(&mut writer, columns).map_err(|e| csv_err(&path, e))?;
             writers.push((table, writer));
         }
@@ -176,7 +187,11 @@ impl Reports {
     pub fn flush(&mut self) -> Result<(), ReportError> {
         for (table, writer) in &mut self.writers {
             writer.flush().map_err(|source| ReportError::Io {
-                path: self.dir.join(format!("{}.csv", table.name())).display().to_string(),
+                path: self
+                    .dir
+                    .join(format!("{}.csv", table.name()))
+                    .display()
+                    .to_string(),
                 source,
             })?;
         }
@@ -188,7 +203,10 @@ impl Reports {
         self.flush()?;
         let reported = self.counts.total();
         if reported != rows_read {
-            return Err(ReportError::Mismatch { reported, read: rows_read });
+            return Err(ReportError::Mismatch {
+                reported,
+                read: rows_read,
+            });
         }
         summary.counts = self.counts.clone();
         drop(self.writers);
@@ -199,9 +217,11 @@ impl Reports {
             source,
         })?;
         let xlsx_path = self.dir.join("report.xlsx");
-        xlsx::write(&self.dir, Table::tables(self.mode), summary, &xlsx_path).map_err(|e| ReportError::Io {
-            path: xlsx_path.display().to_string(),
-            source: io::Error::other(e.to_string()),
+        xlsx::write(&self.dir, Table::tables(self.mode), summary, &xlsx_path).map_err(|e| {
+            ReportError::Io {
+                path: xlsx_path.display().to_string(),
+                source: io::Error::other(e.to_string()),
+            }
         })?;
         Ok(self.dir)
     }
@@ -230,7 +250,10 @@ fn ferry_fields(row: &RowOutcome) -> Vec<String> {
     let server_ids = row.trail.server_request_ids.join(";");
     let attempts = row.trail.attempts().to_string();
     match &row.outcome {
-        Outcome::Succeeded { remote_id, warnings } => vec![
+        Outcome::Succeeded {
+            remote_id,
+            warnings,
+        } => vec![
             row.row.to_string(),
             row.key.clone(),
             remote_id.clone().unwrap_or_default(),
@@ -243,7 +266,15 @@ fn ferry_fields(row: &RowOutcome) -> Vec<String> {
             stage,
             problems,
             http_status,
-        } => failed_fields(row, stage.as_str(), problems, *http_status, request_ids, server_ids, attempts),
+        } => failed_fields(
+            row,
+            stage.as_str(),
+            problems,
+            *http_status,
+            request_ids,
+            server_ids,
+            attempts,
+        ),
         Outcome::Skipped { problem } | Outcome::Unprocessed { problem } => failed_fields(
             row,
             "",
@@ -272,7 +303,11 @@ fn failed_fields(
         row.key.clone(),
         stage.to_string(),
         codes.join(";"),
-        problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; "),
+        problems
+            .iter()
+            .map(|p| p.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
         fields.join(";"),
         http_status.map(|s| s.to_string()).unwrap_or_default(),
         request_ids,
@@ -297,7 +332,10 @@ pub fn guard_formula(cell: &str) -> std::borrow::Cow<'_, str> {
     let Some(first) = cell.chars().next() else {
         return cell.into();
     };
-    let risky = matches!(first, '=' | '+' | '-' | '@' | '\t' | '\r' | '＝' | '＋' | '－' | '＠');
+    let risky = matches!(
+        first,
+        '=' | '+' | '-' | '@' | '\t' | '\r' | '＝' | '＋' | '－' | '＠'
+    );
     if !risky || looks_like_number(cell) {
         return cell.into();
     }
@@ -310,7 +348,9 @@ fn looks_like_number(cell: &str) -> bool {
     sign_ok
         && !rest.is_empty()
         && rest.chars().any(|c| c.is_ascii_digit())
-        && rest.chars().all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')'))
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')'))
 }
 
 /// Row numbers already reported, as a bit set: a million rows cost 125 KB.

@@ -32,12 +32,19 @@ pub fn write(dir: &Path, tables: &[Table], summary: &Summary, out: &Path) -> Res
             .map_err(|e| XlsxError::IoError(std::io::Error::other(e.to_string())))?
         {
             if row == MAX_ROWS - 1 {
-                let note = format!("… more rows than a sheet can hold; see {}.csv", table.name());
+                let note = format!(
+                    "… more rows than a sheet can hold; see {}.csv",
+                    table.name()
+                );
                 sheet.write_string_with_format(row, 0, note, &text)?;
                 break;
             }
             for (col, cell) in record.iter().enumerate() {
-                let cell = if row == 0 && col == 0 { cell.trim_start_matches('\u{feff}') } else { cell };
+                let cell = if row == 0 && col == 0 {
+                    cell.trim_start_matches('\u{feff}')
+                } else {
+                    cell
+                };
                 // The CSV's formula guard is for CSV readers; a text cell is never a formula.
                 let cell = unguard(cell);
                 let cell = truncate_chars(cell, MAX_CELL_CHARS);
@@ -48,7 +55,8 @@ pub fn write(dir: &Path, tables: &[Table], summary: &Summary, out: &Path) -> Res
     }
     let sheet = workbook.add_worksheet();
     sheet.set_name("summary")?;
-    let value = serde_json::to_value(summary).map_err(|e| XlsxError::ParameterError(e.to_string()))?;
+    let value =
+        serde_json::to_value(summary).map_err(|e| XlsxError::ParameterError(e.to_string()))?;
     let mut rows = Vec::new();
     flatten("", &value, &mut rows);
     for (i, (key, val)) in rows.iter().enumerate() {
@@ -77,7 +85,11 @@ fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, Strin
     match value {
         serde_json::Value::Object(map) => {
             for (k, v) in map {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&key, v, out);
             }
         }

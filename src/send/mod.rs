@@ -44,7 +44,10 @@ impl Abort {
 #[derive(Debug)]
 pub enum Sent {
     /// One outcome per batch row, in order.
-    Done { outcomes: Vec<Outcome>, trail: Trail },
+    Done {
+        outcomes: Vec<Outcome>,
+        trail: Trail,
+    },
     /// The batch was not carried out, and nothing more should be sent.
     Aborted { abort: Abort, trail: Trail },
 }
@@ -136,7 +139,9 @@ impl Sender {
             };
             let retry_after = match verdict {
                 Verdict::Rows(results) => {
-                    let unknown = results.iter().any(|r| matches!(r, RowResult::Unknown { .. }));
+                    let unknown = results
+                        .iter()
+                        .any(|r| matches!(r, RowResult::Unknown { .. }));
                     if unknown && self.idempotent && retries < self.target.max_retries {
                         None
                     } else {
@@ -151,14 +156,26 @@ impl Sender {
                         };
                     }
                 }
-                Verdict::Retry { status, after, message } => {
+                Verdict::Retry {
+                    status,
+                    after,
+                    message,
+                } => {
                     if status == 429 {
                         self.counters.throttled.fetch_add(1, Ordering::Relaxed);
                         self.pause(after.unwrap_or(self.backoff.delay(retries + 1, None)));
                     }
                     if retries >= self.target.max_retries {
-                        let stage = if status == 0 { Stage::Transport } else { Stage::Remote };
-                        let code = if status == 0 { Code::Transport } else { Code::HttpError };
+                        let stage = if status == 0 {
+                            Stage::Transport
+                        } else {
+                            Stage::Remote
+                        };
+                        let code = if status == 0 {
+                            Code::Transport
+                        } else {
+                            Code::HttpError
+                        };
                         let outcome = Outcome::Failed {
                             stage,
                             problems: vec![Problem::new(
@@ -198,7 +215,11 @@ impl Sender {
             retries += 1;
             self.counters.retries.fetch_add(1, Ordering::Relaxed);
             let wait = self.backoff.delay(retries, retry_after);
-            tracing::debug!(retry = retries, wait_ms = wait.as_millis() as u64, "retrying");
+            tracing::debug!(
+                retry = retries,
+                wait_ms = wait.as_millis() as u64,
+                "retrying"
+            );
             tokio::time::sleep(wait).await;
         }
     }
@@ -224,7 +245,11 @@ impl Sender {
     }
 
     /// One HTTP attempt with a fresh `X-Request-Id`.
-    async fn post(&self, request: &Request, trail: &mut Trail) -> Result<(u16, Option<Duration>, Vec<u8>), Failure> {
+    async fn post(
+        &self,
+        request: &Request,
+        trail: &mut Trail,
+    ) -> Result<(u16, Option<Duration>, Vec<u8>), Failure> {
         self.wait_turn().await;
         let request_id = uuid::Uuid::new_v4().to_string();
         trail.request_ids.push(request_id.clone());
@@ -318,21 +343,44 @@ impl Sender {
 
     /// arctos: license key → authorization code → access token. The code expires in
     /// ten minutes, so it is exchanged at once.
-    async fn log_in(&self, license_key: &Secret, user_id: &str, client_id: &str) -> Result<Secret, Abort> {
+    async fn log_in(
+        &self,
+        license_key: &Secret,
+        user_id: &str,
+        client_id: &str,
+    ) -> Result<Secret, Abort> {
         let mut trail = Trail::default();
-        let step = |what: &str, e: String| Abort::AuthRefused(format!("arctos login ({what}) refused: {e}"));
+        let step = |what: &str, e: String| {
+            Abort::AuthRefused(format!("arctos login ({what}) refused: {e}"))
+        };
         let request = arctos::code_request(&self.target, license_key, user_id);
         let (status, retry_after, body) = self
             .post(&request, &mut trail)
             .await
             .map_err(|f| step("auth code", f.message))?;
-        let code = arctos::login_answer(&Response { status, body: &body, retry_after }, "code").map_err(|e| step("auth code", e))?;
+        let code = arctos::login_answer(
+            &Response {
+                status,
+                body: &body,
+                retry_after,
+            },
+            "code",
+        )
+        .map_err(|e| step("auth code", e))?;
         let request = arctos::login_request(&self.target, client_id, &code);
         let (status, retry_after, body) = self
             .post(&request, &mut trail)
             .await
             .map_err(|f| step("login", f.message))?;
-        arctos::login_answer(&Response { status, body: &body, retry_after }, "access_token").map_err(|e| step("login", e))
+        arctos::login_answer(
+            &Response {
+                status,
+                body: &body,
+                retry_after,
+            },
+            "access_token",
+        )
+        .map_err(|e| step("login", e))
     }
 }
 
@@ -399,12 +447,18 @@ fn to_outcome(result: RowResult, row_warnings: &[Problem]) -> Outcome {
             remote_id,
             warnings: row_warnings.iter().cloned().chain(warning).collect(),
         },
-        RowResult::Failed { problem, http_status } => Outcome::Failed {
+        RowResult::Failed {
+            problem,
+            http_status,
+        } => Outcome::Failed {
             stage: Stage::Remote,
             problems: vec![problem],
             http_status,
         },
-        RowResult::Unknown { problem, http_status } => Outcome::Failed {
+        RowResult::Unknown {
+            problem,
+            http_status,
+        } => Outcome::Failed {
             stage: Stage::Unknown,
             problems: vec![problem],
             http_status,

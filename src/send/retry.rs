@@ -32,7 +32,9 @@ impl Backoff {
         if let Some(after) = retry_after {
             return after.min(MAX_RETRY_AFTER);
         }
-        let exp = self.base.saturating_mul(1u32 << retry.saturating_sub(1).min(20));
+        let exp = self
+            .base
+            .saturating_mul(1u32 << retry.saturating_sub(1).min(20));
         let ceiling = exp.min(self.cap);
         let millis = ceiling.as_millis() as u64;
         Duration::from_millis(rand::rng().random_range(0..=millis))
@@ -46,7 +48,10 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
         return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
     let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let wait = when.signed_duration_since(chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    let wait = when
+        .signed_duration_since(chrono::Utc::now())
+        .to_std()
+        .unwrap_or(Duration::ZERO);
     Some(wait.min(MAX_RETRY_AFTER))
 }
 
@@ -59,7 +64,10 @@ mod tests {
         assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
         assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("86400"), Some(MAX_RETRY_AFTER));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon"), None);
     }
 
@@ -74,6 +82,9 @@ mod tests {
             assert!(b.delay(3, None) <= Duration::from_millis(400));
             assert!(b.delay(30, None) <= Duration::from_millis(1000));
         }
-        assert_eq!(b.delay(1, Some(Duration::from_secs(2))), Duration::from_secs(2));
+        assert_eq!(
+            b.delay(1, Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
     }
 }

@@ -4,7 +4,10 @@
 
 use serde_json::Value;
 
-use super::{body_excerpt, failed, number_or_string, says_exists, unreadable, Credentials, Request, Response, RowResult, Verdict};
+use super::{
+    body_excerpt, failed, number_or_string, says_exists, unreadable, Credentials, Request,
+    Response, RowResult, Verdict,
+};
 use crate::batch::Batch;
 use crate::config::{Secret, Target};
 use crate::kinds::Item;
@@ -19,7 +22,10 @@ pub fn build(target: &Target, creds: &Credentials, batch: &Batch) -> Request {
         headers.push(("X-APP-Key", key.clone()));
     }
     if let Some(token) = &creds.bearer {
-        headers.push(("Authorization", Secret::new(format!("Bearer {}", token.expose()))));
+        headers.push((
+            "Authorization",
+            Secret::new(format!("Bearer {}", token.expose())),
+        ));
     }
     Request {
         path: target.paths.create_agent_settings.clone(),
@@ -39,7 +45,11 @@ pub fn classify(batch: &Batch, response: &Response) -> Verdict {
     let Ok(body) = serde_json::from_slice::<Value>(response.body) else {
         return unreadable(batch, response, "not JSON");
     };
-    let desc = body.get("returnDesc").and_then(Value::as_str).unwrap_or("").to_string();
+    let desc = body
+        .get("returnDesc")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     match number_or_string(body.get("returnCode")).as_deref() {
         Some("0") => Verdict::Rows(vec![RowResult::Succeeded {
             remote_id: number_or_string(body.get("id")),
@@ -53,7 +63,11 @@ pub fn classify(batch: &Batch, response: &Response) -> Verdict {
             }])
         }
         Some(code) => Verdict::Rows(vec![RowResult::Failed {
-            problem: Problem::new(Code::VendorRejected, "", format!("AICC returnCode {code}: {desc}")),
+            problem: Problem::new(
+                Code::VendorRejected,
+                "",
+                format!("AICC returnCode {code}: {desc}"),
+            ),
             http_status: Some(200),
         }]),
         None => unreadable(batch, response, "no returnCode"),

@@ -7,7 +7,10 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{body_excerpt, failed, number_or_string, says_exists, unreadable, Credentials, Request, Response, RowResult, Verdict};
+use super::{
+    body_excerpt, failed, number_or_string, says_exists, unreadable, Credentials, Request,
+    Response, RowResult, Verdict,
+};
 use crate::batch::Batch;
 use crate::config::{Secret, Target};
 use crate::kinds::{Item, TaskRef};
@@ -25,7 +28,10 @@ pub fn build(target: &Target, creds: &Credentials, batch: &Batch) -> Request {
         .unwrap_or_default();
     let (path, body) = match &first.item {
         Item::Appointment(a) => (target.paths.create_task.clone(), to_json(a)),
-        Item::Moderator(m) => (target.paths.add_moderator.clone(), to_json(&m.body(task_num))),
+        Item::Moderator(m) => (
+            target.paths.add_moderator.clone(),
+            to_json(&m.body(task_num)),
+        ),
         Item::TaskStatus(s) => (
             target.paths.update_task_status.clone().unwrap_or_default(),
             to_json(&s.body(task_num)),
@@ -49,9 +55,18 @@ pub fn build(target: &Target, creds: &Credentials, batch: &Batch) -> Request {
     let headers = creds
         .bearer
         .as_ref()
-        .map(|t| vec![("Authorization", Secret::new(format!("Bearer {}", t.expose())))])
+        .map(|t| {
+            vec![(
+                "Authorization",
+                Secret::new(format!("Bearer {}", t.expose())),
+            )]
+        })
         .unwrap_or_default();
-    Request { path, headers, body }
+    Request {
+        path,
+        headers,
+        body,
+    }
 }
 
 fn task_ref(item: &Item) -> Option<&TaskRef> {
@@ -71,20 +86,45 @@ pub fn classify(batch: &Batch, response: &Response) -> Verdict {
     let Ok(body) = serde_json::from_slice::<Value>(response.body) else {
         return match response.status {
             200 => unreadable(batch, response, "not JSON"),
-            s => failed(batch, Code::HttpError, s, format!("HTTP {s}{}", body_excerpt(response.body))),
+            s => failed(
+                batch,
+                Code::HttpError,
+                s,
+                format!("HTTP {s}{}", body_excerpt(response.body)),
+            ),
         };
     };
-    let message = body.get("message").and_then(Value::as_str).unwrap_or("").to_string();
+    let message = body
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let status = number_or_string(body.get("status"));
     if response.status != 200 {
         let s = response.status;
-        return failed(batch, Code::HttpError, s, format!("HTTP {s}: {}", if message.is_empty() { "no message".into() } else { message }));
+        return failed(
+            batch,
+            Code::HttpError,
+            s,
+            format!(
+                "HTTP {s}: {}",
+                if message.is_empty() {
+                    "no message".into()
+                } else {
+                    message
+                }
+            ),
+        );
     }
     match status.as_deref() {
         Some("1") | Some("2") => {
             let remote_id = number_or_string(body.pointer("/info/task_num"));
             let warning = (status.as_deref() == Some("2")).then(|| {
-                Problem::new(Code::VendorWarning, "", format!("arctos answered with a warning: {message}"))
+                Problem::new(
+                    Code::VendorWarning,
+                    "",
+                    format!("arctos answered with a warning: {message}"),
+                )
             });
             Verdict::Rows(
                 batch
@@ -109,7 +149,11 @@ pub fn classify(batch: &Batch, response: &Response) -> Verdict {
                         }
                     } else {
                         RowResult::Failed {
-                            problem: Problem::new(Code::VendorRejected, "", format!("arctos refused the row: {message}")),
+                            problem: Problem::new(
+                                Code::VendorRejected,
+                                "",
+                                format!("arctos refused the row: {message}"),
+                            ),
                             http_status: Some(200),
                         }
                     }
@@ -134,7 +178,9 @@ pub fn code_request(target: &Target, license_key: &Secret, user_id: &str) -> Req
     Request {
         path: target.paths.auth_code.clone(),
         headers: vec![("arc-license-key", license_key.clone())],
-        body: to_json(&serde_json::json!({ "user_id": user_id, "name": user_id, "role": "MODERATOR" })),
+        body: to_json(
+            &serde_json::json!({ "user_id": user_id, "name": user_id, "role": "MODERATOR" }),
+        ),
     }
 }
 
@@ -156,12 +202,17 @@ pub fn login_answer(response: &Response, field: &str) -> Result<Secret, String> 
     let body: Value = serde_json::from_slice(response.body)
         .map_err(|_| format!("HTTP {} with an answer that is not JSON", response.status))?;
     let ok = number_or_string(body.get("status")).as_deref() == Some("1");
-    match body.pointer(&format!("/info/{field}")).and_then(Value::as_str) {
+    match body
+        .pointer(&format!("/info/{field}"))
+        .and_then(Value::as_str)
+    {
         Some(v) if ok && response.status == 200 && !v.is_empty() => Ok(Secret::new(v)),
         _ => Err(format!(
             "HTTP {}: {}",
             response.status,
-            body.get("message").and_then(Value::as_str).unwrap_or("no message")
+            body.get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("no message")
         )),
     }
 }

@@ -70,7 +70,10 @@ pub enum RowResult {
         http_status: Option<u16>,
     },
     /// The request may have been carried out; nobody can tell.
-    Unknown { problem: Problem, http_status: Option<u16> },
+    Unknown {
+        problem: Problem,
+        http_status: Option<u16>,
+    },
 }
 
 /// Builds the request for a batch.
@@ -181,5 +184,8 @@ pub fn number_or_string(v: Option<&serde_json::Value>) -> Option<String> {
 /// Whether a vendor message says the record is already there.
 pub fn says_exists(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    m.contains("exist") || m.contains("duplicate") || message.contains("已存在") || message.contains("重复")
+    m.contains("exist")
+        || m.contains("duplicate")
+        || message.contains("已存在")
+        || message.contains("重复")
 }

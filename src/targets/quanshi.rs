@@ -7,7 +7,10 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::{body_excerpt, failed, number_or_string, unreadable, Credentials, Request, Response, RowResult, Verdict};
+use super::{
+    body_excerpt, failed, number_or_string, unreadable, Credentials, Request, Response, RowResult,
+    Verdict,
+};
 use crate::batch::Batch;
 use crate::config::Target;
 use crate::kinds::{number_key, Item};
@@ -26,7 +29,11 @@ pub fn build(target: &Target, creds: &Credentials, batch: &Batch) -> Request {
             _ => None,
         })
         .collect();
-    let token = creds.body_token.as_ref().map(|t| t.expose()).unwrap_or_default();
+    let token = creds
+        .body_token
+        .as_ref()
+        .map(|t| t.expose())
+        .unwrap_or_default();
     let body = serde_json::json!({
         "token": token,
         "eventId": event_id,
@@ -44,10 +51,19 @@ pub fn classify(batch: &Batch, response: &Response) -> Verdict {
     let Ok(body) = serde_json::from_slice::<Value>(response.body) else {
         return match response.status {
             200 => unreadable(batch, response, "not JSON"),
-            s => failed(batch, Code::HttpError, s, format!("HTTP {s}{}", body_excerpt(response.body))),
+            s => failed(
+                batch,
+                Code::HttpError,
+                s,
+                format!("HTTP {s}{}", body_excerpt(response.body)),
+            ),
         };
     };
-    let msg = body.get("msg").and_then(Value::as_str).unwrap_or("").to_string();
+    let msg = body
+        .get("msg")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if response.status != 200 {
         let s = response.status;
         return failed(batch, Code::HttpError, s, format!("HTTP {s}: {msg}"));
@@ -61,7 +77,12 @@ pub fn classify(batch: &Batch, response: &Response) -> Verdict {
             }
         }
         Some(code) => {
-            return failed(batch, Code::VendorError, 200, format!("Quanshi answered code {code}: {msg}"));
+            return failed(
+                batch,
+                Code::VendorError,
+                200,
+                format!("Quanshi answered code {code}: {msg}"),
+            );
         }
         None => return unreadable(batch, response, "no code"),
     }
@@ -70,7 +91,12 @@ pub fn classify(batch: &Batch, response: &Response) -> Verdict {
     };
     let mut answered: HashMap<String, (bool, Option<String>)> = HashMap::new();
     for (list, ok) in [("success_data", true), ("fail_data", false)] {
-        for record in data.get(list).and_then(Value::as_array).into_iter().flatten() {
+        for record in data
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let field = |name: &str| number_or_string(record.get(name)).filter(|s| !s.is_empty());
             let key = number_key(
                 &field("countryCode").unwrap_or_default(),

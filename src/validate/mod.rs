@@ -133,7 +133,12 @@ impl<'r> Checker<'r> {
     }
 
     /// One of a fixed set of values, matched ignoring case; returns the canonical one.
-    pub fn choice(&mut self, field: usize, need: Need, options: &[&'static str]) -> Option<&'static str> {
+    pub fn choice(
+        &mut self,
+        field: usize,
+        need: Need,
+        options: &[&'static str],
+    ) -> Option<&'static str> {
         let raw = self.text(field, need)?;
         if let Some(found) = options.iter().find(|o| o.eq_ignore_ascii_case(&raw)) {
             return Some(found);
@@ -178,7 +183,12 @@ impl<'r> Checker<'r> {
 
     /// A list of numbers: a JSON array, or one cell separated by `,` `;` or spaces;
     /// at most `max_items`, each all digits and at most `max_digits` long.
-    pub fn number_list(&mut self, field: usize, max_items: usize, max_digits: usize) -> Option<Vec<String>> {
+    pub fn number_list(
+        &mut self,
+        field: usize,
+        max_items: usize,
+        max_digits: usize,
+    ) -> Option<Vec<String>> {
         let raw = self.text(field, Need::Optional)?;
         let name = self.name(field);
         let items = match split_list(&raw) {
@@ -222,7 +232,10 @@ impl<'r> Checker<'r> {
             self.problem(
                 field,
                 Code::NumberTooLong,
-                format!("{name}: {value:?} has {} digits; the vendor takes at most {max_digits}", value.len()),
+                format!(
+                    "{name}: {value:?} has {} digits; the vendor takes at most {max_digits}",
+                    value.len()
+                ),
             );
             false
         } else {
@@ -242,7 +255,9 @@ pub fn parse_integer(raw: &str) -> Option<i64> {
 pub fn parse_time(raw: &str, tz: Option<chrono_tz::Tz>) -> Result<i64, (Code, String)> {
     let s = raw.trim();
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        let secs: i64 = s.parse().map_err(|_| (Code::InvalidTime, "too large".to_string()))?;
+        let secs: i64 = s
+            .parse()
+            .map_err(|_| (Code::InvalidTime, "too large".to_string()))?;
         // Thirteen digits is almost always milliseconds, which would land in year 50,000.
         if s.len() > 11 {
             return Err((
@@ -289,14 +304,18 @@ pub fn split_list(raw: &str) -> Result<Vec<String>, String> {
             .map(|v| match v {
                 serde_json::Value::String(s) => Ok(s.trim().to_string()),
                 serde_json::Value::Number(n) => Ok(n.to_string()),
-                other => Err(format!("list items must be numbers or strings, got {other}")),
+                other => Err(format!(
+                    "list items must be numbers or strings, got {other}"
+                )),
             })
             .collect();
     }
-    Ok(s.split(|c: char| matches!(c, ',' | ';' | '，' | '；') || c.is_whitespace())
-        .filter(|p| !p.is_empty())
-        .map(str::to_string)
-        .collect())
+    Ok(
+        s.split(|c: char| matches!(c, ',' | ';' | '，' | '；') || c.is_whitespace())
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect(),
+    )
 }
 
 /// The validate stage for a whole manifest: each row's own rules, its reading defects,
