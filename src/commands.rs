@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::cli::{Cli, Command, RunArgs, SandboxArgs, ValidateArgs};
+use crate::cli::{Cli, Command, ManifestArgs, RunArgs, SandboxArgs, ValidateArgs};
 use crate::config::{Config, SANDBOX_TARGET};
 use crate::pipeline::{self, Error};
 use crate::run;
@@ -25,11 +25,13 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
-fn validate(args: ValidateArgs) -> Result<i32, Error> {
+fn validate(mut args: ValidateArgs) -> Result<i32, Error> {
+    let (name, _spooled) = prepare_manifest(&mut args.manifest)?;
     let m = &args.manifest;
     let config = Config::discover(m.config.as_deref())?;
     let report = pipeline::validate(
         &m.source(),
+        &name,
         m.kind,
         &config,
         m.event_id,
@@ -65,8 +67,7 @@ fn validate(args: ValidateArgs) -> Result<i32, Error> {
 
 fn run_command(mut args: RunArgs) -> Result<i32, Error> {
     let config = Config::discover(args.manifest.config.as_deref())?;
-    // Standard input is read twice (validation pass, sending pass): keep a copy.
-    let _spool = spool_stdin(&mut args)?;
+    let (name, _spooled) = prepare_manifest(&mut args.manifest)?;
     let runtime = run::runtime()?;
     let report = runtime.block_on(async {
         let sandbox = if args.target.as_deref() == Some(SANDBOX_TARGET) {
@@ -85,30 +86,33 @@ fn run_command(mut args: RunArgs) -> Result<i32, Error> {
         let url = sandbox
             .as_ref()
             .map(|s| reqwest::Url::parse(&s.base_url()).expect("the sandbox URL is valid"));
-        let settings = run::settings(&args, &config, url)?;
+        let settings = run::settings(&args, &name, &config, url)?;
         run::run(settings, &config).await
     })?;
     print_run_summary(&report);
     Ok(report.summary.exit_code)
 }
 
-/// Copies standard input to a temporary file and points the manifest there.
-fn spool_stdin(args: &mut RunArgs) -> Result<Option<tempfile::TempPath>, Error> {
-    if args.manifest.manifest.as_os_str() != "-" {
-        return Ok(None);
+/// Checks the manifest flags and, for `-`, copies standard input to a temporary file
+/// (it is read more than once, and hashed) that lives as long as the returned guard.
+/// Returns the manifest's name for messages and the summary.
+fn prepare_manifest(m: &mut ManifestArgs) -> Result<(String, Option<tempfile::TempPath>), Error> {
+    if let Some(id) = m.event_id.filter(|id| *id < 1) {
+        return Err(Error::Usage(format!(
+            "--event-id {id}: a Quanshi event id is a positive whole number"
+        )));
     }
-    if args.manifest.format.is_none() {
+    if m.manifest.as_os_str() != "-" {
+        return Ok((pipeline::display_path(&m.manifest), None));
+    }
+    if m.format.is_none() {
         return Err(Error::Usage(
             "reading standard input (-) needs --format (csv, tsv, json, jsonl or xlsx)".into(),
         ));
     }
-    let mut file = tempfile::NamedTempFile::new()
-        .map_err(|e| Error::Other(format!("cannot create a temporary file: {e}")))?;
-    std::io::copy(&mut std::io::stdin().lock(), &mut file)
-        .map_err(|e| Error::Other(format!("<stdin>: {e}")))?;
-    let path = file.into_temp_path();
-    args.manifest.manifest = path.to_path_buf();
-    Ok(Some(path))
+    let spooled = crate::manifest::spool(std::io::stdin().lock())?;
+    m.manifest = spooled.to_path_buf();
+    Ok((crate::manifest::STDIN_NAME.to_string(), Some(spooled)))
 }
 
 pub fn print_run_summary(report: &run::RunReport) {

@@ -243,7 +243,17 @@ impl Config {
     }
 
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::new(e.to_string()))?;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            // toml's own rendering quotes the offending line, which may hold a secret
+            // under a misspelled key: say where, not what.
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            ConfigError::new(match line {
+                Some(line) => format!("line {line}: {}", e.message()),
+                None => e.message().to_string(),
+            })
+        })?;
         let timezone = raw
             .defaults
             .timezone
@@ -568,6 +578,10 @@ fn check_target(name: &str, raw: RawTarget) -> Result<Target, ConfigError> {
 /// https anywhere; plain http only to this machine, where nothing crosses a network.
 pub fn check_base_url(base: &str) -> Result<reqwest::Url, String> {
     let url = reqwest::Url::parse(base).map_err(|e| format!("{base:?} is not a URL ({e})"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        // Never echo it: the part before @ is a credential.
+        return Err("a user name or password in the URL is a secret written in the config; remove it and use token_env / app_key_env".into());
+    }
     match url.scheme() {
         "https" => {}
         "http" if is_loopback(&url) => {}

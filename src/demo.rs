@@ -86,6 +86,7 @@ pub fn run(args: DemoArgs) -> Result<i32, Error> {
                     encoding: None,
                     sheet: None,
                 },
+                manifest_name: format!("samples/{name}"),
                 kind: *kind,
                 event_id: None,
                 target: Target::sandbox(*kind, url.clone()),

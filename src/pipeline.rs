@@ -44,13 +44,15 @@ pub struct Opened {
 }
 
 /// Opens the manifest and maps its header; the checks that need only the header.
+/// `name` is the manifest as the user named it (`<stdin>` for `-`).
 pub fn open(
     source: &Source,
+    name: &str,
     kind: Kind,
     config: &Config,
     event_id: Option<i64>,
 ) -> Result<Opened, Error> {
-    let display_path = display_path(&source.path);
+    let display_path = name.to_string();
     let manifest = manifest::open(source)?;
     let aliases = config.columns.get(&kind).cloned().unwrap_or_default();
     let supplied: &[&str] = if event_id.is_some() {
@@ -98,6 +100,7 @@ const EXAMPLES_PER_CODE: usize = 3;
 /// `ferry validate`: every row checked, nothing sent.
 pub fn validate(
     source: &Source,
+    name: &str,
     kind: Kind,
     config: &Config,
     event_id: Option<i64>,
@@ -105,7 +108,7 @@ pub fn validate(
 ) -> Result<ValidateReport, Error> {
     let started = chrono::Utc::now();
     let run_id = run_id(started);
-    let opened = open(source, kind, config, event_id)?;
+    let opened = open(source, name, kind, config, event_id)?;
     let Opened {
         manifest,
         mut validator,
@@ -132,8 +135,12 @@ pub fn validate(
                 trail: Trail::default(),
             },
             Err(rejected) => {
-                for p in &rejected.problems {
-                    let entry = codes.entry(p.code).or_default();
+                // Counted once per row, whatever the number of fields it blames.
+                let mut row_codes: Vec<Code> = rejected.problems.iter().map(|p| p.code).collect();
+                row_codes.sort();
+                row_codes.dedup();
+                for code in row_codes {
+                    let entry = codes.entry(code).or_default();
                     entry.0 += 1;
                     if entry.1.len() < EXAMPLES_PER_CODE {
                         entry.1.push(raw.row);

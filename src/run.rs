@@ -33,6 +33,8 @@ use crate::state::{self, State, Status};
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub source: Source,
+    /// The manifest as the user named it, for messages and the summary.
+    pub manifest_name: String,
     pub kind: Kind,
     pub event_id: Option<i64>,
     pub target: Target,
@@ -127,6 +129,19 @@ struct Progress {
     succeeded: AtomicU64,
 }
 
+impl Progress {
+    /// Counts failed rows (of any stage) and stops the run once more than
+    /// `--max-failed-rows` have failed.
+    fn add_failed(&self, n: u64, stop: &Stop, max: Option<u64>) {
+        let failed = self.failed.fetch_add(n, Ordering::Relaxed) + n;
+        if let Some(max) = max.filter(|max| failed > *max) {
+            stop.abort(format!(
+                "{failed} rows failed, more than --max-failed-rows {max}"
+            ));
+        }
+    }
+}
+
 /// Runs the job on the current tokio runtime. `shutdown` resolves on SIGINT/SIGTERM.
 pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error> {
     let started = chrono::Utc::now();
@@ -135,9 +150,13 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
 
     // Pass 1: the whole file must be readable and mappable before anything is sent.
     let (total, invalid) = {
-        let (source, config, event_id) =
-            (settings.source.clone(), config.clone(), settings.event_id);
-        tokio::task::spawn_blocking(move || first_pass(&source, kind, &config, event_id))
+        let (source, name, config, event_id) = (
+            settings.source.clone(),
+            settings.manifest_name.clone(),
+            config.clone(),
+            settings.event_id,
+        );
+        tokio::task::spawn_blocking(move || first_pass(&source, &name, kind, &config, event_id))
             .await
             .map_err(|e| Error::Other(format!("reader stopped: {e}")))??
     };
@@ -156,12 +175,21 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
         settings.backoff,
     )?);
     if !stop.stopped() {
-        if let Err(abort) = sender.authenticate().await {
-            stop.abort(abort.message().to_string());
+        match sender.authenticate().await {
+            Ok(()) => {}
+            // A secret that cannot be read is a config error: exit 2, nothing sent.
+            Err(Abort::Config(m)) => return Err(Error::Config(crate::config::ConfigError::new(m))),
+            Err(abort) => stop.abort(format!("authentication refused: {}", abort.message())),
         }
     }
 
-    let opened = pipeline::open(&settings.source, kind, config, settings.event_id)?;
+    let opened = pipeline::open(
+        &settings.source,
+        &settings.manifest_name,
+        kind,
+        config,
+        settings.event_id,
+    )?;
     let header = opened.manifest.header.clone();
     let dir = settings
         .report_dir
@@ -184,14 +212,19 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
     let concurrency = settings.target.concurrency;
     let (work_tx, work_rx) = mpsc::channel::<Work>(concurrency * 2);
     let reader = {
-        let (stop, to_recorder, settings) =
-            (Arc::clone(&stop), to_recorder.clone(), settings.clone());
+        let (stop, to_recorder, settings, progress) = (
+            Arc::clone(&stop),
+            to_recorder.clone(),
+            settings.clone(),
+            Arc::clone(&progress),
+        );
         tokio::task::spawn_blocking(move || {
             reader(
                 opened,
                 state_for_reader,
                 &settings,
                 &stop,
+                &progress,
                 work_tx,
                 &to_recorder,
             )
@@ -249,7 +282,7 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
     if rows_read != total {
         return Err(Error::Other(format!(
             "{}: the manifest changed while it was read ({total} rows, then {rows_read}); run again",
-            pipeline::display_path(&settings.source.path)
+            settings.manifest_name.clone()
         )));
     }
 
@@ -270,7 +303,7 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
         command: "run",
         kind: kind.name(),
         target: Some(settings.target.name.clone()),
-        manifest: pipeline::display_path(&settings.source.path),
+        manifest: settings.manifest_name.clone(),
         manifest_sha256: sha.join().unwrap_or_default(),
         started_at: started.to_rfc3339(),
         finished_at: chrono::Utc::now().to_rfc3339(),
@@ -300,11 +333,12 @@ fn open_state(settings: &Settings) -> Result<State, Error> {
 /// Reads and validates every row once: returns (rows, invalid rows).
 fn first_pass(
     source: &Source,
+    name: &str,
     kind: Kind,
     config: &Config,
     event_id: Option<i64>,
 ) -> Result<(u64, u64), Error> {
-    let mut opened = pipeline::open(source, kind, config, event_id)?;
+    let mut opened = pipeline::open(source, name, kind, config, event_id)?;
     let (mut total, mut invalid) = (0, 0);
     for raw in opened.manifest.rows {
         let raw = raw?;
@@ -326,6 +360,7 @@ fn reader(
     state: State,
     settings: &Settings,
     stop: &Stop,
+    progress: &Progress,
     work: mpsc::Sender<Work>,
     to_recorder: &std::sync::mpsc::SyncSender<ToRecorder>,
 ) -> Result<u64, Error> {
@@ -377,6 +412,7 @@ fn reader(
                     problems: rejected.problems,
                     http_status: None,
                 };
+                progress.add_failed(1, stop, settings.max_failed_rows);
                 record(
                     to_recorder,
                     final_outcome(rejected.key.unwrap_or_default(), outcome),
@@ -435,6 +471,7 @@ fn reader(
                         problems: vec![problem],
                         http_status: None,
                     };
+                    progress.add_failed(1, stop, settings.max_failed_rows);
                     record(
                         to_recorder,
                         final_outcome(valid.key, outcome),
@@ -463,6 +500,7 @@ fn reader(
                         problems: vec![problem],
                         http_status: None,
                     };
+                    progress.add_failed(1, stop, settings.max_failed_rows);
                     record(
                         to_recorder,
                         final_outcome(valid.key, outcome),
@@ -559,7 +597,7 @@ async fn worker(
         Sent::Aborted { abort, trail } => {
             stop.abort(match &abort {
                 Abort::AuthRefused(m) => format!("authentication refused: {m}"),
-                Abort::EndpointMissing(m) => m.clone(),
+                Abort::EndpointMissing(m) | Abort::Config(m) => m.clone(),
             });
             // The vendor refused the request: nothing was carried out.
             let outcome = stop.unprocessed();
@@ -581,7 +619,7 @@ async fn worker(
             _ => (Status::Failed, None),
         };
         if matches!(outcome, Outcome::Failed { .. }) {
-            progress.failed.fetch_add(1, Ordering::Relaxed);
+            progress.add_failed(1, stop, max_failed);
         }
         records.push(Record {
             update: Some(state::Update {
@@ -600,14 +638,6 @@ async fn worker(
         });
     }
     let _ = to_recorder.send(ToRecorder::Rows(records));
-    if let Some(max) = max_failed {
-        let failed = progress.failed.load(Ordering::Relaxed);
-        if failed > max {
-            stop.abort(format!(
-                "{failed} rows failed, more than --max-failed-rows {max}"
-            ));
-        }
-    }
 }
 
 /// Most messages folded into one transaction.
@@ -734,6 +764,7 @@ async fn shutdown_signal() {
 /// Resolves `--target` (or the built-in sandbox) and the flag overrides.
 pub fn settings(
     args: &crate::cli::RunArgs,
+    manifest_name: &str,
     config: &Config,
     sandbox_url: Option<reqwest::Url>,
 ) -> Result<Settings, Error> {
@@ -767,6 +798,7 @@ pub fn settings(
     }
     Ok(Settings {
         source: args.manifest.source(),
+        manifest_name: manifest_name.to_string(),
         kind,
         event_id: args.manifest.event_id,
         target,

@@ -175,9 +175,12 @@ impl State {
                     "INSERT INTO rows (target, kind, key, status, remote_id, request_ids, run_id, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT (target, kind, key) DO UPDATE SET
-                        status = excluded.status,
+                        -- A recorded success is never forgotten: a --force resend that
+                        -- fails (already exists) or dies must not make it look undone.
+                        status = CASE WHEN rows.status = 'succeeded' THEN 'succeeded' ELSE excluded.status END,
                         remote_id = COALESCE(excluded.remote_id, rows.remote_id),
-                        request_ids = excluded.request_ids,
+                        request_ids = CASE WHEN rows.status = 'succeeded' AND excluded.status <> 'succeeded'
+                                           THEN rows.request_ids ELSE excluded.request_ids END,
                         run_id = excluded.run_id,
                         updated_at = excluded.updated_at",
                 )

@@ -133,6 +133,13 @@ pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<It
             "a mobile or a landline (phone, with areaCode in mainland China) is required",
         ),
         (Some(raw), None) => {
+            if c.cell(AREA_CODE).is_some() {
+                c.problem(
+                    AREA_CODE,
+                    Code::AreaCodeNotAllowed,
+                    "areaCode is only for landlines (with phone); leave it empty for a mobile",
+                );
+            }
             if let Some(cc) = cc {
                 match phone::phone(raw, cc, Expect::Mobile, c.name(MOBILE)) {
                     Ok(p) => {

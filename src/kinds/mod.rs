@@ -256,7 +256,13 @@ impl Columns {
             }
             field_columns[field] = Some(col);
         }
-        for alternatives in kind.required_columns() {
+        // No columns at all (an empty JSON array) means no rows: nothing to map.
+        let required = if header.is_empty() {
+            &[][..]
+        } else {
+            kind.required_columns()
+        };
+        for alternatives in required {
             let present = alternatives.iter().any(|wanted| {
                 optional_columns.contains(wanted)
                     || fields

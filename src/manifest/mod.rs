@@ -490,6 +490,15 @@ impl Shaper {
                 .get_mut(raw)
                 .map(std::mem::take)
                 .unwrap_or_default();
+            // A fixed failed.csv fed back reads as the original: undo the formula guard.
+            let cell = if matches!(self.layout, Layout::Delimited { .. }) {
+                match crate::report::unguard_formula(&cell) {
+                    unguarded if unguarded.len() != cell.len() => unguarded.to_string(),
+                    _ => cell,
+                }
+            } else {
+                cell
+            };
             if record.bad_text.contains(&raw) {
                 defects.push(Problem::new(
                     Code::InvalidUtf8,

@@ -342,6 +342,15 @@ pub fn guard_formula(cell: &str) -> std::borrow::Cow<'_, str> {
     format!("'{cell}").into()
 }
 
+/// The inverse of `guard_formula`, for reading a report back as a manifest: a `'` that
+/// the guard would have added is taken off again.
+pub fn unguard_formula(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if guard_formula(rest) != rest => rest,
+        _ => cell,
+    }
+}
+
 fn looks_like_number(cell: &str) -> bool {
     let rest = &cell[cell.chars().next().map_or(0, char::len_utf8)..];
     let sign_ok = cell.starts_with('+') || cell.starts_with('-');

@@ -46,7 +46,7 @@ pub fn write(dir: &Path, tables: &[Table], summary: &Summary, out: &Path) -> Res
                     cell
                 };
                 // The CSV's formula guard is for CSV readers; a text cell is never a formula.
-                let cell = unguard(cell);
+                let cell = super::unguard_formula(cell);
                 let cell = truncate_chars(cell, MAX_CELL_CHARS);
                 sheet.write_string_with_format(row, col as u16, cell, &text)?;
             }
@@ -64,13 +64,6 @@ pub fn write(dir: &Path, tables: &[Table], summary: &Summary, out: &Path) -> Res
         sheet.write_string_with_format(i as u32, 1, val, &text)?;
     }
     workbook.save(out)
-}
-
-fn unguard(cell: &str) -> &str {
-    match cell.strip_prefix('\'') {
-        Some(rest) if super::guard_formula(rest) != rest => rest,
-        _ => cell,
-    }
 }
 
 fn truncate_chars(s: &str, max: usize) -> &str {

@@ -30,12 +30,14 @@ pub use retry::Backoff;
 pub enum Abort {
     AuthRefused(String),
     EndpointMissing(String),
+    /// A secret could not be loaded: a config error, found before anything is sent.
+    Config(String),
 }
 
 impl Abort {
     pub fn message(&self) -> &str {
         match self {
-            Abort::AuthRefused(m) | Abort::EndpointMissing(m) => m,
+            Abort::AuthRefused(m) | Abort::EndpointMissing(m) | Abort::Config(m) => m,
         }
     }
 }
@@ -79,6 +81,9 @@ impl Sender {
             .connect_timeout(target.timeout.min(Duration::from_secs(10)))
             .pool_max_idle_per_host(target.concurrency)
             .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+            // A redirect would carry X-APP-Key or a body token to a host the config never
+            // named, and turn a POST into a GET: a 3xx is reported, never followed.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ConfigError::new(format!("cannot set up the HTTP client: {e}")))?;
         let period = Duration::from_secs_f64(1.0 / target.rate);
@@ -110,6 +115,45 @@ impl Sender {
 
     /// Sends one batch to its final outcome.
     pub async fn send(&self, batch: &Batch) -> Sent {
+        let sent = self.send_to_the_end(batch).await;
+        // A vendor may quote the token back ("token X is invalid"): no secret may reach
+        // a report or a log through its messages.
+        let slot = self.credentials.lock().await;
+        let Some((_, creds)) = slot.as_ref() else {
+            return sent;
+        };
+        match sent {
+            Sent::Done {
+                mut outcomes,
+                trail,
+            } => {
+                for outcome in &mut outcomes {
+                    match outcome {
+                        Outcome::Succeeded { warnings: list, .. }
+                        | Outcome::Failed { problems: list, .. } => {
+                            for p in list {
+                                p.message = creds.scrub(&p.message);
+                            }
+                        }
+                        Outcome::Skipped { problem } | Outcome::Unprocessed { problem } => {
+                            problem.message = creds.scrub(&problem.message);
+                        }
+                    }
+                }
+                Sent::Done { outcomes, trail }
+            }
+            Sent::Aborted { abort, trail } => Sent::Aborted {
+                abort: match abort {
+                    Abort::AuthRefused(m) => Abort::AuthRefused(creds.scrub(&m)),
+                    Abort::EndpointMissing(m) => Abort::EndpointMissing(creds.scrub(&m)),
+                    Abort::Config(m) => Abort::Config(m),
+                },
+                trail,
+            },
+        }
+    }
+
+    async fn send_to_the_end(&self, batch: &Batch) -> Sent {
         let mut trail = Trail::default();
         let mut retries = 0u32;
         let mut relogged = false;
@@ -310,7 +354,7 @@ impl Sender {
         let load = |source: &crate::config::SecretSource, key: &str| {
             source
                 .load(&format!("targets.{}.{key}", self.target.name))
-                .map_err(|e| Abort::AuthRefused(e.message))
+                .map_err(|e| Abort::Config(e.message))
         };
         Ok(match &self.target.auth {
             Auth::Arctos(ArctosAuth::Token(t)) => Credentials {
@@ -349,38 +393,44 @@ impl Sender {
         user_id: &str,
         client_id: &str,
     ) -> Result<Secret, Abort> {
-        let mut trail = Trail::default();
-        let step = |what: &str, e: String| {
-            Abort::AuthRefused(format!("arctos login ({what}) refused: {e}"))
-        };
         let request = arctos::code_request(&self.target, license_key, user_id);
-        let (status, retry_after, body) = self
-            .post(&request, &mut trail)
-            .await
-            .map_err(|f| step("auth code", f.message))?;
-        let code = arctos::login_answer(
-            &Response {
-                status,
-                body: &body,
-                retry_after,
-            },
-            "code",
-        )
-        .map_err(|e| step("auth code", e))?;
+        let code = self.login_step("auth code", &request, "code").await?;
         let request = arctos::login_request(&self.target, client_id, &code);
-        let (status, retry_after, body) = self
-            .post(&request, &mut trail)
-            .await
-            .map_err(|f| step("login", f.message))?;
-        arctos::login_answer(
-            &Response {
+        self.login_step("login", &request, "access_token").await
+    }
+
+    /// One login request, retried like any other on 429/502/503/504 and lost
+    /// connections; any other refusal stops the run.
+    async fn login_step(
+        &self,
+        what: &str,
+        request: &Request,
+        field: &str,
+    ) -> Result<Secret, Abort> {
+        let mut retries = 0;
+        loop {
+            let answer = self.post(request, &mut Trail::default()).await;
+            let retry_after = match &answer {
+                Ok((429 | 502 | 503 | 504, after, _)) => Some(*after),
+                Err(_) => Some(None),
+                Ok(_) => None,
+            };
+            if let Some(after) = retry_after.filter(|_| retries < self.target.max_retries) {
+                retries += 1;
+                self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(self.backoff.delay(retries, after)).await;
+                continue;
+            }
+            let refused =
+                |e: String| Abort::AuthRefused(format!("arctos login ({what}) refused: {e}"));
+            let (status, retry_after, body) = answer.map_err(|f| refused(f.message))?;
+            let response = Response {
                 status,
                 body: &body,
                 retry_after,
-            },
-            "access_token",
-        )
-        .map_err(|e| step("login", e))
+            };
+            return arctos::login_answer(&response, field).map_err(refused);
+        }
     }
 }
 

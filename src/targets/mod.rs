@@ -33,6 +33,18 @@ pub struct Credentials {
     pub body_token: Option<Secret>,
 }
 
+impl Credentials {
+    /// `text` with every credential value replaced by `***`.
+    pub fn scrub(&self, text: &str) -> String {
+        [&self.bearer, &self.app_key, &self.body_token]
+            .into_iter()
+            .flatten()
+            .map(Secret::expose)
+            .filter(|s| !s.is_empty())
+            .fold(text.to_string(), |text, secret| text.replace(secret, "***"))
+    }
+}
+
 /// The parts of an HTTP answer the adapters read.
 pub struct Response<'a> {
     pub status: u16,
@@ -111,15 +123,31 @@ fn transport_meaning(response: &Response) -> Option<Verdict> {
             status: response.status,
             message: format!("HTTP {}: access refused{}", response.status, message()),
         }),
-        // A vendor-shaped JSON 404 is about a resource; anything else means the path.
-        404 if serde_json::from_slice::<serde_json::Value>(response.body).is_err() => {
-            Some(Verdict::EndpointMissing {
-                status: 404,
-                message: format!("HTTP 404: the endpoint does not exist; check base_url and paths in ferry.toml{}", message()),
-            })
-        }
+        // A 404 that carries the vendor's own status field is about a record; anything
+        // else (an HTML page, a gateway's `{"message": "Not Found"}`) means the path.
+        404 if !is_vendor_answer(response.body) => Some(Verdict::EndpointMissing {
+            status: 404,
+            message: format!(
+                "HTTP 404: the endpoint does not exist; check base_url and paths in ferry.toml{}",
+                message()
+            ),
+        }),
         _ => None,
     }
+}
+
+/// Whether a body is one of the vendors' own answers (it has their status field).
+fn is_vendor_answer(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.as_object().map(|o| {
+                ["status", "code", "returnCode"]
+                    .iter()
+                    .any(|k| o.contains_key(*k))
+            })
+        })
+        .unwrap_or(false)
 }
 
 /// The same result for every row of the batch.

@@ -169,7 +169,8 @@ impl<'r> Checker<'r> {
     /// A syntactically valid e-mail address.
     pub fn email(&mut self, field: usize) -> Option<String> {
         let raw = self.text(field, Need::Optional)?;
-        if email_address::EmailAddress::is_valid(&raw) {
+        let bare = email_address::Options::default().without_display_text();
+        if email_address::EmailAddress::parse_with_options(&raw, bare).is_ok() {
             return Some(raw);
         }
         let name = self.name(field);
@@ -198,6 +199,17 @@ impl<'r> Checker<'r> {
                 return None;
             }
         };
+        if items.is_empty() {
+            return None;
+        }
+        if items.iter().any(String::is_empty) {
+            self.problem(
+                field,
+                Code::InvalidList,
+                format!("{name} {raw:?}: has an empty item; remove it"),
+            );
+            return None;
+        }
         let mut ok = true;
         if items.len() > max_items {
             ok = false;

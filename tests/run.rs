@@ -1,0 +1,1464 @@
+//! `ferry run` end to end: the real binary in a fresh directory against a `ferry sandbox`
+//! child process (or httpmock where the sandbox cannot play the part), checking exit
+//! codes, whole report files and the sandbox's own counts (SPEC §1, §4, §5, §6, §7).
+
+#[path = "common/run_support.rs"]
+mod run_support;
+
+use run_support::*;
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|c| c.to_string()).collect()
+}
+
+/// `FERRY_COLUMNS ++ cells`: one expected normalised report row.
+fn line(ferry: &[&str], cells: &[String]) -> Vec<String> {
+    s(ferry).into_iter().chain(cells.iter().cloned()).collect()
+}
+
+/// A CSV manifest: the header line, then one line per row.
+fn csv_text(header: &str, rows: &[Vec<String>]) -> String {
+    std::iter::once(header.to_string())
+        .chain(rows.iter().map(|r| r.join(",")))
+        .map(|l| l + "\n")
+        .collect()
+}
+
+fn header(ferry: &[&str], manifest_header: &str) -> Vec<String> {
+    line(ferry, &s(&manifest_header.split(',').collect::<Vec<_>>()))
+}
+
+#[test]
+fn happy_path_appointments_then_moderators_publishers_and_status_by_out_task_num() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &[]);
+    ws.config_for(&sandbox, FAST);
+
+    // Appointments: 20 good rows, then three that fail validation.
+    let mut rows: Vec<Vec<String>> = (0..20)
+        .map(|i| appointment_cells(&format!("APT-{i:04}")))
+        .collect();
+    let mut bad_choice = appointment_cells("APT-0020");
+    bad_choice[2] = "vip".into();
+    let duplicate = appointment_cells("APT-0003");
+    let mut bad_integer = appointment_cells("APT-0021");
+    bad_integer[0] = "abc".into();
+    rows.extend([bad_choice.clone(), duplicate.clone(), bad_integer.clone()]);
+    let manifest = csv_text(APPOINTMENTS_HEADER, &rows);
+    let path = ws.write("appointments.csv", &manifest);
+    let out = ws
+        .ferry(&[
+            "run",
+            "appointments.csv",
+            "--kind",
+            "appointments",
+            "--config",
+            "ferry.toml",
+            "--target",
+            "arctos",
+            "--state",
+            "state.db",
+            "--report-dir",
+            "reports/appointments",
+        ])
+        .expect(1);
+    assert!(
+        out.stdout
+            .contains("23 rows: 20 succeeded, 3 failed, 0 skipped, 0 unprocessed"),
+        "{}",
+        out.stdout
+    );
+
+    let appointments = Reports::read(&ws.join("reports/appointments"));
+    appointments.assert_accounts_for(csv_rows(23));
+    let mut expected = vec![header(&SUCCEEDED_COLUMNS, APPOINTMENTS_HEADER)];
+    for (i, cells) in rows.iter().take(20).enumerate() {
+        let row = (i + 2).to_string();
+        let key = format!("APT-{i:04}");
+        expected.push(line(
+            &[&row, &key, "<task_num>", "<uuid>", "", "1", ""],
+            cells,
+        ));
+    }
+    assert_eq!(appointments.succeeded.normalised(), expected);
+    assert_eq!(
+        appointments.failed.normalised(),
+        vec![
+            header(&FAILED_COLUMNS, APPOINTMENTS_HEADER),
+            line(
+                &[
+                    "22",
+                    "APT-0020",
+                    "validation",
+                    "invalid_choice",
+                    "task_type must be one of normal, custom, got \"vip\"",
+                    "task_type",
+                    "",
+                    "",
+                    "",
+                    "0"
+                ],
+                &bad_choice
+            ),
+            line(
+                &[
+                    "23",
+                    "APT-0003",
+                    "validation",
+                    "duplicate_key",
+                    "the same record key \"APT-0003\" is already on row 5; each record may appear once: remove or merge one of them",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "0"
+                ],
+                &duplicate
+            ),
+            line(
+                &[
+                    "24",
+                    "APT-0021",
+                    "validation",
+                    "invalid_integer",
+                    "business_id must be a whole number, got \"abc\"",
+                    "business_id",
+                    "",
+                    "",
+                    "",
+                    "0"
+                ],
+                &bad_integer
+            ),
+        ]
+    );
+    // Distinct task numbers, distinct request ids.
+    let task_nums: std::collections::BTreeSet<&str> = appointments
+        .succeeded
+        .column("ferry_remote_id")
+        .into_iter()
+        .collect();
+    assert_eq!(task_nums.len(), 20);
+    let ids: std::collections::BTreeSet<&str> = appointments
+        .succeeded
+        .column("ferry_request_id")
+        .into_iter()
+        .collect();
+    assert_eq!(ids.len(), 20);
+
+    let summary = &appointments.summary;
+    assert_eq!(summary["command"], "run");
+    assert_eq!(summary["kind"], "appointments");
+    assert_eq!(summary["target"], "arctos");
+    assert_eq!(summary["exit_code"], 1);
+    assert_eq!(summary["counts"]["failed"]["validation"], 3);
+    assert_eq!(summary["requests"]["sent"], 20);
+    assert_eq!(summary["requests"]["retries"], 0);
+    assert_eq!(summary["requests"]["throttled_429"], 0);
+    use sha2::Digest;
+    let sha = format!("{:x}", sha2::Sha256::digest(std::fs::read(&path).unwrap()));
+    assert_eq!(summary["manifest_sha256"], sha.as_str());
+    for key in ["run_id", "manifest", "started_at", "finished_at"] {
+        assert!(
+            summary[key].as_str().is_some_and(|v| !v.is_empty()),
+            "summary.{key}: {summary}"
+        );
+    }
+
+    // Moderators by out_task_num, one by task_num directly, one whose appointment
+    // failed (dependency), one naming no task at all (validation).
+    let direct_task = appointments
+        .succeeded
+        .cell(12, "ferry_remote_id")
+        .to_string();
+    let mod_header = "task_num,out_task_num,emp_id,note";
+    let mut mod_rows: Vec<Vec<String>> = Vec::new();
+    for t in 0..10 {
+        for emp in ["ops-a", "ops-b"] {
+            mod_rows.push(s(&["", &format!("APT-{t:04}"), emp, ""]));
+        }
+    }
+    mod_rows.push(s(&["", "APT-0020", "ops-a", "appointment failed"]));
+    mod_rows.push(s(&[&direct_task, "", "ops-c", "direct"]));
+    mod_rows.push(s(&["", "", "ops-d", "no task"]));
+    let manifest = csv_text(mod_header, &mod_rows);
+    ws.write("moderators.csv", &manifest);
+    ws.ferry(&[
+        "run",
+        "moderators.csv",
+        "--kind",
+        "moderators",
+        "--state",
+        "state.db",
+        "--report-dir",
+        "reports/moderators",
+    ])
+    .expect(1);
+    let moderators = Reports::read(&ws.join("reports/moderators"));
+    moderators.assert_accounts_for(csv_rows(mod_rows.len()));
+    let mut expected = vec![header(&SUCCEEDED_COLUMNS, mod_header)];
+    for (i, cells) in mod_rows.iter().take(20).enumerate() {
+        let row = (i + 2).to_string();
+        let key = format!("{}|{}", cells[1], cells[2]);
+        expected.push(line(&[&row, &key, "", "<uuid>", "", "1", ""], cells));
+    }
+    let direct_key = format!("{direct_task}|ops-c");
+    expected.push(line(
+        &["23", &direct_key, "", "<uuid>", "", "1", ""],
+        &mod_rows[21],
+    ));
+    assert_eq!(moderators.succeeded.normalised(), expected);
+    assert_eq!(
+        moderators.failed.normalised(),
+        vec![
+            header(&FAILED_COLUMNS, mod_header),
+            line(
+                &[
+                    "22",
+                    "APT-0020|ops-a",
+                    "dependency",
+                    "unknown_task",
+                    "no task_num is recorded for out_task_num \"APT-0020\" on target arctos: run the appointments manifest first with the same --target and --state, or give task_num",
+                    "out_task_num",
+                    "",
+                    "",
+                    "",
+                    "0"
+                ],
+                &mod_rows[20]
+            ),
+            line(
+                &[
+                    "24",
+                    "",
+                    "validation",
+                    "task_ref_required",
+                    "task_num or out_task_num is required: name the arctos task this row belongs to",
+                    "task_num",
+                    "",
+                    "",
+                    "",
+                    "0"
+                ],
+                &mod_rows[22]
+            ),
+        ]
+    );
+
+    // Publishers: three per task travel in one request; a bad email fails validation,
+    // an unknown task fails its dependency.
+    let pub_header = "out_task_num,customer_name,customer_id_num,customer_country_code,customer_phone,customer_email";
+    let mut pub_rows: Vec<Vec<String>> = Vec::new();
+    for t in 0..5 {
+        for j in 0..3 {
+            pub_rows.push(s(&[
+                &format!("APT-{t:04}"),
+                &format!("Customer {t}-{j}"),
+                &format!("ID{t}{j}"),
+                "86",
+                &cn_mobile(t * 10 + j),
+                &format!("c{t}{j}@example.com"),
+            ]));
+        }
+    }
+    pub_rows.push(s(&[
+        "APT-0005",
+        "Bad Mail",
+        "ID50",
+        "86",
+        &cn_mobile(50),
+        "not-an-email",
+    ]));
+    pub_rows.push(s(&[
+        "APT-0099",
+        "No Task",
+        "ID99",
+        "86",
+        &cn_mobile(99),
+        "",
+    ]));
+    let manifest = csv_text(pub_header, &pub_rows);
+    ws.write("publishers.csv", &manifest);
+    ws.ferry(&[
+        "run",
+        "publishers.csv",
+        "--kind",
+        "publishers",
+        "--state",
+        "state.db",
+        "--report-dir",
+        "reports/publishers",
+    ])
+    .expect(1);
+    let publishers = Reports::read(&ws.join("reports/publishers"));
+    publishers.assert_accounts_for(csv_rows(pub_rows.len()));
+    let mut expected = vec![header(&SUCCEEDED_COLUMNS, pub_header)];
+    for (i, cells) in pub_rows.iter().take(15).enumerate() {
+        let row = (i + 2).to_string();
+        let key = format!("{}|{}", cells[0], cells[2]);
+        expected.push(line(&[&row, &key, "", "<uuid>", "", "1", ""], cells));
+    }
+    assert_eq!(publishers.succeeded.normalised(), expected);
+    // One request per task: the rows of a task share their request id.
+    for t in 0..5u64 {
+        let first = publishers.succeeded.cell(2 + 3 * t, "ferry_request_id");
+        for j in 1..3 {
+            assert_eq!(
+                publishers.succeeded.cell(2 + 3 * t + j, "ferry_request_id"),
+                first
+            );
+        }
+    }
+    assert_eq!(publishers.requests_sent(), 5);
+    assert_eq!(
+        publishers.failed.normalised(),
+        vec![
+            header(&FAILED_COLUMNS, pub_header),
+            line(
+                &[
+                    "17",
+                    "APT-0005|ID50",
+                    "validation",
+                    "invalid_email",
+                    "customer_email \"not-an-email\" is not a valid e-mail address (expected name@example.com)",
+                    "customer_email",
+                    "",
+                    "",
+                    "",
+                    "0"
+                ],
+                &pub_rows[15]
+            ),
+            line(
+                &[
+                    "18",
+                    "APT-0099|ID99",
+                    "dependency",
+                    "unknown_task",
+                    "no task_num is recorded for out_task_num \"APT-0099\" on target arctos: run the appointments manifest first with the same --target and --state, or give task_num",
+                    "out_task_num",
+                    "",
+                    "",
+                    "",
+                    "0"
+                ],
+                &pub_rows[16]
+            ),
+        ]
+    );
+
+    // Task status by out_task_num, through the configured path.
+    let status_header = "out_task_num,task_status";
+    ws.write(
+        "status.csv",
+        &format!("{status_header}\nAPT-0000,finished\nAPT-0001,canceled\nAPT-0002,done\n"),
+    );
+    ws.ferry(&[
+        "run",
+        "status.csv",
+        "--kind",
+        "task-status",
+        "--state",
+        "state.db",
+        "--report-dir",
+        "reports/status",
+    ])
+    .expect(1);
+    let status = Reports::read(&ws.join("reports/status"));
+    status.assert_accounts_for(csv_rows(3));
+    assert_eq!(
+        status.succeeded.normalised(),
+        vec![
+            header(&SUCCEEDED_COLUMNS, status_header),
+            s(&[
+                "2",
+                "APT-0000|finished",
+                "",
+                "<uuid>",
+                "",
+                "1",
+                "",
+                "APT-0000",
+                "finished"
+            ]),
+            s(&[
+                "3",
+                "APT-0001|canceled",
+                "",
+                "<uuid>",
+                "",
+                "1",
+                "",
+                "APT-0001",
+                "canceled"
+            ]),
+        ]
+    );
+    assert_eq!(
+        status.failed.normalised(),
+        vec![
+            header(&FAILED_COLUMNS, status_header),
+            s(&[
+                "4",
+                "",
+                "validation",
+                "invalid_choice",
+                "task_status must be one of finished, canceled, got \"done\"",
+                "task_status",
+                "",
+                "",
+                "",
+                "0",
+                "APT-0002",
+                "done"
+            ]),
+        ]
+    );
+
+    let stats = sandbox.stats();
+    assert_eq!(count(&stats, &["created", "appointments"]), 20);
+    assert_eq!(count(&stats, &["created", "moderators"]), 21);
+    assert_eq!(count(&stats, &["created", "publishers"]), 15);
+    assert_eq!(count(&stats, &["created", "task_status"]), 2);
+    for kind in ["appointments", "moderators", "publishers", "task_status"] {
+        assert_eq!(count(&stats, &["duplicates_rejected", kind]), 0, "{stats}");
+    }
+    assert_eq!(count(&stats, &["requests", CREATE_TASK]), 20);
+    assert_eq!(count(&stats, &["requests", ADD_MODERATOR]), 21);
+    assert_eq!(count(&stats, &["requests", ADD_PUBLISHER]), 5);
+    assert_eq!(count(&stats, &["requests", UPDATE_TASK_STATUS]), 2);
+}
+
+/// `ferry run MANIFEST --kind KIND --state state.db --report-dir reports/DIR EXTRA…`.
+fn run_args<'a>(manifest: &'a str, kind: &'a str, dir: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "run",
+        manifest,
+        "--kind",
+        kind,
+        "--state",
+        "state.db",
+        "--report-dir",
+        dir,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+#[test]
+fn second_run_sends_nothing_and_force_sends_again() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &[]);
+    ws.config_for(&sandbox, FAST);
+    let n = 50;
+    ws.write("appointments.csv", &appointments_csv("RE", n));
+
+    ws.ferry(&run_args("appointments.csv", "appointments", "r1", &[]))
+        .expect(0);
+    let first = Reports::read(&ws.join("r1"));
+    first.assert_accounts_for(csv_rows(n));
+    assert_eq!(first.succeeded.rows.len(), n);
+    let run_id = first.summary["run_id"]
+        .as_str()
+        .expect("run_id")
+        .to_string();
+    let requests_before = sandbox.requests_total();
+    assert_eq!(requests_before, n as u64);
+
+    // Again: every row already succeeded, so nothing is sent.
+    ws.ferry(&run_args("appointments.csv", "appointments", "r2", &[]))
+        .expect(0);
+    let second = Reports::read(&ws.join("r2"));
+    second.assert_accounts_for(csv_rows(n));
+    assert_eq!(
+        sandbox.requests_total(),
+        requests_before,
+        "a second run sent requests"
+    );
+    assert_eq!(second.requests_sent(), 0);
+    assert_eq!(second.exit_code(), 0);
+    let mut expected = vec![header(&FAILED_COLUMNS, APPOINTMENTS_HEADER)];
+    for i in 0..n {
+        let row = (i + 2) as u64;
+        let key = format!("RE-{i:04}");
+        let message = format!(
+            "already succeeded in run {run_id} (remote id {}); --force sends it again",
+            first.succeeded.cell(row, "ferry_remote_id")
+        );
+        expected.push(line(
+            &[
+                &row.to_string(),
+                &key,
+                "",
+                "already_succeeded",
+                &message,
+                "",
+                "",
+                "",
+                "",
+                "0",
+            ],
+            &appointment_cells(&key),
+        ));
+    }
+    assert_eq!(second.skipped.normalised(), expected);
+
+    // --force sends them again; the sandbox already has every out_task_num.
+    ws.ferry(&run_args(
+        "appointments.csv",
+        "appointments",
+        "r3",
+        &["--force"],
+    ))
+    .expect(1);
+    let forced = Reports::read(&ws.join("r3"));
+    forced.assert_accounts_for(csv_rows(n));
+    let mut expected = vec![header(&FAILED_COLUMNS, APPOINTMENTS_HEADER)];
+    for i in 0..n {
+        let key = format!("RE-{i:04}");
+        let message = format!("arctos refused the row: out_task_num {key} already exists");
+        expected.push(line(
+            &[
+                &(i + 2).to_string(),
+                &key,
+                "remote",
+                "vendor_rejected",
+                &message,
+                "",
+                "200",
+                "<uuid>",
+                "",
+                "1",
+            ],
+            &appointment_cells(&key),
+        ));
+    }
+    assert_eq!(forced.failed.normalised(), expected);
+    assert_eq!(forced.summary["counts"]["failed"]["remote"], n);
+    let stats = sandbox.stats();
+    assert_eq!(count(&stats, &["created", "appointments"]), n as u64);
+    assert_eq!(
+        count(&stats, &["duplicates_rejected", "appointments"]),
+        n as u64
+    );
+    assert_eq!(count(&stats, &["requests", CREATE_TASK]), 2 * n as u64);
+}
+
+#[test]
+fn forced_resend_refused_as_duplicate_keeps_the_earlier_success() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &[]);
+    ws.config_for(&sandbox, FAST);
+    ws.write("appointments.csv", &appointments_csv("KEEP", 3));
+    ws.ferry(&run_args("appointments.csv", "appointments", "r1", &[]))
+        .expect(0);
+    ws.ferry(&run_args(
+        "appointments.csv",
+        "appointments",
+        "r2",
+        &["--force"],
+    ))
+    .expect(1);
+
+    // The tasks exist (run 1 created them; the forced resend changed nothing at the
+    // vendor): a plain re-run skips them, and references to them resolve.
+    let requests = sandbox.requests_total();
+    ws.ferry(&run_args("appointments.csv", "appointments", "r3", &[]))
+        .expect(0);
+    let third = Reports::read(&ws.join("r3"));
+    third.assert_accounts_for(csv_rows(3));
+    assert_eq!(third.skipped.rows.len(), 3);
+    assert_eq!(
+        sandbox.requests_total(),
+        requests,
+        "rows that succeeded in run 1 were sent again"
+    );
+
+    ws.write("moderators.csv", "out_task_num,emp_id\nKEEP-0000,ops-a\n");
+    ws.ferry(&run_args("moderators.csv", "moderators", "r4", &[]))
+        .expect(0);
+    let stats = sandbox.stats();
+    assert_eq!(count(&stats, &["created", "moderators"]), 1);
+}
+
+#[test]
+fn target_sandbox_runs_without_any_config_file() {
+    let ws = Workspace::new();
+    assert!(!ws.join("ferry.toml").exists());
+    let n = 30;
+    ws.write("appointments.csv", &appointments_csv("SB", n));
+    let out = ws
+        .ferry(&run_args(
+            "appointments.csv",
+            "appointments",
+            "r1",
+            &["--target", "sandbox"],
+        ))
+        .expect(0);
+    assert!(
+        out.stdout.contains("→ sandbox (appointments)"),
+        "{}",
+        out.stdout
+    );
+    let reports = Reports::read(&ws.join("r1"));
+    reports.assert_accounts_for(csv_rows(n));
+    assert_eq!(reports.summary["target"], "sandbox");
+    let mut expected = vec![header(&SUCCEEDED_COLUMNS, APPOINTMENTS_HEADER)];
+    for i in 0..n {
+        let key = format!("SB-{i:04}");
+        expected.push(line(
+            &[
+                &(i + 2).to_string(),
+                &key,
+                "<task_num>",
+                "<uuid>",
+                "",
+                "1",
+                "",
+            ],
+            &appointment_cells(&key),
+        ));
+    }
+    assert_eq!(reports.succeeded.normalised(), expected);
+
+    // Calls too: one batch, matched back record by record, with Quanshi's request id.
+    let calls_header = "eventId,name,countryCode,mobile";
+    let mut calls = format!("{calls_header}\n");
+    for i in 0..20 {
+        calls.push_str(&format!("542818,Caller {i},86,{}\n", cn_mobile(i)));
+    }
+    ws.write("calls.csv", &calls);
+    ws.ferry(&[
+        "run",
+        "calls.csv",
+        "--kind",
+        "calls",
+        "--target",
+        "sandbox",
+        "--state",
+        "state.db",
+        "--report-dir",
+        "r2",
+    ])
+    .expect(0);
+    let reports = Reports::read(&ws.join("r2"));
+    reports.assert_accounts_for(csv_rows(20));
+    let mut expected = vec![header(&SUCCEEDED_COLUMNS, calls_header)];
+    for i in 0..20 {
+        let mobile = cn_mobile(i);
+        let key = reports
+            .succeeded
+            .cell(i as u64 + 2, "ferry_key")
+            .to_string();
+        assert!(
+            key.contains(&mobile) && key.contains("542818"),
+            "key {key:?}"
+        );
+        expected.push(line(
+            &[
+                &(i + 2).to_string(),
+                &key,
+                "<call-id>",
+                "<uuid>",
+                "<quanshi-request-id>",
+                "1",
+                "",
+            ],
+            &s(&["542818", &format!("Caller {i}"), "86", &mobile]),
+        ));
+    }
+    assert_eq!(reports.succeeded.normalised(), expected);
+    assert_eq!(reports.requests_sent(), 1);
+}
+
+/// Runs `n` appointments against a sandbox with `flags`; every row must succeed, each
+/// created once. Returns the reports and the sandbox's stats.
+fn survive(flags: &[&str], extra: &[&str], n: usize) -> (Reports, serde_json::Value) {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), flags);
+    ws.config_for(&sandbox, FAST);
+    ws.write("appointments.csv", &appointments_csv("F", n));
+    let started = std::time::Instant::now();
+    ws.ferry(&run_args("appointments.csv", "appointments", "r", extra))
+        .expect(0);
+    eprintln!("{flags:?} {extra:?}: {n} rows in {:?}", started.elapsed());
+    let reports = Reports::read(&ws.join("r"));
+    reports.assert_accounts_for(csv_rows(n));
+    assert_eq!(reports.succeeded.rows.len(), n, "every row succeeds");
+    let stats = sandbox.stats();
+    assert_eq!(
+        count(&stats, &["created", "appointments"]),
+        n as u64,
+        "{stats}"
+    );
+    assert_eq!(
+        count(&stats, &["duplicates_rejected", "appointments"]),
+        0,
+        "{stats}"
+    );
+    // Every attempt is in the reports, and each got its own request id.
+    let attempts: u64 = reports
+        .succeeded
+        .column("ferry_attempts")
+        .iter()
+        .map(|a| a.parse::<u64>().expect("attempts"))
+        .sum();
+    assert_eq!(attempts, reports.requests_sent());
+    assert_eq!(attempts, count(&stats, &["requests", CREATE_TASK]));
+    for row in reports.succeeded.normalised().iter().skip(1) {
+        let ids = &row[3];
+        let n: usize = row[5].parse().expect("attempts");
+        assert_eq!(ids, &vec!["<uuid>"; n].join(";"), "request ids of {row:?}");
+        assert!(
+            is_task_num(&row[2]) || row[2] == "<task_num>",
+            "remote id of {row:?}"
+        );
+    }
+    (reports, stats)
+}
+
+#[test]
+fn fail_rate_503s_are_retried_until_every_row_succeeds_once() {
+    let (reports, stats) = survive(&["--fail-rate", "0.3", "--seed", "7"], &[], 100);
+    let injected = count(&stats, &["failed_injected"]);
+    assert!(injected > 0, "{stats}");
+    assert_eq!(
+        reports.summary["requests"]["retries"], injected,
+        "one retry per 503"
+    );
+    assert!(reports
+        .succeeded
+        .column("ferry_attempts")
+        .iter()
+        .any(|a| *a != "1"));
+}
+
+#[test]
+fn throttle_rate_429s_are_waited_out_and_counted() {
+    let (reports, stats) = survive(
+        &["--throttle-rate", "0.3", "--seed", "11"],
+        &["--concurrency", "32"],
+        40,
+    );
+    let throttled = count(&stats, &["throttled"]);
+    assert!(throttled > 0, "{stats}");
+    assert_eq!(reports.summary["requests"]["throttled_429"], throttled);
+    assert_eq!(reports.summary["requests"]["retries"], throttled);
+}
+
+#[test]
+fn sandbox_rate_limit_is_survived_without_duplicates() {
+    let (reports, stats) = survive(&["--rate-limit", "20"], &["--rate", "100"], 100);
+    assert!(count(&stats, &["throttled"]) > 0, "{stats}");
+    assert_eq!(
+        reports.summary["requests"]["throttled_429"],
+        count(&stats, &["throttled"])
+    );
+}
+
+#[test]
+fn dropped_answers_are_unknown_and_resent_only_with_retry_unknown() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &["--drop-rate", "0.3", "--seed", "5"]);
+    ws.config_for(&sandbox, FAST);
+    let n = 100;
+    ws.write("appointments.csv", &appointments_csv("D", n));
+
+    // The sandbox carries every request out, but a third of the answers never come:
+    // those rows are unknown, never sent again, never duplicated.
+    ws.ferry(&run_args("appointments.csv", "appointments", "r1", &[]))
+        .expect(1);
+    let first = Reports::read(&ws.join("r1"));
+    first.assert_accounts_for(csv_rows(n));
+    let stats = sandbox.stats();
+    let dropped = count(&stats, &["dropped"]);
+    assert!(dropped > 0, "{stats}");
+    assert_eq!(
+        first.failed.rows.len() as u64,
+        dropped,
+        "one unknown row per dropped answer"
+    );
+    assert_eq!(count(&stats, &["created", "appointments"]), n as u64);
+    assert_eq!(count(&stats, &["duplicates_rejected", "appointments"]), 0);
+    assert_eq!(
+        first.requests_sent(),
+        n as u64,
+        "a create with an unknown outcome is not retried"
+    );
+    for row in first.failed.normalised().iter().skip(1) {
+        assert_eq!(row[2], "unknown", "{row:?}");
+        assert_eq!(row[3], "outcome_unknown", "{row:?}");
+        assert!(row[4].contains("--retry-unknown"), "{row:?}");
+        assert_eq!(
+            (row[7].as_str(), row[9].as_str()),
+            ("<uuid>", "1"),
+            "{row:?}"
+        );
+    }
+    let unknown: std::collections::BTreeSet<u64> = first.failed.ferry_rows().into_iter().collect();
+
+    // A plain re-run leaves them unknown and sends nothing at all.
+    let requests = sandbox.requests_total();
+    ws.ferry(&run_args("appointments.csv", "appointments", "r2", &[]))
+        .expect(1);
+    let second = Reports::read(&ws.join("r2"));
+    second.assert_accounts_for(csv_rows(n));
+    assert_eq!(sandbox.requests_total(), requests);
+    assert_eq!(second.requests_sent(), 0);
+    assert_eq!(
+        second
+            .failed
+            .ferry_rows()
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>(),
+        unknown
+    );
+    assert!(second
+        .failed
+        .column("ferry_stage")
+        .iter()
+        .all(|s| *s == "unknown"));
+    assert_eq!(second.skipped.rows.len(), n - unknown.len());
+
+    // --retry-unknown resends them on purpose: the sandbox says each exists, so each
+    // ends succeeded with `existed_before`. The drop rate still applies, so repeat until
+    // none is left.
+    let mut existed = std::collections::BTreeSet::new();
+    let mut resent = 0;
+    for attempt in 0.. {
+        assert!(
+            attempt < 15,
+            "unknown rows left after 15 runs with --retry-unknown"
+        );
+        let dir = format!("retry{attempt}");
+        let out = ws.ferry(&run_args(
+            "appointments.csv",
+            "appointments",
+            &dir,
+            &["--retry-unknown"],
+        ));
+        let reports = Reports::read(&ws.join(&dir));
+        reports.assert_accounts_for(csv_rows(n));
+        resent += reports.requests_sent();
+        for row in existed_before_rows(&reports.succeeded) {
+            assert_eq!(
+                reports.succeeded.cell(row, "ferry_remote_id"),
+                "",
+                "no remote id without one in the answer"
+            );
+            assert!(existed.insert(row), "row {row} existed before twice");
+        }
+        assert_eq!(
+            reports.succeeded.rows.len(),
+            existed_before_rows(&reports.succeeded).len()
+        );
+        if out.code == 0 {
+            assert!(reports.failed.rows.is_empty());
+            break;
+        }
+        out.expect(1);
+    }
+    assert_eq!(existed, unknown, "exactly the unknown rows existed before");
+    let stats = sandbox.stats();
+    assert_eq!(
+        count(&stats, &["created", "appointments"]),
+        n as u64,
+        "no row created twice"
+    );
+    assert_eq!(
+        count(&stats, &["duplicates_rejected", "appointments"]),
+        resent,
+        "only deliberate resends were duplicates"
+    );
+}
+
+#[test]
+fn remote_refusals_are_reported_with_the_vendors_message() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &[]);
+    ws.config_for(&sandbox, FAST);
+    let header_line = "task_num,emp_id";
+    ws.write(
+        "moderators.csv",
+        &format!("{header_line}\n209901010000001,ops-a\n"),
+    );
+    ws.ferry(&run_args("moderators.csv", "moderators", "r", &[]))
+        .expect(1);
+    let reports = Reports::read(&ws.join("r"));
+    reports.assert_accounts_for(csv_rows(1));
+    assert_eq!(
+        reports.failed.normalised(),
+        vec![
+            header(&FAILED_COLUMNS, header_line),
+            s(&[
+                "2",
+                "209901010000001|ops-a",
+                "remote",
+                "vendor_rejected",
+                "arctos refused the row: task_num 209901010000001 does not exist",
+                "",
+                "200",
+                "<uuid>",
+                "",
+                "1",
+                "209901010000001",
+                "ops-a"
+            ]),
+        ]
+    );
+}
+
+#[test]
+fn agent_settings_with_more_than_five_numbers_fail_validation_and_are_not_sent() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &[]);
+    ws.config_for(&sandbox, FAST);
+    ws.write(
+        "agents.json",
+        r#"[{"userId": "1660270845627002401", "callNumber": "1 2 3 4 5 6"},
+            {"userId": "1660270845627002402", "callNumber": ["5551001", "5551002"]}]"#,
+    );
+    ws.ferry(&run_args("agents.json", "agent-settings", "r", &[]))
+        .expect(1);
+    let reports = Reports::read(&ws.join("r"));
+    reports.assert_accounts_for([1, 2]);
+    assert_eq!(reports.failed.cell(1, "ferry_stage"), "validation");
+    assert_eq!(
+        reports.failed.cell(1, "ferry_error_code"),
+        "too_many_numbers"
+    );
+    assert_eq!(reports.failed.cell(1, "ferry_field"), "callNumber");
+    assert_eq!(reports.failed.cell(1, "ferry_attempts"), "0");
+    assert!(is_uuid(reports.succeeded.cell(2, "ferry_request_id")));
+    let stats = sandbox.stats();
+    assert_eq!(count(&stats, &["requests", CREATE_AGENT_SETTINGS]), 1);
+    assert_eq!(count(&stats, &["created", "agent_settings"]), 1);
+}
+
+#[test]
+fn aicc_500_is_a_final_remote_failure_with_its_http_status() {
+    // The sandbox answers 500 for more than five numbers, but ferry never sends such a
+    // row (see above): a mock plays AICC refusing a row ferry thinks is fine.
+    let server = httpmock::MockServer::start();
+    let mock = server.mock(|when, then| {
+        when.method(httpmock::Method::POST).path(CREATE_AGENT_SETTINGS);
+        then.status(500)
+            .header("content-type", "application/json")
+            .body(r#"{"returnCode":"1","returnDesc":"callNumber has 6 numbers; at most 5 are allowed"}"#);
+    });
+    let ws = Workspace::new();
+    ws.write("ferry.toml", &ferry_toml(&server.base_url(), FAST));
+    let header_line = "userId,callNumber";
+    ws.write(
+        "agents.csv",
+        &format!("{header_line}\n1660270845627002401,5551001\n"),
+    );
+    ws.ferry(&run_args("agents.csv", "agent-settings", "r", &[]))
+        .expect(1);
+    let reports = Reports::read(&ws.join("r"));
+    reports.assert_accounts_for(csv_rows(1));
+    let row = &reports.failed.normalised()[1];
+    assert_eq!(
+        row[..4],
+        s(&["2", "1660270845627002401", "remote", "vendor_error"])[..],
+        "{row:?}"
+    );
+    assert!(
+        row[4].contains("AICC answered 500") && row[4].contains("at most 5 are allowed"),
+        "{row:?}"
+    );
+    assert_eq!(row[6..10], s(&["500", "<uuid>", "", "1"])[..], "{row:?}");
+    assert_eq!(mock.calls(), 1, "a 500 is final: not retried");
+}
+
+/// Asserts an aborted run: exit 3, the reason in the summary, and every row that was
+/// not attempted in `unprocessed.csv` as `not_attempted` with that reason.
+fn assert_aborted(reports: &Reports, reason: &str) {
+    assert_eq!(reports.exit_code(), 3);
+    let aborted = reports.summary["aborted"].as_str().unwrap_or_default();
+    assert!(
+        aborted.contains(reason),
+        "summary.aborted {aborted:?} should say {reason:?}"
+    );
+    assert!(
+        !reports.unprocessed.rows.is_empty(),
+        "nothing in unprocessed.csv"
+    );
+    for row in reports.unprocessed.normalised().iter().skip(1) {
+        assert_eq!(row[2], "", "{row:?}");
+        assert_eq!(row[3], "not_attempted", "{row:?}");
+        assert!(
+            row[4].starts_with("not attempted: ") && row[4].contains(reason),
+            "{row:?}"
+        );
+    }
+}
+
+#[test]
+fn wrong_token_aborts_with_exit_3_and_a_fixed_token_finishes() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &[]);
+    ws.config_for(&sandbox, FAST);
+    let n = 40;
+    ws.write("appointments.csv", &appointments_csv("AUTH", n));
+    let wrong = "not-the-sandbox-token-8f2c";
+    let args = run_args("appointments.csv", "appointments", "r1", &[]);
+    let mut command = ws.command(&args);
+    command.env(ARCTOS_TOKEN_ENV, wrong);
+    let out = finish(command, &args).expect(3);
+    let reports = Reports::read(&ws.join("r1"));
+    reports.assert_accounts_for(csv_rows(n));
+    assert_aborted(&reports, "authentication refused");
+    assert_eq!(
+        reports.unprocessed.rows.len(),
+        n,
+        "nothing succeeded, nothing failed"
+    );
+    let stats = sandbox.stats();
+    assert_eq!(count(&stats, &["created", "appointments"]), 0);
+    assert!(
+        count(&stats, &["requests", CREATE_TASK]) <= 8,
+        "at most one refused request per worker: {stats}"
+    );
+    // The secret appears nowhere.
+    let mut everything = out.stdout + &out.stderr;
+    for file in [
+        "succeeded.csv",
+        "failed.csv",
+        "skipped.csv",
+        "unprocessed.csv",
+        "summary.json",
+    ] {
+        everything += &std::fs::read_to_string(ws.join("r1").join(file)).unwrap();
+    }
+    assert!(!everything.contains(wrong), "the token leaked");
+
+    // "fix the cause and run again": everything goes through.
+    ws.ferry(&run_args("appointments.csv", "appointments", "r2", &[]))
+        .expect(0);
+    let reports = Reports::read(&ws.join("r2"));
+    reports.assert_accounts_for(csv_rows(n));
+    assert_eq!(reports.succeeded.rows.len(), n);
+    assert_eq!(
+        count(&sandbox.stats(), &["created", "appointments"]),
+        n as u64
+    );
+}
+
+#[test]
+fn base_url_path_prefix_that_404s_every_request_aborts() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &[]);
+    ws.write(
+        "ferry.toml",
+        &ferry_toml(&format!("{}/v2", sandbox.url()), FAST),
+    );
+    let n = 40;
+    ws.write("appointments.csv", &appointments_csv("P", n));
+    ws.ferry(&run_args("appointments.csv", "appointments", "r", &[]))
+        .expect(3);
+    let reports = Reports::read(&ws.join("r"));
+    reports.assert_accounts_for(csv_rows(n));
+    assert_aborted(&reports, "404");
+    let stats = sandbox.stats();
+    assert!(
+        count(&stats, &["not_found"]) <= 8,
+        "kept sending after 404s: {stats}"
+    );
+}
+
+#[test]
+fn endpoint_that_answers_a_plain_404_aborts_with_exit_3() {
+    let server = httpmock::MockServer::start();
+    let mock = server.mock(|when, then| {
+        when.method(httpmock::Method::POST);
+        then.status(404)
+            .header("content-type", "text/html")
+            .body("<html>Not Found</html>");
+    });
+    let ws = Workspace::new();
+    ws.write("ferry.toml", &ferry_toml(&server.base_url(), FAST));
+    let n = 40;
+    ws.write("appointments.csv", &appointments_csv("P", n));
+    ws.ferry(&run_args("appointments.csv", "appointments", "r", &[]))
+        .expect(3);
+    let reports = Reports::read(&ws.join("r"));
+    reports.assert_accounts_for(csv_rows(n));
+    assert_aborted(&reports, "the endpoint does not exist");
+    assert_eq!(reports.unprocessed.rows.len(), n);
+    assert!(
+        mock.calls() <= 8,
+        "kept sending after 404s: {}",
+        mock.calls()
+    );
+}
+
+#[test]
+fn max_failed_rows_aborts_once_passed() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &[]);
+    ws.config_for(&sandbox, FAST);
+    // Every row names a task that does not exist: each is refused.
+    let n = 30;
+    let mut manifest = "task_num,emp_id\n".to_string();
+    for i in 0..n {
+        manifest.push_str(&format!("209901010000001,ops-{i}\n"));
+    }
+    ws.write("moderators.csv", &manifest);
+    let extra = ["--max-failed-rows", "2", "--concurrency", "1"];
+    ws.ferry(&run_args("moderators.csv", "moderators", "r", &extra))
+        .expect(3);
+    let reports = Reports::read(&ws.join("r"));
+    reports.assert_accounts_for(csv_rows(n));
+    assert_aborted(&reports, "3 rows failed, more than --max-failed-rows 2");
+    assert_eq!(reports.failed.ferry_rows(), vec![2, 3, 4]);
+    assert_eq!(reports.unprocessed.rows.len(), n - 3);
+    assert_eq!(count(&sandbox.stats(), &["requests", ADD_MODERATOR]), 3);
+}
+
+#[test]
+fn max_failed_rows_counts_every_failed_row() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &[]);
+    ws.config_for(&sandbox, FAST);
+    // Two rows fail validation (not more than the limit on their own), then one is
+    // refused by the vendor: three failed rows, more than 2.
+    let mut manifest = format!("{APPOINTMENTS_HEADER}\n");
+    for out in ["BAD-1", "BAD-2"] {
+        let mut cells = appointment_cells(out);
+        cells[0] = "abc".into();
+        manifest.push_str(&(cells.join(",") + "\n"));
+    }
+    ws.write("first.csv", &appointments_csv("MX", 1));
+    ws.ferry(&[
+        "run",
+        "first.csv",
+        "--kind",
+        "appointments",
+        "--state",
+        "other.db",
+        "--report-dir",
+        "r0",
+    ])
+    .expect(0);
+    manifest.push_str(&(appointment_cells("MX-0000").join(",") + "\n"));
+    for i in 1..30 {
+        manifest.push_str(&(appointment_cells(&format!("MX-{i:04}")).join(",") + "\n"));
+    }
+    ws.write("appointments.csv", &manifest);
+    let extra = ["--max-failed-rows", "2", "--concurrency", "1"];
+    ws.ferry(&run_args("appointments.csv", "appointments", "r", &extra))
+        .expect(3);
+    let reports = Reports::read(&ws.join("r"));
+    reports.assert_accounts_for(csv_rows(32));
+    assert_aborted(&reports, "more than --max-failed-rows 2");
+    assert!(count(&sandbox.stats(), &["created", "appointments"]) < 30);
+}
+
+#[test]
+fn more_invalid_rows_than_max_failed_rows_sends_nothing() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &[]);
+    ws.config_for(&sandbox, FAST);
+    let mut manifest = appointments_csv("V", 10);
+    for out in ["BAD-1", "BAD-2", "BAD-3"] {
+        let mut cells = appointment_cells(out);
+        cells[8] = "maybe".into();
+        manifest.push_str(&(cells.join(",") + "\n"));
+    }
+    ws.write("appointments.csv", &manifest);
+    ws.ferry(&run_args(
+        "appointments.csv",
+        "appointments",
+        "r",
+        &["--max-failed-rows", "2"],
+    ))
+    .expect(3);
+    let reports = Reports::read(&ws.join("r"));
+    reports.assert_accounts_for(csv_rows(13));
+    assert_aborted(
+        &reports,
+        "3 rows failed validation, more than --max-failed-rows 2; nothing was sent",
+    );
+    assert_eq!(reports.failed.ferry_rows(), vec![12, 13, 14]);
+    assert!(reports
+        .failed
+        .column("ferry_error_code")
+        .iter()
+        .all(|c| *c == "invalid_boolean"));
+    assert_eq!(reports.unprocessed.rows.len(), 10);
+    assert_eq!(sandbox.requests_total(), 0);
+}
+
+/// Exit 2 with `needle` in the error, and nothing sent.
+fn assert_refused(ws: &Workspace, sandbox: &Sandbox, args: &[&str], needle: &str) {
+    let out = ws.ferry(args).expect(2);
+    assert!(
+        out.stderr.contains(needle),
+        "stderr should mention {needle:?}:\n{}",
+        out.stderr
+    );
+    assert_eq!(sandbox.requests_total(), 0, "ferry {args:?} sent requests");
+}
+
+#[test]
+fn config_manifest_and_usage_errors_exit_2_and_send_nothing() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &[]);
+    ws.write("appointments.csv", &appointments_csv("E", 5));
+    ws.write("status.csv", "out_task_num,task_status\nE-0000,finished\n");
+
+    // An unknown key is named.
+    let config = ferry_toml(&sandbox.url(), FAST)
+        .replace("max_retries = 10", "max_retries = 10\nretry_budget = 3");
+    ws.write("typo.toml", &config);
+    let args = run_args(
+        "appointments.csv",
+        "appointments",
+        "r",
+        &["--config", "typo.toml"],
+    );
+    assert_refused(&ws, &sandbox, &args, "retry_budget");
+
+    // task-status without its path says which setting is missing.
+    let config = ferry_toml(&sandbox.url(), FAST).replace(
+        "[targets.arctos.paths]\nupdate_task_status = \"/api/task/status/do_update\"\n",
+        "",
+    );
+    assert!(!config.contains("update_task_status"));
+    ws.write("nopath.toml", &config);
+    let args = run_args(
+        "status.csv",
+        "task-status",
+        "r",
+        &["--config", "nopath.toml"],
+    );
+    assert_refused(&ws, &sandbox, &args, "update_task_status");
+
+    ws.config_for(&sandbox, FAST);
+    // A manifest that cannot be read.
+    let args = run_args("missing.csv", "appointments", "r", &[]);
+    assert_refused(&ws, &sandbox, &args, "missing.csv");
+    // A manifest without a required column.
+    ws.write("nocolumn.csv", "business_id,out_task_num\n15,E-0000\n");
+    let args = run_args("nocolumn.csv", "appointments", "r", &[]);
+    assert_refused(&ws, &sandbox, &args, "no column for the required field");
+    // Usage errors.
+    let args = run_args("appointments.csv", "appointments", "r", &["--rate", "0"]);
+    assert_refused(&ws, &sandbox, &args, "--rate");
+    assert_refused(&ws, &sandbox, &["run", "appointments.csv"], "--kind");
+    let args = run_args(
+        "appointments.csv",
+        "appointments",
+        "r",
+        &["--target", "nowhere"],
+    );
+    assert_refused(&ws, &sandbox, &args, "nowhere");
+}
+
+/// Waits for a child, killing it (and failing) after `limit`.
+fn wait_for(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for ferry") {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ferry did not stop within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Starts a slow run of `n` appointments (sandbox latency 200 ms, 5 requests a
+/// second), sends `signal` 1.5 s after its first request reached the sandbox, and
+/// checks what SPEC §1 promises for an interrupt: exit 130, in-flight requests finished
+/// and recorded, complete reports. Returns them.
+fn interrupted_run(ws: &Workspace, sandbox: &Sandbox, n: usize, signal: libc::c_int) -> Reports {
+    ws.write("appointments.csv", &appointments_csv("INT", n));
+    let args = run_args("appointments.csv", "appointments", "r1", &["--rate", "5"]);
+    let mut child = ws
+        .command(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ferry starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while sandbox.requests_total() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ferry never sent a request"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: signalling our own child, whose pid we hold.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+    assert_eq!(rc, 0, "kill({signal})");
+    let status = wait_for(&mut child, std::time::Duration::from_secs(20));
+    assert_eq!(status.code(), Some(130), "{status:?}");
+
+    let reports = Reports::read(&ws.join("r1"));
+    reports.assert_accounts_for(csv_rows(n));
+    assert_eq!(reports.exit_code(), 130);
+    assert!(
+        !reports.succeeded.rows.is_empty(),
+        "nothing was sent in 1.5 s"
+    );
+    assert!(
+        reports.failed.rows.is_empty(),
+        "in-flight requests must be finished, not left unknown"
+    );
+    assert!(
+        reports.unprocessed.rows.len() > n / 2,
+        "{} unprocessed",
+        reports.unprocessed.rows.len()
+    );
+    for row in reports.unprocessed.normalised().iter().skip(1) {
+        assert_eq!(row[3], "not_attempted", "{row:?}");
+        assert!(row[4].contains("interrupted"), "{row:?}");
+        assert_eq!((row[7].as_str(), row[9].as_str()), ("", "0"), "{row:?}");
+    }
+    let stats = sandbox.stats();
+    assert_eq!(
+        count(&stats, &["created", "appointments"]),
+        reports.succeeded.rows.len() as u64
+    );
+    reports
+}
+
+#[test]
+fn sigint_finishes_what_is_in_flight_writes_the_reports_and_a_rerun_completes() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &["--latency-ms", "200"]);
+    ws.config_for(&sandbox, FAST);
+    let n = 200;
+    let first = interrupted_run(&ws, &sandbox, n, libc::SIGINT);
+
+    // The rest, without sending anything twice.
+    let extra = ["--rate", "500", "--concurrency", "50"];
+    ws.ferry(&run_args("appointments.csv", "appointments", "r2", &extra))
+        .expect(0);
+    let second = Reports::read(&ws.join("r2"));
+    second.assert_accounts_for(csv_rows(n));
+    let sorted = |mut rows: Vec<u64>| {
+        rows.sort_unstable();
+        rows
+    };
+    assert_eq!(
+        sorted(second.skipped.ferry_rows()),
+        sorted(first.succeeded.ferry_rows())
+    );
+    assert_eq!(second.succeeded.rows.len(), first.unprocessed.rows.len());
+    let stats = sandbox.stats();
+    assert_eq!(count(&stats, &["created", "appointments"]), n as u64);
+    assert_eq!(count(&stats, &["duplicates_rejected", "appointments"]), 0);
+}
+
+#[test]
+fn sigterm_is_an_interrupt_too() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &["--latency-ms", "200"]);
+    ws.config_for(&sandbox, FAST);
+    interrupted_run(&ws, &sandbox, 100, libc::SIGTERM);
+}
+
+#[test]
+fn aicc_wrong_app_key_aborts_with_exit_3() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &[]);
+    ws.config_for(&sandbox, FAST);
+    let mut manifest = "userId,callType\n".to_string();
+    for i in 0..20 {
+        manifest.push_str(&format!("16602708456270{i:05},1\n"));
+    }
+    ws.write("agents.csv", &manifest);
+    let args = run_args("agents.csv", "agent-settings", "r", &[]);
+    let mut command = ws.command(&args);
+    command.env(AICC_APP_KEY_ENV, "not-the-app-key");
+    finish(command, &args).expect(3);
+    let reports = Reports::read(&ws.join("r"));
+    reports.assert_accounts_for(csv_rows(20));
+    assert_aborted(&reports, "authentication refused");
+    assert_eq!(reports.unprocessed.rows.len(), 20);
+    assert_eq!(count(&sandbox.stats(), &["created", "agent_settings"]), 0);
+}
+
+#[test]
+fn rate_is_kept_and_reached_when_the_server_is_slow() {
+    // 100 ms per answer and 50 requests a second: ten in flight hide the latency. The
+    // sandbox would answer 429 to more than 55 arrivals in any one-second window.
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &["--latency-ms", "100", "--rate-limit", "55"]);
+    ws.config_for(
+        &sandbox,
+        "rate = 50\nburst = 1\nconcurrency = 10\ntimeout_secs = 10\nmax_retries = 10",
+    );
+    let n = 100;
+    ws.write("appointments.csv", &appointments_csv("RATE", n));
+    ws.ferry(&run_args("appointments.csv", "appointments", "r", &[]))
+        .expect(0);
+    let reports = Reports::read(&ws.join("r"));
+    reports.assert_accounts_for(csv_rows(n));
+    let stats = sandbox.stats();
+    assert_eq!(
+        count(&stats, &["throttled"]),
+        0,
+        "ferry exceeded its rate: {stats}"
+    );
+    let achieved = reports.summary["requests"]["achieved_rate"]
+        .as_f64()
+        .expect("achieved_rate");
+    assert!(
+        (40.0..=55.0).contains(&achieved),
+        "achieved {achieved}/s for a rate of 50/s"
+    );
+}
+
+#[test]
+fn stdin_manifest_is_named_stdin_in_the_reports() {
+    let ws = Workspace::new();
+    let manifest = appointments_csv("IN", 5);
+    let args = [
+        "run",
+        "-",
+        "--format",
+        "csv",
+        "--kind",
+        "appointments",
+        "--target",
+        "sandbox",
+        "--state",
+        "state.db",
+        "--report-dir",
+        "r",
+    ];
+    let mut child = ws
+        .command(&args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ferry starts");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        stdin
+            .write_all(manifest.as_bytes())
+            .expect("write the manifest");
+    }
+    let out = child.wait_with_output().expect("ferry runs");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let reports = Reports::read(&ws.join("r"));
+    reports.assert_accounts_for(csv_rows(5));
+    assert_eq!(reports.summary["manifest"], "<stdin>");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("<stdin> → sandbox"),
+        "{out:?}"
+    );
+}
