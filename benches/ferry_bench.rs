@@ -1,1 +1,1082 @@
-fn main() {}
+//! ferry's benchmarks: the release `ferry` binary run as a user runs it, as a child
+//! process, against `ferry sandbox` as another child. Each benchmark prints one result
+//! line with the issue's target beside the number (PASS/MISS). A miss does not fail the
+//! run: the numbers depend on the machine and on what else it is doing, so they belong in
+//! the README, not in assertions. Only a broken run (a crash, a wrong exit code, a
+//! summary that does not add up) makes this program exit non-zero.
+//!
+//! `cargo bench --bench ferry_bench` runs all four; `cargo bench --bench ferry_bench --
+//! validate` runs the ones whose name contains `validate`; `--keep` leaves each
+//! benchmark's temporary folder (manifests, reports, logs) in place and prints its path.
+//!
+//! Peak memory is the child's own `ru_maxrss`, read with `wait4` on its pid, so neither
+//! the sandbox (another child) nor this harness is counted. Manifests come from a seeded
+//! generator, so every run measures the same bytes.
+
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, ExitCode, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use serde_json::Value;
+
+/// Under `cargo bench` this is the bench-profile (release) build of the binary.
+const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+
+/// The token the sandbox accepts for arctos and Quanshi (a well-known test value).
+const SANDBOX_TOKEN: &str = "sandbox-token";
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// `--keep`: leave the temporary folders for a look at what ferry wrote.
+static KEEP: AtomicBool = AtomicBool::new(false);
+
+struct Bench {
+    name: &'static str,
+    run: fn() -> Result<()>,
+}
+
+const BENCHES: [Bench; 4] = [
+    Bench {
+        name: "validate",
+        run: bench_validate,
+    },
+    Bench {
+        name: "rate",
+        run: bench_rate,
+    },
+    Bench {
+        name: "throughput",
+        run: bench_throughput,
+    },
+    Bench {
+        name: "memory",
+        run: bench_memory,
+    },
+];
+
+fn main() -> ExitCode {
+    // cargo adds `--bench`; everything else that is not a flag is a name filter.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    KEEP.store(args.iter().any(|a| a == "--keep"), Ordering::Relaxed);
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    let selected: Vec<&Bench> = BENCHES
+        .iter()
+        .filter(|b| filters.is_empty() || filters.iter().any(|f| b.name.contains(f.as_str())))
+        .collect();
+    if selected.is_empty() {
+        let names: Vec<&str> = BENCHES.iter().map(|b| b.name).collect();
+        eprintln!(
+            "no benchmark matches {filters:?}; the benchmarks are: {}",
+            names.join(", ")
+        );
+        return ExitCode::from(2);
+    }
+    print_machine();
+    let mut broken = false;
+    for bench in selected {
+        println!("\n== {} ==", bench.name);
+        if let Err(e) = (bench.run)() {
+            println!("{}: ERROR: {e:#}", bench.name);
+            broken = true;
+        }
+    }
+    if broken {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn print_machine() {
+    let cores = thread::available_parallelism().map_or(0, |n| n.get());
+    let load = fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into());
+    println!("ferry binary: {FERRY}");
+    if !FERRY.contains("/release/") {
+        println!("WARNING: that is not a release build; run through `cargo bench`");
+    }
+    println!("nproc: {cores}, load average (1/5/15 min): {load}");
+    println!(
+        "Numbers depend on the machine and on its load: compare runs on a quiet machine only."
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. validate
+
+const VALIDATE_SIZES: [(u64, usize); 2] = [(1_000_000, 3), (10_000, 5)];
+const VALIDATE_ROWS_PER_SEC: f64 = 500_000.0;
+const VALIDATE_RSS_MIB: f64 = 64.0;
+
+/// `ferry validate` of a calls manifest: rows per second (wall clock, median of a few
+/// runs) and the child's peak RSS (largest of the runs).
+fn bench_validate() -> Result<()> {
+    fixed_cost()?;
+    for (rows, runs) in VALIDATE_SIZES {
+        let dir = tempdir()?;
+        let manifest = dir.path().join("calls.csv");
+        let started = Instant::now();
+        let generated = write_calls(&manifest, rows)?;
+        println!(
+            "  generated {} rows ({} deliberately bad, {:.1} MiB) in {:.2} s",
+            thousands(rows),
+            thousands(generated.bad),
+            fs::metadata(&manifest)?.len() as f64 / MIB,
+            started.elapsed().as_secs_f64()
+        );
+        let mut walls = Vec::new();
+        let mut peak_kib = 0;
+        for run in 1..=runs {
+            let report_dir = dir.path().join(format!("report-{run}"));
+            let mut cmd = ferry(dir.path());
+            cmd.arg("validate")
+                .arg(&manifest)
+                .args(["--kind", "calls", "--report-dir"])
+                .arg(&report_dir);
+            let done = run_measured(&mut cmd, dir.path(), &format!("validate-{run}"))?;
+            done.expect_exit(&[0, 1])?;
+            let summary = read_summary(&report_dir)?;
+            check_counts(&summary, rows, generated.bad, &done, run == 1)?;
+            println!(
+                "  run {run}: {:.3} s wall, {:.2} s cpu, peak RSS {:.1} MiB",
+                done.wall.as_secs_f64(),
+                done.cpu.as_secs_f64(),
+                done.max_rss_kib as f64 / 1024.0
+            );
+            walls.push(done.wall);
+            peak_kib = peak_kib.max(done.max_rss_kib);
+            if !KEEP.load(Ordering::Relaxed) {
+                // A million-row report folder is a few hundred MB; do not keep three.
+                fs::remove_dir_all(&report_dir).ok();
+            }
+        }
+        let wall = median(&mut walls);
+        let rate = rows as f64 / wall.as_secs_f64();
+        let rss = peak_kib as f64 / 1024.0;
+        println!(
+            "validate {} rows: {:.3} s, {} rows/s [target >= {}: {}], peak RSS {:.1} MiB [target < {} MiB: {}]",
+            thousands(rows),
+            wall.as_secs_f64(),
+            thousands(rate as u64),
+            thousands(VALIDATE_ROWS_PER_SEC as u64),
+            verdict(rate >= VALIDATE_ROWS_PER_SEC),
+            rss,
+            VALIDATE_RSS_MIB,
+            verdict(rss < VALIDATE_RSS_MIB)
+        );
+    }
+    Ok(())
+}
+
+/// What one valid row costs: start-up and one-time set-up, paid again by every run, and
+/// part of every number after it.
+fn fixed_cost() -> Result<()> {
+    let dir = tempdir()?;
+    let manifest = dir.path().join("one.csv");
+    fs::write(
+        &manifest,
+        "eventId,name,company,countryCode,mobile,areaCode,phone\n542818,张伟,全时,86,13800138000,,\n",
+    )?;
+    let mut cmd = ferry(dir.path());
+    cmd.arg("validate")
+        .arg(&manifest)
+        .args(["--kind", "calls", "--report-dir"])
+        .arg(dir.path().join("report"));
+    let done = run_measured(&mut cmd, dir.path(), "validate")?;
+    done.expect_exit(&[0])?;
+    println!(
+        "  fixed cost (a manifest of one valid row): {:.3} s wall, peak RSS {:.1} MiB",
+        done.wall.as_secs_f64(),
+        done.max_rss_kib as f64 / 1024.0
+    );
+    Ok(())
+}
+
+/// Every row is accounted for, and ferry rejects exactly the rows made bad on purpose
+/// (a difference is printed, not fatal: it is either a generator or a validation bug).
+fn check_counts(summary: &Value, rows: u64, bad: u64, done: &Finished, say: bool) -> Result<()> {
+    let counts = &summary["counts"];
+    let total = counts["total"]
+        .as_u64()
+        .context("summary.json: counts.total")?;
+    ensure!(
+        total == rows,
+        "summary.json counts {total} rows, the manifest has {rows}"
+    );
+    let failed = counts["failed_total"].as_u64().unwrap_or(0);
+    if failed != bad && say {
+        println!(
+            "  NOTE: ferry failed {failed} rows, the generator made {bad} bad; ferry said:\n{}",
+            indent(&done.stdout_text())
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. rate
+
+const RATE_REQUESTS: u64 = 600;
+const RATE: f64 = 50.0;
+const RATE_BURST: u64 = 5;
+const RATE_MIN_SHARE: f64 = 0.98;
+/// How often the sandbox's request counter is read to find the busiest second.
+const POLL_EVERY: Duration = Duration::from_millis(5);
+const CREATE_TASK: &str = "/api/task/do_add";
+
+/// `ferry run --rate 50` against a sandbox that answers after 100 ms: the achieved rate
+/// (ferry's summary, and as the sandbox saw it) and the most requests in any one-second
+/// window. The sandbox counts a request when it arrives; polling that counter every
+/// few milliseconds brackets the busiest window between two bounds.
+fn bench_rate() -> Result<()> {
+    let dir = tempdir()?;
+    let sandbox = Sandbox::start(dir.path(), &["--latency-ms", "100"])?;
+    let manifest = dir.path().join("appointments.csv");
+    write_appointments(&manifest, RATE_REQUESTS)?;
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[targets.arctos]\nbase_url = \"{}\"\ntoken_env = \"ARCTOS_TOKEN\"\nburst = {RATE_BURST}\nconcurrency = 16\n",
+            sandbox.base_url()
+        ),
+    )?;
+    let report_dir = dir.path().join("report");
+    let mut cmd = ferry(dir.path());
+    cmd.arg("run")
+        .arg(&manifest)
+        .args(["--kind", "appointments", "--config"])
+        .arg(&config)
+        .arg("--report-dir")
+        .arg(&report_dir)
+        .arg("--state")
+        .arg(dir.path().join("state.db"))
+        .args(["--rate", &RATE.to_string()]);
+
+    let poller = Poller::start(sandbox.addr.clone());
+    let done = run_measured(&mut cmd, dir.path(), "run")?;
+    let samples = poller.stop()?;
+    done.expect_exit(&[0])?;
+    let summary = read_summary(&report_dir)?;
+    let succeeded = summary["counts"]["succeeded"].as_u64().unwrap_or(0);
+    ensure!(
+        succeeded == RATE_REQUESTS,
+        "{succeeded} of {RATE_REQUESTS} rows succeeded"
+    );
+    let achieved = summary["requests"]["achieved_rate"]
+        .as_f64()
+        .context("summary.json: requests.achieved_rate")?;
+    let seen = samples.last().map_or(0, |s| s.1);
+    ensure!(
+        seen == RATE_REQUESTS,
+        "the sandbox saw {seen} requests to {CREATE_TASK}, expected {RATE_REQUESTS}"
+    );
+    let (low, high) = busiest_second(&samples);
+    let steady = steady_rate(&samples);
+    println!(
+        "  ferry run: {:.2} s wall; sandbox saw {seen} requests, {steady:.2}/s from first to last; \
+         counter read {} times, every {} ms",
+        done.wall.as_secs_f64(),
+        samples.len(),
+        POLL_EVERY.as_millis()
+    );
+    let limit = RATE as u64 + RATE_BURST;
+    let window = if low == high {
+        format!("{low}")
+    } else {
+        format!("{low}..{high} (within polling resolution)")
+    };
+    let window_verdict = if high <= limit {
+        "PASS"
+    } else if low > limit {
+        "MISS"
+    } else {
+        "UNSURE"
+    };
+    println!(
+        "rate {RATE_REQUESTS} requests at --rate {RATE} burst {RATE_BURST}: achieved {achieved:.2}/s \
+         [target >= {:.1}: {}], busiest 1-s window {window} requests [target <= {limit}: {window_verdict}]",
+        RATE * RATE_MIN_SHARE,
+        verdict(achieved >= RATE * RATE_MIN_SHARE),
+    );
+    Ok(())
+}
+
+/// Bounds on the most requests that arrived within any one second, from counter readings
+/// `(seconds since start, count)`. Lower: two readings at most 1 s apart. Upper: a
+/// window starting between readings `i` and `i+1` lies inside readings `i` and the first
+/// one at least 1 s after reading `i+1`.
+fn busiest_second(samples: &[(f64, u64)]) -> (u64, u64) {
+    let mut low = 0;
+    let mut high = 0;
+    for (i, &(t, c)) in samples.iter().enumerate() {
+        let within = samples.partition_point(|s| s.0 <= t + 1.0);
+        if let Some(&(_, last)) = samples[..within].last() {
+            low = low.max(last - c);
+        }
+        let next = samples.get(i + 1).map_or(t, |s| s.0);
+        let cover = samples.partition_point(|s| s.0 < next + 1.0);
+        let end = samples.get(cover).or(samples.last()).map_or(c, |s| s.1);
+        high = high.max(end - c);
+    }
+    (low, high)
+}
+
+/// Requests per second as the sandbox saw them, from the first reading that counted a
+/// request to the first that counted them all.
+fn steady_rate(samples: &[(f64, u64)]) -> f64 {
+    let total = samples.last().map_or(0, |s| s.1);
+    let first = samples.iter().find(|s| s.1 > 0);
+    let last = samples.iter().find(|s| s.1 == total);
+    match (first, last) {
+        (Some(&(t0, c0)), Some(&(t1, c1))) if t1 > t0 => (c1 - c0) as f64 / (t1 - t0),
+        _ => 0.0,
+    }
+}
+
+/// Reads the sandbox's request counter in a loop until stopped.
+struct Poller {
+    stop: Arc<AtomicBool>,
+    thread: thread::JoinHandle<Result<Vec<(f64, u64)>>>,
+}
+
+impl Poller {
+    fn start(addr: String) -> Poller {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = thread::spawn(move || {
+            let origin = Instant::now();
+            let mut samples = Vec::new();
+            loop {
+                // Read the flag first, so the last reading comes after the run ended.
+                let last = flag.load(Ordering::SeqCst);
+                let before = origin.elapsed().as_secs_f64();
+                let count = task_requests(&sandbox_stats(&addr)?);
+                let after = origin.elapsed().as_secs_f64();
+                samples.push(((before + after) / 2.0, count));
+                if last {
+                    return Ok(samples);
+                }
+                thread::sleep(POLL_EVERY);
+            }
+        });
+        Poller { stop, thread }
+    }
+
+    fn stop(self) -> Result<Vec<(f64, u64)>> {
+        self.stop.store(true, Ordering::SeqCst);
+        match self.thread.join() {
+            Ok(samples) => samples,
+            Err(_) => bail!("the stats poller panicked"),
+        }
+    }
+}
+
+fn task_requests(stats: &Value) -> u64 {
+    stats["requests"][CREATE_TASK].as_u64().unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. throughput
+
+const THROUGHPUT_REQUESTS: u64 = 50_000;
+const THROUGHPUT_TARGET: f64 = 5_000.0;
+
+/// `ferry run` of appointments with the rate limit out of the way: requests per second.
+fn bench_throughput() -> Result<()> {
+    let dir = tempdir()?;
+    let sandbox = Sandbox::start(dir.path(), &[])?;
+    let manifest = dir.path().join("appointments.csv");
+    write_appointments(&manifest, THROUGHPUT_REQUESTS)?;
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[targets.arctos]\nbase_url = \"{}\"\ntoken_env = \"ARCTOS_TOKEN\"\nburst = 100000\nconcurrency = 32\n",
+            sandbox.base_url()
+        ),
+    )?;
+    let report_dir = dir.path().join("report");
+    let mut cmd = ferry(dir.path());
+    cmd.arg("run")
+        .arg(&manifest)
+        .args(["--kind", "appointments", "--config"])
+        .arg(&config)
+        .arg("--report-dir")
+        .arg(&report_dir)
+        .arg("--state")
+        .arg(dir.path().join("state.db"))
+        .args(["--rate", "100000", "--concurrency", "32"]);
+    let done = run_measured(&mut cmd, dir.path(), "run")?;
+    done.expect_exit(&[0])?;
+    let summary = read_summary(&report_dir)?;
+    let succeeded = summary["counts"]["succeeded"].as_u64().unwrap_or(0);
+    ensure!(
+        succeeded == THROUGHPUT_REQUESTS,
+        "{succeeded} of {THROUGHPUT_REQUESTS} rows succeeded"
+    );
+    let achieved = summary["requests"]["achieved_rate"]
+        .as_f64()
+        .context("summary.json: requests.achieved_rate")?;
+    let seen = task_requests(&sandbox.stats()?);
+    ensure!(
+        seen == THROUGHPUT_REQUESTS,
+        "the sandbox saw {seen} requests, expected {THROUGHPUT_REQUESTS}"
+    );
+    let end_to_end = seen as f64 / done.wall.as_secs_f64();
+    println!(
+        "  ferry run: {:.2} s wall ({} requests/s end to end, with validation and reports), \
+         {:.2} s cpu, peak RSS {:.1} MiB",
+        done.wall.as_secs_f64(),
+        thousands(end_to_end as u64),
+        done.cpu.as_secs_f64(),
+        done.max_rss_kib as f64 / 1024.0
+    );
+    println!(
+        "throughput {} requests, --rate 100000 --concurrency 32: {} requests/s while sending \
+         [target >= {}: {}]",
+        thousands(THROUGHPUT_REQUESTS),
+        thousands(achieved as u64),
+        thousands(THROUGHPUT_TARGET as u64),
+        verdict(achieved >= THROUGHPUT_TARGET)
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. memory
+
+const MEMORY_ROWS: u64 = 1_000_000;
+const MEMORY_RSS_MIB: f64 = 100.0;
+const CALL_CREATE: &str = "/eventopenapi/event/call/create";
+
+/// `ferry run` of a million calls (10,000 batches of 100): the child's peak RSS.
+fn bench_memory() -> Result<()> {
+    let dir = tempdir()?;
+    let sandbox = Sandbox::start(dir.path(), &[])?;
+    let manifest = dir.path().join("calls.csv");
+    let generated = write_calls(&manifest, MEMORY_ROWS)?;
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[targets.quanshi]\nbase_url = \"{}\"\ntoken_env = \"QUANSHI_TOKEN\"\nbatch_size = 100\nburst = 100000\nconcurrency = 16\n",
+            sandbox.base_url()
+        ),
+    )?;
+    let report_dir = dir.path().join("report");
+    let mut cmd = ferry(dir.path());
+    cmd.arg("run")
+        .arg(&manifest)
+        .args(["--kind", "calls", "--config"])
+        .arg(&config)
+        .arg("--report-dir")
+        .arg(&report_dir)
+        .arg("--state")
+        .arg(dir.path().join("state.db"))
+        .args([
+            "--rate",
+            "100000",
+            "--concurrency",
+            "16",
+            "--batch-size",
+            "100",
+        ]);
+    let done = run_measured(&mut cmd, dir.path(), "run")?;
+    done.expect_exit(&[0, 1])?;
+    let summary = read_summary(&report_dir)?;
+    let counts = &summary["counts"];
+    let total = counts["total"].as_u64().unwrap_or(0);
+    ensure!(
+        total == MEMORY_ROWS,
+        "summary.json counts {total} rows, the manifest has {MEMORY_ROWS}"
+    );
+    let succeeded = counts["succeeded"].as_u64().unwrap_or(0);
+    let failed = counts["failed_total"].as_u64().unwrap_or(0);
+    let sent = summary["requests"]["sent"].as_u64().unwrap_or(0);
+    let seen = sandbox.stats()?["requests"][CALL_CREATE]
+        .as_u64()
+        .unwrap_or(0);
+    println!(
+        "  ferry run: {:.1} s wall, {:.1} s cpu; {} rows/s; {} succeeded, {} failed ({} made bad); \
+         {} requests sent, {} seen by the sandbox",
+        done.wall.as_secs_f64(),
+        done.cpu.as_secs_f64(),
+        thousands((MEMORY_ROWS as f64 / done.wall.as_secs_f64()) as u64),
+        thousands(succeeded),
+        thousands(failed),
+        thousands(generated.bad),
+        thousands(sent),
+        thousands(seen)
+    );
+    let rss = done.max_rss_kib as f64 / 1024.0;
+    println!(
+        "memory run of {} calls (batches of 100): peak RSS {rss:.1} MiB [target < {MEMORY_RSS_MIB} MiB: {}]",
+        thousands(MEMORY_ROWS),
+        verdict(rss < MEMORY_RSS_MIB)
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Child processes
+
+/// `ferry` started in `dir`, with the sandbox's tokens and no config found by accident.
+fn ferry(dir: &Path) -> Command {
+    let mut cmd = Command::new(FERRY);
+    cmd.current_dir(dir)
+        .env_remove("FERRY_CONFIG")
+        .env("ARCTOS_TOKEN", SANDBOX_TOKEN)
+        .env("QUANSHI_TOKEN", SANDBOX_TOKEN)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// A child that ran to its end, with what `wait4` said about it.
+struct Finished {
+    status: ExitStatus,
+    wall: Duration,
+    /// User plus system time.
+    cpu: Duration,
+    max_rss_kib: u64,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Finished {
+    fn expect_exit(&self, codes: &[i32]) -> Result<()> {
+        match self.status.code() {
+            Some(code) if codes.contains(&code) => Ok(()),
+            _ => bail!(
+                "ferry ended with {} (expected exit code {codes:?})\nstdout:\n{}\nstderr (end):\n{}",
+                self.status,
+                indent(&self.stdout_text()),
+                indent(&tail(&fs::read_to_string(&self.stderr).unwrap_or_default(), 40))
+            ),
+        }
+    }
+
+    fn stdout_text(&self) -> String {
+        fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+}
+
+/// Runs `cmd` to its end, its output in `dir/NAME.stdout|stderr`, and reaps it with
+/// `wait4` to get its own peak RSS and CPU time.
+fn run_measured(cmd: &mut Command, dir: &Path, name: &str) -> Result<Finished> {
+    let stdout = dir.join(format!("{name}.stdout"));
+    let stderr = dir.join(format!("{name}.stderr"));
+    cmd.stdout(File::create(&stdout)?)
+        .stderr(File::create(&stderr)?);
+    let started = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {FERRY}"))?;
+    let Some((status, usage)) = wait4(&child, started + CHILD_TIMEOUT)? else {
+        let _ = child.kill();
+        let _ = child.wait();
+        bail!(
+            "ferry {name} did not finish within {} s; killed. stderr (end):\n{}",
+            CHILD_TIMEOUT.as_secs(),
+            indent(&tail(&fs::read_to_string(&stderr).unwrap_or_default(), 40))
+        );
+    };
+    let wall = started.elapsed();
+    // Reaped: `Child` must not wait for it again, and dropping it does not.
+    drop(child);
+    let cpu = timeval(usage.ru_utime) + timeval(usage.ru_stime);
+    Ok(Finished {
+        status,
+        wall,
+        cpu,
+        // Linux reports KiB.
+        max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+        stdout,
+        stderr,
+    })
+}
+
+/// A child that runs longer than this is taken for hung.
+const CHILD_TIMEOUT: Duration = Duration::from_secs(600);
+/// How often a running child is checked; the most it adds to a wall-clock time.
+const REAP_EVERY: Duration = Duration::from_millis(1);
+
+/// Reaps `child` with its resource usage, or returns `None` (child still running) at
+/// `deadline`.
+fn wait4(child: &Child, deadline: Instant) -> io::Result<Option<(ExitStatus, libc::rusage)>> {
+    let pid = libc::pid_t::try_from(child.id()).map_err(io::Error::other)?;
+    let mut status = 0;
+    // SAFETY: rusage is plain data; all zeroes is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: both pointers are to live locals of the right types.
+        let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if reaped == pid {
+            return Ok(Some((ExitStatus::from_raw(status), usage)));
+        }
+        if reaped < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        thread::sleep(REAP_EVERY);
+    }
+}
+
+fn timeval(t: libc::timeval) -> Duration {
+    Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+        + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
+}
+
+/// `ferry sandbox` on a port the kernel picks; stopped (SIGTERM) when dropped.
+struct Sandbox {
+    child: Child,
+    /// `127.0.0.1:PORT`.
+    addr: String,
+    /// Kept open so that the sandbox never writes into a closed pipe.
+    _stdout: BufReader<ChildStdout>,
+}
+
+impl Sandbox {
+    fn start(dir: &Path, flags: &[&str]) -> Result<Sandbox> {
+        let mut child = Command::new(FERRY)
+            .args(["sandbox", "--addr", "127.0.0.1:0"])
+            .args(flags)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(File::create(dir.join("sandbox.stderr"))?)
+            .spawn()
+            .with_context(|| format!("cannot start {FERRY} sandbox"))?;
+        let mut stdout = BufReader::new(child.stdout.take().context("sandbox stdout")?);
+        let mut line = String::new();
+        stdout.read_line(&mut line)?;
+        // "ferry sandbox listening on http://127.0.0.1:PORT"
+        let Some(addr) = line
+            .trim()
+            .rsplit_once("http://")
+            .map(|(_, a)| a.to_owned())
+        else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "the sandbox did not say where it listens (said {line:?}); stderr:\n{}",
+                fs::read_to_string(dir.join("sandbox.stderr")).unwrap_or_default()
+            );
+        };
+        Ok(Sandbox {
+            child,
+            addr,
+            _stdout: stdout,
+        })
+    }
+
+    fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn stats(&self) -> Result<Value> {
+        sandbox_stats(&self.addr)
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: signals our own child, which has not been reaped yet.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `GET /_sandbox/stats` over a plain socket (one request per connection).
+fn sandbox_stats(addr: &str) -> Result<Value> {
+    let mut stream = TcpStream::connect(addr).with_context(|| format!("connect {addr}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET /_sandbox/stats HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .context("stats: no end of headers")?;
+    ensure!(
+        head.starts_with("HTTP/1.1 200"),
+        "stats: {}",
+        head.lines().next().unwrap_or("")
+    );
+    serde_json::from_str(body).context("stats: not JSON")
+}
+
+// ---------------------------------------------------------------------------------------
+// Manifests. A small SplitMix64 instead of `rand`, so that the bytes stay the same across
+// crate upgrades and the numbers of two runs compare.
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// The `index`-th of `10^digits` distinct numbers, in a scrambled order: multiplying by
+/// a number coprime to 10 permutes the residues modulo `10^digits`, so distinct indexes
+/// never give the same number, and keys stay unique however the rows are mixed.
+fn scrambled(index: u64, digits: u32) -> String {
+    let modulus = 10u64.pow(digits);
+    assert!(index < modulus, "{index} numbers of {digits} digits");
+    let n = (index * 7_654_321 + 1_234_567) % modulus;
+    format!("{n:0width$}", width = digits as usize)
+}
+
+fn write_appointments(path: &Path, rows: u64) -> Result<()> {
+    let mut rng = Rng(20_240_222);
+    let mut out = csv::Writer::from_path(path)?;
+    out.write_record([
+        "business_id",
+        "out_task_num",
+        "out_task_type",
+        "task_type",
+        "task_notify",
+        "task_time",
+        "task_remark",
+        "branch_code",
+        "business_code",
+        "room_type",
+        "video",
+    ])?;
+    for i in 0..rows {
+        let normal = rng.below(2) == 0;
+        let task_time = if normal {
+            (1_796_094_000 + i * 60).to_string()
+        } else {
+            String::new()
+        };
+        out.write_record([
+            "15",
+            &format!("BENCH-{i:07}"),
+            rng.pick(&["loan", "", "insurance"]),
+            rng.pick(&["normal", "custom"]),
+            rng.pick(&["false", "true", "", "yes"]),
+            &task_time,
+            rng.pick(&["", "first visit", "follow-up"]),
+            rng.pick(&["943", "085", "120"]),
+            rng.pick(&["2", "", "7"]),
+            if normal { "normal" } else { "realtime" },
+            rng.pick(&["true", "false", "Y"]),
+        ])?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+struct Generated {
+    bad: u64,
+}
+
+const NAMES: &[&str] = &[
+    "张伟",
+    "王芳",
+    "李娜",
+    "刘洋",
+    "陈静",
+    "杨磊",
+    "赵敏",
+    "黄强",
+    "周杰",
+    "吴霞",
+    "Lin Wei",
+    "Chan Tai Man",
+    "John Smith",
+    "Chen Mei",
+];
+const COMPANIES: &[&str] = &[
+    "全时",
+    "quanshi.com",
+    "",
+    "华信科技",
+    "Acme Ltd",
+    "",
+    "中和银行",
+];
+const CN_MOBILE_PREFIXES: &[&str] = &[
+    "130", "131", "132", "133", "134", "135", "136", "137", "138", "139", "150", "151", "152",
+    "153", "155", "156", "157", "158", "159", "166", "173", "176", "177", "180", "181", "182",
+    "183", "184", "185", "186", "187", "188", "189", "191", "198", "199",
+];
+/// Rows in a thousand that carry one deliberate mistake.
+const BAD_PER_MILLE: u64 = 20;
+
+/// A calls manifest: mostly mainland mobiles, some mainland landlines, some Hong Kong,
+/// Taiwan and US mobiles, and about 2% rows that ferry must reject.
+fn write_calls(path: &Path, rows: u64) -> Result<Generated> {
+    let mut calls = Calls {
+        rng: Rng(542_818),
+        used: [0; 5],
+    };
+    let mut out = csv::Writer::from_path(path)?;
+    out.write_record([
+        "eventId",
+        "name",
+        "company",
+        "countryCode",
+        "mobile",
+        "areaCode",
+        "phone",
+    ])?;
+    let mut bad = 0;
+    for i in 0..rows {
+        // A few events, in blocks, as a file merged from several lists would be.
+        let event = (542_818 + i / 250_000).to_string();
+        let name = calls.rng.pick(NAMES);
+        let company = calls.rng.pick(COMPANIES);
+        let row = if calls.rng.below(1000) < BAD_PER_MILLE {
+            bad += 1;
+            calls.bad()
+        } else {
+            calls.good()
+        };
+        let name = if row.no_name { "" } else { name };
+        out.write_record([
+            &event,
+            name,
+            company,
+            row.country_code,
+            &row.mobile,
+            row.area_code,
+            &row.phone,
+        ])?;
+    }
+    out.flush()?;
+    Ok(Generated { bad })
+}
+
+/// The number columns of one calls row.
+#[derive(Default)]
+struct CallRow {
+    country_code: &'static str,
+    mobile: String,
+    area_code: &'static str,
+    phone: String,
+    no_name: bool,
+}
+
+impl CallRow {
+    fn mobile(country_code: &'static str, mobile: String) -> CallRow {
+        CallRow {
+            country_code,
+            mobile,
+            ..CallRow::default()
+        }
+    }
+
+    fn landline(country_code: &'static str, area_code: &'static str, phone: String) -> CallRow {
+        CallRow {
+            country_code,
+            area_code,
+            phone,
+            ..CallRow::default()
+        }
+    }
+}
+
+/// Separate number spaces, each drawn through [`scrambled`] from its own counter, so no
+/// two rows share a number and every row's key is unique.
+#[derive(Clone, Copy)]
+enum Space {
+    CnMobile,
+    CnLandline,
+    HongKong,
+    Taiwan,
+    Us,
+}
+
+struct Calls {
+    rng: Rng,
+    /// Numbers used so far, per [`Space`].
+    used: [u64; 5],
+}
+
+impl Calls {
+    fn digits(&mut self, space: Space, digits: u32) -> String {
+        let n = scrambled(self.used[space as usize], digits);
+        self.used[space as usize] += 1;
+        n
+    }
+
+    fn cn_mobile(&mut self) -> String {
+        let prefix = self.rng.pick(CN_MOBILE_PREFIXES);
+        format!("{prefix}{}", self.digits(Space::CnMobile, 8))
+    }
+
+    fn good(&mut self) -> CallRow {
+        match self.rng.below(1000 - BAD_PER_MILLE) {
+            // Mainland landlines, the area code sometimes with its trunk 0.
+            0..=79 => {
+                let local = format!(
+                    "{}{}",
+                    self.rng.pick(&["5", "6"]),
+                    self.digits(Space::CnLandline, 7)
+                );
+                let local = if self.rng.below(4) == 0 {
+                    format!("{} {}", &local[..4], &local[4..])
+                } else {
+                    local
+                };
+                let area = self.rng.pick(&["10", "21", "29", "010", "021"]);
+                CallRow::landline(self.rng.pick(&["86", "+86"]), area, local)
+            }
+            // Hong Kong: 61, 63, 64, 65 and 69 are wholly mobile ranges.
+            80..=109 => {
+                let second = self.rng.pick(&["1", "3", "4", "5", "9"]);
+                let m = format!("6{second}{}", self.digits(Space::HongKong, 6));
+                CallRow::mobile(self.rng.pick(&["852", "(852)"]), m)
+            }
+            // Taiwan, written with the trunk 0 (099 is a personal-number range).
+            110..=129 => {
+                let m = format!(
+                    "09{}{}",
+                    1 + self.rng.below(8),
+                    self.digits(Space::Taiwan, 7)
+                );
+                CallRow::mobile(self.rng.pick(&["886", "+886"]), m)
+            }
+            130..=149 => {
+                let area = self.rng.pick(&["212", "415", "646", "312"]);
+                let exchange = 2 + self.rng.below(8);
+                let m = format!("{area}{exchange}{}", self.digits(Space::Us, 6));
+                CallRow::mobile("1", m)
+            }
+            _ => {
+                let m = self.cn_mobile();
+                let m = match self.rng.below(20) {
+                    0 => format!("{} {} {}", &m[..3], &m[3..7], &m[7..]),
+                    1 => format!("{}-{}-{}", &m[..3], &m[3..7], &m[7..]),
+                    _ => m,
+                };
+                CallRow::mobile(self.rng.pick(&["86", "86", "86", "+86", "0086"]), m)
+            }
+        }
+    }
+
+    /// A row with one mistake that ferry must catch.
+    fn bad(&mut self) -> CallRow {
+        let m = self.cn_mobile();
+        match self.rng.below(8) {
+            0 => CallRow::mobile("86", m[..5].to_owned()),
+            1 => CallRow::mobile("86", format!("{}O{}", &m[..3], &m[4..])),
+            2 => CallRow::mobile("86", format!("8.6{}E+12", &m[..10])),
+            3 => CallRow {
+                phone: format!("6{}", self.digits(Space::CnLandline, 7)),
+                area_code: "10",
+                ..CallRow::mobile("86", m)
+            },
+            4 => CallRow::mobile("86", String::new()),
+            5 => CallRow::mobile("999", m),
+            6 => CallRow::landline("86", "", m),
+            _ => CallRow {
+                no_name: true,
+                ..CallRow::mobile("86", m)
+            },
+        }
+    }
+}
+
+fn write_config(dir: &Path, text: &str) -> Result<PathBuf> {
+    let path = dir.join("ferry.toml");
+    fs::write(&path, text)?;
+    Ok(path)
+}
+
+// ---------------------------------------------------------------------------------------
+// Small helpers
+
+fn tempdir() -> Result<tempfile::TempDir> {
+    let keep = KEEP.load(Ordering::Relaxed);
+    let dir = tempfile::Builder::new()
+        .prefix("ferry-bench-")
+        .disable_cleanup(keep)
+        .tempdir()
+        .context("cannot create a temporary directory")?;
+    if keep {
+        println!("  kept: {}", dir.path().display());
+    }
+    Ok(dir)
+}
+
+fn read_summary(report_dir: &Path) -> Result<Value> {
+    let path = report_dir.join("summary.json");
+    let text = fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))
+}
+
+fn median(values: &mut [Duration]) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "PASS"
+    } else {
+        "MISS"
+    }
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

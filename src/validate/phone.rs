@@ -9,9 +9,9 @@
 //! parse: the "put back a `0` or `+`" guesses that explain spreadsheet damage are only tried
 //! once the number has failed as given.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use rlibphonenumber::enums::Region;
 use rlibphonenumber::{
@@ -574,40 +574,42 @@ fn parse_national(
 /// (Taiwan's `911211211` for `0911211211`): the damage a spreadsheet does to a number
 /// column. Returns the national form.
 fn lost_trunk_zero(number: &PhoneNumber, digits: &str) -> Option<String> {
-    if digits.starts_with('0')
-        || !TRUNK_ZERO_KINDS.contains(&(number.country_code, number.get_type()))
-    {
+    if digits.starts_with('0') || !trunk_zero_types(number.country_code).contains(&number.get_type()) {
         return None;
     }
     let national = national_digits(number);
     (national.strip_prefix('0') == Some(digits)).then_some(national)
 }
 
-/// The (calling code, type) pairs whose national form starts with a trunk `0`, judged by
-/// the library's example numbers: only such numbers can lose a `0` and still parse as
-/// valid. Formatting every number to find out would cost as much as parsing it, and mainland
-/// China's mobiles, the bulk of the traffic, have no trunk `0`.
-static TRUNK_ZERO_KINDS: LazyLock<HashSet<(i32, PhoneNumberType)>> = LazyLock::new(|| {
-    let mut kinds = HashSet::new();
-    for region in LIB.get_supported_regions() {
-        let Some(cc) = LIB.get_country_code_for_region(region) else {
-            continue;
-        };
-        for ty in LIB
-            .get_supported_types_for_region(region)
-            .unwrap_or_default()
-        {
-            let Ok(example) = LIB.get_example_number_for_type_and_region(region, ty) else {
+/// The number types of a calling code whose national form starts with a trunk `0`,
+/// judged by the library's example numbers: only such numbers can lose a `0` and still
+/// parse as valid. Worked out once per calling code, and only for the codes a manifest
+/// uses: formatting every region's examples compiles hundreds of the library's regexes
+/// (0.6 s and 400 MB, kept for the life of the process).
+fn trunk_zero_types(cc: i32) -> Arc<HashSet<PhoneNumberType>> {
+    static BY_CODE: LazyLock<Mutex<HashMap<i32, Arc<HashSet<PhoneNumberType>>>>> =
+        LazyLock::new(Mutex::default);
+    let mut by_code = BY_CODE.lock().unwrap_or_else(|p| p.into_inner());
+    let types = by_code.entry(cc).or_insert_with(|| {
+        let mut types = HashSet::new();
+        for region in LIB.get_supported_regions() {
+            if LIB.get_country_code_for_region(region) != Some(cc) {
                 continue;
-            };
-            let nsn = example.get_national_significant_number();
-            if national_digits(&example).strip_prefix('0') == Some(nsn.as_str()) {
-                kinds.insert((cc, example.get_type()));
+            }
+            for ty in LIB.get_supported_types_for_region(region).unwrap_or_default() {
+                let Ok(example) = LIB.get_example_number_for_type_and_region(region, ty) else {
+                    continue;
+                };
+                let nsn = example.get_national_significant_number();
+                if national_digits(&example).strip_prefix('0') == Some(nsn.as_str()) {
+                    types.insert(example.get_type());
+                }
             }
         }
-    }
-    kinds
-});
+        Arc::new(types)
+    });
+    Arc::clone(types)
+}
 
 fn national_digits(number: &PhoneNumber) -> String {
     number
