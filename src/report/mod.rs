@@ -97,6 +97,7 @@ pub struct Reports {
     writers: Vec<(Table, csv::Writer<BufWriter<File>>)>,
     counts: Counts,
     seen: RowSet,
+    xlsx: xlsx::XlsxWriter,
 }
 
 /// A row was reported twice, or a writer failed: the reports cannot be trusted.
@@ -135,7 +136,19 @@ impl Reports {
             write_guarded(&mut writer, columns).map_err(|e| csv_err(&path, e))?;
             writers.push((table, writer));
         }
+        let headers = Table::tables(mode)
+            .iter()
+            .map(|t| {
+                t.columns()
+                    .iter()
+                    .map(|c| c.to_string())
+                    .chain(header.iter().cloned())
+                    .collect()
+            })
+            .collect();
+        let xlsx = xlsx::XlsxWriter::start(&dir.join("report.xlsx"), Table::tables(mode), headers);
         Ok(Reports {
+            xlsx,
             dir: dir.to_path_buf(),
             mode,
             header: header.to_vec(),
@@ -166,21 +179,26 @@ impl Reports {
             (Outcome::Skipped { .. }, _) => Table::Skipped,
             (Outcome::Unprocessed { .. }, _) => Table::Unprocessed,
         };
-        let fields = ferry_fields(row);
-        let path = self.dir.join(format!("{}.csv", table.name()));
-        let Some((_, writer)) = self.writers.iter_mut().find(|(t, _)| *t == table) else {
+        let Some(index) = self.writers.iter().position(|(t, _)| *t == table) else {
             // A validate folder has no skipped/unprocessed tables; nothing produces them there.
             return Ok(());
         };
-        // Every row has exactly the header's cells (the reader pads), but a defensive
-        // pad keeps the CSV rectangular whatever a caller passes.
+        let fields = ferry_fields(row);
+        // Every row has exactly the header's cells (the reader pads), but padding here
+        // keeps the tables rectangular whatever a caller passes.
         let extra = self.header.len().saturating_sub(cells.len());
-        let record = fields
-            .iter()
-            .map(String::as_str)
-            .chain(cells.iter().take(self.header.len()).map(String::as_str))
-            .chain(std::iter::repeat_n("", extra));
-        write_guarded(writer, record).map_err(|e| csv_err(&path, e))
+        let record = || {
+            fields
+                .iter()
+                .map(String::as_str)
+                .chain(cells.iter().take(self.header.len()).map(String::as_str))
+                .chain(std::iter::repeat_n("", extra))
+        };
+        let writer = &mut self.writers[index].1;
+        write_guarded(writer, record())
+            .map_err(|e| csv_err(&self.dir.join(format!("{}.csv", table.name())), e))?;
+        self.xlsx.row(index, record());
+        Ok(())
     }
 
     /// Pushes written rows to disk (called at each group commit and at the end).
@@ -217,11 +235,9 @@ impl Reports {
             source,
         })?;
         let xlsx_path = self.dir.join("report.xlsx");
-        xlsx::write(&self.dir, Table::tables(self.mode), summary, &xlsx_path).map_err(|e| {
-            ReportError::Io {
-                path: xlsx_path.display().to_string(),
-                source: io::Error::other(e.to_string()),
-            }
+        self.xlsx.finish(summary).map_err(|e| ReportError::Io {
+            path: xlsx_path.display().to_string(),
+            source: io::Error::other(e.to_string()),
         })?;
         Ok(self.dir)
     }

@@ -1,9 +1,13 @@
-//! `report.xlsx`: the CSV tables as sheets plus a summary sheet, every cell stored as
-//! text so phone numbers, ids and leading zeros survive a round trip through Excel.
-//! Built from the finished CSVs in constant-memory mode, so its size does not grow
-//! ferry's memory.
+//! `report.xlsx`: the report tables as sheets plus a summary sheet, every cell stored
+//! as text so phone numbers, ids and leading zeros survive a round trip through Excel.
+//!
+//! The workbook is written on its own thread while rows are reported (building it is
+//! as much work as everything else a `validate` does), in constant-memory mode, fed
+//! through a bounded channel: its size never grows ferry's memory.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::thread::JoinHandle;
 
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 
@@ -13,46 +17,164 @@ use super::{Summary, Table};
 const MAX_ROWS: u32 = 1_048_576;
 const MAX_CELL_CHARS: usize = 32_767;
 
-pub fn write(dir: &Path, tables: &[Table], summary: &Summary, out: &Path) -> Result<(), XlsxError> {
-    let mut workbook = Workbook::new();
-    let text = Format::new().set_num_format("@");
-    for table in tables {
-        let sheet = workbook.add_worksheet_with_constant_memory()?;
-        sheet.set_name(table.name())?;
-        let path = dir.join(format!("{}.csv", table.name()));
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_path(&path)
-            .map_err(|e| XlsxError::IoError(std::io::Error::other(e.to_string())))?;
-        let mut record = csv::StringRecord::new();
-        let mut row = 0u32;
-        while reader
-            .read_record(&mut record)
-            .map_err(|e| XlsxError::IoError(std::io::Error::other(e.to_string())))?
-        {
-            if row == MAX_ROWS - 1 {
-                let note = format!(
-                    "… more rows than a sheet can hold; see {}.csv",
-                    table.name()
-                );
-                sheet.write_string_with_format(row, 0, note, &text)?;
-                break;
+/// Rows travel in chunks: one channel message per row costs more in thread wake-ups
+/// than writing the row.
+const CHUNK: usize = 512;
+/// Chunks in the channel before reporting waits for the workbook.
+const QUEUE: usize = 8;
+
+enum Message {
+    Rows(Chunk),
+    Finish(Box<Summary>),
+}
+
+/// Rows packed into one string: a row's cells never become separate allocations that
+/// the other thread would have to free (cross-thread frees are what made this slow).
+#[derive(Default)]
+struct Chunk {
+    text: String,
+    /// End offset of each cell in `text`.
+    cell_ends: Vec<usize>,
+    /// Table and number of cells of each row.
+    rows: Vec<(usize, usize)>,
+}
+
+impl Chunk {
+    fn push<'a>(&mut self, table: usize, cells: impl Iterator<Item = &'a str>) {
+        let before = self.cell_ends.len();
+        for cell in cells {
+            self.text.push_str(cell);
+            self.cell_ends.push(self.text.len());
+        }
+        self.rows.push((table, self.cell_ends.len() - before));
+    }
+}
+
+/// A workbook being written on a background thread.
+pub struct XlsxWriter {
+    tx: SyncSender<Message>,
+    pending: Chunk,
+    thread: JoinHandle<Result<(), XlsxError>>,
+    path: PathBuf,
+}
+
+impl XlsxWriter {
+    /// One sheet per table, each starting with its header row.
+    pub fn start(path: &Path, tables: &[Table], headers: Vec<Vec<String>>) -> XlsxWriter {
+        let (tx, rx) = sync_channel::<Message>(QUEUE);
+        let names: Vec<&'static str> = tables.iter().map(|t| t.name()).collect();
+        let out = path.to_path_buf();
+        let thread = std::thread::spawn(move || {
+            let mut workbook = Workbook::new();
+            // Compression is most of the time a large workbook takes; level 1 halves it
+            // for a file about half as large again.
+            workbook.set_zip_compression_level(1);
+            let text = Format::new().set_num_format("@");
+            for (name, header) in names.iter().zip(&headers) {
+                let sheet = workbook.add_worksheet_with_constant_memory()?;
+                sheet.set_name(*name)?;
+                if !header.is_empty() {
+                    // Text format on whole columns: what a person types there stays text.
+                    sheet.set_column_range_format(0, (header.len() - 1) as u16, &text)?;
+                }
+                write_row(sheet, 0, header.iter().map(String::as_str))?;
             }
-            for (col, cell) in record.iter().enumerate() {
-                let cell = if row == 0 && col == 0 {
-                    cell.trim_start_matches('\u{feff}')
-                } else {
-                    cell
-                };
-                // The CSV's formula guard is for CSV readers; a text cell is never a formula.
-                let cell = super::unguard_formula(cell);
-                let cell = truncate_chars(cell, MAX_CELL_CHARS);
-                sheet.write_string_with_format(row, col as u16, cell, &text)?;
+            let mut next_row = vec![1u32; names.len()];
+            let mut summary = None;
+            while let Ok(message) = rx.recv() {
+                match message {
+                    Message::Rows(chunk) => {
+                        let (mut cell, mut start) = (0, 0);
+                        for &(table, count) in &chunk.rows {
+                            let ends = &chunk.cell_ends[cell..cell + count];
+                            cell += count;
+                            let cells = ends.iter().map(|&end| {
+                                let text = &chunk.text[start..end];
+                                start = end;
+                                text
+                            });
+                            let row = next_row[table];
+                            let sheet = workbook.worksheet_from_index(table)?;
+                            if row < MAX_ROWS - 1 {
+                                write_row(sheet, row, cells)?;
+                            } else if row == MAX_ROWS - 1 {
+                                let note = format!(
+                                    "… more rows than a sheet can hold; see {}.csv",
+                                    names[table]
+                                );
+                                sheet.write_string(row, 0, note)?;
+                            }
+                            next_row[table] = row.saturating_add(1);
+                        }
+                    }
+                    Message::Finish(s) => {
+                        summary = Some(s);
+                        break;
+                    }
+                }
             }
-            row += 1;
+            // Without a summary the run ended abnormally: the CSVs are the record.
+            let Some(summary) = summary else {
+                return Ok(());
+            };
+            write_summary(&mut workbook, &summary, &text)?;
+            workbook.save(&out)
+        });
+        XlsxWriter {
+            tx,
+            pending: Chunk::default(),
+            thread,
+            path: path.to_path_buf(),
         }
     }
+
+    /// Queues one row for a table's sheet (raw values: a text cell is never a formula,
+    /// so the CSV formula guard has no place here).
+    pub fn row<'a>(&mut self, table: usize, cells: impl Iterator<Item = &'a str>) {
+        self.pending.push(table, cells);
+        if self.pending.rows.len() >= CHUNK {
+            self.send_pending();
+        }
+    }
+
+    fn send_pending(&mut self) {
+        let rows = std::mem::take(&mut self.pending);
+        // A send fails only if the thread stopped on an error, which `finish` reports.
+        let _ = self.tx.send(Message::Rows(rows));
+    }
+
+    /// Adds the summary sheet and saves the workbook.
+    pub fn finish(mut self, summary: &Summary) -> Result<PathBuf, XlsxError> {
+        self.send_pending();
+        let _ = self.tx.send(Message::Finish(Box::new(summary.clone())));
+        drop(self.tx);
+        self.thread
+            .join()
+            .map_err(|_| XlsxError::ParameterError("the workbook writer panicked".into()))??;
+        Ok(self.path)
+    }
+}
+
+fn write_row<'a>(
+    sheet: &mut rust_xlsxwriter::Worksheet,
+    row: u32,
+    cells: impl Iterator<Item = &'a str>,
+) -> Result<(), XlsxError> {
+    for (col, cell) in cells.enumerate() {
+        if cell.is_empty() {
+            continue;
+        }
+        // A string cell is text whatever its format: phones and ids stay as written.
+        sheet.write_string(row, col as u16, truncate_chars(cell, MAX_CELL_CHARS))?;
+    }
+    Ok(())
+}
+
+fn write_summary(
+    workbook: &mut Workbook,
+    summary: &Summary,
+    text: &Format,
+) -> Result<(), XlsxError> {
     let sheet = workbook.add_worksheet();
     sheet.set_name("summary")?;
     let value =
@@ -60,10 +182,10 @@ pub fn write(dir: &Path, tables: &[Table], summary: &Summary, out: &Path) -> Res
     let mut rows = Vec::new();
     flatten("", &value, &mut rows);
     for (i, (key, val)) in rows.iter().enumerate() {
-        sheet.write_string_with_format(i as u32, 0, key, &text)?;
-        sheet.write_string_with_format(i as u32, 1, val, &text)?;
+        sheet.write_string_with_format(i as u32, 0, key, text)?;
+        sheet.write_string_with_format(i as u32, 1, val, text)?;
     }
-    workbook.save(out)
+    Ok(())
 }
 
 fn truncate_chars(s: &str, max: usize) -> &str {
