@@ -1,5 +1,7 @@
 //! Duplicate record keys inside one manifest. Keys are remembered as 64-bit hashes with
-//! the row that first used them, so a million keys cost about 32 MB, not the keys' text.
+//! the row that first used them, so a million keys cost about 35 MB, not the keys' text.
+//! The table is split in shards that grow one at a time: a single table would briefly
+//! hold its old and new copies at once, half as much again at the peak.
 //! A hash collision between different keys (odds about 1 in 30 million for a million
 //! rows) would fail a row as a duplicate it is not — loudly, never silently.
 
@@ -7,10 +9,11 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 
 /// Keys seen so far, by kind-specific key text.
-#[derive(Default)]
 pub struct KeySet {
-    first_row: HashMap<u64, u64, Fixed>,
+    shards: Vec<HashMap<u64, u32, Fixed>>,
 }
+
+const SHARDS: usize = 64;
 
 /// A fixed (unseeded) hasher: the same key always hashes the same, and the map's own
 /// hashing of the already-random u64 is the identity.
@@ -41,14 +44,27 @@ impl BuildHasher for Fixed {
     }
 }
 
+impl Default for KeySet {
+    fn default() -> Self {
+        KeySet {
+            shards: (0..SHARDS).map(|_| HashMap::default()).collect(),
+        }
+    }
+}
+
 impl KeySet {
     /// Records `key` for `row`; returns the earlier row when the key was already used.
     pub fn insert(&mut self, key: &str, row: u64) -> Option<u64> {
         let hash = hash_key(key);
-        match self.first_row.entry(hash) {
-            std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
+        // Top bits pick the shard; the table itself uses the low bits.
+        let shard = &mut self.shards[(hash >> 58) as usize % SHARDS];
+        // Rows beyond u32 (four billion) do not occur in a manifest; saturate rather
+        // than wrap if one ever did, so the message is merely imprecise.
+        let row32 = u32::try_from(row).unwrap_or(u32::MAX);
+        match shard.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(e) => Some(u64::from(*e.get())),
             std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(row);
+                e.insert(row32);
                 None
             }
         }
