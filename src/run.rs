@@ -149,7 +149,11 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
     let kind = settings.kind;
 
     // Pass 1: the whole file must be readable and mappable before anything is sent.
-    let (total, invalid) = {
+    let FirstPass {
+        total,
+        invalid,
+        repeats,
+    } = {
         let (source, name, config, event_id) = (
             settings.source.clone(),
             settings.manifest_name.clone(),
@@ -183,13 +187,14 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
         }
     }
 
-    let opened = pipeline::open(
+    let mut opened = pipeline::open(
         &settings.source,
         &settings.manifest_name,
         kind,
         config,
         settings.event_id,
     )?;
+    opened.validator = opened.validator.with_known_repeats(repeats);
     let header = opened.manifest.header.clone();
     let dir = settings
         .report_dir
@@ -201,7 +206,8 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
     let state_for_recorder = open_state(&settings)?;
 
     let progress = Arc::new(Progress::default());
-    let (to_recorder, recorder_rx) = std::sync::mpsc::sync_channel::<ToRecorder>(1024);
+    // A message can carry a whole batch with its cells: a short queue keeps memory flat.
+    let (to_recorder, recorder_rx) = std::sync::mpsc::sync_channel::<ToRecorder>(64);
     let recorder = {
         let (run_id, progress) = (run_id.clone(), Arc::clone(&progress));
         std::thread::spawn(move || {
@@ -337,7 +343,7 @@ fn first_pass(
     kind: Kind,
     config: &Config,
     event_id: Option<i64>,
-) -> Result<(u64, u64), Error> {
+) -> Result<FirstPass, Error> {
     let mut opened = pipeline::open(source, name, kind, config, event_id)?;
     let (mut total, mut invalid) = (0, 0);
     for raw in opened.manifest.rows {
@@ -351,7 +357,19 @@ fn first_pass(
             invalid += 1;
         }
     }
-    Ok((total, invalid))
+    Ok(FirstPass {
+        total,
+        invalid,
+        repeats: opened.validator.into_repeats(),
+    })
+}
+
+/// What the validation pass learnt about the whole manifest.
+struct FirstPass {
+    total: u64,
+    invalid: u64,
+    /// Rows whose key an earlier row already has (later row → first row).
+    repeats: std::collections::HashMap<u64, u64>,
 }
 
 /// The reader: validation, state checks, task references and batching, in file order.
@@ -640,6 +658,10 @@ async fn worker(
     let _ = to_recorder.send(ToRecorder::Rows(records));
 }
 
+/// How long a commit waits for more work to fold in (a sender waits this long at most
+/// for its in-flight mark).
+const GROUP_COMMIT_WINDOW: Duration = Duration::from_millis(2);
+
 /// Most messages folded into one transaction.
 const GROUP_COMMIT_MAX: usize = 512;
 
@@ -654,8 +676,11 @@ fn recorder(
     let mut last_flush = Instant::now();
     while let Ok(first) = rx.recv() {
         let mut messages = vec![first];
+        // Gather what arrives within a moment: every commit rewrites the pages it
+        // touched, so fewer, larger commits cost far less than one per batch.
+        let window = Instant::now() + GROUP_COMMIT_WINDOW;
         while messages.len() < GROUP_COMMIT_MAX {
-            match rx.try_recv() {
+            match rx.recv_timeout(window.saturating_duration_since(Instant::now())) {
                 Ok(m) => messages.push(m),
                 Err(_) => break,
             }

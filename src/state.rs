@@ -108,7 +108,7 @@ impl State {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(err)?;
         // A small page cache keeps memory flat however many keys the state holds.
-        conn.pragma_update(None, "cache_size", -8000).map_err(err)?;
+        conn.pragma_update(None, "cache_size", -2000).map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
         Ok(State {
             conn,

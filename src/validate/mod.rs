@@ -335,7 +335,19 @@ pub fn split_list(raw: &str) -> Result<Vec<String>, String> {
 pub struct Validator {
     columns: crate::kinds::Columns,
     ctx: crate::kinds::Ctx,
-    keys: keys::KeySet,
+    keys: Keys,
+}
+
+/// How repeated keys are found.
+enum Keys {
+    /// Every key remembered as rows go by; repeats noted (later row → first row).
+    Track {
+        seen: keys::KeySet,
+        repeats: std::collections::HashMap<u64, u64>,
+    },
+    /// A second reading of a manifest whose repeats an earlier pass already found:
+    /// no key table is needed, which keeps `run`'s sending pass small.
+    Known(std::collections::HashMap<u64, u64>),
 }
 
 impl Validator {
@@ -343,8 +355,24 @@ impl Validator {
         Validator {
             columns,
             ctx,
-            keys: keys::KeySet::default(),
+            keys: Keys::Track {
+                seen: keys::KeySet::default(),
+                repeats: Default::default(),
+            },
         }
+    }
+
+    /// The rows found repeating an earlier row's key so far (later row → first row).
+    pub fn into_repeats(self) -> std::collections::HashMap<u64, u64> {
+        match self.keys {
+            Keys::Track { repeats, .. } | Keys::Known(repeats) => repeats,
+        }
+    }
+
+    /// This validator, for a manifest whose repeated keys are already known.
+    pub fn with_known_repeats(mut self, repeats: std::collections::HashMap<u64, u64>) -> Self {
+        self.keys = Keys::Known(repeats);
+        self
     }
 
     /// Every problem of the row, or the item to send. Duplicates are reported on the
@@ -364,7 +392,16 @@ impl Validator {
             Ok(valid) => Some(valid.key.as_str()),
             Err(rejected) => rejected.key.as_deref(),
         };
-        let earlier = key.and_then(|k| self.keys.insert(k, row));
+        let earlier = match &mut self.keys {
+            Keys::Track { seen, repeats } => {
+                let earlier = key.and_then(|k| seen.insert(k, row));
+                if let Some(first) = earlier {
+                    repeats.insert(row, first);
+                }
+                earlier
+            }
+            Keys::Known(repeats) => repeats.get(&row).copied(),
+        };
         if defects.is_empty() && earlier.is_none() {
             return result;
         }

@@ -574,7 +574,9 @@ fn parse_national(
 /// (Taiwan's `911211211` for `0911211211`): the damage a spreadsheet does to a number
 /// column. Returns the national form.
 fn lost_trunk_zero(number: &PhoneNumber, digits: &str) -> Option<String> {
-    if digits.starts_with('0') || !trunk_zero_types(number.country_code).contains(&number.get_type()) {
+    if digits.starts_with('0')
+        || !trunk_zero_types(number.country_code).contains(&number.get_type())
+    {
         return None;
     }
     let national = national_digits(number);
@@ -596,7 +598,10 @@ fn trunk_zero_types(cc: i32) -> Arc<HashSet<PhoneNumberType>> {
             if LIB.get_country_code_for_region(region) != Some(cc) {
                 continue;
             }
-            for ty in LIB.get_supported_types_for_region(region).unwrap_or_default() {
+            for ty in LIB
+                .get_supported_types_for_region(region)
+                .unwrap_or_default()
+            {
                 let Ok(example) = LIB.get_example_number_for_type_and_region(region, ty) else {
                     continue;
                 };
