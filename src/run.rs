@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::batch::{Batch, BatchRow, Batcher};
 use crate::config::{Config, Target, SANDBOX_TARGET};
-use crate::kinds::{Item, Kind, TaskRef};
+use crate::kinds::{Kind, TaskRef};
 use crate::manifest::Source;
 use crate::outcome::{Outcome, RowOutcome, Stage, Trail};
 use crate::pipeline::{self, Error};
@@ -501,7 +501,7 @@ fn reader(
             }
             _ => {}
         }
-        let task_num = match task_ref(&valid.item) {
+        let task_num = match valid.item.task_ref() {
             Some(TaskRef::OutTaskNum(out)) => match state.task_num(out).map_err(state_err)? {
                 Some(t) => Some(t),
                 None => {
@@ -544,15 +544,6 @@ fn reader(
     }
     dispatch(batcher.finish(), &mut pending_cells)?;
     Ok(rows_read)
-}
-
-fn task_ref(item: &Item) -> Option<&TaskRef> {
-    match item {
-        Item::Moderator(m) => Some(&m.task),
-        Item::Publisher(p) => Some(&p.task),
-        Item::TaskStatus(s) => Some(&s.task),
-        _ => None,
-    }
 }
 
 fn record(
@@ -658,10 +649,6 @@ async fn worker(
     let _ = to_recorder.send(ToRecorder::Rows(records));
 }
 
-/// How long a commit waits for more work to fold in (a sender waits this long at most
-/// for its in-flight mark).
-const GROUP_COMMIT_WINDOW: Duration = Duration::from_millis(2);
-
 /// Most messages folded into one transaction.
 const GROUP_COMMIT_MAX: usize = 512;
 
@@ -676,11 +663,10 @@ fn recorder(
     let mut last_flush = Instant::now();
     while let Ok(first) = rx.recv() {
         let mut messages = vec![first];
-        // Gather what arrives within a moment: every commit rewrites the pages it
-        // touched, so fewer, larger commits cost far less than one per batch.
-        let window = Instant::now() + GROUP_COMMIT_WINDOW;
+        // Everything already waiting goes into this commit: commits group themselves
+        // under load, and nobody waits for a timer when the queue is short.
         while messages.len() < GROUP_COMMIT_MAX {
-            match rx.recv_timeout(window.saturating_duration_since(Instant::now())) {
+            match rx.try_recv() {
                 Ok(m) => messages.push(m),
                 Err(_) => break,
             }

@@ -175,6 +175,18 @@ pub enum Item {
     AgentSetting(AgentSetting),
 }
 
+impl Item {
+    /// The arctos task the item belongs to (moderators, publishers, task-status).
+    pub fn task_ref(&self) -> Option<&TaskRef> {
+        match self {
+            Item::Moderator(m) => Some(&m.task),
+            Item::Publisher(p) => Some(&p.task),
+            Item::TaskStatus(s) => Some(&s.task),
+            Item::Appointment(_) | Item::Call(_) | Item::AgentSetting(_) => None,
+        }
+    }
+}
+
 /// How a row names its arctos task: directly, or by the `out_task_num` an earlier
 /// appointments run recorded.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -21,7 +21,7 @@ pub fn build(target: &Target, creds: &Credentials, batch: &Batch) -> Request {
     let task_num = first
         .task_num
         .as_deref()
-        .or(match task_ref(&first.item) {
+        .or(match first.item.task_ref() {
             Some(TaskRef::TaskNum(t)) => Some(t.as_str()),
             _ => None,
         })
@@ -66,15 +66,6 @@ pub fn build(target: &Target, creds: &Credentials, batch: &Batch) -> Request {
         path,
         headers,
         body,
-    }
-}
-
-fn task_ref(item: &Item) -> Option<&TaskRef> {
-    match item {
-        Item::Moderator(m) => Some(&m.task),
-        Item::Publisher(p) => Some(&p.task),
-        Item::TaskStatus(s) => Some(&s.task),
-        _ => None,
     }
 }
 
