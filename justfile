@@ -8,9 +8,10 @@ demo:
 test:
     cargo test
 
-# Benchmarks: validate speed and memory, rate accuracy, throughput, run memory.
-bench:
-    cargo bench --bench ferry_bench
+# Benchmarks (release build): validate speed and memory, rate accuracy, throughput,
+# run memory. `just bench validate` runs one; `--keep` keeps the temp folders.
+bench *ARGS:
+    cargo bench --bench ferry_bench -- {{ARGS}}
 
 # Format check and lints, as CI runs them.
 lint:

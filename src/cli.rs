@@ -109,7 +109,7 @@ pub struct RunArgs {
     /// Target section of the config; `sandbox` starts a built-in sandbox on loopback.
     #[arg(long)]
     pub target: Option<String>,
-    /// State database (default: .ferry/state.db).
+    /// State database: what earlier runs did, per target, kind and record key.
     #[arg(long, default_value = ".ferry/state.db")]
     pub state: PathBuf,
     /// Requests per second (overrides the target's `rate`).
