@@ -189,6 +189,10 @@ fn write_summary(
 }
 
 fn truncate_chars(s: &str, max: usize) -> &str {
+    // Bytes bound chars from above: most cells need no counting at all.
+    if s.len() <= max {
+        return s;
+    }
     match s.char_indices().nth(max) {
         Some((i, _)) => &s[..i],
         None => s,
