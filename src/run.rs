@@ -394,8 +394,7 @@ fn reader(
     let idempotent = settings.kind == Kind::TaskStatus;
     let state_err = |e: state::StateError| Error::Other(e.to_string());
     let dispatch = |batches: Vec<Batch>,
-                    pending: &mut std::collections::HashMap<u64, Vec<String>>|
-     -> Result<(), Error> {
+                    pending: &mut std::collections::HashMap<u64, Vec<String>>| {
         for batch in batches {
             let cells = batch
                 .rows
@@ -410,7 +409,6 @@ fn reader(
                 unprocessed(stop, work, to_recorder);
             }
         }
-        Ok(())
     };
     for raw in manifest.rows {
         let raw = raw?;
@@ -422,21 +420,21 @@ fn reader(
             outcome,
             trail: Trail::default(),
         };
+        // A row that fails before any request: counted toward --max-failed-rows.
+        let fail = |key: String, stage: Stage, problems: Vec<Problem>, cells, update| {
+            progress.add_failed(1, stop, settings.max_failed_rows);
+            let outcome = Outcome::Failed {
+                stage,
+                problems,
+                http_status: None,
+            };
+            record(to_recorder, final_outcome(key, outcome), cells, update);
+        };
         let valid = match validator.check(row, &raw.cells, raw.defects) {
             Ok(valid) => valid,
             Err(rejected) => {
-                let outcome = Outcome::Failed {
-                    stage: Stage::Validation,
-                    problems: rejected.problems,
-                    http_status: None,
-                };
-                progress.add_failed(1, stop, settings.max_failed_rows);
-                record(
-                    to_recorder,
-                    final_outcome(rejected.key.unwrap_or_default(), outcome),
-                    raw.cells,
-                    None,
-                );
+                let key = rejected.key.unwrap_or_default();
+                fail(key, Stage::Validation, rejected.problems, raw.cells, None);
                 continue;
             }
         };
@@ -484,15 +482,10 @@ fn reader(
                         remote_id: None,
                         request_ids: e.request_ids.clone(),
                     };
-                    let outcome = Outcome::Failed {
-                        stage: Stage::Unknown,
-                        problems: vec![problem],
-                        http_status: None,
-                    };
-                    progress.add_failed(1, stop, settings.max_failed_rows);
-                    record(
-                        to_recorder,
-                        final_outcome(valid.key, outcome),
+                    fail(
+                        valid.key,
+                        Stage::Unknown,
+                        vec![problem],
                         raw.cells,
                         Some(update),
                     );
@@ -513,18 +506,7 @@ fn reader(
                             settings.target.name
                         ),
                     );
-                    let outcome = Outcome::Failed {
-                        stage: Stage::Dependency,
-                        problems: vec![problem],
-                        http_status: None,
-                    };
-                    progress.add_failed(1, stop, settings.max_failed_rows);
-                    record(
-                        to_recorder,
-                        final_outcome(valid.key, outcome),
-                        raw.cells,
-                        None,
-                    );
+                    fail(valid.key, Stage::Dependency, vec![problem], raw.cells, None);
                     continue;
                 }
             },
@@ -540,9 +522,9 @@ fn reader(
             task_num,
             resend,
         });
-        dispatch(ready, &mut pending_cells)?;
+        dispatch(ready, &mut pending_cells);
     }
-    dispatch(batcher.finish(), &mut pending_cells)?;
+    dispatch(batcher.finish(), &mut pending_cells);
     Ok(rows_read)
 }
 

@@ -30,7 +30,7 @@ pub fn build(target: &Target, creds: &Credentials, batch: &Batch) -> Request {
     Request {
         path: target.paths.create_agent_settings.clone(),
         headers,
-        body: serde_json::to_vec(setting).expect("request bodies always serialise"),
+        body: super::to_json(setting),
     }
 }
 

@@ -4,11 +4,10 @@
 //! Every answer is HTTP 200 with `status` 1 (success), 2 (success with a warning) or
 //! 0 (failure, `message` says why); `status` may be a number or a string.
 
-use serde::Serialize;
 use serde_json::Value;
 
 use super::{
-    body_excerpt, failed, number_or_string, says_exists, unreadable, Credentials, Request,
+    failed, json_body, number_or_string, says_exists, to_json, unreadable, Credentials, Request,
     Response, RowResult, Verdict,
 };
 use crate::batch::Batch;
@@ -69,21 +68,10 @@ pub fn build(target: &Target, creds: &Credentials, batch: &Batch) -> Request {
     }
 }
 
-fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("request bodies always serialise")
-}
-
 pub fn classify(batch: &Batch, response: &Response) -> Verdict {
-    let Ok(body) = serde_json::from_slice::<Value>(response.body) else {
-        return match response.status {
-            200 => unreadable(batch, response, "not JSON"),
-            s => failed(
-                batch,
-                Code::HttpError,
-                s,
-                format!("HTTP {s}{}", body_excerpt(response.body)),
-            ),
-        };
+    let body = match json_body(batch, response) {
+        Ok(body) => body,
+        Err(verdict) => return verdict,
     };
     let message = body
         .get("message")

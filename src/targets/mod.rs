@@ -174,6 +174,25 @@ pub fn unreadable(batch: &Batch, response: &Response, why: &str) -> Verdict {
     )
 }
 
+/// The answer's JSON body; an answer that is not JSON is unknown when it came with a
+/// 200 (the vendor may have carried the request out) and an HTTP failure otherwise.
+pub fn json_body(batch: &Batch, response: &Response) -> Result<serde_json::Value, Verdict> {
+    serde_json::from_slice(response.body).map_err(|_| match response.status {
+        200 => unreadable(batch, response, "not JSON"),
+        s => failed(
+            batch,
+            Code::HttpError,
+            s,
+            format!("HTTP {s}{}", body_excerpt(response.body)),
+        ),
+    })
+}
+
+/// A request body; the items are plain data that always serialise.
+pub fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("request bodies always serialise")
+}
+
 /// A failure that is final for the whole batch.
 pub fn failed(batch: &Batch, code: Code, status: u16, message: String) -> Verdict {
     all_rows(

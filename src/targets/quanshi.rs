@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::{
-    body_excerpt, failed, number_or_string, unreadable, Credentials, Request, Response, RowResult,
+    failed, json_body, number_or_string, unreadable, Credentials, Request, Response, RowResult,
     Verdict,
 };
 use crate::batch::Batch;
@@ -43,21 +43,14 @@ pub fn build(target: &Target, creds: &Credentials, batch: &Batch) -> Request {
     Request {
         path: target.paths.create_call.clone(),
         headers: Vec::new(),
-        body: serde_json::to_vec(&body).expect("request bodies always serialise"),
+        body: super::to_json(&body),
     }
 }
 
 pub fn classify(batch: &Batch, response: &Response) -> Verdict {
-    let Ok(body) = serde_json::from_slice::<Value>(response.body) else {
-        return match response.status {
-            200 => unreadable(batch, response, "not JSON"),
-            s => failed(
-                batch,
-                Code::HttpError,
-                s,
-                format!("HTTP {s}{}", body_excerpt(response.body)),
-            ),
-        };
+    let body = match json_body(batch, response) {
+        Ok(body) => body,
+        Err(verdict) => return verdict,
     };
     let msg = body
         .get("msg")
