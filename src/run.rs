@@ -268,8 +268,13 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
         let stop = Arc::clone(&stop);
         tokio::spawn(async move {
             shutdown_signal().await;
-            tracing::warn!("interrupted: finishing requests in flight, then writing the reports");
+            tracing::warn!("interrupted: finishing requests in flight, then writing the reports (interrupt again to stop at once)");
             stop.interrupt();
+            // A second signal stops at once. Safe: every row sent is marked in flight in
+            // the state, so the next run reports it unknown instead of sending it again.
+            shutdown_signal().await;
+            tracing::warn!("stopped at once; run again to finish and to get complete reports");
+            std::process::exit(130);
         })
     };
 
