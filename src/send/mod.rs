@@ -474,20 +474,7 @@ impl Failure {
                 message: self.message,
             };
         }
-        targets::all_rows(
-            batch,
-            RowResult::Unknown {
-                problem: Problem::new(
-                    Code::OutcomeUnknown,
-                    "",
-                    format!(
-                        "{}; the request may have reached the vendor, so ferry did not send it again: check the vendor, then rerun with --retry-unknown if it is missing",
-                        self.message
-                    ),
-                ),
-                http_status: None,
-            },
-        )
+        targets::unknown(batch, &self.message, None)
     }
 }
 

@@ -157,6 +157,17 @@ pub fn all_rows(batch: &Batch, result: RowResult) -> Verdict {
 
 /// An answer that could not be read: for a create, the vendor may have carried it out.
 pub fn unreadable(batch: &Batch, response: &Response, why: &str) -> Verdict {
+    let what = format!(
+        "HTTP {} with an unreadable answer ({why}){}",
+        response.status,
+        body_excerpt(response.body)
+    );
+    unknown(batch, &what, Some(response.status))
+}
+
+/// Every row's outcome is unknown: `what` happened after the request may have reached
+/// the vendor. One message for every such case, since the advice is the same.
+pub fn unknown(batch: &Batch, what: &str, http_status: Option<u16>) -> Verdict {
     all_rows(
         batch,
         RowResult::Unknown {
@@ -164,12 +175,10 @@ pub fn unreadable(batch: &Batch, response: &Response, why: &str) -> Verdict {
                 Code::OutcomeUnknown,
                 "",
                 format!(
-                    "HTTP {} with an unreadable answer ({why}){}; the vendor may have carried it out: check there, then rerun with --retry-unknown if it did not",
-                    response.status,
-                    body_excerpt(response.body)
+                    "{what}; the vendor may have carried it out, so ferry did not send it again: check the vendor, then rerun with --retry-unknown if it is missing"
                 ),
             ),
-            http_status: Some(response.status),
+            http_status,
         },
     )
 }
