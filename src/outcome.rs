@@ -17,14 +17,6 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 5] = [
-        Stage::Validation,
-        Stage::Dependency,
-        Stage::Remote,
-        Stage::Transport,
-        Stage::Unknown,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Validation => "validation",

@@ -11,7 +11,7 @@
 //! Every channel is bounded, so reading waits when sending is behind and memory stays
 //! flat whatever the size of the manifest.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -814,8 +814,4 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         .enable_all()
         .build()
         .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))
-}
-
-pub fn state_path_for(dir: &Path) -> PathBuf {
-    dir.join("state.db")
 }

@@ -158,10 +158,6 @@ impl Reports {
         })
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     pub fn counts(&self) -> &Counts {
         &self.counts
     }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::outcome::{Outcome, Stage};
+use crate::outcome::Outcome;
 
 /// Rows by fate. `total = succeeded + failed + skipped + unprocessed`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -33,10 +33,6 @@ impl Counts {
 
     pub fn total(&self) -> u64 {
         self.succeeded + self.failed_total + self.skipped + self.unprocessed
-    }
-
-    pub fn failed_in(&self, stage: Stage) -> u64 {
-        self.failed.get(stage.as_str()).copied().unwrap_or(0)
     }
 }
 

@@ -103,10 +103,6 @@ impl Sender {
         })
     }
 
-    pub fn target(&self) -> &Target {
-        &self.target
-    }
-
     /// Loads the credentials (and logs in, for arctos with a license key) before the
     /// first row is sent, so a bad secret stops the run at once.
     pub async fn authenticate(&self) -> Result<(), Abort> {
