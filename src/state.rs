@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 /// What the state knows of a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,10 +61,19 @@ pub struct Update {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("state database {path}: {source}")]
-pub struct StateError {
-    pub path: String,
-    pub source: rusqlite::Error,
+pub enum StateError {
+    #[error("state database {path}: {source}")]
+    Sqlite {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("state database {path}: cannot create its folder: {source}")]
+    Folder {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("state database {path} was written by a newer ferry (layout {found}; this one knows layouts up to {SCHEMA_VERSION}): run that version, or give a new --state file")]
+    Newer { path: String, found: i64 },
 }
 
 /// A connection to the state for one target and kind.
@@ -74,6 +83,11 @@ pub struct State {
     target: String,
     kind: String,
 }
+
+/// The layout this build reads and writes, kept in SQLite's `user_version`.
+/// 0: ferry 0.1.0, whose calls keys held a number's digits as the cell wrote them;
+/// 1: calls keyed by the number's E.164 form, so one number has one key.
+const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS rows (
@@ -92,15 +106,17 @@ CREATE TABLE IF NOT EXISTS rows (
 impl State {
     pub fn open(path: &Path, target: &str, kind: &str) -> Result<State, StateError> {
         let display = path.display().to_string();
-        let err = |source| StateError {
+        let err = |source| StateError::Sqlite {
             path: display.clone(),
             source,
         };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| err(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+            std::fs::create_dir_all(parent).map_err(|source| StateError::Folder {
+                path: display.clone(),
+                source,
+            })?;
         }
-        let conn = Connection::open(path).map_err(err)?;
+        let mut conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -110,6 +126,15 @@ impl State {
         // A small page cache keeps memory flat however many keys the state holds.
         conn.pragma_update(None, "cache_size", -2000).map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        match migrate(&mut conn).map_err(err)? {
+            found if found > SCHEMA_VERSION => {
+                return Err(StateError::Newer {
+                    path: display,
+                    found,
+                })
+            }
+            _ => {}
+        }
         Ok(State {
             conn,
             path: display,
@@ -119,7 +144,7 @@ impl State {
     }
 
     fn err(&self, source: rusqlite::Error) -> StateError {
-        StateError {
+        StateError::Sqlite {
             path: self.path.clone(),
             source,
         }
@@ -165,10 +190,12 @@ impl State {
             return Ok(());
         }
         let now = chrono::Utc::now().to_rfc3339();
-        let tx = self.conn.transaction().map_err(|e| StateError {
-            path: self.path.clone(),
-            source: e,
-        })?;
+        let path = &self.path;
+        let err = |source| StateError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
         {
             let mut stmt = tx
                 .prepare_cached(
@@ -184,10 +211,7 @@ impl State {
                         run_id = excluded.run_id,
                         updated_at = excluded.updated_at",
                 )
-                .map_err(|e| StateError {
-                    path: self.path.clone(),
-                    source: e,
-                })?;
+                .map_err(err)?;
             for u in updates {
                 stmt.execute(params![
                     self.target,
@@ -199,17 +223,75 @@ impl State {
                     run_id,
                     now
                 ])
-                .map_err(|e| StateError {
-                    path: self.path.clone(),
-                    source: e,
-                })?;
+                .map_err(err)?;
             }
         }
-        tx.commit().map_err(|e| StateError {
-            path: self.path.clone(),
-            source: e,
-        })
+        tx.commit().map_err(err)
     }
+}
+
+/// Brings a state written by an older ferry up to [`SCHEMA_VERSION`], in one
+/// transaction so that a crash leaves the old layout whole; returns the version found
+/// (a newer one is left untouched for the caller to refuse).
+fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found >= SCHEMA_VERSION {
+        return Ok(found);
+    }
+    rekey_calls_v0(&tx)?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(found)
+}
+
+/// Version 0 keyed calls by the digits as written, so one number could hold two keys
+/// (`886|0912345677` and `886|912345677`). Each key becomes `eventId|+E164`; where two
+/// old keys meet, the row that says most about what the vendor has wins — a success is
+/// never forgotten, and an attempt in doubt outranks a failure — so an upgrade never
+/// sends again what was done. A key that is not an old call key is kept as it is.
+/// Rows are streamed through a scratch table, so memory stays flat however many there are.
+fn rekey_calls_v0(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    let calls = crate::kinds::Kind::Calls.name();
+    tx.execute_batch(
+        "CREATE TEMP TABLE rekeyed AS SELECT * FROM rows WHERE 0;
+         CREATE UNIQUE INDEX temp.rekeyed_key ON rekeyed (target, kind, key);",
+    )?;
+    {
+        let mut read = tx.prepare(
+            "SELECT target, key, status, remote_id, request_ids, run_id, updated_at
+             FROM rows WHERE kind = ?1",
+        )?;
+        let mut write = tx.prepare(
+            "INSERT INTO rekeyed (target, kind, key, status, remote_id, request_ids, run_id, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (target, kind, key) DO UPDATE SET
+                status = excluded.status, remote_id = excluded.remote_id,
+                request_ids = excluded.request_ids, run_id = excluded.run_id,
+                updated_at = excluded.updated_at
+             WHERE (CASE excluded.status WHEN 'succeeded' THEN 3 WHEN 'in_flight' THEN 2
+                                         WHEN 'failed' THEN 0 ELSE 1 END)
+                 > (CASE rekeyed.status  WHEN 'succeeded' THEN 3 WHEN 'in_flight' THEN 2
+                                         WHEN 'failed' THEN 0 ELSE 1 END)",
+        )?;
+        let mut rows = read.query([calls])?;
+        while let Some(row) = rows.next()? {
+            let old: String = row.get(1)?;
+            let key = crate::kinds::call_key_from_v0(&old).unwrap_or(old);
+            write.execute(params![
+                row.get::<_, String>(0)?,
+                calls,
+                key,
+                row.get::<_, String>(2)?,
+                row.get::<_, Option<String>>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, String>(5)?,
+                row.get::<_, String>(6)?,
+            ])?;
+        }
+    }
+    tx.execute("DELETE FROM rows WHERE kind = ?1", [calls])?;
+    tx.execute_batch("INSERT INTO rows SELECT * FROM rekeyed; DROP TABLE temp.rekeyed;")
 }
 
 #[cfg(test)]

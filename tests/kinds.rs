@@ -863,11 +863,42 @@ fn publisher_rules() {
                 with(PUBLISHER, &[("customer_phone", "0912-345-678")]),
                 ok(customer(json!({"customer_phone": "0912345678"}))),
             ),
-            // the number's own +886 is dropped, with a warning
+            // arctos gets the national format's digits, trunk 0 included, however the
+            // cell wrote the number (issue 7): its national significant number,
+            (
+                with(PUBLISHER, &[("customer_phone", "911211215")]),
+                ok(customer(json!({"customer_phone": "0911211215"}))),
+            ),
+            (
+                with(PUBLISHER, &[("customer_phone", "９１１２１１２１５")]),
+                ok(customer(json!({"customer_phone": "0911211215"}))),
+            ),
+            // or with its own +886 (dropped, with a warning), 00886 or Taiwan's 002
             (
                 with(PUBLISHER, &[("customer_phone", "+886 911 211 215")]),
                 warned(
-                    customer(json!({"customer_phone": "911211215"})),
+                    customer(json!({"customer_phone": "0911211215"})),
+                    &[("country_prefix_dropped", "customer_phone")],
+                ),
+            ),
+            (
+                with(PUBLISHER, &[("customer_phone", "00886911211215")]),
+                warned(
+                    customer(json!({"customer_phone": "0911211215"})),
+                    &[("country_prefix_dropped", "customer_phone")],
+                ),
+            ),
+            (
+                with(PUBLISHER, &[("customer_phone", "002 886 911 211 215")]),
+                warned(
+                    customer(json!({"customer_phone": "0911211215"})),
+                    &[("country_prefix_dropped", "customer_phone")],
+                ),
+            ),
+            (
+                with(PUBLISHER, &[("customer_phone", "+886 (0)911 211 215")]),
+                warned(
+                    customer(json!({"customer_phone": "0911211215"})),
                     &[("country_prefix_dropped", "customer_phone")],
                 ),
             ),
@@ -1078,7 +1109,7 @@ fn call_body_follows_the_vendor_example_without_empty_fields() {
     let valid = validate(Kind::Calls, &Ctx::default(), CALL).expect("valid");
     // The vendor example sends "areaCode": "" and "phone": ""; ferry leaves them out.
     assert_eq!(sent(&valid.item), call(542818, 30, mobile_entry()));
-    assert_eq!(valid.key, "542818|86|18100000030");
+    assert_eq!(valid.key, "542818|+8618100000030");
     assert_eq!(
         valid.item,
         Item::Call(ferry::kinds::Call {
@@ -1269,6 +1300,130 @@ fn call_rules() {
     );
 }
 
+/// Quanshi gets the national significant number — no +, no country code, no trunk 0 —
+/// however the cell wrote it, and the record key is the number's E.164 form (issue 7).
+#[test]
+fn call_wire_form_and_key_are_canonical_whatever_the_spelling() {
+    // (countryCode cell, mobile or phone column, cell, wire number, key)
+    let table: &[(&str, &str, &str, &str, &str)] = &[
+        ("886", "mobile", "912345678", "912345678", "+886912345678"),
+        ("886", "mobile", "0912345678", "912345678", "+886912345678"),
+        (
+            "886",
+            "mobile",
+            "0912-345-678",
+            "912345678",
+            "+886912345678",
+        ),
+        (
+            "886",
+            "mobile",
+            "+886 912 345 678",
+            "912345678",
+            "+886912345678",
+        ),
+        (
+            "886",
+            "mobile",
+            "00886912345678",
+            "912345678",
+            "+886912345678",
+        ),
+        (
+            "886",
+            "mobile",
+            "002886912345678",
+            "912345678",
+            "+886912345678",
+        ),
+        (
+            "886",
+            "mobile",
+            "０９１２３４５６７８",
+            "912345678",
+            "+886912345678",
+        ),
+        (
+            "+886",
+            "mobile",
+            "912 345 678",
+            "912345678",
+            "+886912345678",
+        ),
+        (
+            "81",
+            "mobile",
+            "090-1234-5678",
+            "9012345678",
+            "+819012345678",
+        ),
+        ("81", "mobile", "9012345678", "9012345678", "+819012345678"),
+        (
+            "44",
+            "mobile",
+            "07400 123456",
+            "7400123456",
+            "+447400123456",
+        ),
+        (
+            "44",
+            "mobile",
+            "+44 7400 123456",
+            "7400123456",
+            "+447400123456",
+        ),
+        (
+            "49",
+            "mobile",
+            "01512 3456789",
+            "15123456789",
+            "+4915123456789",
+        ),
+        (
+            "86",
+            "mobile",
+            "+86 138 0013 8000",
+            "13800138000",
+            "+8613800138000",
+        ),
+        (
+            "1",
+            "mobile",
+            "1 (201) 555-0123",
+            "2015550123",
+            "+12015550123",
+        ),
+        // landlines outside mainland China: the national significant number, no areaCode
+        ("886", "phone", "02 2345 6789", "223456789", "+886223456789"),
+        ("886", "phone", "223456789", "223456789", "+886223456789"),
+        (
+            "44",
+            "phone",
+            "020 7946 0000",
+            "2079460000",
+            "+442079460000",
+        ),
+        ("39", "phone", "06 345 6789", "063456789", "+39063456789"),
+    ];
+    for &(cc, column, cell, wire, e164) in table {
+        let row = with(CALL, &[("countryCode", cc), ("mobile", ""), (column, cell)]);
+        let label = format!("{column} {cell:?} with countryCode {cc}");
+        let valid = validate(Kind::Calls, &Ctx::default(), &row)
+            .unwrap_or_else(|p| panic!("{label}: {p:?}"));
+        let cc_digits = cc.trim_start_matches('+');
+        assert_eq!(
+            sent(&valid.item),
+            call(
+                542818,
+                30,
+                json!({"name": "user1", "company": "quanshi.com", "countryCode": cc_digits, column: wire}),
+            ),
+            "{label}"
+        );
+        assert_eq!(valid.key, format!("542818|{e164}"), "{label}");
+    }
+}
+
 #[test]
 fn call_event_id_from_the_command_line() {
     let ctx = Ctx {
@@ -1321,7 +1476,7 @@ fn call_event_id_from_the_command_line() {
         )
         .expect("valid");
     assert_eq!(sent(&valid.item), call(7, 30, entry));
-    assert_eq!(valid.key, "7|86|18100000030");
+    assert_eq!(valid.key, "7|+8618100000030");
 }
 
 #[test]
@@ -1689,8 +1844,8 @@ fn every_kind_has_its_record_key_and_duplicates_are_reported_on_later_rows() {
                 &["542818", "Zhang", "+86", "181 0000 0030", "", ""],
                 &["542818", "张伟", "0086", "18100000030", "", ""],
             ],
-            key: "542818|86|18100000030",
-            other: "542819|86|18100000030",
+            key: "542818|+8618100000030",
+            other: "542819|+8618100000030",
         },
         Case {
             kind: Kind::Calls,
@@ -1709,8 +1864,23 @@ fn every_kind_has_its_record_key_and_duplicates_are_reported_on_later_rows() {
                 &["542818", "王芳", "(86)", "", "010", "5851 2042"],
                 &["542818", "王芳", "86", "", "10", "58512042"],
             ],
-            key: "542818|86|10|58512042",
-            other: "542818|86|10|58512043",
+            key: "542818|+861058512042",
+            other: "542818|+861058512043",
+        },
+        // One number written three ways is one key (issue 7): the national format, the
+        // national significant number, and with the calling code.
+        Case {
+            kind: Kind::Calls,
+            ctx: Ctx::default(),
+            header: &["eventId", "name", "countryCode", "mobile"],
+            rows: &[
+                &["542818", "Lin", "886", "0912345677"],
+                &["542818", "Lin", "886", "0912345676"],
+                &["542818", "Lin", "886", "+886 912 345 677"],
+                &["542818", "Lin", "+886", "912345677"],
+            ],
+            key: "542818|+886912345677",
+            other: "542818|+886912345676",
         },
         Case {
             kind: Kind::AgentSettings,
@@ -1859,7 +2029,7 @@ fn header_names_match_ignoring_case_spaces_underscores_and_dashes() {
                 &Ctx::default(),
             )
             .unwrap_or_else(|r| panic!("{written:?}: {r:?}"));
-        assert_eq!(valid.key, "542818|86|18100000030");
+        assert_eq!(valid.key, "542818|+8618100000030");
     }
     for (kind, written, field) in [
         (Kind::Appointments, "Business ID", "business_id"),

@@ -82,7 +82,7 @@ fn country_code_rejects_what_is_not_an_assigned_code() {
 // phone
 
 enum Want {
-    /// Accepted: the digits sent, and the warnings.
+    /// Accepted: the number's E.164 identity, and the warnings.
     Ok(&'static str, &'static [Code]),
     /// Rejected with these problems.
     Err(&'static [Code]),
@@ -93,46 +93,46 @@ use Expect::{Any, Landline as Fixed, Mobile};
 /// (cell, row's calling code, column, outcome)
 const PHONES: &[(&str, u16, Expect, Want)] = &[
     // mainland China mobiles, as in the Quanshi example
-    ("18100000030", 86, Mobile, Want::Ok("18100000030", &[])),
-    ("13800138000", 86, Mobile, Want::Ok("13800138000", &[])),
-    ("138 0013 8000", 86, Any, Want::Ok("13800138000", &[])),
-    ("181.0000.0030", 86, Mobile, Want::Ok("18100000030", &[])),
+    ("18100000030", 86, Mobile, Want::Ok("+8618100000030", &[])),
+    ("13800138000", 86, Mobile, Want::Ok("+8613800138000", &[])),
+    ("138 0013 8000", 86, Any, Want::Ok("+8613800138000", &[])),
+    ("181.0000.0030", 86, Mobile, Want::Ok("+8618100000030", &[])),
     (
         "181\u{a0}0000\u{3000}0030",
         86,
         Mobile,
-        Want::Ok("18100000030", &[]),
+        Want::Ok("+8618100000030", &[]),
     ), // NBSP, ideographic space
     (
         "１８１００００００３０",
         86,
         Mobile,
-        Want::Ok("18100000030", &[]),
+        Want::Ok("+8618100000030", &[]),
     ), // full-width digits
     // its own +86 matches the row: dropped, with a warning
     (
         "+86 181-0000-0030",
         86,
         Mobile,
-        Want::Ok("18100000030", &[CountryPrefixDropped]),
+        Want::Ok("+8618100000030", &[CountryPrefixDropped]),
     ),
     (
         "＋８６ １８１００００００３０",
         86,
         Mobile,
-        Want::Ok("18100000030", &[CountryPrefixDropped]),
+        Want::Ok("+8618100000030", &[CountryPrefixDropped]),
     ),
     (
         "(+86) 138 0013 8000",
         86,
         Mobile,
-        Want::Ok("13800138000", &[CountryPrefixDropped]),
+        Want::Ok("+8613800138000", &[CountryPrefixDropped]),
     ),
     (
         "0086 181 0000 0030",
         86,
         Mobile,
-        Want::Ok("18100000030", &[CountryPrefixDropped]),
+        Want::Ok("+8618100000030", &[CountryPrefixDropped]),
     ),
     // ... or another code: a mismatch, whichever way the code is written
     (
@@ -169,60 +169,80 @@ const PHONES: &[(&str, u16, Expect, Want)] = &[
     ),
     ("400 123 4567", 86, Mobile, Want::Err(&[NotAMobile])),
     ("400 123 4567", 86, Fixed, Want::Err(&[NotALandline])),
-    ("400 123 4567", 86, Any, Want::Ok("4001234567", &[])),
+    ("400 123 4567", 86, Any, Want::Ok("+864001234567", &[])),
     ("1810000003", 86, Mobile, Want::Err(&[InvalidNumber])),
     // a lost +: the library would silently read 86 as the country code; ferry asks
     ("8618100000030", 86, Mobile, Want::Err(&[LeadingPlusLost])),
     ("886911211211", 886, Mobile, Want::Err(&[LeadingPlusLost])),
     ("886911211211", 86, Mobile, Want::Err(&[LeadingPlusLost])), // and it is not even +86
     // Taiwan: the vendor example keeps the trunk 0
-    ("0911211211", 886, Mobile, Want::Ok("0911211211", &[])),
-    ("0911-211-211", 886, Any, Want::Ok("0911211211", &[])),
+    ("0911211211", 886, Mobile, Want::Ok("+886911211211", &[])),
+    ("0911-211-211", 886, Any, Want::Ok("+886911211211", &[])),
     (
         "+886911211211",
         886,
         Mobile,
-        Want::Ok("911211211", &[CountryPrefixDropped]),
+        Want::Ok("+886911211211", &[CountryPrefixDropped]),
     ),
     (
         "+886 0911 211 211",
         886,
         Mobile,
-        Want::Ok("0911211211", &[CountryPrefixDropped]),
+        Want::Ok("+886911211211", &[CountryPrefixDropped]),
     ),
     (
         "00886 911 211 211",
         886,
         Mobile,
-        Want::Ok("911211211", &[CountryPrefixDropped]),
+        Want::Ok("+886911211211", &[CountryPrefixDropped]),
     ),
     (
         "002 886 911 211 211",
         886,
         Mobile,
-        Want::Ok("911211211", &[CountryPrefixDropped]),
+        Want::Ok("+886911211211", &[CountryPrefixDropped]),
     ), // Taiwan's own IDD
-    ("02 2345 6789", 886, Fixed, Want::Ok("0223456789", &[])),
+    ("02 2345 6789", 886, Fixed, Want::Ok("+886223456789", &[])),
     (
         "0911211211",
         886,
         Fixed,
         Want::Err(&[MobileInLandlineColumn]),
     ),
-    // a lost leading 0, in a mobile or a landline column
-    ("911211211", 886, Mobile, Want::Err(&[LeadingZeroLost])),
-    ("911211211", 886, Fixed, Want::Err(&[LeadingZeroLost])),
-    ("223456789", 886, Fixed, Want::Err(&[LeadingZeroLost])),
-    ("7400123456", 44, Mobile, Want::Err(&[LeadingZeroLost])),
-    ("63456789", 39, Fixed, Want::Err(&[LeadingZeroLost])), // Rome: the 0 is part of the number
+    // The national significant number (E.164 without the calling code) is how
+    // international lists write a number: the same number as the national format with
+    // its trunk 0, never a lost 0 (issue 7).
+    ("911211211", 886, Mobile, Want::Ok("+886911211211", &[])),
+    ("911 211 211", 886, Any, Want::Ok("+886911211211", &[])),
+    ("223456789", 886, Fixed, Want::Ok("+886223456789", &[])),
+    (
+        "911211211",
+        886,
+        Fixed,
+        Want::Err(&[MobileInLandlineColumn]),
+    ),
+    ("7400123456", 44, Mobile, Want::Ok("+447400123456", &[])),
+    ("9012345678", 81, Mobile, Want::Ok("+819012345678", &[])),
+    ("090-1234-5678", 81, Mobile, Want::Ok("+819012345678", &[])),
+    ("15123456789", 49, Mobile, Want::Ok("+4915123456789", &[])),
+    ("01512 3456789", 49, Mobile, Want::Ok("+4915123456789", &[])),
+    // a 0 that is part of the number itself can be lost: Rome's fixed lines
+    ("63456789", 39, Fixed, Want::Err(&[LeadingZeroLost])),
+    ("06 345 6789", 39, Fixed, Want::Ok("+39063456789", &[])),
+    (
+        "+39 06 345 6789",
+        39,
+        Fixed,
+        Want::Ok("+39063456789", &[CountryPrefixDropped]),
+    ),
     // Hong Kong: 8 digits, mobiles and landlines told apart
-    ("9123 4567", 852, Mobile, Want::Ok("91234567", &[])),
-    ("2123 4567", 852, Fixed, Want::Ok("21234567", &[])),
+    ("9123 4567", 852, Mobile, Want::Ok("+85291234567", &[])),
+    ("2123 4567", 852, Fixed, Want::Ok("+85221234567", &[])),
     (
         "+852 9123 4567",
         852,
         Mobile,
-        Want::Ok("91234567", &[CountryPrefixDropped]),
+        Want::Ok("+85291234567", &[CountryPrefixDropped]),
     ),
     (
         "2123 4567",
@@ -237,26 +257,26 @@ const PHONES: &[(&str, u16, Expect, Want)] = &[
         Want::Err(&[MobileInLandlineColumn]),
     ),
     // NANPA: FIXED_LINE_OR_MOBILE passes both columns
-    ("(201) 555-0123", 1, Mobile, Want::Ok("2015550123", &[])),
-    ("201-555-0123", 1, Fixed, Want::Ok("2015550123", &[])),
+    ("(201) 555-0123", 1, Mobile, Want::Ok("+12015550123", &[])),
+    ("201-555-0123", 1, Fixed, Want::Ok("+12015550123", &[])),
     (
         "+1 201 555 0123",
         1,
         Fixed,
-        Want::Ok("2015550123", &[CountryPrefixDropped]),
+        Want::Ok("+12015550123", &[CountryPrefixDropped]),
     ),
-    ("1 201 555 0123", 1, Mobile, Want::Ok("12015550123", &[])), // trunk 1, not a lost +
+    ("1 201 555 0123", 1, Mobile, Want::Ok("+12015550123", &[])), // trunk 1, not a lost +
     ("800 555 0123", 1, Mobile, Want::Err(&[NotAMobile])),
-    ("800 555 0123", 1, Any, Want::Ok("8005550123", &[])),
+    ("800 555 0123", 1, Any, Want::Ok("+18005550123", &[])),
     // United Kingdom
-    ("07400 123456", 44, Mobile, Want::Ok("07400123456", &[])),
+    ("07400 123456", 44, Mobile, Want::Ok("+447400123456", &[])),
     (
         "+44 7400 123456",
         44,
         Mobile,
-        Want::Ok("7400123456", &[CountryPrefixDropped]),
+        Want::Ok("+447400123456", &[CountryPrefixDropped]),
     ),
-    ("020 7946 0000", 44, Fixed, Want::Ok("02079460000", &[])),
+    ("020 7946 0000", 44, Fixed, Want::Ok("+442079460000", &[])),
     (
         "020 7946 0000",
         44,
@@ -270,23 +290,28 @@ const PHONES: &[(&str, u16, Expect, Want)] = &[
         Want::Err(&[MobileInLandlineColumn]),
     ),
     ("0800 1111", 44, Fixed, Want::Err(&[NotALandline])),
-    ("0800 1111", 44, Any, Want::Ok("08001111", &[])),
+    ("0800 1111", 44, Any, Want::Ok("+448001111", &[])),
     // shared code 7: valid in Russia or Kazakhstan
     (
         "+7 701 234 5678",
         7,
         Mobile,
-        Want::Ok("7012345678", &[CountryPrefixDropped]),
+        Want::Ok("+77012345678", &[CountryPrefixDropped]),
     ),
-    ("8 (912) 345-67-89", 7, Mobile, Want::Ok("89123456789", &[])),
+    (
+        "8 (912) 345-67-89",
+        7,
+        Mobile,
+        Want::Ok("+79123456789", &[]),
+    ),
     // a non-geographic code
     (
         "+800 1234 5678",
         800,
         Any,
-        Want::Ok("12345678", &[CountryPrefixDropped]),
+        Want::Ok("+80012345678", &[CountryPrefixDropped]),
     ),
-    ("1234 5678", 800, Any, Want::Ok("12345678", &[])),
+    ("1234 5678", 800, Any, Want::Ok("+80012345678", &[])),
     // a row code that is no code
     ("18100000030", 999, Mobile, Want::Err(&[InvalidCountryCode])),
     // spreadsheet damage: scientific notation, before any character check
@@ -370,13 +395,13 @@ fn phone_table() {
         let ctx = format!("phone({raw:?}, {cc}, {expect:?})");
         match (want, got) {
             (
-                Want::Ok(digits, warnings),
+                Want::Ok(e164, warnings),
                 Ok(Phone {
-                    digits: got,
+                    number,
                     warnings: got_w,
                 }),
             ) => {
-                assert_eq!(&got, digits, "{ctx}");
+                assert_eq!(&number.e164, e164, "{ctx}");
                 assert_eq!(codes(&got_w), *warnings, "{ctx}: {got_w:?}");
                 for w in &got_w {
                     assert_eq!(w.field, FIELD, "{ctx}");
@@ -406,6 +431,145 @@ fn phone_table() {
     }
 }
 
+/// Every spelling of a number is the same number: one E.164 identity and the same wire
+/// forms, whatever the cell said (issue 7: a number written five ways is one record).
+#[test]
+fn spellings_of_one_number_are_one_number() {
+    // (calling code, spellings, E.164, national significant number, national digits)
+    let table: &[(u16, &[&str], &str, &str, &str)] = &[
+        (
+            886,
+            &[
+                "912345678",
+                "0912345678",
+                "0912-345-678",
+                "+886 912 345 678",
+                "+886912345678",
+                "00886912345678",
+                "002 886 912 345 678",
+                "０９１２３４５６７８",
+                "(+886) 0912 345 678",
+            ],
+            "+886912345678",
+            "912345678",
+            "0912345678",
+        ),
+        (
+            81,
+            &[
+                "9012345678",
+                "090-1234-5678",
+                "+81 90-1234-5678",
+                "0081 90 1234 5678",
+                "010 81 90 1234 5678",
+            ],
+            "+819012345678",
+            "9012345678",
+            "09012345678",
+        ),
+        (
+            44,
+            &[
+                "7400123456",
+                "07400 123456",
+                "+44 7400 123456",
+                "0044 7400 123456",
+                "+44 (0)7400 123456",
+            ],
+            "+447400123456",
+            "7400123456",
+            "07400123456",
+        ),
+        (
+            49,
+            &[
+                "15123456789",
+                "01512 3456789",
+                "+49 1512 3456789",
+                "0049 1512 3456789",
+            ],
+            "+4915123456789",
+            "15123456789",
+            "015123456789",
+        ),
+        (
+            86,
+            &[
+                "13800138000",
+                "138 0013 8000",
+                "+86 138 0013 8000",
+                "0086 13800138000",
+                "１３８００１３８０００",
+            ],
+            "+8613800138000",
+            "13800138000",
+            "13800138000",
+        ),
+        (
+            1,
+            &[
+                "2015550123",
+                "(201) 555-0123",
+                "1 201 555 0123",
+                "+1 201-555-0123",
+                "011 1 201 555 0123",
+            ],
+            "+12015550123",
+            "2015550123",
+            "2015550123",
+        ),
+        // Rome: the 0 belongs to the number, so it is in every form
+        (
+            39,
+            &[
+                "06 345 6789",
+                "063456789",
+                "+39 06 345 6789",
+                "0039063456789",
+            ],
+            "+39063456789",
+            "063456789",
+            "063456789",
+        ),
+        // Russia's trunk prefix is 8, and its national format shows it
+        (
+            7,
+            &[
+                "9123456789",
+                "8 (912) 345-67-89",
+                "+7 912 345-67-89",
+                "8 10 7 912 345 67 89",
+            ],
+            "+79123456789",
+            "9123456789",
+            "89123456789",
+        ),
+        // Hong Kong has no trunk prefix
+        (
+            852,
+            &["91234567", "9123 4567", "+852 9123 4567", "00852 9123 4567"],
+            "+85291234567",
+            "91234567",
+            "91234567",
+        ),
+    ];
+    for &(cc, spellings, e164, nsn, national) in table {
+        for raw in spellings {
+            let p = phone(raw, cc, Any, FIELD).unwrap_or_else(|e| panic!("{raw:?} +{cc}: {e:?}"));
+            let n = &p.number;
+            assert_eq!(
+                (
+                    n.e164.as_str(),
+                    n.national_significant.as_str(),
+                    n.national.as_str()
+                ),
+                (e164, nsn, national),
+                "{raw:?} +{cc}"
+            );
+        }
+    }
+}
+
 /// The problem for one cell that is expected to fail with exactly one problem.
 fn only_problem(raw: &str, cc: u16, expect: Expect) -> ferry::problem::Problem {
     let mut problems = phone(raw, cc, expect, FIELD).expect_err(raw);
@@ -427,11 +591,11 @@ fn messages_give_the_hint_that_fixes_the_cell() {
             ],
         ),
         (
-            "911211211",
-            886,
-            Mobile,
+            "63456789",
+            39,
+            Fixed,
             &[
-                "0911211211",
+                "063456789",
                 "spreadsheet probably dropped",
                 "format the column as Text",
             ],
@@ -663,7 +827,7 @@ const LANDLINES: &[(Option<&str>, &str, u16, LWant)] = &[
         None,
         "020 7946 0000",
         44,
-        LWant::Ok(None, "02079460000", &[]),
+        LWant::Ok(None, "2079460000", &[]),
     ),
     (
         Some("020"),
@@ -675,21 +839,17 @@ const LANDLINES: &[(Option<&str>, &str, u16, LWant)] = &[
         Some("20"),
         "7946 0000",
         44,
-        LWant::Err(&[AreaCodeNotAllowed, InvalidNumber]),
-    ),
+        LWant::Err(&[AreaCodeNotAllowed]),
+    ), // together they are the national significant number, also valid
     (
         None,
         "07400 123456",
         44,
         LWant::Err(&[MobileInLandlineColumn]),
     ),
-    (
-        None,
-        "02 2345 6789",
-        886,
-        LWant::Ok(None, "0223456789", &[]),
-    ),
-    (None, "223456789", 886, LWant::Err(&[LeadingZeroLost])),
+    // outside mainland China the local number is the national significant number
+    (None, "02 2345 6789", 886, LWant::Ok(None, "223456789", &[])),
+    (None, "223456789", 886, LWant::Ok(None, "223456789", &[])),
 ];
 
 #[test]
@@ -704,6 +864,7 @@ fn landline_table() {
                     area_code,
                     local,
                     warnings,
+                    ..
                 }),
             ) => {
                 assert_eq!(area_code.as_deref(), *want_area, "{ctx}");
@@ -854,8 +1015,15 @@ fn cell() -> impl Strategy<Value = String> {
 }
 
 fn check_phone(p: &Phone) {
+    let n = &p.number;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     assert!(
-        p.digits.bytes().all(|b| b.is_ascii_digit()) && !p.digits.is_empty(),
+        digits(&n.national_significant) && digits(&n.national),
+        "{p:?}"
+    );
+    assert!(n.national.ends_with(&n.national_significant), "{p:?}");
+    assert!(
+        n.e164.starts_with('+') && n.e164.ends_with(&n.national_significant),
         "{p:?}"
     );
 }

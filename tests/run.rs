@@ -1462,3 +1462,117 @@ fn stdin_manifest_is_named_stdin_in_the_reports() {
         "{out:?}"
     );
 }
+
+/// Issue 7: a state written by ferry 0.1.0 keyed calls by the digits as the cell wrote
+/// them (`886|0912345677` and `886|912345677` for one number). The fixture in
+/// `tests/data/state-v0.1.0/` was made by that release's own `run --target sandbox` of the
+/// `calls.csv` beside it. An upgrade rekeys the state in place, so nothing that succeeded
+/// is sent again, whichever spelling the next manifest uses.
+#[test]
+fn state_written_by_ferry_0_1_0_is_migrated_and_nothing_done_is_sent_again() {
+    let ws = Workspace::new();
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/state-v0.1.0");
+    for name in ["state.db", "calls.csv"] {
+        std::fs::copy(data.join(name), ws.join(name)).expect("copy the fixture");
+    }
+    let sandbox = ["--target", "sandbox"];
+
+    // The same manifest again: the six numbers it sent are skipped; row 4 is row 3's
+    // number in another spelling, now a duplicate; row 9 (a national significant number
+    // that 0.1.0 refused) is new and sent.
+    ws.ferry(&run_args("calls.csv", "calls", "r1", &sandbox))
+        .expect(1);
+    let first = Reports::read(&ws.join("r1"));
+    first.assert_accounts_for(csv_rows(8));
+    assert_eq!(
+        first.skipped.column("ferry_key"),
+        [
+            "1001|+8618100000030",
+            "1001|+886912345677",
+            "1001|+85261234567",
+            "1001|+861058512042",
+            "1001|+447400123456",
+            "1001|+819012345678",
+        ]
+    );
+    assert_eq!(first.skipped.ferry_rows(), [2, 3, 5, 6, 7, 8]);
+    assert_eq!(first.failed.ferry_rows(), [4]);
+    assert_eq!(first.failed.cell(4, "ferry_error_code"), "duplicate_key");
+    assert_eq!(first.succeeded.column("ferry_key"), ["1001|+886912345678"]);
+    assert_eq!(first.requests_sent(), 1);
+
+    // Every number written another way: all already done, nothing sent.
+    ws.write(
+        "respelled.csv",
+        "eventId,name,countryCode,mobile,areaCode,phone\n\
+         1001,Chen,86,+86 181 0000 0030,,\n\
+         1001,Lin,886,912 345 677,,\n\
+         1001,Wong,852,00852 6123 4567,,\n\
+         1001,Wang,+86,,10,5851 2042\n\
+         1001,Smith,44,+447400123456,,\n\
+         1001,Sato,81,9012345678,,\n\
+         1001,Bad,886,0912-345-678,,\n",
+    );
+    ws.ferry(&run_args("respelled.csv", "calls", "r2", &sandbox))
+        .expect(0);
+    let second = Reports::read(&ws.join("r2"));
+    second.assert_accounts_for(csv_rows(7));
+    assert_eq!(second.skipped.rows.len(), 7);
+    assert_eq!(second.requests_sent(), 0);
+
+    // The two old keys of one number became one record, and the layout is recorded.
+    let db = rusqlite::Connection::open(ws.join("state.db")).expect("open the state");
+    let version: i64 = db
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("user_version");
+    assert_eq!(version, 1);
+    let mut keys = db
+        .prepare("SELECT key, status FROM rows WHERE kind = 'calls' ORDER BY key")
+        .expect("query");
+    let keys: Vec<(String, String)> = keys
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("rows")
+        .map(|r| r.expect("a row"))
+        .collect();
+    let succeeded = |k: &str| (k.to_string(), "succeeded".to_string());
+    assert_eq!(
+        keys,
+        [
+            succeeded("1001|+447400123456"),
+            succeeded("1001|+819012345678"),
+            succeeded("1001|+85261234567"),
+            succeeded("1001|+861058512042"),
+            succeeded("1001|+8618100000030"),
+            succeeded("1001|+886912345677"),
+            succeeded("1001|+886912345678"),
+        ]
+    );
+}
+
+/// A state whose layout is newer than this ferry knows is refused before anything is
+/// sent, never misread.
+#[test]
+fn state_from_a_newer_ferry_is_refused_with_exit_2() {
+    let ws = Workspace::new();
+    let db = rusqlite::Connection::open(ws.join("state.db")).expect("create a state");
+    db.pragma_update(None, "user_version", 99)
+        .expect("set layout");
+    drop(db);
+    ws.write(
+        "calls.csv",
+        "eventId,name,countryCode,mobile\n1001,Chen,86,18100000030\n",
+    );
+    let out = ws
+        .ferry(&run_args(
+            "calls.csv",
+            "calls",
+            "r1",
+            &["--target", "sandbox"],
+        ))
+        .expect(2);
+    assert!(
+        out.stderr.contains("written by a newer ferry (layout 99"),
+        "{}",
+        out.stderr
+    );
+}

@@ -72,8 +72,9 @@ impl CallEntry {
     }
 }
 
-/// `countryCode|mobile` or `countryCode|areaCode|phone`: one place for both the record
-/// key and the matching of vendor answers.
+/// `countryCode|mobile` or `countryCode|areaCode|phone`: how a record of the vendor's
+/// answer is matched back to its row, by the wire form ferry sent. (The record key is the
+/// number's E.164 form; one wire form belongs to one E.164 number.)
 pub fn number_key(
     cc: &str,
     mobile: Option<&str>,
@@ -84,6 +85,21 @@ pub fn number_key(
         Some(m) => format!("{cc}|{m}"),
         None => format!("{cc}|{}|{}", area.unwrap_or(""), phone.unwrap_or("")),
     }
+}
+
+/// The key that ferry 0.1.0 recorded for a call, `eventId|countryCode|mobile` or
+/// `eventId|countryCode|areaCode|phone` with the digits as the cell wrote them, turned
+/// into today's `eventId|+E164`. `None` when it is not such a key or not a valid number.
+pub fn key_from_v0(old: &str) -> Option<String> {
+    let parts: Vec<&str> = old.split('|').collect();
+    let event: i64 = parts.first()?.parse().ok()?;
+    let cc: u16 = parts.get(1)?.parse().ok()?;
+    let e164 = match parts[2..] {
+        [mobile] => phone::phone(mobile, cc, Expect::Any, "").ok()?.number.e164,
+        [area, local] => phone::landline(Some(area), local, cc, "", "").ok()?.e164,
+        _ => return None,
+    };
+    Some(format!("{event}|{e164}"))
 }
 
 pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<Item>) {
@@ -120,7 +136,7 @@ pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<It
         }
     };
 
-    let (mut mobile, mut area_code, mut local) = (None, None, None);
+    let (mut mobile, mut area_code, mut local, mut e164) = (None, None, None, None);
     match (c.cell(MOBILE), c.cell(PHONE)) {
         (Some(_), Some(_)) => c.problem(
             PHONE,
@@ -144,7 +160,8 @@ pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<It
                 match phone::phone(raw, cc, Expect::Mobile, c.name(MOBILE)) {
                     Ok(p) => {
                         c.push_warnings(p.warnings);
-                        mobile = Some(p.digits);
+                        mobile = Some(p.number.national_significant);
+                        e164 = Some(p.number.e164);
                     }
                     Err(problems) => c.push_problems(problems),
                 }
@@ -158,6 +175,7 @@ pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<It
                         c.push_warnings(l.warnings);
                         area_code = l.area_code;
                         local = Some(l.local);
+                        e164 = Some(l.e164);
                     }
                     Err(problems) => c.push_problems(problems),
                 }
@@ -166,16 +184,9 @@ pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<It
     }
 
     let country_code = cc.map(|cc| cc.to_string());
-    let key = match (event_id, &country_code) {
-        (Some(e), Some(cc)) if mobile.is_some() || local.is_some() => Some(format!(
-            "{e}|{}",
-            number_key(
-                cc,
-                mobile.as_deref(),
-                area_code.as_deref(),
-                local.as_deref()
-            )
-        )),
+    // One number, one key, whichever column and spelling it came in.
+    let key = match (event_id, &e164) {
+        (Some(e), Some(number)) => Some(format!("{e}|{number}")),
         _ => None,
     };
     let item = (|| {

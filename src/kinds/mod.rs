@@ -22,7 +22,7 @@ mod task_status;
 
 pub use agent_settings::AgentSetting;
 pub use appointments::Appointment;
-pub use calls::{number_key, Call, CallEntry};
+pub use calls::{key_from_v0 as call_key_from_v0, number_key, Call, CallEntry};
 pub use moderators::Moderator;
 pub use publishers::{Customer, Publisher};
 pub use task_status::TaskStatusUpdate;

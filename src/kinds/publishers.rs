@@ -73,13 +73,14 @@ pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<It
         },
         None => ctx.country_code.map(Ok),
     };
+    // arctos takes the national format's digits, trunk `0` included (`0911211211`).
     let mut phone_digits = None;
     if let Some(raw) = c.cell(PHONE) {
         match row_cc {
             Some(Ok(cc)) => match phone::phone(raw, cc, Expect::Any, c.name(PHONE)) {
                 Ok(p) => {
                     c.push_warnings(p.warnings);
-                    phone_digits = Some(p.digits);
+                    phone_digits = Some(p.number.national);
                 }
                 Err(problems) => c.push_problems(problems),
             },

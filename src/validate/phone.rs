@@ -9,9 +9,7 @@
 //! parse: the "put back a `0` or `+`" guesses that explain spreadsheet damage are only tried
 //! once the number has failed as given.
 
-use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
-use std::sync::{Arc, LazyLock, Mutex};
 
 use rlibphonenumber::enums::Region;
 use rlibphonenumber::{
@@ -31,14 +29,25 @@ pub enum Expect {
     Any,
 }
 
+/// A valid phone number: its identity and the forms the vendors want, however the cell
+/// wrote it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Number {
+    /// `+886912345678`: the number's identity, used for record keys.
+    pub e164: String,
+    /// `912345678`: E.164 without the calling code, no trunk prefix (Quanshi's form).
+    pub national_significant: String,
+    /// `0912345678`: the digits of the national format, trunk prefix included where the
+    /// country's national format has one (arctos's form).
+    pub national: String,
+    /// libphonenumber's name for the number's type: `MOBILE`, `FIXED_LINE`, ...
+    pub kind: &'static str,
+}
+
 /// A checked phone cell.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Phone {
-    /// The digits as written, without formatting, and without the number's own `+<code>`
-    /// (or `00<code>`) when it matched the row's country code; a national trunk `0` is
-    /// kept. After a country's other international prefix (Taiwan's `002`) it is the
-    /// national significant number.
-    pub digits: String,
+    pub number: Number,
     pub warnings: Vec<Problem>,
 }
 
@@ -49,6 +58,8 @@ pub struct Landline {
     pub area_code: Option<String>,
     /// The local number: no country code, no area code (in mainland China), no extension.
     pub local: String,
+    /// The whole number's identity, `+861058512042`.
+    pub e164: String,
     pub warnings: Vec<Problem>,
 }
 
@@ -164,7 +175,8 @@ pub fn landline(
     let Some(area) = area_shown else {
         return checked.map(|p| Landline {
             area_code: None,
-            local: p.digits,
+            local: p.number.national_significant,
+            e164: p.number.e164,
             warnings: p.warnings,
         });
     };
@@ -183,7 +195,7 @@ pub fn landline(
             phone_field,
         ) {
             Ok(whole) => {
-                let _ = write!(message, ", here {}", whole.digits);
+                let _ = write!(message, ", here {}", whole.number.national);
             }
             Err(_) => problems = more,
         },
@@ -332,7 +344,7 @@ impl Cell<'_> {
     /// A number written with its own calling code (`rest` follows the `+` or `00`).
     fn international(&self, rest: &str, prefix: &str) -> Result<Phone, Vec<Problem>> {
         let code = self.cc.to_string();
-        let Some(national) = rest.strip_prefix(code.as_str()) else {
+        if !rest.starts_with(code.as_str()) {
             return Err(vec![match leading_calling_code(rest) {
                 Some(other) => self.mismatch(other),
                 None => self.problem(
@@ -344,56 +356,38 @@ impl Cell<'_> {
                     ),
                 ),
             }]);
-        };
-        // Calling codes are prefix-free, so `rest` really belongs to the row's code.
-        let number = LIB.parse(format!("+{rest}"), None).ok();
-        let ty = number
-            .as_ref()
-            .map_or(PhoneNumberType::Unknown, PhoneNumber::get_type);
-        if ty == PhoneNumberType::Unknown {
-            return Err(vec![self.invalid()]);
         }
-        self.check_type(ty).map_err(|p| vec![p])?;
+        // Calling codes are prefix-free, so `rest` really belongs to the row's code.
+        let number = LIB
+            .parse(format!("+{rest}"), None)
+            .map_err(|_| vec![self.invalid()])?;
+        let number = self.accept(&number)?;
         let written = match prefix {
             "+" => String::new(),
             other => format!(" (written {other}{})", self.cc),
         };
-        let warning = self.problem(
-            Code::CountryPrefixDropped,
-            format!(
-                "{}: its own country code +{}{written} is the row's, so it was dropped and {national} is sent (nothing to do)",
-                quote(self.shown),
-                self.cc
-            ),
-        );
+        let warning = self.own_code_dropped(&written, &number);
         Ok(Phone {
-            digits: national.to_owned(),
+            number,
             warnings: vec![warning],
         })
     }
 
-    /// A number written without a calling code: the row's code applies.
+    /// A number written without a calling code: the row's code applies. The national
+    /// significant number (`912345678`) and the national format with its trunk prefix
+    /// (`0912345678`) are the same number; libphonenumber strips the prefix.
     fn national(&self, digits: &str, region: Region) -> Result<Phone, Vec<Problem>> {
-        if let Some((number, source)) = parse_national(digits, self.cc, region) {
-            let own = number.country_code;
-            if source == CountryCodeSource::FromNumberWithIdd && own != i32::from(self.cc) {
-                return Err(vec![self.mismatch(own)]);
-            }
-            let ty = number.get_type();
-            if ty != PhoneNumberType::Unknown {
-                return self.valid_national(digits, &number, source, ty);
-            }
+        let Some((number, source)) = parse_national(digits, self.cc, region) else {
+            return Err(vec![self.explain_invalid(digits, region)]);
+        };
+        if source == CountryCodeSource::FromNumberWithIdd
+            && number.country_code != i32::from(self.cc)
+        {
+            return Err(vec![self.mismatch(number.country_code)]);
         }
-        Err(vec![self.explain_invalid(digits, region)])
-    }
-
-    fn valid_national(
-        &self,
-        digits: &str,
-        number: &PhoneNumber,
-        source: CountryCodeSource,
-        ty: PhoneNumberType,
-    ) -> Result<Phone, Vec<Problem>> {
+        if number.get_type() == PhoneNumberType::Unknown {
+            return Err(vec![self.explain_invalid(digits, region)]);
+        }
         match source {
             // The library quietly reads `8618100000030` as +86 181…; ferry does not guess.
             CountryCodeSource::FromNumberWithoutPlusSign if self.cc != NANPA => {
@@ -401,37 +395,46 @@ impl Cell<'_> {
                 let _ = write!(
                     p.message,
                     ", or leave the country code out: {}",
-                    national_digits(number)
+                    national_digits(&number)
                 );
-                return Err(vec![p]);
+                Err(vec![p])
             }
             // A country's own international prefix, like Taiwan's `002`.
             CountryCodeSource::FromNumberWithIdd => {
-                self.check_type(ty).map_err(|p| vec![p])?;
-                let national = number.get_national_significant_number();
-                let warning = self.problem(
-                    Code::CountryPrefixDropped,
-                    format!(
-                        "{}: its international prefix and own country code +{} are the row's, so they were dropped and {national} is sent (nothing to do)",
-                        quote(self.shown),
-                        self.cc
-                    ),
-                );
-                return Ok(Phone {
-                    digits: national,
+                let number = self.accept(&number)?;
+                let warning = self.own_code_dropped(" (after the international prefix)", &number);
+                Ok(Phone {
+                    number,
                     warnings: vec![warning],
-                });
+                })
             }
-            _ => {}
+            _ => Ok(Phone {
+                number: self.accept(&number)?,
+                warnings: Vec::new(),
+            }),
         }
-        if let Some(with_zero) = lost_trunk_zero(number, digits) {
-            return Err(vec![self.zero_lost(&with_zero)]);
+    }
+
+    /// A parsed number of the row's code that must be valid and of the column's type.
+    fn accept(&self, number: &PhoneNumber) -> Result<Number, Vec<Problem>> {
+        let ty = number.get_type();
+        if ty == PhoneNumberType::Unknown {
+            return Err(vec![self.invalid()]);
         }
         self.check_type(ty).map_err(|p| vec![p])?;
-        Ok(Phone {
-            digits: digits.to_owned(),
-            warnings: Vec::new(),
-        })
+        Ok(canonical(number, ty))
+    }
+
+    fn own_code_dropped(&self, written: &str, number: &Number) -> Problem {
+        self.problem(
+            Code::CountryPrefixDropped,
+            format!(
+                "{}: its own country code +{}{written} is the row's, so it was read as {} (nothing to do)",
+                quote(self.shown),
+                self.cc,
+                number.e164
+            ),
+        )
     }
 
     /// The number is invalid as given: say whether a spreadsheet's lost `0` or `+`
@@ -451,7 +454,10 @@ impl Cell<'_> {
         if region != Region::World {
             let with_zero = format!("0{digits}");
             if let Ok(n) = LIB.parse_and_keep_raw_input(&with_zero, Some(region)) {
+                // Only a `0` that is part of the number itself (Italy's fixed lines) can
+                // be lost this way: a trunk `0` is never needed, so it is never missing.
                 if n.country_code_source() == CountryCodeSource::FromDefaultCountry
+                    && n.get_national_significant_number().starts_with('0')
                     && n.get_type() != PhoneNumberType::Unknown
                 {
                     return self.zero_lost(&with_zero);
@@ -570,50 +576,23 @@ fn parse_national(
     Some((n, source))
 }
 
-/// A valid number whose national form starts with a trunk `0` that the digits lack
-/// (Taiwan's `911211211` for `0911211211`): the damage a spreadsheet does to a number
-/// column. Returns the national form.
-fn lost_trunk_zero(number: &PhoneNumber, digits: &str) -> Option<String> {
-    if digits.starts_with('0')
-        || !trunk_zero_types(number.country_code).contains(&number.get_type())
-    {
-        return None;
-    }
+/// The identity and wire forms of a valid number.
+fn canonical(number: &PhoneNumber, ty: PhoneNumberType) -> Number {
+    let national_significant = number.get_national_significant_number();
     let national = national_digits(number);
-    (national.strip_prefix('0') == Some(digits)).then_some(national)
-}
-
-/// The number types of a calling code whose national form starts with a trunk `0`,
-/// judged by the library's example numbers: only such numbers can lose a `0` and still
-/// parse as valid. Worked out once per calling code, and only for the codes a manifest
-/// uses: formatting every region's examples compiles hundreds of the library's regexes
-/// (0.6 s and 400 MB, kept for the life of the process).
-fn trunk_zero_types(cc: i32) -> Arc<HashSet<PhoneNumberType>> {
-    static BY_CODE: LazyLock<Mutex<HashMap<i32, Arc<HashSet<PhoneNumberType>>>>> =
-        LazyLock::new(Mutex::default);
-    let mut by_code = BY_CODE.lock().unwrap_or_else(|p| p.into_inner());
-    let types = by_code.entry(cc).or_insert_with(|| {
-        let mut types = HashSet::new();
-        for region in LIB.get_supported_regions() {
-            if LIB.get_country_code_for_region(region) != Some(cc) {
-                continue;
-            }
-            for ty in LIB
-                .get_supported_types_for_region(region)
-                .unwrap_or_default()
-            {
-                let Ok(example) = LIB.get_example_number_for_type_and_region(region, ty) else {
-                    continue;
-                };
-                let nsn = example.get_national_significant_number();
-                if national_digits(&example).strip_prefix('0') == Some(nsn.as_str()) {
-                    types.insert(example.get_type());
-                }
-            }
-        }
-        Arc::new(types)
-    });
-    Arc::clone(types)
+    // Some national formats add more than a trunk prefix (Argentina's mobile `15`): those
+    // are dialling instructions, not the number, so the plain number is used instead.
+    let national = if national.ends_with(national_significant.as_str()) {
+        national
+    } else {
+        national_significant.clone()
+    };
+    Number {
+        e164: number.format_as(PhoneNumberFormat::E164).into_owned(),
+        national_significant,
+        national,
+        kind: kind_name(ty),
+    }
 }
 
 fn national_digits(number: &PhoneNumber) -> String {
@@ -653,6 +632,24 @@ fn unknown_row_code(cc: u16, field: &str) -> Problem {
         field,
         format!("the row's country code {cc} is not an assigned ITU calling code: correct the country code"),
     )
+}
+
+/// libphonenumber's own name for a type, as its other ports print it.
+fn kind_name(ty: PhoneNumberType) -> &'static str {
+    match ty {
+        PhoneNumberType::FixedLine => "FIXED_LINE",
+        PhoneNumberType::Mobile => "MOBILE",
+        PhoneNumberType::FixedLineOrMobile => "FIXED_LINE_OR_MOBILE",
+        PhoneNumberType::TollFree => "TOLL_FREE",
+        PhoneNumberType::PremiumRate => "PREMIUM_RATE",
+        PhoneNumberType::SharedCost => "SHARED_COST",
+        PhoneNumberType::VoIP => "VOIP",
+        PhoneNumberType::PersonalNumber => "PERSONAL_NUMBER",
+        PhoneNumberType::Pager => "PAGER",
+        PhoneNumberType::UAN => "UAN",
+        PhoneNumberType::VoiceMail => "VOICEMAIL",
+        _ => "UNKNOWN",
+    }
 }
 
 fn type_name(ty: PhoneNumberType) -> &'static str {
@@ -746,7 +743,9 @@ fn china_landline(
                     )]);
                 }
             }
-            Ok(Landline { area_code: Some(area), local, warnings })
+            // E.164 of a mainland landline: +86, the area code without its `0`, the local number.
+            let e164 = format!("+{CHINA}{area}{local}");
+            Ok(Landline { area_code: Some(area), local, e164, warnings })
         }
         PhoneNumberType::Mobile => Err(vec![Problem::new(
             Code::MobileInLandlineColumn,
