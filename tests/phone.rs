@@ -1064,3 +1064,63 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Differential test against libphonenumber's reference behaviour
+
+/// Where ferry and the reference part on purpose; each is explained in the README's
+/// "Phone numbers" section. The test fails on any other disagreement, and on any of these
+/// that stops happening, so the list stays true.
+const KNOWN_DISAGREEMENTS: &str = include_str!("data/phone_oracle_disagreements.tsv");
+
+/// `tests/data/phone_oracle.tsv.gz` holds 100,000+ numbers of 32 calling codes, each in up
+/// to six spellings, with the verdict of Python's `phonenumbers` (the same metadata
+/// version as rlibphonenumber): made by `tools/phone-oracle/generate.py`. ferry must agree
+/// on validity, E.164 form and type, apart from the listed disagreements.
+#[test]
+fn agrees_with_the_python_phonenumbers_reference() {
+    use std::io::{BufRead, BufReader};
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/phone_oracle.tsv.gz"
+    );
+    let file = std::fs::File::open(path).expect("the oracle fixture");
+    let reader = BufReader::new(flate2::read::GzDecoder::new(file));
+    let (mut lines, mut disagreements) = (0usize, Vec::new());
+    for line in reader.lines() {
+        let line = line.expect("a line of the fixture");
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split('\t').collect();
+        let [cc, _spelling, input, want] = fields[..] else {
+            panic!("malformed fixture line {line:?}");
+        };
+        lines += 1;
+        let got = match phone(input, cc.parse().expect("a calling code"), Any, FIELD) {
+            Ok(p) => format!("{},{}", p.number.e164, p.number.kind),
+            Err(problems) => format!("invalid ({})", codes(&problems)[0].as_str()),
+        };
+        let agrees = match want {
+            "invalid" => got.starts_with("invalid"),
+            valid => got == valid,
+        };
+        if !agrees {
+            disagreements.push(format!("{cc}\t{input}\t{want}\t{got}"));
+        }
+    }
+    assert!(lines >= 500_000, "the fixture has {lines} lines");
+    let known: Vec<&str> = KNOWN_DISAGREEMENTS
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    let agreement = 1.0 - disagreements.len() as f64 / lines as f64;
+    assert!(
+        agreement >= 0.999,
+        "agreement {agreement:.5} over {lines} lines"
+    );
+    assert_eq!(
+        disagreements, known,
+        "disagreements with the reference changed (cc, input, reference, ferry)"
+    );
+}
