@@ -350,6 +350,37 @@ async fn publishers_need_a_non_empty_customer_array_with_names_and_ids() {
     assert_eq!(sb.stats()["created"]["publishers"], 0);
 }
 
+/// A customer's phone must come in the vendor example's form: `+886` and the national
+/// format's digits with the trunk 0 (issue 7).
+#[tokio::test]
+async fn publishers_phone_must_be_the_national_format_with_its_country_code() {
+    let sb = start().await;
+    let task_num = create_task(&sb, "P-3").await;
+    let cases = [
+        ("+886", "911211211", "customer[0].customer_phone must be written as 0911211211 (national format digits)"),
+        ("+886", "+886911211211", "customer[0].customer_phone is not a valid +886 number"),
+        ("+886", "0911", "customer[0].customer_phone is not a valid +886 number"),
+        ("886", "0911211211", "customer[0].customer_country_code must be a calling code like +886 when customer_phone is given"),
+    ];
+    for (cc, phone, message) in cases {
+        let customer = json!([{"customer_name": "n", "customer_id_num": "c1",
+                               "customer_country_code": cc, "customer_phone": phone}]);
+        let answer = post(
+            &sb,
+            PUBLISHER,
+            &[ARCTOS_AUTH],
+            json!({"task_num": task_num, "customer": customer}),
+        )
+        .await;
+        assert_eq!(
+            answer.body,
+            json!({"status": 0, "message": message}),
+            "{cc} {phone}"
+        );
+    }
+    assert_eq!(sb.stats()["created"]["publishers"], 0);
+}
+
 #[tokio::test]
 async fn task_status_is_idempotent_and_final() {
     let sb = start().await;
@@ -624,6 +655,47 @@ async fn quanshi_invalid_number_lands_in_fail_data() {
     let stats = sb.stats();
     assert_eq!(stats["created"]["calls"], 1);
     assert_eq!(stats["duplicates_rejected"]["calls"], 0);
+}
+
+/// The sandbox takes numbers only in the vendor's documented form (the national
+/// significant number) and knows a number by its E.164 form, so a second spelling of a
+/// number already in the event is a duplicate (issue 7).
+#[tokio::test]
+async fn quanshi_takes_the_national_significant_number_and_knows_a_number_once() {
+    let sb = start().await;
+    let taiwan =
+        |name: &str, mobile: &str| json!({"name": name, "countryCode": "886", "mobile": mobile});
+    let records = vec![
+        taiwan("nsn", "912345678"),
+        taiwan("trunk 0", "0912345677"),
+        taiwan("with code", "886912345676"),
+        json!({"name": "taipei", "countryCode": "886", "phone": "223456789"}),
+        json!({"name": "taipei with area", "countryCode": "886", "areaCode": "2", "phone": "23456788"}),
+        json!({"name": "beijing in one", "countryCode": "86", "phone": "1058512042"}),
+    ];
+    let answer = post(&sb, CALLS, &[], calls(3, records)).await;
+    let names = |list: &Value| -> Vec<String> {
+        without_id(list)
+            .iter()
+            .map(|r| r["name"].as_str().expect("a name").to_owned())
+            .collect()
+    };
+    let data = &answer.body["data"];
+    assert_eq!(names(&data["success_data"]), ["nsn", "taipei"]);
+    assert_eq!(
+        names(&data["fail_data"]),
+        ["trunk 0", "with code", "taipei with area", "beijing in one"]
+    );
+    // The same Taiwan number again is a duplicate in the event.
+    let again = post(
+        &sb,
+        CALLS,
+        &[],
+        calls(3, vec![taiwan("again", "912345678")]),
+    )
+    .await;
+    assert_eq!(again.body["data"]["fail_count"], 1);
+    assert_eq!(sb.stats()["duplicates_rejected"]["calls"], 1);
 }
 
 #[tokio::test]

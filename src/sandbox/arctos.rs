@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use super::fields::{self, Object};
 use super::stats::Kind;
 use super::{Reply, Req, State};
+use crate::validate::phone;
 
 const FORBIDDEN: &str = "Access to the requested resource is not allowed";
 /// An authorization code must be exchanged for a token within this time, and only once.
@@ -233,14 +234,36 @@ fn read_customers(customers: &[Value]) -> Result<Vec<&str>, String> {
                 fields::opt_str(customer, "customer_title")?;
                 fields::req_str(customer, "customer_name")?;
                 let id = fields::req_str(customer, "customer_id_num")?;
-                fields::opt_str(customer, "customer_country_code")?;
-                fields::opt_str(customer, "customer_phone")?;
+                let cc = fields::opt_str(customer, "customer_country_code")?;
+                if let Some(phone) = fields::opt_str(customer, "customer_phone")? {
+                    check_phone(cc, phone)?;
+                }
                 fields::opt_str(customer, "customer_email")?;
                 Ok(id)
             };
             read().map_err(|e: String| format!("customer[{i}].{e}"))
         })
         .collect()
+}
+
+/// A customer's phone in the vendor example's form: `customer_country_code` as `+886` and
+/// the national format's digits, trunk `0` included (`0911211211`), of a valid number.
+fn check_phone(cc: Option<&str>, phone: &str) -> Result<(), String> {
+    let cc: u16 = cc
+        .and_then(|c| c.strip_prefix('+'))
+        .filter(|c| fields::is_digits(c, 1, 3))
+        .and_then(|c| c.parse().ok())
+        .ok_or(
+            "customer_country_code must be a calling code like +886 when customer_phone is given",
+        )?;
+    match phone::read_wire(cc, phone) {
+        Some(number) if number.national == phone => Ok(()),
+        Some(number) => Err(format!(
+            "customer_phone must be written as {} (national format digits)",
+            number.national
+        )),
+        None => Err(format!("customer_phone is not a valid +{cc} number")),
+    }
 }
 
 /// updateTaskStatus, `POST /api/task/status/do_update` (the sandbox's path; the vendor

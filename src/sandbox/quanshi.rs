@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use super::fields::{self, Object};
 use super::stats::Kind;
 use super::{Reply, Req, State};
+use crate::validate::phone;
 
 #[derive(Debug)]
 pub(super) struct Store {
@@ -170,11 +171,12 @@ fn echo(id: String, record: &Object) -> Value {
     })
 }
 
-/// The number a valid record reaches, as a key that is the same for the same number in
-/// an event: country code and mobile, or country code, area code and landline. `None`
-/// when the record is not valid: a name, a country code of 1–3 digits, and exactly one
-/// of a mobile or a landline of 5–15 digits (an area code, without its leading 0, goes
-/// only with a landline).
+/// The number a valid record reaches, as its E.164 form: the same number has one key in
+/// an event however it was spelled. `None` when the record is not valid: a name, a
+/// country code of 1–3 digits, and exactly one of a mobile or a landline, in the forms the
+/// vendor documents — the national significant number (no `+`, country code or trunk
+/// `0`), and for mainland China landlines an area code without its `0` plus the local
+/// number — of a number that is valid for that country.
 fn number_key(record: &Object) -> Option<String> {
     let text = |name: &str| match record.get(name) {
         None | Some(Value::Null) => Some(""),
@@ -187,19 +189,19 @@ fn number_key(record: &Object) -> Option<String> {
     if name.is_empty() || !fields::is_digits(country, 1, 3) || country.starts_with('0') {
         return None;
     }
-    match (mobile.is_empty(), phone.is_empty()) {
-        (false, true) if area.is_empty() && fields::is_digits(mobile, 5, 15) => {
-            Some(format!("m:{country}:{mobile}"))
-        }
-        (true, false)
-            if fields::is_digits(phone, 5, 15)
-                && (area.is_empty() || fields::is_digits(area, 1, 4) && !area.starts_with('0')) =>
-        {
-            Some(format!("l:{country}:{area}:{phone}"))
-        }
-        _ => None,
-    }
+    let cc: u16 = country.parse().ok()?;
+    let national = match (mobile.is_empty(), phone.is_empty(), area.is_empty()) {
+        (false, true, true) => mobile.to_owned(),
+        (true, false, true) if cc != CHINA => phone.to_owned(),
+        (true, false, false) if cc == CHINA && !area.starts_with('0') => format!("{area}{phone}"),
+        _ => return None,
+    };
+    let number = phone::read_wire(cc, &national)?;
+    (number.national_significant == national).then_some(number.e164)
 }
+
+/// Mainland China: the only country whose landlines take an `areaCode`.
+const CHINA: u16 = 86;
 
 #[cfg(test)]
 mod tests {
@@ -212,9 +214,13 @@ mod tests {
     #[test]
     fn valid_numbers() {
         let mobile = json!({"name": "a", "countryCode": "86", "mobile": "18100000030"});
-        assert_eq!(key(mobile).as_deref(), Some("m:86:18100000030"));
+        assert_eq!(key(mobile).as_deref(), Some("+8618100000030"));
         let landline = json!({"name": "a", "countryCode": "86", "areaCode": "10", "phone": "58512042", "mobile": ""});
-        assert_eq!(key(landline).as_deref(), Some("l:86:10:58512042"));
+        assert_eq!(key(landline).as_deref(), Some("+861058512042"));
+        let taiwan = json!({"name": "a", "countryCode": "886", "mobile": "912345678"});
+        assert_eq!(key(taiwan).as_deref(), Some("+886912345678"));
+        let taipei = json!({"name": "a", "countryCode": "886", "phone": "223456789"});
+        assert_eq!(key(taipei).as_deref(), Some("+886223456789"));
     }
 
     #[test]
@@ -231,6 +237,13 @@ mod tests {
             json!({"name": "a", "countryCode": "86", "areaCode": "10", "mobile": "18100000030"}),
             json!({"name": "a", "countryCode": "86", "areaCode": "010", "phone": "58512042"}),
             json!({"name": "a", "countryCode": 86, "mobile": "18100000030"}),
+            // not the documented form: a trunk 0, the country code, a mainland landline
+            // without its area code, an area code outside mainland China, or invalid
+            json!({"name": "a", "countryCode": "886", "mobile": "0912345678"}),
+            json!({"name": "a", "countryCode": "886", "mobile": "886912345678"}),
+            json!({"name": "a", "countryCode": "86", "phone": "01058512042"}),
+            json!({"name": "a", "countryCode": "886", "areaCode": "2", "phone": "23456789"}),
+            json!({"name": "a", "countryCode": "86", "mobile": "10000000000"}),
         ] {
             assert_eq!(key(record.clone()), None, "{record}");
         }

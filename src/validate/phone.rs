@@ -157,6 +157,19 @@ pub fn phone(raw: &str, cc: u16, expect: Expect, field: &str) -> Result<Phone, V
     cell.national(&cleaned.digits, region)
 }
 
+/// The valid number that bare `digits` are under calling code `cc`, as a vendor would
+/// read a request: the sandbox checks with it that what ferry sends is canonical.
+pub fn read_wire(cc: u16, digits: &str) -> Option<Number> {
+    if digits.is_empty() || digits.len() > MAX_DIGITS || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let number = LIB.parse(format!("+{cc}{digits}"), None).ok()?;
+    let ty = number.get_type();
+    (number.country_code == i32::from(cc) && ty != PhoneNumberType::Unknown)
+        .then(|| canonical(&number, ty))
+}
+
 /// A Quanshi landline: `areaCode` (mainland China only) plus the local number. For other
 /// countries the phone is checked as a landline of that country and must come without an
 /// area code.
