@@ -702,6 +702,60 @@ fn xlsx_cells_read_as_excel_shows_them() {
 }
 
 #[test]
+fn xlsx_numbers_read_through_their_number_format() {
+    use rust_xlsxwriter::{ExcelDateTime, Format as XFormat};
+    let dir = TempDir::new().expect("temp dir");
+    let path = xlsx(&dir, "m.xlsx", |wb| {
+        let ws = wb.add_worksheet();
+        let columns = [
+            "padded", "whole", "general", "dashed", "built_in", "amount", "text", "when",
+        ];
+        for (c, name) in columns.iter().enumerate() {
+            ws.write_string(0, c as u16, *name).expect("write");
+        }
+        let custom = |code: &str| Some(XFormat::new().set_num_format(code));
+        // Built-in formats are stored by id alone: 1 is `0`, 4 `#,##0.00`, 49 `@`.
+        let built_in = |id: u8| Some(XFormat::new().set_num_format_index(id));
+        for (c, value, format) in [
+            (0, 912_345_678.0, custom("0000000000")),
+            (1, 8_613_800_138_000.0, custom("0")),
+            (2, 8_613_800_138_000.0, None),
+            (3, 13_800_138_000.0, custom("000-0000-0000")),
+            (4, 8_613_800_138_000.0, built_in(1)),
+            (5, 1_234.5, built_in(4)),
+            (6, 8_613_800_138_000.0, built_in(49)),
+        ] {
+            match format {
+                Some(format) => ws.write_number_with_format(1, c, value, &format),
+                None => ws.write_number(1, c, value),
+            }
+            .expect("write");
+        }
+        let date = ExcelDateTime::from_ymd(2024, 2, 22).expect("date");
+        let date_format = XFormat::new().set_num_format("yyyy-mm-dd");
+        ws.write_datetime_with_format(1, 7, &date, &date_format)
+            .expect("write");
+    });
+    let (_, rows) = read(&source(&path));
+    assert_eq!(
+        rows,
+        vec![row(
+            2,
+            &[
+                "0912345678",
+                "8613800138000",
+                "8.613800138E+12",
+                "138-0013-8000",
+                "8613800138000",
+                "1,234.50",
+                "8.613800138E+12",
+                "2024-02-22",
+            ]
+        )]
+    );
+}
+
+#[test]
 fn xlsx_first_row_blank_and_sheet_choice() {
     let dir = TempDir::new().expect("temp dir");
     let path = xlsx(&dir, "m.xlsx", |wb| {

@@ -828,6 +828,102 @@ fn an_xlsx_phone_stored_as_a_number_is_scientific_notation() {
 }
 
 #[test]
+fn an_xlsx_phone_stored_as_a_number_with_format_0_reads_in_full() {
+    let dir = TempDir::new().expect("temp dir");
+    let path = dir.path().join("calls.xlsx");
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    for (col, name) in ["eventId", "name", "countryCode", "mobile"]
+        .iter()
+        .enumerate()
+    {
+        sheet.write_string(0, col as u16, *name).expect("header");
+    }
+    let whole = rust_xlsxwriter::Format::new().set_num_format("0");
+    for (row, name, mobile) in [
+        (1, "张伟", 8_613_800_138_000.0),
+        (2, "李娜", 13_800_138_000.0),
+    ] {
+        sheet.write_number(row, 0, 542818.0).expect("cell");
+        sheet.write_string(row, 1, name).expect("cell");
+        sheet.write_number(row, 2, 86.0).expect("cell");
+        sheet
+            .write_number_with_format(row, 3, mobile, &whole)
+            .expect("cell");
+    }
+    workbook.save(&path).expect("save");
+    let run = validate(&dir, &path, "calls", &[]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    // The digits the person saw, never `8.613800138E+12`: the row fails for its missing
+    // `+`, not for scientific notation, and the report echoes the cell as shown.
+    assert!(!run.csv("failed.csv").contains("E+"));
+    let failed = run.records("failed.csv");
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert_eq!(
+        &failed[1][..4],
+        ["2", "", "validation", "leading_plus_lost"]
+    );
+    assert_eq!(failed[1][5], "mobile");
+    assert_eq!(failed[1][10..], ["542818", "张伟", "86", "8613800138000"]);
+    assert_eq!(
+        run.csv("valid.csv"),
+        format!(
+            "{VALID_HEADER},eventId,name,countryCode,mobile\n\
+             3,542818|+8613800138000,,,,0,,542818,李娜,86,13800138000\n"
+        )
+    );
+}
+
+/// A Taiwan mobile kept as a number: shown as `0912345678` through a `0000000000` format
+/// it reads so (and the report echoes it); in General it reads `912345677`, its national
+/// significant number. Both are valid, and the same number in another row is a duplicate.
+#[test]
+fn an_xlsx_number_with_a_zero_padded_format_reads_as_shown_and_is_one_number() {
+    let dir = TempDir::new().expect("temp dir");
+    let path = dir.path().join("calls.xlsx");
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    for (col, name) in ["eventId", "name", "countryCode", "mobile"]
+        .iter()
+        .enumerate()
+    {
+        sheet.write_string(0, col as u16, *name).expect("header");
+    }
+    let padded = rust_xlsxwriter::Format::new().set_num_format("0000000000");
+    let general = rust_xlsxwriter::Format::new();
+    for (row, mobile, format) in [
+        (1, 912_345_678.0, &padded),
+        (2, 912_345_677.0, &general),
+        (3, 912_345_677.0, &padded),
+    ] {
+        sheet.write_number(row, 0, 542818.0).expect("cell");
+        sheet.write_string(row, 1, "Lin").expect("cell");
+        sheet.write_number(row, 2, 886.0).expect("cell");
+        sheet
+            .write_number_with_format(row, 3, mobile, format)
+            .expect("cell");
+    }
+    workbook.save(&path).expect("save");
+    let run = validate(&dir, &path, "calls", &[]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.csv("valid.csv"),
+        format!(
+            "{VALID_HEADER},eventId,name,countryCode,mobile\n\
+             2,542818|+886912345678,,,,0,,542818,Lin,886,0912345678\n\
+             3,542818|+886912345677,,,,0,,542818,Lin,886,912345677\n"
+        )
+    );
+    let failed = run.records("failed.csv");
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert_eq!(
+        &failed[1][..4],
+        ["4", "542818|+886912345677", "validation", "duplicate_key"]
+    );
+    assert_eq!(failed[1][10..], ["542818", "Lin", "886", "0912345677"]);
+}
+
+#[test]
 fn two_columns_for_one_field_is_exit_2_naming_both() {
     let dir = TempDir::new().expect("temp dir");
     let manifest = write(&dir, "dup.csv", "userId,callType,User ID\nu1,1,u2\n");

@@ -22,6 +22,7 @@ use crate::problem::{Code, Problem};
 mod csv;
 mod encoding;
 mod json;
+mod number_format;
 mod xlsx;
 
 pub use encoding::ACCEPTED_ENCODINGS;

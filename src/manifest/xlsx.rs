@@ -5,9 +5,12 @@
 //! the workbook's shared-strings table (every distinct text in the workbook) and styles
 //! into memory when it opens the file; that is the one part that grows with the file.
 //!
-//! Numbers are shown the way Excel's General format shows them, because that is what a
-//! person sees and fixes: a phone stored as a number comes out as `8.61810000003E+12`
-//! and a later stage rejects it with a hint; it is never silently "repaired" here.
+//! A number is shown the way Excel shows it through the cell's number format, because
+//! that is what a person sees and fixes: `912345678` formatted `0000000000` reads
+//! `0912345678`, `8613800138000` formatted `0` reads `8613800138000`, and the same phone
+//! left in the General format reads `8.613800138E+12`, which a later stage rejects with
+//! a hint; it is never silently "repaired" here. The formats are parsed once per cell
+//! style (see `number_format`); dates are calamine's, read by the date rules below.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -15,6 +18,7 @@ use std::sync::mpsc::SyncSender;
 
 use calamine::{DataRef, ExcelDateTime, ExcelDateTimeType, Reader, Xlsx};
 
+use super::number_format::{general_number, NumberFormat};
 use super::{spawn_reader, ManifestError, Msg, Record};
 
 /// Excel's last column is XFD.
@@ -92,14 +96,26 @@ fn read_sheet(
     let mut reader = workbook
         .worksheet_cells_reader(sheet)
         .map_err(|e| fail(None, &e))?;
+    // Indexed by a cell's style id; built-in format ids come already as their codes.
+    let formats: Vec<NumberFormat> = reader
+        .styles()
+        .iter()
+        .map(|style| {
+            let code = style.number_format.as_ref();
+            NumberFormat::parse(code.map_or("General", |f| f.format_code.as_str()))
+        })
+        .collect();
     let mut current: Option<(u32, Vec<String>)> = None;
     loop {
         let last_row = current.as_ref().map(|(r, _)| *r);
-        let Some(cell) = reader.next_cell().map_err(|e| fail(last_row, &e))? else {
+        let next = reader
+            .next_cell_with_style_id()
+            .map_err(|e| fail(last_row, &e))?;
+        let Some((cell, style)) = next else {
             break;
         };
         let (row, column) = cell.get_position();
-        let Some(text) = cell_text(cell.get_value(), is_1904) else {
+        let Some(text) = cell_text(cell.get_value(), formats.get(style), is_1904) else {
             continue;
         };
         if column >= MAX_COLUMNS {
@@ -138,52 +154,25 @@ fn send(tx: &SyncSender<Msg>, row: u32, cells: Vec<String>) -> Result<(), Option
     tx.send(Msg::Record(record)).map_err(|_| None)
 }
 
-/// A cell's text as Excel shows it; `None` for an empty cell.
-pub(crate) fn cell_text(value: &DataRef<'_>, is_1904: bool) -> Option<String> {
+/// A cell's text as Excel shows it; `None` for an empty cell. `format` is the cell's
+/// number format (General when it has none).
+pub(crate) fn cell_text(
+    value: &DataRef<'_>,
+    format: Option<&NumberFormat>,
+    is_1904: bool,
+) -> Option<String> {
     Some(match value {
         DataRef::Empty => return None,
         DataRef::String(s) => s.clone(),
         DataRef::SharedString(s) => (*s).to_string(),
         DataRef::Int(i) => i.to_string(),
-        DataRef::Float(f) => general_number(*f),
+        DataRef::Float(f) => format.map_or_else(|| general_number(*f), |n| n.format(*f)),
         DataRef::Bool(b) => b.to_string(),
         DataRef::DateTime(dt) => date_time(dt, is_1904),
         DataRef::DateTimeIso(s) => s.replacen('T', " ", 1),
         DataRef::DurationIso(s) => s.clone(),
         DataRef::Error(e) => e.to_string(),
     })
-}
-
-/// A number as Excel's General format shows it: whole numbers of up to 11 digits in
-/// full, longer ones in scientific form with at most 12 significant digits
-/// (`8.61810000003E+12`), fractions to 15 significant digits (Excel's precision), so
-/// that `0.1 + 0.2` reads `0.3`.
-pub(crate) fn general_number(f: f64) -> String {
-    if !f.is_finite() {
-        return f.to_string();
-    }
-    if f.fract() == 0.0 {
-        if f.abs() < 1e11 {
-            // In range for i64, and `-0.0` becomes `0`.
-            return (f as i64).to_string();
-        }
-        return scientific(f);
-    }
-    let rounded: f64 = format!("{f:.14e}").parse().unwrap_or(f);
-    rounded.to_string()
-}
-
-fn scientific(f: f64) -> String {
-    let text = format!("{f:.11e}");
-    let (mantissa, exponent) = text.split_once('e').unwrap_or((text.as_str(), "0"));
-    let mantissa = if mantissa.contains('.') {
-        mantissa.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        mantissa
-    };
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    let sign = if exponent < 0 { '-' } else { '+' };
-    format!("{mantissa}E{sign}{:02}", exponent.abs())
 }
 
 /// `YYYY-MM-DD HH:MM:SS`, or `YYYY-MM-DD` at midnight, or `HH:MM:SS` for a time of day
@@ -209,29 +198,5 @@ fn date_time(dt: &ExcelDateTime, is_1904: bool) -> String {
         format!("{y:04}-{mo:02}-{d:02}")
     } else {
         format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_read_as_excel_general_shows_them() {
-        for (value, shown) in [
-            (911211211.0, "911211211"),
-            (99_999_999_999.0, "99999999999"),
-            (861_810_000_003.0, "8.61810000003E+11"),
-            (8_618_100_000_030.0, "8.61810000003E+12"),
-            (8_613_800_138_000.0, "8.613800138E+12"),
-            (9_999_999_999_999.0, "1E+13"),
-            (-0.0, "0"),
-            (-42.0, "-42"),
-            (0.1 + 0.2, "0.3"),
-            (3.25, "3.25"),
-            (1e-7, "0.0000001"),
-        ] {
-            assert_eq!(general_number(value), shown, "{value}");
-        }
     }
 }
