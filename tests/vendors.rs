@@ -738,6 +738,115 @@ async fn quanshi_call_create_carries_token_event_before_minutes_and_call_list() 
     assert_eq!(succeeded(&outcomes[0]).0.as_deref(), Some("id-4"));
 }
 
+/// Issue 7: whatever spelling a cell used, Quanshi receives the national significant
+/// number (no +, country code or trunk 0), and the answer's records are matched back by
+/// that form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quanshi_receives_the_national_significant_number_whatever_the_spelling() {
+    let srv = Server::start().await;
+    let target = quanshi_target(&srv, "tok", "");
+    let wire = [
+        ("886", "912345678"),
+        ("886", "912345677"),
+        ("886", "912345676"),
+        ("81", "9012345678"),
+        ("44", "7400123456"),
+        ("49", "15123456789"),
+    ];
+    let call_list: Vec<Value> = wire
+        .iter()
+        .enumerate()
+        .map(|(i, (cc, mobile))| json!({"name": format!("p{i}"), "countryCode": cc, "mobile": mobile}))
+        .collect();
+    let records: Vec<Value> = wire
+        .iter()
+        .enumerate()
+        .map(|(i, (cc, mobile))| json!({"id": format!("id-{i}"), "name": format!("p{i}"), "company": "", "countryCode": cc, "mobile": mobile, "areaCode": "", "phone": ""}))
+        .collect();
+    srv.expect(
+        Expect::new(
+            CREATE_CALL,
+            json!({"token": "tok", "eventId": 7, "beforeMinutes": 30, "callList": call_list}),
+        ),
+        vec![Reply::json(200, quanshi_answer(200, "ok", records, vec![]))],
+    )
+    .await;
+    srv.catch_all().await;
+    let cells: [[&str; 4]; 6] = [
+        ["p0", "886", "0912-345-678", ""],
+        ["p1", "+886", "912 345 677", ""],
+        ["p2", "886", "+886 912 345 676", ""],
+        ["p3", "81", "090-1234-5678", ""],
+        ["p4", "44", "0044 7400 123456", ""],
+        ["p5", "49", "01512 3456789", ""],
+    ];
+    let rows: Vec<Vec<&str>> = cells
+        .iter()
+        .map(|[name, cc, mobile, _]| vec!["7", "", name, "", cc, mobile, "", ""])
+        .collect();
+    let rows: Vec<&[&str]> = rows.iter().map(Vec::as_slice).collect();
+    let calls = batch(Kind::Calls, &Ctx::default(), CALL_HEADER, &rows);
+    let (outcomes, _) = done(sender(target, Kind::Calls).send(&calls).await);
+    srv.assert_all_matched();
+    let ids: Vec<Option<String>> = outcomes.iter().map(|o| succeeded(o).0).collect();
+    let want: Vec<Option<String>> = (0..6).map(|i| Some(format!("id-{i}"))).collect();
+    assert_eq!(ids, want);
+}
+
+/// Issue 7: arctos receives the national format's digits, trunk 0 included (the vendor
+/// example's `0911211211` for +886), whatever spelling the cell used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arctos_receives_the_national_format_whatever_the_spelling() {
+    let srv = Server::start().await;
+    let target = arctos_target(&srv, "tok", "");
+    let customer = |id: &str, cc: &str, phone: &str| json!({"customer_name": "n", "customer_id_num": id, "customer_country_code": cc, "customer_phone": phone});
+    srv.expect(
+        Expect::new(
+            ADD_PUBLISHER,
+            json!({"task_num": "202402220000021", "customer": [
+                customer("c1", "+886", "0911211211"),
+                customer("c2", "+886", "0911211212"),
+                customer("c3", "+886", "0911211213"),
+                customer("c4", "+81", "09012345678"),
+                customer("c5", "+44", "07400123456"),
+                customer("c6", "+1", "2015550123"),
+            ]}),
+        )
+        .bearer("tok"),
+        vec![Reply::json(
+            200,
+            json!({"status": 1, "message": "customer member success"}),
+        )],
+    )
+    .await;
+    srv.catch_all().await;
+    let publishers = batch(
+        Kind::Publishers,
+        &Ctx::default(),
+        &[
+            "task_num",
+            "customer_name",
+            "customer_id_num",
+            "customer_country_code",
+            "customer_phone",
+        ],
+        &[
+            &["202402220000021", "n", "c1", "886", "911211211"],
+            &["202402220000021", "n", "c2", "+886", "+886 911 211 212"],
+            &["202402220000021", "n", "c3", "00886", "002 886 911 211 213"],
+            &["202402220000021", "n", "c4", "81", "+81 90 1234 5678"],
+            &["202402220000021", "n", "c5", "44", "7400 123456"],
+            &["202402220000021", "n", "c6", "1", "1 (201) 555-0123"],
+        ],
+    );
+    let (outcomes, _) = done(sender(target, Kind::Publishers).send(&publishers).await);
+    srv.assert_all_matched();
+    assert_eq!(outcomes.len(), 6);
+    for outcome in &outcomes {
+        succeeded(outcome);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aicc_create_sends_lists_as_arrays_with_the_app_key_and_bearer_token() {
     let srv = Server::start().await;
