@@ -561,7 +561,7 @@ fn spellings_of_one_number_are_one_number() {
                 (
                     n.e164.as_str(),
                     n.national_significant.as_str(),
-                    n.national.as_str()
+                    n.national().as_str()
                 ),
                 (e164, nsn, national),
                 "{raw:?} +{cc}"
@@ -1018,10 +1018,10 @@ fn check_phone(p: &Phone) {
     let n = &p.number;
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     assert!(
-        digits(&n.national_significant) && digits(&n.national),
+        digits(&n.national_significant) && digits(&n.national()),
         "{p:?}"
     );
-    assert!(n.national.ends_with(&n.national_significant), "{p:?}");
+    assert!(n.national().ends_with(&n.national_significant), "{p:?}");
     assert!(
         n.e164.starts_with('+') && n.e164.ends_with(&n.national_significant),
         "{p:?}"

@@ -80,7 +80,7 @@ pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<It
             Some(Ok(cc)) => match phone::phone(raw, cc, Expect::Any, c.name(PHONE)) {
                 Ok(p) => {
                     c.push_warnings(p.warnings);
-                    phone_digits = Some(p.number.national);
+                    phone_digits = Some(p.number.national());
                 }
                 Err(problems) => c.push_problems(problems),
             },

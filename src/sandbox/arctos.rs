@@ -257,10 +257,10 @@ fn check_phone(cc: Option<&str>, phone: &str) -> Result<(), String> {
             "customer_country_code must be a calling code like +886 when customer_phone is given",
         )?;
     match phone::read_wire(cc, phone) {
-        Some(number) if number.national == phone => Ok(()),
+        Some(number) if number.national() == phone => Ok(()),
         Some(number) => Err(format!(
             "customer_phone must be written as {} (national format digits)",
-            number.national
+            number.national()
         )),
         None => Err(format!("customer_phone is not a valid +{cc} number")),
     }

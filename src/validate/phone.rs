@@ -31,21 +31,35 @@ pub enum Expect {
 
 /// A valid phone number: its identity and the forms the vendors want, however the cell
 /// wrote it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Number {
     /// `+886912345678`: the number's identity, used for record keys.
     pub e164: String,
     /// `912345678`: E.164 without the calling code, no trunk prefix (Quanshi's form).
     pub national_significant: String,
-    /// `0912345678`: the digits of the national format, trunk prefix included where the
-    /// country's national format has one (arctos's form).
-    pub national: String,
     /// libphonenumber's name for the number's type: `MOBILE`, `FIXED_LINE`, ...
     pub kind: &'static str,
+    parsed: PhoneNumber,
+}
+
+impl Number {
+    /// `0912345678`: the digits of the national format, trunk prefix included where the
+    /// country's national format has one (arctos's form). Formatting costs more than the
+    /// parse, so it is done only for the kinds that send this form.
+    pub fn national(&self) -> String {
+        let national = national_digits(&self.parsed);
+        // Some national formats add more than a trunk prefix (Argentina's mobile `15`):
+        // those are dialling instructions, not the number, so the plain number is sent.
+        if national.ends_with(self.national_significant.as_str()) {
+            national
+        } else {
+            self.national_significant.clone()
+        }
+    }
 }
 
 /// A checked phone cell.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Phone {
     pub number: Number,
     pub warnings: Vec<Problem>,
@@ -208,7 +222,7 @@ pub fn landline(
             phone_field,
         ) {
             Ok(whole) => {
-                let _ = write!(message, ", here {}", whole.number.national);
+                let _ = write!(message, ", here {}", whole.number.national());
             }
             Err(_) => problems = more,
         },
@@ -591,20 +605,11 @@ fn parse_national(
 
 /// The identity and wire forms of a valid number.
 fn canonical(number: &PhoneNumber, ty: PhoneNumberType) -> Number {
-    let national_significant = number.get_national_significant_number();
-    let national = national_digits(number);
-    // Some national formats add more than a trunk prefix (Argentina's mobile `15`): those
-    // are dialling instructions, not the number, so the plain number is used instead.
-    let national = if national.ends_with(national_significant.as_str()) {
-        national
-    } else {
-        national_significant.clone()
-    };
     Number {
         e164: number.format_as(PhoneNumberFormat::E164).into_owned(),
-        national_significant,
-        national,
+        national_significant: number.get_national_significant_number(),
         kind: kind_name(ty),
+        parsed: number.clone(),
     }
 }
 
