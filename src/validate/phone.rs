@@ -1,7 +1,12 @@
 //! Phone numbers and country calling codes: the one place that knows how a phone cell is
 //! cleaned, which spreadsheet damage it can show, and what libphonenumber has to say about
-//! it. The kinds call [`country_code`], [`phone`] and [`landline`]; nothing else in ferry
-//! talks to the phone library.
+//! it. The kinds call [`country_code`], [`phone`] and [`landline`]; the sandbox calls
+//! [`read_wire`]; nothing else in ferry talks to the phone library.
+//!
+//! A phone number is an identity, not a string: every spelling of one number (its
+//! national significant number, its national format with a trunk `0`, `+cc`, `00cc`, a
+//! country's own international prefix, full-width digits) gives the same [`Number`], whose
+//! E.164 form is the record key and whose vendor forms are what is sent.
 //!
 //! Two rules shape the code. Only ASCII digits with at most one leading `+` ever reach
 //! rlibphonenumber: its parser panics on some `;phone-context=` input, and anything that is
