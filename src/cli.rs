@@ -109,9 +109,14 @@ pub struct RunArgs {
     /// Target section of the config; `sandbox` starts a built-in sandbox on loopback.
     #[arg(long)]
     pub target: Option<String>,
-    /// State database: what earlier runs did, per target, kind and record key.
-    #[arg(long, default_value = ".ferry/state.db")]
-    pub state: PathBuf,
+    /// State database: what earlier runs did, per target, kind and record key. Default:
+    /// `state` in the config, else `.ferry/state.db` beside the config file (or in the
+    /// working directory when there is none).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// When another run holds the state, wait up to SECS for it instead of exiting 2.
+    #[arg(long, value_name = "SECS")]
+    pub wait_lock: Option<u64>,
     /// Requests per second (overrides the target's `rate`).
     #[arg(long)]
     pub rate: Option<f64>,

@@ -147,6 +147,9 @@ pub fn print_run_summary(report: &run::RunReport) {
     if let Some(why) = &s.aborted {
         let _ = writeln!(out, "  stopped early: {why}");
     }
+    if let Some(state) = &s.state {
+        let _ = writeln!(out, "state: {state}");
+    }
     let _ = writeln!(out, "reports: {}", report.dir.display());
 }
 

@@ -146,6 +146,8 @@ impl Default for Paths {
 pub struct Config {
     /// Where it was read from, for messages; `None` when no file was found.
     pub path: Option<PathBuf>,
+    /// The top-level `state` setting, relative to the config file's folder.
+    pub state: Option<PathBuf>,
     pub timezone: Option<chrono_tz::Tz>,
     pub country_code: Option<u16>,
     pub targets: BTreeMap<String, Target>,
@@ -168,12 +170,21 @@ impl ConfigError {
     }
 }
 
+/// `path` as written in the config file at `config`: relative to the file's folder.
+fn beside(config: &Path, path: &Path) -> PathBuf {
+    match config.parent() {
+        Some(folder) if path.is_relative() => folder.join(path),
+        _ => path.to_path_buf(),
+    }
+}
+
 /// The name `--target sandbox` uses for the built-in loopback sandbox.
 pub const SANDBOX_TARGET: &str = "sandbox";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    state: Option<PathBuf>,
     #[serde(default)]
     defaults: RawDefaults,
     #[serde(default)]
@@ -238,8 +249,21 @@ impl Config {
         })?;
         let mut config = Config::parse(&text)
             .map_err(|e| ConfigError::new(format!("{}: {}", path.display(), e.message)))?;
+        config.state = config.state.map(|state| beside(path, &state));
         config.path = Some(path.to_path_buf());
         Ok(config)
+    }
+
+    /// Where the state lives when `--state` is not given: the config's `state`, else
+    /// `.ferry/state.db` beside the config file, else in the working directory — so a
+    /// cron job started from another folder finds the same state.
+    pub fn state_path(&self) -> PathBuf {
+        let default = Path::new(".ferry").join("state.db");
+        match (&self.state, &self.path) {
+            (Some(state), _) => state.clone(),
+            (None, Some(config)) => beside(config, &default),
+            (None, None) => default,
+        }
     }
 
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
@@ -307,6 +331,7 @@ impl Config {
         }
         Ok(Config {
             path: None,
+            state: raw.state,
             timezone,
             country_code,
             targets,

@@ -91,6 +91,7 @@ pub fn run(args: DemoArgs) -> Result<i32, Error> {
                 event_id: None,
                 target: Target::sandbox(*kind, url.clone()),
                 state_path: state_path.clone(),
+                wait_lock: None,
                 report_dir: Some(dir.join(kind.name())),
                 max_failed_rows: None,
                 force: false,

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod kinds;
+pub mod lock;
 pub mod logging;
 pub mod manifest;
 pub mod outcome;

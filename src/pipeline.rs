@@ -25,6 +25,9 @@ pub enum Error {
     Mapping { path: String, source: MappingError },
     #[error("{0}")]
     Report(#[from] ReportError),
+    /// Another run holds the state: nothing was sent.
+    #[error("{0}")]
+    Locked(#[from] crate::lock::LockError),
     #[error("{0}")]
     Other(String),
 }

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::batch::{Batch, BatchRow, Batcher};
 use crate::config::{Config, Target, SANDBOX_TARGET};
 use crate::kinds::{Kind, TaskRef};
+use crate::lock::{Holder, StateLock};
 use crate::manifest::Source;
 use crate::outcome::{Outcome, RowOutcome, Stage, Trail};
 use crate::pipeline::{self, Error};
@@ -39,6 +40,8 @@ pub struct Settings {
     pub event_id: Option<i64>,
     pub target: Target,
     pub state_path: PathBuf,
+    /// How long to wait for another run's lock on the state (`--wait-lock`).
+    pub wait_lock: Option<Duration>,
     pub report_dir: Option<PathBuf>,
     pub max_failed_rows: Option<u64>,
     pub force: bool,
@@ -147,6 +150,18 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
     let started = chrono::Utc::now();
     let run_id = pipeline::run_id(started);
     let kind = settings.kind;
+
+    // Held to the end: one run at a time per state, or rows are sent twice.
+    let _lock = {
+        let (state, me, wait) = (
+            settings.state_path.clone(),
+            Holder::me(&settings.manifest_name),
+            settings.wait_lock,
+        );
+        tokio::task::spawn_blocking(move || StateLock::acquire(&state, &me, wait))
+            .await
+            .map_err(|e| Error::Other(format!("state lock: {e}")))??
+    };
 
     // Pass 1: the whole file must be readable and mappable before anything is sent.
     let FirstPass {
@@ -316,6 +331,7 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
         target: Some(settings.target.name.clone()),
         manifest: settings.manifest_name.clone(),
         manifest_sha256: sha.join().unwrap_or_default(),
+        state: Some(settings.state_path.display().to_string()),
         started_at: started.to_rfc3339(),
         finished_at: chrono::Utc::now().to_rfc3339(),
         requests: crate::report::summary_requests(
@@ -800,7 +816,8 @@ pub fn settings(
         kind,
         event_id: args.manifest.event_id,
         target,
-        state_path: args.state.clone(),
+        state_path: args.state.clone().unwrap_or_else(|| config.state_path()),
+        wait_lock: args.wait_lock.map(Duration::from_secs),
         report_dir: args.manifest.report_dir.clone(),
         max_failed_rows: args.max_failed_rows,
         force: args.force,

@@ -1576,3 +1576,135 @@ fn state_from_a_newer_ferry_is_refused_with_exit_2() {
         out.stderr
     );
 }
+
+/// Issue 8: two runs of one manifest on one state must never both send. While a run
+/// holds the state, a second exits 2 at once, sending nothing, and names the holder; a
+/// third with `--wait-lock` waits for the first and then finds everything done. The
+/// sandbox sees every row once.
+#[test]
+fn a_second_run_on_a_held_state_exits_2_and_one_with_wait_lock_waits_its_turn() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &["--latency-ms", "100"]);
+    ws.config_for(&sandbox, FAST);
+    let n = 40;
+    ws.write("appointments.csv", &appointments_csv("LOCK", n));
+    let first_args = run_args("appointments.csv", "appointments", "r1", &["--rate", "10"]);
+    let mut first = ws
+        .command(&first_args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ferry starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while sandbox.requests_total() == 0 {
+        assert!(std::time::Instant::now() < deadline, "ferry never sent");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    let refused = ws
+        .ferry(&run_args("appointments.csv", "appointments", "r2", &[]))
+        .expect(2);
+    for part in [
+        "another ferry run holds the state",
+        &format!("pid {}", first.id()),
+        "appointments.csv",
+        "nothing was sent",
+        "--wait-lock",
+    ] {
+        assert!(refused.stderr.contains(part), "{part}: {}", refused.stderr);
+    }
+    assert!(!ws.join("r2").exists(), "a refused run writes no reports");
+
+    let waiting = ws
+        .command(&run_args(
+            "appointments.csv",
+            "appointments",
+            "r3",
+            &["--wait-lock", "120"],
+        ))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ferry starts");
+    let status = wait_for(&mut first, std::time::Duration::from_secs(60));
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let mut waiting = waiting;
+    let status = wait_for(&mut waiting, std::time::Duration::from_secs(60));
+    assert_eq!(status.code(), Some(0), "{status:?}");
+
+    let first = Reports::read(&ws.join("r1"));
+    first.assert_accounts_for(csv_rows(n));
+    assert_eq!(first.succeeded.rows.len(), n);
+    let third = Reports::read(&ws.join("r3"));
+    third.assert_accounts_for(csv_rows(n));
+    assert_eq!(third.skipped.rows.len(), n);
+    assert_eq!(third.requests_sent(), 0);
+    let stats = sandbox.stats();
+    assert_eq!(count(&stats, &["created", "appointments"]), n as u64);
+    assert_eq!(count(&stats, &["duplicates_rejected", "appointments"]), 0);
+}
+
+/// Issue 8: a cron job started from another folder finds the same state: without
+/// `--state` it lives beside the config file (or where the config's `state` says,
+/// relative to the config file), and the summary says which.
+#[test]
+fn the_state_lives_beside_the_config_whatever_the_working_directory() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &[]);
+    std::fs::create_dir_all(ws.join("etc")).expect("mkdir");
+    std::fs::create_dir_all(ws.join("elsewhere")).expect("mkdir");
+    ws.write("etc/ferry.toml", &ferry_toml(&sandbox.url(), FAST));
+    let n = 5;
+    ws.write("appointments.csv", &appointments_csv("LOC", n));
+    let args = |dir: &str| {
+        vec![
+            "run".to_string(),
+            ws.join("appointments.csv").display().to_string(),
+            "--kind".into(),
+            "appointments".into(),
+            "--config".into(),
+            ws.join("etc/ferry.toml").display().to_string(),
+            "--report-dir".into(),
+            ws.join(dir).display().to_string(),
+        ]
+    };
+    let run_in = |cwd: &str, dir: &str| {
+        let args = args(dir);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut command = ws.command(&args);
+        command.current_dir(ws.join(cwd));
+        finish(command, &args)
+    };
+    run_in(".", "r1").expect(0);
+    let state = ws.join("etc/.ferry/state.db");
+    assert!(state.exists(), "the state is beside the config");
+    let first = Reports::read(&ws.join("r1"));
+    assert_eq!(first.summary["state"], state.display().to_string());
+    // From another folder: the same state, so nothing is sent again.
+    let out = run_in("elsewhere", "r2").expect(0);
+    assert!(
+        out.stdout.contains(&format!("state: {}", state.display())),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(Reports::read(&ws.join("r2")).skipped.rows.len(), n);
+    assert!(!ws.join("elsewhere/.ferry").exists());
+
+    // The config's own `state`, relative to the config file.
+    ws.write(
+        "etc/ferry.toml",
+        &format!(
+            "state = \"db/ferry-state.db\"\n{}",
+            ferry_toml(&sandbox.url(), FAST)
+        ),
+    );
+    // A new state knows nothing yet, so the rows go out again and the sandbox, which
+    // has them, refuses them as duplicates.
+    run_in("elsewhere", "r3").expect(1);
+    assert!(ws.join("etc/db/ferry-state.db").exists());
+    assert_eq!(Reports::read(&ws.join("r3")).failed.rows.len(), n);
+    assert_eq!(
+        count(&sandbox.stats(), &["duplicates_rejected", "appointments"]),
+        n as u64
+    );
+}

@@ -54,6 +54,9 @@ pub struct Summary {
     pub target: Option<String>,
     pub manifest: String,
     pub manifest_sha256: String,
+    /// The state database a run used (`run` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
     pub started_at: String,
     pub finished_at: String,
     pub counts: Counts,

@@ -1,0 +1,212 @@
+//! One run at a time per state. Two runs of one manifest on one state would both find
+//! every row unsent and send it twice, and each would take the other's rows in flight for
+//! unknown outcomes. So a run holds an exclusive lock on `<state>.lock` for its whole
+//! life: an OS file lock (`flock`), which the kernel releases when the process dies,
+//! even by `kill -9`, so a crashed run never leaves a stale lock behind. The file's
+//! content says who holds it, for the message a second run prints.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// How often a run waiting with `--wait-lock` tries again.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Who holds a state: written into the lock file by the holder.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    pub pid: u32,
+    pub host: String,
+    pub started_at: String,
+    pub manifest: String,
+}
+
+impl Holder {
+    /// This process, running `manifest`.
+    pub fn me(manifest: &str) -> Holder {
+        Holder {
+            pid: std::process::id(),
+            host: host_name(),
+            started_at: chrono::Utc::now().to_rfc3339(),
+            manifest: manifest.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("{}", held_message(.state, .holder.as_ref(), .waited))]
+    Held {
+        state: PathBuf,
+        holder: Option<Holder>,
+        waited: Option<Duration>,
+    },
+    #[error("cannot lock the state {}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn held_message(state: &Path, holder: Option<&Holder>, waited: &Option<Duration>) -> String {
+    let who = match holder {
+        Some(h) => format!(
+            "another ferry run holds the state {} (pid {} on {}, started {}, manifest {})",
+            state.display(),
+            h.pid,
+            h.host,
+            h.started_at,
+            h.manifest
+        ),
+        None => format!("another ferry run holds the state {}", state.display()),
+    };
+    match waited {
+        Some(w) => format!(
+            "{who}, still after waiting {} s; nothing was sent: run again once it has finished",
+            w.as_secs()
+        ),
+        None => format!(
+            "{who}; nothing was sent: run again once it has finished, or pass --wait-lock SECS to wait for it (for cron jobs that may overlap)"
+        ),
+    }
+}
+
+/// The held lock; dropping it (or the process ending) releases it.
+#[derive(Debug)]
+pub struct StateLock {
+    _file: File,
+}
+
+/// The lock file of a state database.
+pub fn lock_path(state: &Path) -> PathBuf {
+    let mut name = state.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+impl StateLock {
+    /// Takes the lock of `state`, waiting up to `wait` for another run to finish.
+    pub fn acquire(
+        state: &Path,
+        me: &Holder,
+        wait: Option<Duration>,
+    ) -> Result<StateLock, LockError> {
+        let path = lock_path(state);
+        let io = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        // Never truncated on open: the holder's details must stay readable to others.
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        let started = Instant::now();
+        let mut told = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::Error(e)) => return Err(io(e)),
+                Err(TryLockError::WouldBlock) => {
+                    let holder = read_holder(&mut file);
+                    let deadline = wait.filter(|w| started.elapsed() < *w);
+                    if deadline.is_none() {
+                        return Err(LockError::Held {
+                            state: state.to_path_buf(),
+                            holder,
+                            waited: wait,
+                        });
+                    }
+                    if !told {
+                        told = true;
+                        tracing::info!(
+                            state = %state.display(),
+                            holder = ?holder,
+                            "another run holds the state: waiting for it (--wait-lock)"
+                        );
+                    }
+                    std::thread::sleep(POLL);
+                }
+            }
+        }
+        let details = serde_json::to_vec(me).unwrap_or_default();
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| file.write_all(&details))
+            .and_then(|()| file.flush())
+            .map_err(io)?;
+        Ok(StateLock { _file: file })
+    }
+}
+
+/// The holder's details; `None` while a new holder has not written them yet.
+fn read_holder(file: &mut File) -> Option<Holder> {
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.take(4096).read_to_string(&mut text).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "an unknown host".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_on_one_state_is_refused_naming_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("s").join("state.db");
+        let first = Holder::me("calls.csv");
+        let held = StateLock::acquire(&state, &first, None).unwrap();
+        let err = StateLock::acquire(&state, &Holder::me("other.csv"), None).unwrap_err();
+        let LockError::Held { holder, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(holder.as_ref(), Some(&first));
+        let message = err.to_string();
+        for part in [
+            "another ferry run holds the state",
+            "calls.csv",
+            "--wait-lock",
+        ] {
+            assert!(message.contains(part), "{part}: {message}");
+        }
+        // Waiting gives up after the time allowed, and says so.
+        let err = StateLock::acquire(&state, &first, Some(Duration::from_millis(300))).unwrap_err();
+        assert!(err.to_string().contains("still after waiting"), "{err}");
+        // Released on drop: the next run gets it.
+        drop(held);
+        StateLock::acquire(&state, &first, None).unwrap();
+    }
+
+    #[test]
+    fn a_waiting_run_gets_the_lock_once_the_holder_is_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.db");
+        let held = StateLock::acquire(&state, &Holder::me("a.csv"), None).unwrap();
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(400));
+            drop(held);
+        });
+        let got = StateLock::acquire(&state, &Holder::me("b.csv"), Some(Duration::from_secs(30)));
+        releaser.join().unwrap();
+        assert!(got.is_ok(), "{got:?}");
+    }
+}
