@@ -80,9 +80,13 @@ pub struct ManifestArgs {
     /// Config file (default: ./ferry.toml, else $FERRY_CONFIG).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Report folder (default: ferry-reports/<run-id>/).
+    /// Report folder (default: ferry-reports/<run-id>/). It must not be the manifest's
+    /// folder, and must be new or empty unless --overwrite is given.
     #[arg(long)]
     pub report_dir: Option<PathBuf>,
+    /// Replace the reports of an earlier run in --report-dir (ferry's own files only).
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 impl ManifestArgs {

@@ -36,6 +36,7 @@ fn validate(mut args: ValidateArgs) -> Result<i32, Error> {
         &config,
         m.event_id,
         m.report_dir.as_deref(),
+        m.overwrite,
     )?;
     let c = &report.summary.counts;
     let mut out = std::io::stdout().lock();

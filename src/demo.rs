@@ -93,6 +93,8 @@ pub fn run(args: DemoArgs) -> Result<i32, Error> {
                 state_path: state_path.clone(),
                 wait_lock: None,
                 report_dir: Some(dir.join(kind.name())),
+                // A demo run again into the same folder replaces its own reports.
+                overwrite: true,
                 max_failed_rows: None,
                 force: false,
                 retry_unknown: false,

@@ -108,9 +108,14 @@ pub fn validate(
     config: &Config,
     event_id: Option<i64>,
     report_dir: Option<&Path>,
+    overwrite: bool,
 ) -> Result<ValidateReport, Error> {
     let started = chrono::Utc::now();
     let run_id = run_id(started);
+    let dir = report_dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| default_report_dir(&run_id));
+    crate::report::claim_folder(&dir, &source.path, overwrite)?;
     let opened = open(source, name, kind, config, event_id)?;
     let Opened {
         manifest,
@@ -118,9 +123,6 @@ pub fn validate(
         display_path,
     } = opened;
     let sha = manifest_sha256(&source.path);
-    let dir = report_dir
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| default_report_dir(&run_id));
     let mut reports = Reports::create(&dir, Mode::Validate, &manifest.header)?;
     let mut codes: BTreeMap<Code, (u64, Vec<u64>)> = BTreeMap::new();
     let mut rows_read = 0u64;

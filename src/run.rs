@@ -43,6 +43,8 @@ pub struct Settings {
     /// How long to wait for another run's lock on the state (`--wait-lock`).
     pub wait_lock: Option<Duration>,
     pub report_dir: Option<PathBuf>,
+    /// `--overwrite`: an earlier run's reports in `report_dir` may be replaced.
+    pub overwrite: bool,
     pub max_failed_rows: Option<u64>,
     pub force: bool,
     pub retry_unknown: bool,
@@ -162,6 +164,11 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
             .await
             .map_err(|e| Error::Other(format!("state lock: {e}")))??
     };
+    let dir = settings
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| pipeline::default_report_dir(&run_id));
+    crate::report::claim_folder(&dir, &settings.source.path, settings.overwrite)?;
 
     // Pass 1: the whole file must be readable and mappable before anything is sent.
     let FirstPass {
@@ -211,10 +218,6 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
     )?;
     opened.validator = opened.validator.with_known_repeats(repeats);
     let header = opened.manifest.header.clone();
-    let dir = settings
-        .report_dir
-        .clone()
-        .unwrap_or_else(|| pipeline::default_report_dir(&run_id));
     let reports = Reports::create(&dir, Mode::Run, &header)?;
     let sha = pipeline::manifest_sha256(&settings.source.path);
     let state_for_reader = open_state(&settings)?;
@@ -819,6 +822,7 @@ pub fn settings(
         state_path: args.state.clone().unwrap_or_else(|| config.state_path()),
         wait_lock: args.wait_lock.map(Duration::from_secs),
         report_dir: args.manifest.report_dir.clone(),
+        overwrite: args.manifest.overwrite,
         max_failed_rows: args.max_failed_rows,
         force: args.force,
         retry_unknown: args.retry_unknown,

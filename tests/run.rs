@@ -1708,3 +1708,90 @@ fn the_state_lives_beside_the_config_whatever_the_working_directory() {
         n as u64
     );
 }
+
+/// Issue 8: a report folder is never the manifest's own folder (feeding back a fixed
+/// `failed.csv` with `--report-dir` set to its folder overwrote it while it was read), and
+/// an earlier run's reports are never mixed with a new run's: a non-empty folder is
+/// refused unless `--overwrite`, which replaces ferry's own files and nothing else.
+#[test]
+fn report_dir_holding_the_manifest_or_an_earlier_run_is_refused_before_anything_is_sent() {
+    let ws = Workspace::new();
+    let n = 4;
+    let mut manifest = appointments_csv("RD", n);
+    manifest.push_str("15,RD-BAD,,normal,,,,943,2,normal,maybe\n");
+    ws.write("appointments.csv", &manifest);
+    let sandbox = ["--target", "sandbox"];
+    ws.ferry(&run_args(
+        "appointments.csv",
+        "appointments",
+        "r1",
+        &sandbox,
+    ))
+    .expect(1);
+    let failed_before = std::fs::read(ws.join("r1/failed.csv")).expect("failed.csv");
+
+    // Feeding back r1/failed.csv into r1 itself: refused, the file untouched.
+    let out = ws
+        .ferry(&run_args("r1/failed.csv", "appointments", "r1", &sandbox))
+        .expect(2);
+    assert!(out.stderr.contains("holds the manifest"), "{}", out.stderr);
+    assert!(out.stderr.contains("nothing was sent"), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read(ws.join("r1/failed.csv")).expect("read"),
+        failed_before
+    );
+    let out = ws
+        .ferry(&run_args(
+            "r1/failed.csv",
+            "appointments",
+            "r1",
+            &["--target", "sandbox", "--overwrite"],
+        ))
+        .expect(2);
+    assert!(out.stderr.contains("holds the manifest"), "{}", out.stderr);
+
+    // Another manifest into r1: refused without --overwrite.
+    let validate = |extra: &[&str]| {
+        let mut args = vec![
+            "validate",
+            "appointments.csv",
+            "--kind",
+            "appointments",
+            "--report-dir",
+            "r1",
+        ];
+        args.extend_from_slice(extra);
+        ws.ferry(&args)
+    };
+    let out = validate(&[]).expect(2);
+    assert!(out.stderr.contains("already holds files"), "{}", out.stderr);
+    assert!(out.stderr.contains("--overwrite"), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read(ws.join("r1/failed.csv")).expect("read"),
+        failed_before
+    );
+
+    // With --overwrite: ferry's old files are replaced (the run's succeeded.csv does not
+    // linger beside validate's valid.csv), a file of the user's stays.
+    ws.write("r1/notes.txt", "mine");
+    validate(&["--overwrite"]).expect(1);
+    let mut names: Vec<String> = std::fs::read_dir(ws.join("r1"))
+        .expect("r1")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "failed.csv",
+            "notes.txt",
+            "report.xlsx",
+            "summary.json",
+            "valid.csv"
+        ]
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.join("r1/summary.json")).expect("read"))
+            .expect("JSON");
+    assert_eq!(summary["command"], "validate");
+}

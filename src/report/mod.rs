@@ -105,10 +105,74 @@ pub struct Reports {
 pub enum ReportError {
     #[error("{path}: {source}")]
     Io { path: String, source: io::Error },
+    #[error("--report-dir {}: it holds the manifest {}, which ferry is reading; nothing was sent: give the reports another folder", .dir.display(), .manifest.display())]
+    HoldsManifest { dir: PathBuf, manifest: PathBuf },
+    #[error("--report-dir {}: it already holds files (an earlier run's reports?); nothing was sent: give a new folder, or --overwrite to replace ferry's reports in it", .dir.display())]
+    NotEmpty { dir: PathBuf },
     #[error("internal error: row {0} was reported twice; please report this bug")]
     Duplicate(u64),
     #[error("internal error: {reported} rows reported but {read} read; please report this bug")]
     Mismatch { reported: u64, read: u64 },
+}
+
+/// Every file a report folder may hold, for --overwrite to clear.
+const REPORT_FILES: &[&str] = &[
+    "succeeded.csv",
+    "valid.csv",
+    "failed.csv",
+    "skipped.csv",
+    "unprocessed.csv",
+    "summary.json",
+    "report.xlsx",
+];
+
+/// Checks, before anything is read or sent, that `dir` may take this run's reports. Never
+/// the folder of the manifest being read: a fixed `failed.csv` fed back with its own
+/// folder as `--report-dir` would be overwritten while it is read. Never a folder with
+/// files in it unless `overwrite`, and then ferry's own report files are removed first,
+/// so an old run's files are never mixed with a new run's.
+pub fn claim_folder(dir: &Path, manifest: &Path, overwrite: bool) -> Result<(), ReportError> {
+    let io_err = |source| ReportError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    let mut entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err(e)),
+    };
+    let manifest_folder = match manifest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if same_folder(dir, manifest_folder) {
+        return Err(ReportError::HoldsManifest {
+            dir: dir.to_path_buf(),
+            manifest: manifest.to_path_buf(),
+        });
+    }
+    if entries.next().is_none() {
+        return Ok(());
+    }
+    if !overwrite {
+        return Err(ReportError::NotEmpty {
+            dir: dir.to_path_buf(),
+        });
+    }
+    for name in REPORT_FILES {
+        match std::fs::remove_file(dir.join(name)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(e)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn same_folder(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 impl Reports {
@@ -226,10 +290,14 @@ impl Reports {
         drop(self.writers);
         let summary_path = self.dir.join("summary.json");
         let json = serde_json::to_vec_pretty(&summary).expect("a summary always serialises");
-        std::fs::write(&summary_path, json).map_err(|source| ReportError::Io {
-            path: summary_path.display().to_string(),
-            source,
-        })?;
+        // Written whole or not at all: a summary.json that is there is complete.
+        let partial = self.dir.join(".summary.json.partial");
+        std::fs::write(&partial, json)
+            .and_then(|()| std::fs::rename(&partial, &summary_path))
+            .map_err(|source| ReportError::Io {
+                path: summary_path.display().to_string(),
+                source,
+            })?;
         let xlsx_path = self.dir.join("report.xlsx");
         self.xlsx.finish(summary).map_err(|e| ReportError::Io {
             path: xlsx_path.display().to_string(),
