@@ -151,7 +151,18 @@ pub fn print_run_summary(report: &run::RunReport) {
     if let Some(state) = &s.state {
         let _ = writeln!(out, "state: {state}");
     }
-    let _ = writeln!(out, "reports: {}", report.dir.display());
+    match &report.report_error {
+        None => {
+            let _ = writeln!(out, "reports: {}", report.dir.display());
+        }
+        Some(e) => {
+            let _ = writeln!(
+                out,
+                "reports: {} is incomplete ({e}); the state holds every outcome: run the same command again with a new --report-dir (done rows are skipped)",
+                report.dir.display()
+            );
+        }
+    }
 }
 
 fn sandbox(args: SandboxArgs) -> Result<i32, Error> {

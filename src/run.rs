@@ -22,6 +22,7 @@ use crate::batch::{Batch, BatchRow, Batcher};
 use crate::config::{Config, Target, SANDBOX_TARGET};
 use crate::kinds::{Kind, TaskRef};
 use crate::lock::{Holder, StateLock};
+use crate::manifest::pin::Pin;
 use crate::manifest::Source;
 use crate::outcome::{Outcome, RowOutcome, Stage, Trail};
 use crate::pipeline::{self, Error};
@@ -55,6 +56,8 @@ pub struct Settings {
 pub struct RunReport {
     pub summary: Summary,
     pub dir: PathBuf,
+    /// Set when the report folder could not be finished (`summary.json` may be missing).
+    pub report_error: Option<String>,
 }
 
 /// Why the run stopped early, if it did.
@@ -147,11 +150,19 @@ impl Progress {
     }
 }
 
-/// Runs the job on the current tokio runtime. `shutdown` resolves on SIGINT/SIGTERM.
+/// Runs the job on the current tokio runtime.
+///
+/// Until the first request may leave, every failure is an `Err` (exit 2: nothing was
+/// sent). From then on a fault — the state or the report folder failing, the manifest
+/// changing — stops the run instead (exit 3): what was done is still recorded and
+/// reported, and the rest is `unprocessed`.
 pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error> {
     let started = chrono::Utc::now();
     let run_id = pipeline::run_id(started);
     let kind = settings.kind;
+    let stop = Arc::new(Stop::default());
+    let sending = Arc::new(AtomicBool::new(false));
+    let signals = tokio::spawn(watch_signals(Arc::clone(&stop), Arc::clone(&sending)));
 
     // Held to the end: one run at a time per state, or rows are sent twice.
     let _lock = {
@@ -169,6 +180,12 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
         .clone()
         .unwrap_or_else(|| pipeline::default_report_dir(&run_id));
     crate::report::claim_folder(&dir, &settings.source.path, settings.overwrite)?;
+    let pin = Arc::new(Pin::take(&settings.source.path).map_err(|e| {
+        Error::Manifest(crate::manifest::ManifestError::Unreadable {
+            path: settings.manifest_name.clone(),
+            message: e.to_string(),
+        })
+    })?);
 
     // Pass 1: the whole file must be readable and mappable before anything is sent.
     let FirstPass {
@@ -187,7 +204,6 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
             .map_err(|e| Error::Other(format!("reader stopped: {e}")))??
     };
 
-    let stop = Arc::new(Stop::default());
     if let Some(max) = settings.max_failed_rows {
         if invalid > max {
             stop.abort(format!(
@@ -219,39 +235,47 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
     opened.validator = opened.validator.with_known_repeats(repeats);
     let header = opened.manifest.header.clone();
     let reports = Reports::create(&dir, Mode::Run, &header)?;
-    let sha = pipeline::manifest_sha256(&settings.source.path);
     let state_for_reader = open_state(&settings)?;
     let state_for_recorder = open_state(&settings)?;
 
+    // From here on a request may leave: faults stop the run, they do not return.
+    sending.store(true, Ordering::SeqCst);
     let progress = Arc::new(Progress::default());
     // A message can carry a whole batch with its cells: a short queue keeps memory flat.
     let (to_recorder, recorder_rx) = std::sync::mpsc::sync_channel::<ToRecorder>(64);
     let recorder = {
-        let (run_id, progress) = (run_id.clone(), Arc::clone(&progress));
+        let (run_id, progress, stop) = (run_id.clone(), Arc::clone(&progress), Arc::clone(&stop));
         std::thread::spawn(move || {
-            recorder(recorder_rx, state_for_recorder, reports, &run_id, &progress)
+            recorder(
+                recorder_rx,
+                state_for_recorder,
+                reports,
+                &run_id,
+                &progress,
+                &stop,
+            )
         })
     };
 
     let concurrency = settings.target.concurrency;
     let (work_tx, work_rx) = mpsc::channel::<Work>(concurrency * 2);
     let reader = {
-        let (stop, to_recorder, settings, progress) = (
+        let (stop, to_recorder, settings, progress, pin) = (
             Arc::clone(&stop),
             to_recorder.clone(),
             settings.clone(),
             Arc::clone(&progress),
+            Arc::clone(&pin),
         );
         tokio::task::spawn_blocking(move || {
-            reader(
-                opened,
-                state_for_reader,
-                &settings,
-                &stop,
-                &progress,
-                work_tx,
-                &to_recorder,
-            )
+            let context = ReaderContext {
+                settings: &settings,
+                stop: &stop,
+                progress: &progress,
+                pin: &pin,
+                to_recorder: &to_recorder,
+            };
+            reader(opened, state_for_reader, &context, work_tx)
         })
     };
 
@@ -282,37 +306,34 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
         total,
         Arc::clone(&stop),
     ));
-    let interrupt = {
-        let stop = Arc::clone(&stop);
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            tracing::warn!("interrupted: finishing requests in flight, then writing the reports (interrupt again to stop at once)");
-            stop.interrupt();
-            // A second signal stops at once. Safe: every row sent is marked in flight in
-            // the state, so the next run reports it unknown instead of sending it again.
-            shutdown_signal().await;
-            tracing::warn!("stopped at once; run again to finish and to get complete reports");
-            std::process::exit(130);
-        })
-    };
 
-    let rows_read = reader
-        .await
-        .map_err(|e| Error::Other(format!("reader stopped: {e}")))??;
+    let rows_read = match reader.await {
+        Ok(rows) => rows,
+        Err(e) => {
+            stop.abort(format!("internal error: the reader stopped ({e})"));
+            0
+        }
+    };
     for w in workers {
         let _ = w.await;
     }
     let send_secs = send_started.elapsed().as_secs_f64();
-    interrupt.abort();
+    signals.abort();
     ticker.abort();
-    let reports = recorder
-        .join()
-        .map_err(|_| Error::Other("the recorder thread panicked".into()))??;
-    if rows_read != total {
-        return Err(Error::Other(format!(
-            "{}: the manifest changed while it was read ({total} rows, then {rows_read}); run again",
-            settings.manifest_name.clone()
-        )));
+    let reports = recorder.join().map_err(|_| {
+        Error::Other(
+            "internal error: the recorder thread panicked; the state holds what was done".into(),
+        )
+    })?;
+    if !stop.stopped() {
+        if rows_read != total {
+            stop.abort(format!(
+                "the manifest {} changed while it was read ({total} rows, then {rows_read}); run again once the file is final (done rows are skipped)",
+                settings.manifest_name
+            ));
+        } else if let Err(changed) = pin.verify() {
+            stop.abort(changed.to_string());
+        }
     }
 
     let counters = &sender.counters;
@@ -333,7 +354,7 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
         kind: kind.name(),
         target: Some(settings.target.name.clone()),
         manifest: settings.manifest_name.clone(),
-        manifest_sha256: sha.join().unwrap_or_default(),
+        manifest_sha256: pin.sha256().to_string(),
         state: Some(settings.state_path.display().to_string()),
         started_at: started.to_rfc3339(),
         finished_at: chrono::Utc::now().to_rfc3339(),
@@ -347,8 +368,24 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
         aborted: stop.reason(),
         ..Summary::default()
     };
-    let dir = reports.finish(&mut summary, rows_read)?;
-    Ok(RunReport { summary, dir })
+    let report_error = match reports.finish(&mut summary, rows_read) {
+        Ok(_) => None,
+        // After sending, never exit 2: what was done is in the state, and the exit
+        // code says the run did not end well.
+        Err(e) => {
+            summary.exit_code = if exit_code == 130 { 130 } else { 3 };
+            summary.aborted = Some(match summary.aborted.take() {
+                Some(why) => format!("{why}; then the reports could not be finished: {e}"),
+                None => format!("the reports could not be finished: {e}"),
+            });
+            Some(e.to_string())
+        }
+    };
+    Ok(RunReport {
+        summary,
+        dir,
+        report_error,
+    })
 }
 
 fn open_state(settings: &Settings) -> Result<State, Error> {
@@ -396,16 +433,25 @@ struct FirstPass {
     repeats: std::collections::HashMap<u64, u64>,
 }
 
+/// What the reader shares with the rest of the run.
+struct ReaderContext<'a> {
+    settings: &'a Settings,
+    stop: &'a Stop,
+    progress: &'a Progress,
+    pin: &'a Pin,
+    to_recorder: &'a std::sync::mpsc::SyncSender<ToRecorder>,
+}
+
 /// The reader: validation, state checks, task references and batching, in file order.
+/// Returns the rows read. A fault (the manifest changing or becoming unreadable, the
+/// state failing) stops the run; the rows after it are reported unprocessed.
 fn reader(
     opened: pipeline::Opened,
     state: State,
-    settings: &Settings,
-    stop: &Stop,
-    progress: &Progress,
+    cx: &ReaderContext<'_>,
     work: mpsc::Sender<Work>,
-    to_recorder: &std::sync::mpsc::SyncSender<ToRecorder>,
-) -> Result<u64, Error> {
+) -> u64 {
+    let (settings, stop, to_recorder) = (cx.settings, cx.stop, cx.to_recorder);
     let pipeline::Opened {
         manifest,
         mut validator,
@@ -415,8 +461,7 @@ fn reader(
     let mut pending_cells: std::collections::HashMap<u64, Vec<String>> =
         std::collections::HashMap::new();
     let mut rows_read = 0u64;
-    let idempotent = settings.kind == Kind::TaskStatus;
-    let state_err = |e: state::StateError| Error::Other(e.to_string());
+    let mut state_failed = false;
     let dispatch = |batches: Vec<Batch>,
                     pending: &mut std::collections::HashMap<u64, Vec<String>>| {
         for batch in batches {
@@ -425,6 +470,12 @@ fn reader(
                 .iter()
                 .map(|r| pending.remove(&r.row).unwrap_or_default())
                 .collect();
+            // The file must still be the one the first pass validated.
+            if !stop.stopped() {
+                if let Err(changed) = cx.pin.check() {
+                    stop.abort(changed.to_string());
+                }
+            }
             if stop.stopped() {
                 unprocessed(stop, Work { batch, cells }, to_recorder);
                 continue;
@@ -435,107 +486,67 @@ fn reader(
         }
     };
     for raw in manifest.rows {
-        let raw = raw?;
+        let raw = match raw {
+            Ok(raw) => raw,
+            Err(e) => {
+                // The first pass read this file whole: it changed, or cannot be read now.
+                stop.abort(format!("the manifest cannot be read any more: {e}"));
+                break;
+            }
+        };
         rows_read += 1;
         let row = raw.row;
-        let final_outcome = |key: String, outcome: Outcome| RowOutcome {
-            row,
-            key,
-            outcome,
-            trail: Trail::default(),
-        };
-        // A row that fails before any request: counted toward --max-failed-rows.
-        let fail = |key: String, stage: Stage, problems: Vec<Problem>, cells, update| {
-            progress.add_failed(1, stop, settings.max_failed_rows);
-            let outcome = Outcome::Failed {
-                stage,
-                problems,
-                http_status: None,
-            };
-            record(to_recorder, final_outcome(key, outcome), cells, update);
-        };
         let valid = match validator.check(row, &raw.cells, raw.defects) {
             Ok(valid) => valid,
             Err(rejected) => {
                 let key = rejected.key.unwrap_or_default();
-                fail(key, Stage::Validation, rejected.problems, raw.cells, None);
-                continue;
-            }
-        };
-        let entry = state.get(&valid.key).map_err(state_err)?;
-        let mut resend = false;
-        match entry.as_ref().map(|e| &e.status) {
-            Some(Status::Succeeded) if !settings.force => {
-                let e = entry.as_ref().expect("matched Some");
-                let problem = Problem::new(
-                    Code::AlreadySucceeded,
-                    "",
-                    format!(
-                        "already succeeded in run {}{}; --force sends it again",
-                        e.run_id,
-                        e.remote_id
-                            .as_deref()
-                            .map(|id| format!(" (remote id {id})"))
-                            .unwrap_or_default()
-                    ),
-                );
-                record(
-                    to_recorder,
-                    final_outcome(valid.key, Outcome::Skipped { problem }),
+                fail_early(
+                    cx,
+                    row,
+                    key,
+                    Stage::Validation,
+                    rejected.problems,
                     raw.cells,
                     None,
                 );
                 continue;
             }
-            Some(Status::InFlight | Status::Unknown) if !idempotent => {
-                if settings.retry_unknown {
-                    resend = true;
-                } else {
-                    let e = entry.as_ref().expect("matched Some");
-                    let problem = Problem::new(
-                        Code::OutcomeUnknown,
-                        "",
-                        format!(
-                            "run {} sent this row but never learned whether the vendor carried it out; check the vendor, then rerun with --retry-unknown to send it again on purpose",
-                            e.run_id
-                        ),
-                    );
-                    let update = state::Update {
-                        key: valid.key.clone(),
-                        status: Status::Unknown,
-                        remote_id: None,
-                        request_ids: e.request_ids.clone(),
-                    };
-                    fail(
-                        valid.key,
-                        Stage::Unknown,
-                        vec![problem],
-                        raw.cells,
-                        Some(update),
-                    );
-                    continue;
+        };
+        let finished = |outcome| RowOutcome {
+            row,
+            key: valid.key.clone(),
+            outcome,
+            trail: Trail::default(),
+        };
+        // Never guess without the state: the rows after a state fault are not sent.
+        let planned = if state_failed {
+            Err(None)
+        } else {
+            plan(&state, settings, &valid.key, valid.item.task_ref()).map_err(Some)
+        };
+        let (task_num, resend) = match planned {
+            Err(fault) => {
+                if let Some(e) = fault {
+                    stop.abort(e.to_string());
+                    state_failed = true;
                 }
+                record(to_recorder, finished(stop.unprocessed()), raw.cells, None);
+                continue;
             }
-            _ => {}
-        }
-        let task_num = match valid.item.task_ref() {
-            Some(TaskRef::OutTaskNum(out)) => match state.task_num(out).map_err(state_err)? {
-                Some(t) => Some(t),
-                None => {
-                    let problem = Problem::new(
-                        Code::UnknownTask,
-                        "out_task_num",
-                        format!(
-                            "no task_num is recorded for out_task_num {out:?} on target {}: run the appointments manifest first with the same --target and --state, or give task_num",
-                            settings.target.name
-                        ),
-                    );
-                    fail(valid.key, Stage::Dependency, vec![problem], raw.cells, None);
-                    continue;
-                }
-            },
-            Some(TaskRef::TaskNum(t)) => Some(t.clone()),
-            None => None,
+            Ok(Plan::Send { task_num, resend }) => (task_num, resend),
+            Ok(Plan::Skip(problem)) => {
+                record(
+                    to_recorder,
+                    finished(Outcome::Skipped { problem }),
+                    raw.cells,
+                    None,
+                );
+                continue;
+            }
+            Ok(Plan::Fail(stage, problem, update)) => {
+                fail_early(cx, row, valid.key, stage, vec![problem], raw.cells, update);
+                continue;
+            }
         };
         pending_cells.insert(row, raw.cells);
         let ready = batcher.push(BatchRow {
@@ -549,7 +560,111 @@ fn reader(
         dispatch(ready, &mut pending_cells);
     }
     dispatch(batcher.finish(), &mut pending_cells);
-    Ok(rows_read)
+    rows_read
+}
+
+/// A row that fails before any request: counted toward --max-failed-rows.
+fn fail_early(
+    cx: &ReaderContext<'_>,
+    row: u64,
+    key: String,
+    stage: Stage,
+    problems: Vec<Problem>,
+    cells: Vec<String>,
+    update: Option<state::Update>,
+) {
+    cx.progress
+        .add_failed(1, cx.stop, cx.settings.max_failed_rows);
+    let outcome = RowOutcome {
+        row,
+        key,
+        outcome: Outcome::Failed {
+            stage,
+            problems,
+            http_status: None,
+        },
+        trail: Trail::default(),
+    };
+    record(cx.to_recorder, outcome, cells, update);
+}
+
+/// What to do with a valid row, given what the state knows.
+enum Plan {
+    Send {
+        task_num: Option<String>,
+        resend: bool,
+    },
+    Skip(Problem),
+    Fail(Stage, Problem, Option<state::Update>),
+}
+
+/// Decides a valid row against the state: skip what is done, hold back what is in
+/// doubt, resolve `out_task_num`.
+fn plan(
+    state: &State,
+    settings: &Settings,
+    key: &str,
+    task: Option<&TaskRef>,
+) -> Result<Plan, state::StateError> {
+    let entry = state.get(key)?;
+    let idempotent = settings.kind == Kind::TaskStatus;
+    let mut resend = false;
+    match entry {
+        Some(e) if e.status == Status::Succeeded && !settings.force => {
+            return Ok(Plan::Skip(Problem::new(
+                Code::AlreadySucceeded,
+                "",
+                format!(
+                    "already succeeded in run {}{}; --force sends it again",
+                    e.run_id,
+                    e.remote_id
+                        .as_deref()
+                        .map(|id| format!(" (remote id {id})"))
+                        .unwrap_or_default()
+                ),
+            )));
+        }
+        Some(e) if matches!(e.status, Status::InFlight | Status::Unknown) && !idempotent => {
+            if !settings.retry_unknown {
+                let problem = Problem::new(
+                    Code::OutcomeUnknown,
+                    "",
+                    format!(
+                        "run {} sent this row but never learned whether the vendor carried it out; check the vendor, then rerun with --retry-unknown to send it again on purpose",
+                        e.run_id
+                    ),
+                );
+                let update = state::Update {
+                    key: key.to_string(),
+                    status: Status::Unknown,
+                    remote_id: None,
+                    request_ids: e.request_ids,
+                };
+                return Ok(Plan::Fail(Stage::Unknown, problem, Some(update)));
+            }
+            resend = true;
+        }
+        _ => {}
+    }
+    let task_num = match task {
+        Some(TaskRef::OutTaskNum(out)) => match state.task_num(out)? {
+            Some(t) => Some(t),
+            None => {
+                let problem = Problem::new(
+                    Code::UnknownTask,
+                    "out_task_num",
+                    format!(
+                        "no task_num is recorded for out_task_num {out:?} on target {}: run the appointments manifest first with the same --target and --state, or give task_num",
+                        settings.target.name
+                    ),
+                );
+                return Ok(Plan::Fail(Stage::Dependency, problem, None));
+            }
+        },
+        Some(TaskRef::TaskNum(t)) => Some(t.clone()),
+        None => None,
+    };
+    Ok(Plan::Send { task_num, resend })
 }
 
 fn record(
@@ -659,14 +774,21 @@ async fn worker(
 const GROUP_COMMIT_MAX: usize = 512;
 
 /// Makes outcomes durable, then reports them; one transaction for everything waiting.
+///
+/// A fault stops the run rather than ending the recorder: once the state cannot be
+/// written (or its file is gone) no more in-flight marks are granted, so nothing more is
+/// sent, while the outcomes of what was sent are still reported; once the report folder
+/// cannot be written, the state still records every outcome.
 fn recorder(
     rx: std::sync::mpsc::Receiver<ToRecorder>,
     mut state: State,
     mut reports: Reports,
     run_id: &str,
     progress: &Progress,
-) -> Result<Reports, Error> {
+    stop: &Stop,
+) -> Reports {
     let mut last_flush = Instant::now();
+    let (mut state_ok, mut reports_ok) = (true, true);
     while let Ok(first) = rx.recv() {
         let mut messages = vec![first];
         // Everything already waiting goes into this commit: commits group themselves
@@ -677,48 +799,84 @@ fn recorder(
                 Err(_) => break,
             }
         }
-        let mut updates = Vec::new();
-        for m in &messages {
-            match m {
-                ToRecorder::InFlight(keys, _) => {
-                    updates.extend(keys.iter().map(|k| state::Update {
-                        key: k.clone(),
-                        status: Status::InFlight,
-                        remote_id: None,
-                        request_ids: String::new(),
-                    }))
-                }
-                ToRecorder::Rows(rows) => {
-                    updates.extend(rows.iter().filter_map(|r| r.update.clone()))
-                }
+        let updates = updates_of(&messages);
+        if let Err(e) = state
+            .check_file()
+            .and_then(|()| state.apply(run_id, &updates))
+        {
+            if state_ok {
+                stop.abort(format!("the state could not be written: {e}"));
             }
+            state_ok = false;
         }
-        state
-            .apply(run_id, &updates)
-            .map_err(|e| Error::Other(e.to_string()))?;
         for m in messages {
             match m {
+                // Without a durable mark, sending could duplicate after a crash: a
+                // dropped acknowledgement sends the batch to `unprocessed`.
                 ToRecorder::InFlight(_, ack) => {
-                    let _ = ack.send(());
+                    if state_ok {
+                        let _ = ack.send(());
+                    }
                 }
                 ToRecorder::Rows(rows) => {
                     for r in rows {
                         if matches!(r.outcome.outcome, Outcome::Succeeded { .. }) {
                             progress.succeeded.fetch_add(1, Ordering::Relaxed);
                         }
-                        reports.write(&r.outcome, &r.cells)?;
+                        if reports_ok {
+                            if let Err(e) = reports.write(&r.outcome, &r.cells) {
+                                stop.abort(format!("the reports could not be written: {e}"));
+                                reports_ok = false;
+                            }
+                        }
                         progress.done.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             }
         }
-        if last_flush.elapsed() > Duration::from_millis(500) {
-            reports.flush()?;
+        if reports_ok && last_flush.elapsed() > Duration::from_millis(500) {
+            if let Err(e) = reports.flush() {
+                stop.abort(format!("the reports could not be written: {e}"));
+                reports_ok = false;
+            }
             last_flush = Instant::now();
         }
     }
-    reports.flush()?;
-    Ok(reports)
+    reports
+}
+
+/// The state updates a group of messages asks for, in order.
+fn updates_of(messages: &[ToRecorder]) -> Vec<state::Update> {
+    let mut updates = Vec::new();
+    for m in messages {
+        match m {
+            ToRecorder::InFlight(keys, _) => updates.extend(keys.iter().map(|k| state::Update {
+                key: k.clone(),
+                status: Status::InFlight,
+                remote_id: None,
+                request_ids: String::new(),
+            })),
+            ToRecorder::Rows(rows) => updates.extend(rows.iter().filter_map(|r| r.update.clone())),
+        }
+    }
+    updates
+}
+
+/// SIGINT/SIGTERM at any stage. Before anything can be sent there is nothing to finish:
+/// exit 130 at once. While sending, the first signal lets requests in flight finish and
+/// the reports be written; a second stops at once (safe: every row sent is marked in
+/// flight in the state, so the next run reports it unknown instead of sending it again).
+async fn watch_signals(stop: Arc<Stop>, sending: Arc<AtomicBool>) {
+    shutdown_signal().await;
+    if !sending.load(Ordering::SeqCst) {
+        tracing::warn!("interrupted before anything was sent");
+        std::process::exit(130);
+    }
+    tracing::warn!("interrupted: finishing requests in flight, then writing the reports (interrupt again to stop at once)");
+    stop.interrupt();
+    shutdown_signal().await;
+    tracing::warn!("stopped at once; run again to finish and to get complete reports");
+    std::process::exit(130);
 }
 
 /// A progress bar on a terminal; a log line every ten seconds otherwise (cron).

@@ -72,6 +72,10 @@ pub enum StateError {
         path: String,
         source: std::io::Error,
     },
+    /// The file was deleted or replaced while a run had it open: its writes would go to
+    /// a file nobody will read again.
+    #[error("state database {path}: {what} while the run was using it; the run stopped so that no outcome is lost: restore the state file, then run again")]
+    Gone { path: String, what: &'static str },
     #[error("state database {path} was written by a newer ferry (layout {found}; this one knows layouts up to {SCHEMA_VERSION}): run that version, or give a new --state file")]
     Newer { path: String, found: i64 },
 }
@@ -80,6 +84,8 @@ pub enum StateError {
 pub struct State {
     conn: Connection,
     path: String,
+    /// The file's (device, inode) when it was opened, to notice it vanish or be replaced.
+    identity: Option<(u64, u64)>,
     target: String,
     kind: String,
 }
@@ -137,6 +143,7 @@ impl State {
         }
         Ok(State {
             conn,
+            identity: file_identity(path),
             path: display,
             target: target.to_string(),
             kind: kind.to_string(),
@@ -166,14 +173,27 @@ impl State {
             })
             .optional()
             .map_err(|e| self.err(e))?;
-        Ok(row.and_then(|(status, remote_id, request_ids, run_id)| {
-            Some(Entry {
-                status: Status::parse(&status)?,
-                remote_id,
-                request_ids,
-                run_id,
-            })
+        Ok(row.map(|(status, remote_id, request_ids, run_id)| Entry {
+            // A status this ferry cannot read is in doubt, never new: treated like an
+            // unknown outcome, so the row is not sent again by accident.
+            status: Status::parse(&status).unwrap_or(Status::Unknown),
+            remote_id,
+            request_ids,
+            run_id,
         }))
+    }
+
+    /// Fails once the file this state was opened from is gone or is another file.
+    pub fn check_file(&self) -> Result<(), StateError> {
+        let gone = |what| StateError::Gone {
+            path: self.path.clone(),
+            what,
+        };
+        match file_identity(Path::new(&self.path)) {
+            None if self.identity.is_some() => Err(gone("the file was deleted")),
+            now if now != self.identity => Err(gone("the file was replaced by another")),
+            _ => Ok(()),
+        }
     }
 
     /// The arctos `task_num` an earlier appointments run recorded for `out_task_num`.
@@ -227,6 +247,19 @@ impl State {
             }
         }
         tx.commit().map_err(err)
+    }
+}
+
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
     }
 }
 

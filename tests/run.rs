@@ -1589,17 +1589,7 @@ fn a_second_run_on_a_held_state_exits_2_and_one_with_wait_lock_waits_its_turn() 
     let n = 40;
     ws.write("appointments.csv", &appointments_csv("LOCK", n));
     let first_args = run_args("appointments.csv", "appointments", "r1", &["--rate", "10"]);
-    let mut first = ws
-        .command(&first_args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("ferry starts");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while sandbox.requests_total() == 0 {
-        assert!(std::time::Instant::now() < deadline, "ferry never sent");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let mut first = start_sending(&ws, &sandbox, &first_args);
 
     let refused = ws
         .ferry(&run_args("appointments.csv", "appointments", "r2", &[]))
@@ -1794,4 +1784,204 @@ fn report_dir_holding_the_manifest_or_an_earlier_run_is_refused_before_anything_
         serde_json::from_slice(&std::fs::read(ws.join("r1/summary.json")).expect("read"))
             .expect("JSON");
     assert_eq!(summary["command"], "validate");
+}
+
+/// Starts `ferry ARGS` and returns once its first request has reached the sandbox.
+fn start_sending(ws: &Workspace, sandbox: &Sandbox, args: &[&str]) -> std::process::Child {
+    let before = sandbox.requests_total();
+    let child = ws
+        .command(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ferry starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while sandbox.requests_total() == before {
+        assert!(std::time::Instant::now() < deadline, "ferry never sent");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+}
+
+/// What SPEC §1 promises for every way out after sending began: the exit code, a
+/// summary.json whose counts add up with every row in exactly one report, and a vendor
+/// that created nothing twice and exactly what the reports call succeeded.
+fn assert_stopped_honestly(
+    ws: &Workspace,
+    sandbox: &Sandbox,
+    child: std::process::Child,
+    dir: &str,
+    n: usize,
+    reason: &str,
+) -> Reports {
+    let output = child.wait_with_output().expect("ferry finishes");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    let reports = Reports::read(&ws.join(dir));
+    reports.assert_accounts_for(csv_rows(n));
+    assert_eq!(reports.exit_code(), 3);
+    let aborted = reports.summary["aborted"].as_str().unwrap_or_default();
+    assert!(aborted.contains(reason), "{reason}: {aborted}");
+    assert!(
+        !reports.unprocessed.rows.is_empty(),
+        "the run should have stopped early"
+    );
+    let stats = sandbox.stats();
+    assert_eq!(count(&stats, &["duplicates_rejected", "appointments"]), 0);
+    assert_eq!(
+        count(&stats, &["created", "appointments"]),
+        reports.succeeded.rows.len() as u64
+    );
+    reports
+}
+
+/// Issue 8: a state file deleted while a run sends used to give exit 0, and the next
+/// run resent everything. Now the next group commit notices, no more is sent, and the run
+/// exits 3 with complete reports.
+#[test]
+fn state_deleted_mid_run_stops_it_with_exit_3() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &["--latency-ms", "50"]);
+    ws.config_for(&sandbox, FAST);
+    let n = 60;
+    ws.write("appointments.csv", &appointments_csv("GONE", n));
+    let args = run_args("appointments.csv", "appointments", "r1", &["--rate", "10"]);
+    let child = start_sending(&ws, &sandbox, &args);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for name in ["state.db", "state.db-wal", "state.db-shm"] {
+        let _ = std::fs::remove_file(ws.join(name));
+    }
+    assert_stopped_honestly(&ws, &sandbox, child, "r1", n, "the file was deleted");
+}
+
+/// Issue 8: a manifest rewritten while a run sends (same number of rows, other
+/// contents) used to go unnoticed, and its rows were sent. Now the next batch notices:
+/// nothing of the new file is sent, and the run exits 3.
+#[test]
+fn manifest_replaced_mid_run_stops_it_before_more_is_sent() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &["--latency-ms", "50"]);
+    ws.config_for(&sandbox, FAST);
+    let n = 60;
+    ws.write("appointments.csv", &appointments_csv("OLD", n));
+    let args = run_args("appointments.csv", "appointments", "r1", &["--rate", "10"]);
+    let child = start_sending(&ws, &sandbox, &args);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    ws.write("new.csv", &appointments_csv("NEW", n));
+    std::fs::rename(ws.join("new.csv"), ws.join("appointments.csv")).expect("replace");
+    let reports = assert_stopped_honestly(
+        &ws,
+        &sandbox,
+        child,
+        "r1",
+        n,
+        "changed while the run was reading it",
+    );
+    for key in reports.succeeded.column("ferry_key") {
+        assert!(key.starts_with("OLD-"), "{key}");
+    }
+}
+
+/// Mounts a tmpfs of `size` at `path` for a test; `None` where this machine does not
+/// allow it (the test then says so and checks nothing).
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(path: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(path).expect("mkdir");
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("cannot mount a tmpfs here: the full-disk test checks nothing");
+        }
+        ok.then(|| Tmpfs(path.to_path_buf()))
+    }
+
+    /// Fills what is left of it.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut file = std::fs::File::create(self.0.join("filler")).expect("filler");
+        let block = vec![0u8; 4096];
+        while file.write_all(&block).is_ok() {}
+        let _ = file.sync_all();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Issue 8: a full disk under the state used to end in exit 2, "nothing was sent", after
+/// sending. Now no more is sent once a commit fails, and the run exits 3 with its reports.
+#[test]
+fn state_disk_full_mid_run_stops_it_with_exit_3() {
+    let ws = Workspace::new();
+    let Some(disk) = Tmpfs::mount(&ws.join("disk"), "2m") else {
+        return;
+    };
+    let sandbox = Sandbox::start(ws.path(), &["--latency-ms", "50"]);
+    ws.config_for(&sandbox, FAST);
+    let n = 60;
+    ws.write("appointments.csv", &appointments_csv("FULL", n));
+    let mut args = run_args("appointments.csv", "appointments", "r1", &["--rate", "10"]);
+    args[5] = "disk/state.db";
+    let child = start_sending(&ws, &sandbox, &args);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    disk.fill();
+    assert_stopped_honestly(
+        &ws,
+        &sandbox,
+        child,
+        "r1",
+        n,
+        "the state could not be written",
+    );
+}
+
+/// Issue 8: a full disk under the report folder: no more is sent, the exit is 3 (never
+/// 2 after sending), and the state keeps every outcome, so a run with a new report
+/// folder finishes the job without sending anything twice.
+#[test]
+fn report_disk_full_mid_run_stops_it_with_exit_3_and_a_rerun_finishes() {
+    let ws = Workspace::new();
+    let Some(disk) = Tmpfs::mount(&ws.join("disk"), "1m") else {
+        return;
+    };
+    let sandbox = Sandbox::start(ws.path(), &["--latency-ms", "50"]);
+    ws.config_for(&sandbox, FAST);
+    let n = 60;
+    ws.write("appointments.csv", &appointments_csv("RFULL", n));
+    let args = run_args(
+        "appointments.csv",
+        "appointments",
+        "disk/r1",
+        &["--rate", "10"],
+    );
+    let child = start_sending(&ws, &sandbox, &args);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    disk.fill();
+    let output = child.wait_with_output().expect("ferry finishes");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("is incomplete"), "{stdout}");
+    assert!(
+        stdout.contains("the reports could not be written"),
+        "{stdout}"
+    );
+    let created = count(&sandbox.stats(), &["created", "appointments"]);
+    assert!(created < n as u64, "it should have stopped early");
+
+    ws.ferry(&run_args("appointments.csv", "appointments", "r2", &[]))
+        .expect(0);
+    let second = Reports::read(&ws.join("r2"));
+    second.assert_accounts_for(csv_rows(n));
+    assert_eq!(second.skipped.rows.len() as u64, created);
+    let stats = sandbox.stats();
+    assert_eq!(count(&stats, &["created", "appointments"]), n as u64);
+    assert_eq!(count(&stats, &["duplicates_rejected", "appointments"]), 0);
 }

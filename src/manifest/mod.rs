@@ -23,6 +23,7 @@ mod csv;
 mod encoding;
 mod json;
 mod number_format;
+pub mod pin;
 mod xlsx;
 
 pub use encoding::ACCEPTED_ENCODINGS;

@@ -1,0 +1,155 @@
+//! A manifest pinned between ferry's passes. `run` validates the whole file first and
+//! sends in a second pass; a file rewritten in between (a cron job that regenerates it, a
+//! person saving it again) would have its new rows sent unvalidated, or the same rows
+//! twice under other row numbers. So the file's identity (device, inode), size and
+//! modification time are taken before the first pass and checked before every batch is
+//! sent, and its SHA-256 is compared once more at the end: any change stops the run.
+
+use std::fs::Metadata;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// What is pinned of a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Stamp {
+    identity: Option<(u64, u64)>,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl Stamp {
+    fn of(meta: &Metadata) -> Stamp {
+        #[cfg(unix)]
+        let identity = {
+            use std::os::unix::fs::MetadataExt;
+            Some((meta.dev(), meta.ino()))
+        };
+        #[cfg(not(unix))]
+        let identity = None;
+        Stamp {
+            identity,
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Pin {
+    path: PathBuf,
+    stamp: Stamp,
+    sha256: String,
+}
+
+/// How a pinned manifest changed; the message says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the manifest {path} changed while the run was reading it ({what}); nothing more was sent: run again once the file is final (done rows are skipped)")]
+pub struct Changed {
+    pub path: String,
+    pub what: &'static str,
+}
+
+impl Pin {
+    /// Pins `path` as it is now.
+    pub fn take(path: &Path) -> std::io::Result<Pin> {
+        let stamp = Stamp::of(&std::fs::metadata(path)?);
+        Ok(Pin {
+            path: path.to_path_buf(),
+            stamp,
+            sha256: sha256(path)?,
+        })
+    }
+
+    /// The file's SHA-256 when it was pinned.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// The cheap check, before each batch: same file, size and modification time.
+    pub fn check(&self) -> Result<(), Changed> {
+        let changed = |what| Changed {
+            path: self.path.display().to_string(),
+            what,
+        };
+        let now = match std::fs::metadata(&self.path) {
+            Ok(meta) => Stamp::of(&meta),
+            Err(_) => return Err(changed("it is gone")),
+        };
+        if now.identity != self.stamp.identity {
+            Err(changed("it was replaced by another file"))
+        } else if now.len != self.stamp.len {
+            Err(changed("its size changed"))
+        } else if now.modified != self.stamp.modified {
+            Err(changed("it was written to"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The whole check, at the end: the cheap one, then the content's hash.
+    pub fn verify(&self) -> Result<(), Changed> {
+        self.check()?;
+        match sha256(&self.path) {
+            Ok(sha) if sha == self.sha256 => Ok(()),
+            _ => Err(Changed {
+                path: self.path.display().to_string(),
+                what: "its content changed",
+            }),
+        }
+    }
+}
+
+fn sha256(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_change_to_a_pinned_file_is_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        std::fs::write(&path, "a\n1\n").unwrap();
+        let pin = Pin::take(&path).unwrap();
+        assert_eq!(pin.check(), Ok(()));
+        assert_eq!(pin.verify(), Ok(()));
+        // sha256sum of "a\n1\n"
+        assert_eq!(
+            pin.sha256(),
+            "309b0e45a73d3fc5325e2b6ed0a01ef8b9cde6b05a5633c1f893f970d52bfddc"
+        );
+
+        // Same size, written again.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&path, "a\n2\n").unwrap();
+        let what = pin.check().unwrap_err().what;
+        assert!(
+            ["it was written to", "its content changed"].contains(&what),
+            "{what}"
+        );
+        assert!(pin.verify().is_err());
+
+        // Replaced by another file (a rename over it).
+        let pin = Pin::take(&path).unwrap();
+        let other = dir.path().join("new.csv");
+        std::fs::write(&other, "a\n2\n").unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        assert_eq!(
+            pin.check().unwrap_err().what,
+            "it was replaced by another file"
+        );
+
+        // Gone.
+        let pin = Pin::take(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(pin.check().unwrap_err().what, "it is gone");
+        let message = pin.check().unwrap_err().to_string();
+        assert!(message.contains("nothing more was sent"), "{message}");
+    }
+}
