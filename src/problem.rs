@@ -28,6 +28,7 @@ pub enum Code {
     // phones
     InvalidCharacters,
     ScientificNotation,
+    DecimalNotation,
     LeadingZeroLost,
     LeadingPlusLost,
     InvalidCountryCode,
@@ -82,6 +83,7 @@ impl Code {
             DuplicateKey => "duplicate_key",
             InvalidCharacters => "invalid_characters",
             ScientificNotation => "scientific_notation",
+            DecimalNotation => "decimal_notation",
             LeadingZeroLost => "leading_zero_lost",
             LeadingPlusLost => "leading_plus_lost",
             InvalidCountryCode => "invalid_country_code",

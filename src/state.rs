@@ -269,7 +269,17 @@ fn file_identity(path: &Path) -> Option<(u64, u64)> {
 fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if found >= SCHEMA_VERSION {
+    if found > SCHEMA_VERSION {
+        return Ok(found);
+    }
+    // ferry 0.1.0 ignores the layout version: one still installed somewhere, or a
+    // rollback, can add old keys to a migrated state. Such keys are rekeyed too.
+    let stray: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM rows WHERE kind = ?1 AND instr(key, '|+') = 0)",
+        [crate::kinds::Kind::Calls.name()],
+        |r| r.get(0),
+    )?;
+    if found == SCHEMA_VERSION && !stray {
         return Ok(found);
     }
     rekey_calls_v0(&tx)?;
@@ -338,6 +348,52 @@ mod tests {
             remote_id: remote_id.map(str::to_string),
             request_ids: "r1".into(),
         }
+    }
+
+    /// SPEC §5: a state row ferry cannot read is in doubt, never new.
+    #[test]
+    fn a_status_this_ferry_cannot_read_is_in_doubt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut state = State::open(&path, "t", "calls").unwrap();
+        state
+            .apply(
+                "run1",
+                &[update("7|+8618100000030", Status::Succeeded, None)],
+            )
+            .unwrap();
+        state
+            .conn
+            .execute("UPDATE rows SET status = 'bogus'", [])
+            .unwrap();
+        let entry = state.get("7|+8618100000030").unwrap().unwrap();
+        assert_eq!(entry.status, Status::Unknown);
+    }
+
+    /// ferry 0.1.0 ignores the layout version, so old keys can appear in a migrated state
+    /// (a rollback, an old binary elsewhere): they are rekeyed on the next open.
+    #[test]
+    fn old_call_keys_written_after_the_migration_are_rekeyed_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        drop(State::open(&path, "t", "calls").unwrap());
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        conn.execute(
+            "INSERT INTO rows VALUES ('t', 'calls', '5|886|0912345679', 'succeeded', 'id-1', 'r', 'run0', 'now')",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        let state = State::open(&path, "t", "calls").unwrap();
+        assert_eq!(
+            state.get("5|+886912345679").unwrap().unwrap().status,
+            Status::Succeeded
+        );
+        assert_eq!(state.get("5|886|0912345679").unwrap(), None);
     }
 
     #[test]

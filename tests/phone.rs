@@ -330,6 +330,19 @@ const PHONES: &[(&str, u16, Expect, Want)] = &[
         Want::Err(&[ScientificNotation]),
     ),
     ("１.８E＋１０", 86, Any, Want::Err(&[ScientificNotation])),
+    // a float's rendering: the .0 would make another, often valid, number (Austria's
+    // 6641234560), so it is refused, never read as digits
+    ("664123456.0", 43, Mobile, Want::Err(&[DecimalNotation])),
+    ("664123456.00", 43, Mobile, Want::Err(&[DecimalNotation])),
+    ("664123456,0", 43, Mobile, Want::Err(&[DecimalNotation])),
+    ("+43664123456.0", 43, Mobile, Want::Err(&[DecimalNotation])),
+    ("912345678.0", 886, Mobile, Want::Err(&[DecimalNotation])),
+    // dotted groups are formatting, even when a group is zeros
+    ("0912.345.000", 886, Mobile, Want::Ok("+886912345000", &[])),
+    // dashes as word processors write them
+    ("0912–345–678", 886, Mobile, Want::Ok("+886912345678", &[])),
+    ("0912‐345—678", 886, Mobile, Want::Ok("+886912345678", &[])),
+    ("0912−345−678", 886, Mobile, Want::Ok("+886912345678", &[])),
     // characters that are not part of a number
     (
         ";phone-context=a;tel:",

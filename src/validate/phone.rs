@@ -251,6 +251,7 @@ struct Cleaned {
 /// Why a cell could not be cleaned; each caller turns it into its own problem.
 enum Dirt {
     Scientific,
+    Decimal,
     BadChar(char),
     MisplacedPlus,
     NoDigits,
@@ -268,6 +269,11 @@ fn clean(shown: &str) -> Result<Cleaned, Dirt> {
     // Before the character check: the `E` and `.` would otherwise hide what happened.
     if is_scientific(&folded) {
         return Err(Dirt::Scientific);
+    }
+    // `664123456.0` is a float's rendering, not a dotted number: read as digits it is
+    // another, often valid, number (`6641234560`), so the wrong person would be called.
+    if is_decimal(&folded) {
+        return Err(Dirt::Decimal);
     }
     let mut plus = false;
     let mut digits = String::with_capacity(folded.len());
@@ -291,6 +297,8 @@ fn clean(shown: &str) -> Result<Cleaned, Dirt> {
 
 fn fold(ch: char) -> char {
     match ch {
+        // Hyphens, dashes and the minus sign, as word processors write them.
+        '\u{2010}'..='\u{2015}' | '\u{2212}' => '-',
         '\u{FF10}'..='\u{FF19}' => char::from(b'0' + (ch as u32 - 0xFF10) as u8),
         '\u{FF0B}' => '+',
         '\u{FF0D}' => '-',
@@ -318,6 +326,21 @@ fn is_scientific(s: &str) -> bool {
         && all_digits(exponent)
 }
 
+/// `664123456.0`, `664123456.00`, `664123456,0`: digits (after an optional `+`) with one
+/// decimal separator and one or two zeros after it, as a spreadsheet shows a number cell
+/// formatted `0.0`, or a float column is exported. A dotted number (`0912.345.678`) has
+/// more than one dot or other digits after it.
+fn is_decimal(s: &str) -> bool {
+    let s = s.strip_prefix('+').unwrap_or(s);
+    let Some((whole, fraction)) = s.split_once(['.', ',']) else {
+        return false;
+    };
+    !whole.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && (1..=2).contains(&fraction.len())
+        && fraction.bytes().all(|b| b == b'0')
+}
+
 fn phone_dirt(dirt: Dirt, shown: &str, field: &str) -> Problem {
     match dirt {
         Dirt::Scientific => Problem::new(
@@ -325,6 +348,14 @@ fn phone_dirt(dirt: Dirt, shown: &str, field: &str) -> Problem {
             field,
             format!(
                 "{}: a spreadsheet turned this number into scientific notation and may have lost digits; format the column as Text and re-enter it",
+                quote(shown)
+            ),
+        ),
+        Dirt::Decimal => Problem::new(
+            Code::DecimalNotation,
+            field,
+            format!(
+                "{}: a spreadsheet turned this number into a decimal (the .0 is not part of it); format the column as Text and re-enter the number",
                 quote(shown)
             ),
         ),
@@ -830,7 +861,7 @@ fn area_code(shown: &str, field: &str) -> Result<(String, bool), Problem> {
     };
     let cleaned = match clean(shown) {
         Ok(c) => c,
-        Err(d @ (Dirt::Scientific | Dirt::BadChar(_) | Dirt::MisplacedPlus)) => {
+        Err(d @ (Dirt::Scientific | Dirt::Decimal | Dirt::BadChar(_) | Dirt::MisplacedPlus)) => {
             return Err(phone_dirt(d, shown, field))
         }
         Err(Dirt::NoDigits | Dirt::TooLong(_)) => return Err(malformed()),
