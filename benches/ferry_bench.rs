@@ -233,7 +233,8 @@ const RATE_MIN_SHARE: f64 = 0.98;
 const POLL_EVERY: Duration = Duration::from_millis(5);
 const CREATE_TASK: &str = "/api/task/do_add";
 
-/// `ferry run --rate 50` against a sandbox that answers after 100 ms: the achieved rate
+/// `ferry run --rate 50`, no concurrency configured, against a sandbox that answers after
+/// 100 ms: the achieved rate
 /// (ferry's summary, and as the sandbox saw it) and the most requests in any one-second
 /// window. The sandbox counts a request when it arrives; polling that counter every
 /// few milliseconds brackets the busiest window between two bounds.
@@ -245,7 +246,8 @@ fn bench_rate() -> Result<()> {
     let config = write_config(
         dir.path(),
         &format!(
-            "[targets.arctos]\nbase_url = \"{}\"\ntoken_env = \"ARCTOS_TOKEN\"\nburst = {RATE_BURST}\nconcurrency = 16\n",
+            // No concurrency: ferry sizes it from the rate and the answer time.
+            "[targets.arctos]\nbase_url = \"{}\"\ntoken_env = \"ARCTOS_TOKEN\"\nburst = {RATE_BURST}\n",
             sandbox.base_url()
         ),
     )?;

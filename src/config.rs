@@ -105,7 +105,9 @@ pub struct Target {
     /// Requests per second.
     pub rate: f64,
     pub burst: u32,
-    pub concurrency: usize,
+    /// Requests in flight at once; `None`: ferry sizes it from the rate and the
+    /// vendor's answer time.
+    pub concurrency: Option<usize>,
     pub timeout: Duration,
     pub max_retries: u32,
     pub batch_size: usize,
@@ -177,6 +179,9 @@ fn beside(config: &Path, path: &Path) -> PathBuf {
         _ => path.to_path_buf(),
     }
 }
+
+/// The most requests in flight at once that ferry allows, configured or sized.
+pub const MAX_CONCURRENCY: usize = 1024;
 
 /// The name `--target sandbox` uses for the built-in loopback sandbox.
 pub const SANDBOX_TARGET: &str = "sandbox";
@@ -532,10 +537,10 @@ fn check_target(name: &str, raw: RawTarget) -> Result<Target, ConfigError> {
         )));
     }
     let burst = raw.burst.unwrap_or(rate.ceil() as u32).max(1);
-    let concurrency = raw.concurrency.unwrap_or(4);
-    if concurrency == 0 {
+    let concurrency = raw.concurrency;
+    if let Some(c) = concurrency.filter(|c| !(1..=MAX_CONCURRENCY).contains(c)) {
         return Err(ConfigError::new(format!(
-            "{}: must be at least 1",
+            "{}: {c} is out of range: give 1 to {MAX_CONCURRENCY}, or leave it out and ferry sizes it from the rate and the vendor's answer time",
             key("concurrency")
         )));
     }
@@ -652,7 +657,7 @@ impl Target {
             auth,
             rate: 1000.0,
             burst: 100,
-            concurrency: 8,
+            concurrency: None,
             timeout: Duration::from_secs(10),
             max_retries: 5,
             batch_size: if vendor == Vendor::Quanshi { 100 } else { 50 },
@@ -699,7 +704,7 @@ mod tests {
         let arctos = config.target_for(Kind::TaskStatus, None).unwrap();
         assert_eq!(arctos.rate, 5.0);
         assert_eq!(arctos.burst, 5);
-        assert_eq!(arctos.concurrency, 4);
+        assert_eq!(arctos.concurrency, None);
         assert_eq!(arctos.batch_size, 50);
         assert_eq!(arctos.timeout, Duration::from_secs(30));
         assert_eq!(

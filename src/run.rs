@@ -12,14 +12,14 @@
 //! flat whatever the size of the manifest.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::batch::{Batch, BatchRow, Batcher};
-use crate::config::{Config, Target, SANDBOX_TARGET};
+use crate::config::{Config, Target, MAX_CONCURRENCY, SANDBOX_TARGET};
 use crate::kinds::{Kind, TaskRef};
 use crate::lock::{Holder, StateLock};
 use crate::manifest::pin::Pin;
@@ -257,8 +257,8 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
         })
     };
 
-    let concurrency = settings.target.concurrency;
-    let (work_tx, work_rx) = mpsc::channel::<Work>(concurrency * 2);
+    let concurrency = Arc::new(Concurrency::new(&settings.target));
+    let (work_tx, work_rx) = mpsc::channel::<Work>(concurrency.cap * 2);
     let reader = {
         let (stop, to_recorder, settings, progress, pin) = (
             Arc::clone(&stop),
@@ -281,20 +281,24 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
 
     let work_rx = Arc::new(tokio::sync::Mutex::new(work_rx));
     let send_started = Instant::now();
+    let sizing = tokio::spawn(size_concurrency(
+        Arc::clone(&concurrency),
+        Arc::clone(&sender),
+        settings.target.clone(),
+    ));
     let mut workers = Vec::new();
-    for _ in 0..concurrency {
-        let (sender, stop, work_rx, to_recorder, progress) = (
+    for index in 0..concurrency.cap {
+        let (sender, stop, work_rx, to_recorder, progress, concurrency) = (
             Arc::clone(&sender),
             Arc::clone(&stop),
             Arc::clone(&work_rx),
             to_recorder.clone(),
             Arc::clone(&progress),
+            Arc::clone(&concurrency),
         );
         let max_failed = settings.max_failed_rows;
         workers.push(tokio::spawn(async move {
-            loop {
-                let next = work_rx.lock().await.recv().await;
-                let Some(work) = next else { break };
+            while let Some(work) = concurrency.next(index, &work_rx).await {
                 worker(&sender, &stop, work, &to_recorder, &progress, max_failed).await;
             }
         }));
@@ -318,6 +322,7 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
         let _ = w.await;
     }
     let send_secs = send_started.elapsed().as_secs_f64();
+    sizing.abort();
     signals.abort();
     ticker.abort();
     let reports = recorder.join().map_err(|_| {
@@ -703,6 +708,113 @@ fn unprocessed(stop: &Stop, work: Work, to: &std::sync::mpsc::SyncSender<ToRecor
     let _ = to.send(ToRecorder::Rows(rows));
 }
 
+/// Attempts in a row that could not connect at all before the run stops: a dead
+/// endpoint (wrong `base_url`, the vendor down) is one abort, not a failure per row.
+const UNREACHABLE_LIMIT: u64 = 10;
+
+/// How many requests may be in flight. Configured, it is fixed. Otherwise ferry sizes it
+/// by Little's law — requests in flight = rate × the vendor's answer time — with room
+/// for jitter, and follows the answer time as it changes; `cap` workers exist, and those
+/// past the current limit wait.
+struct Concurrency {
+    limit: AtomicUsize,
+    cap: usize,
+    auto: bool,
+    /// Set once the work queue is closed, so that waiting workers end too.
+    finished: AtomicBool,
+}
+
+impl Concurrency {
+    fn new(target: &Target) -> Concurrency {
+        match target.concurrency {
+            Some(fixed) => Concurrency {
+                limit: AtomicUsize::new(fixed),
+                cap: fixed,
+                auto: false,
+                finished: AtomicBool::new(false),
+            },
+            None => {
+                // Never more in flight than the rate allows over a whole timeout.
+                let most = (target.rate * target.timeout.as_secs_f64()).ceil();
+                let cap = (most as usize).clamp(1, AUTO_CONCURRENCY_CAP);
+                // Start small, as TCP does: a vendor that does not answer at all is
+                // then not hit by hundreds of requests at once. The first answers
+                // (within a quarter second) size it.
+                let start = AUTO_CONCURRENCY_START.min(cap);
+                Concurrency {
+                    limit: AtomicUsize::new(start),
+                    cap,
+                    auto: true,
+                    finished: AtomicBool::new(false),
+                }
+            }
+        }
+    }
+
+    /// The next batch for worker `index`, once the limit lets it work; `None` at the end.
+    async fn next(
+        &self,
+        index: usize,
+        queue: &tokio::sync::Mutex<mpsc::Receiver<Work>>,
+    ) -> Option<Work> {
+        loop {
+            if self.finished.load(Ordering::SeqCst) {
+                return None;
+            }
+            if index < self.limit.load(Ordering::Relaxed) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let work = queue.lock().await.recv().await;
+        if work.is_none() {
+            self.finished.store(true, Ordering::SeqCst);
+        }
+        work
+    }
+}
+
+/// The most requests in flight ferry sizes itself to.
+const AUTO_CONCURRENCY_CAP: usize = 256;
+/// Requests in flight before the vendor's answer time is known.
+const AUTO_CONCURRENCY_START: usize = 4;
+
+/// Requests in flight that reach `rate` when each takes `latency`: Little's law, with
+/// half again for jitter, plus one.
+fn needed(rate: f64, latency: Duration) -> usize {
+    (rate * latency.as_secs_f64() * 1.5).ceil() as usize + 1
+}
+
+/// Follows the vendor's answer time: re-sizes an automatic concurrency, and says once
+/// when a configured one holds the rate below what was asked.
+async fn size_concurrency(concurrency: Arc<Concurrency>, sender: Arc<Sender>, target: Target) {
+    let mut warned = false;
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let Some(latency) = sender.counters.latency() else {
+            continue;
+        };
+        if concurrency.auto {
+            let limit = needed(target.rate, latency).clamp(1, concurrency.cap);
+            concurrency.limit.store(limit, Ordering::Relaxed);
+            continue;
+        }
+        let answers = sender.counters.sent.load(Ordering::Relaxed);
+        let ceiling = concurrency.cap as f64 / latency.as_secs_f64();
+        if !warned && answers >= 20 && ceiling < target.rate * 0.95 {
+            warned = true;
+            let want = needed(target.rate, latency).min(MAX_CONCURRENCY);
+            tracing::warn!(
+                "concurrency {} holds the rate to about {ceiling:.0} requests/s (the vendor answers in {} ms), below the {} asked: set concurrency = {want} in [targets.{}] or pass --concurrency {want}, or leave it out and ferry sizes it",
+                concurrency.cap,
+                latency.as_millis(),
+                target.rate,
+                target.name
+            );
+        }
+    }
+}
+
 /// Sends one batch: mark in flight (durably), send, hand the outcomes to the recorder.
 async fn worker(
     sender: &Sender,
@@ -722,6 +834,13 @@ async fn worker(
         return unprocessed(stop, work, to_recorder);
     }
     let sent = sender.send(&work.batch).await;
+    let unreachable = sender.counters.unreachable_in_a_row.load(Ordering::Relaxed);
+    if unreachable >= UNREACHABLE_LIMIT {
+        stop.abort(format!(
+            "{} cannot be reached: {unreachable} connection attempts in a row failed; check base_url, the network and the vendor, then run again (done rows are skipped)",
+            sender.host()
+        ));
+    }
     let (outcomes, trail) = match sent {
         Sent::Done { outcomes, trail } => (outcomes, trail),
         Sent::Aborted { abort, trail } => {
@@ -960,10 +1079,12 @@ pub fn settings(
         }
     }
     if let Some(c) = args.concurrency {
-        if c == 0 {
-            return Err(Error::Usage("--concurrency must be at least 1".into()));
+        if !(1..=MAX_CONCURRENCY).contains(&c) {
+            return Err(Error::Usage(format!(
+                "--concurrency {c} is out of range: give 1 to {MAX_CONCURRENCY}, or leave it out and ferry sizes it from the rate and the vendor's answer time"
+            )));
         }
-        target.concurrency = c;
+        target.concurrency = Some(c);
     }
     if let Some(b) = args.batch_size {
         if b == 0 {

@@ -1985,3 +1985,75 @@ fn report_disk_full_mid_run_stops_it_with_exit_3_and_a_rerun_finishes() {
     assert_eq!(count(&stats, &["created", "appointments"]), n as u64);
     assert_eq!(count(&stats, &["duplicates_rejected", "appointments"]), 0);
 }
+
+/// Issue 8: a dead endpoint (connection refused) used to fail every row one by one, and
+/// the summary counted requests "sent" that never reached a server. Now a run of failed
+/// connections stops the run (exit 3) with the rest unprocessed, and nothing is counted
+/// as sent.
+#[test]
+fn a_dead_endpoint_aborts_instead_of_failing_every_row() {
+    let ws = Workspace::new();
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    ws.write(
+        "ferry.toml",
+        &ferry_toml(
+            &format!("http://127.0.0.1:{port}"),
+            "rate = 500\nburst = 50\ntimeout_secs = 5\nmax_retries = 1",
+        ),
+    );
+    let n = 200;
+    ws.write("appointments.csv", &appointments_csv("DEAD", n));
+    let out = ws
+        .ferry(&run_args("appointments.csv", "appointments", "r1", &[]))
+        .expect(3);
+    let reports = Reports::read(&ws.join("r1"));
+    reports.assert_accounts_for(csv_rows(n));
+    let aborted = reports.summary["aborted"].as_str().unwrap_or_default();
+    assert!(
+        aborted.contains(&format!("127.0.0.1:{port} cannot be reached")),
+        "{aborted}\n{}",
+        out.stderr
+    );
+    assert!(
+        reports.unprocessed.rows.len() > n / 2,
+        "{} unprocessed",
+        reports.unprocessed.rows.len()
+    );
+    for stage in reports.failed.column("ferry_stage") {
+        assert_eq!(stage, "transport");
+    }
+    assert_eq!(reports.requests_sent(), 0, "no request reached a server");
+}
+
+/// Issue 8: with a configured concurrency too small for the rate at the vendor's answer
+/// time (2 in flight × 100 ms = 20/s, for a rate of 50), ferry says so once, with the
+/// number to set.
+#[test]
+fn a_concurrency_that_holds_the_rate_down_is_named_once() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &["--latency-ms", "100"]);
+    ws.config_for(
+        &sandbox,
+        "rate = 50\nburst = 5\nconcurrency = 2\ntimeout_secs = 10\nmax_retries = 3",
+    );
+    let n = 40;
+    ws.write("appointments.csv", &appointments_csv("SLOW", n));
+    let out = ws
+        .ferry(&run_args("appointments.csv", "appointments", "r1", &[]))
+        .expect(0);
+    let warnings: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("concurrency 2 holds the rate to about"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", out.stderr);
+    assert!(
+        warnings[0].contains("set concurrency = "),
+        "{}",
+        warnings[0]
+    );
+    assert!(warnings[0].contains("[targets.arctos]"), "{}", warnings[0]);
+}

@@ -54,12 +54,43 @@ pub enum Sent {
     Aborted { abort: Abort, trail: Trail },
 }
 
-/// Counters for the summary.
+/// Counters for the summary, and what the run watches while it sends.
 #[derive(Default, Debug)]
 pub struct Counters {
+    /// Attempts that reached a server (an answer, or a connection that was made).
     pub sent: AtomicU64,
     pub retries: AtomicU64,
     pub throttled: AtomicU64,
+    /// Attempts in a row that could not connect at all, reset by any answer: a dead
+    /// endpoint is an abort, not a failure per row.
+    pub unreachable_in_a_row: AtomicU64,
+    /// How long the vendor takes to answer: a moving average, in microseconds (0 until
+    /// the first answer), for sizing the concurrency.
+    latency_micros: AtomicU64,
+}
+
+impl Counters {
+    /// The vendor's typical answer time so far.
+    pub fn latency(&self) -> Option<Duration> {
+        match self.latency_micros.load(Ordering::Relaxed) {
+            0 => None,
+            micros => Some(Duration::from_micros(micros)),
+        }
+    }
+
+    fn answered(&self, took: Duration) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        self.unreachable_in_a_row.store(0, Ordering::Relaxed);
+        let sample = took.as_micros().clamp(1, u128::from(u32::MAX)) as u64;
+        // Racing updates may lose a sample; an estimate does not mind.
+        let old = self.latency_micros.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            (old * 4 + sample) / 5
+        };
+        self.latency_micros.store(new.max(1), Ordering::Relaxed);
+    }
 }
 
 pub struct Sender {
@@ -79,7 +110,7 @@ impl Sender {
         let client = reqwest::Client::builder()
             .timeout(target.timeout)
             .connect_timeout(target.timeout.min(Duration::from_secs(10)))
-            .pool_max_idle_per_host(target.concurrency)
+            .pool_max_idle_per_host(target.concurrency.unwrap_or(64))
             .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
             // A redirect would carry X-APP-Key or a body token to a host the config never
             // named, and turn a POST into a GET: a 3xx is reported, never followed.
@@ -101,6 +132,17 @@ impl Sender {
             backoff,
             counters: Counters::default(),
         })
+    }
+
+    /// The target's host and port, for messages: never the whole URL, whose user part
+    /// could hold a password.
+    pub fn host(&self) -> String {
+        let url = &self.target.base_url;
+        match (url.host_str(), url.port_or_known_default()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_string(),
+            _ => "the target".to_string(),
+        }
     }
 
     /// Loads the credentials (and logs in, for arctos with a license key) before the
@@ -293,7 +335,6 @@ impl Sender {
         self.wait_turn().await;
         let request_id = uuid::Uuid::new_v4().to_string();
         trail.request_ids.push(request_id.clone());
-        self.counters.sent.fetch_add(1, Ordering::Relaxed);
         let url = join_url(&self.target.base_url, &request.path);
         let mut builder = self
             .client
@@ -305,11 +346,21 @@ impl Sender {
         for (name, value) in &request.headers {
             builder = builder.header(*name, value.expose());
         }
+        let asked = Instant::now();
         let response = builder.send().await.map_err(|e| {
             let failure = Failure::from_reqwest(e);
+            if failure.not_sent {
+                self.counters
+                    .unreachable_in_a_row
+                    .fetch_add(1, Ordering::Relaxed);
+            } else {
+                // Connected: the vendor may have seen it.
+                self.counters.sent.fetch_add(1, Ordering::Relaxed);
+            }
             tracing::debug!(request_id, path = %request.path, error = %failure.message, "no answer");
             failure
         })?;
+        self.counters.answered(asked.elapsed());
         let status = response.status().as_u16();
         // Never the body or headers: they carry tokens.
         tracing::debug!(request_id, path = %request.path, status, "answer");
