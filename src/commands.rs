@@ -19,9 +19,96 @@ pub fn run(cli: Cli) -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
-            e.exit_code()
+            let exit_code = e.exit_code();
+            if crate::logging::json() {
+                tracing::error!(event = "fatal", exit_code, "{e}");
+            } else {
+                eprintln!("error: {e}");
+            }
+            exit_code
         }
+    }
+}
+
+/// The problem table both `validate` and `run` print: each code with its rows.
+fn print_problems(out: &mut impl Write, problems: &crate::report::ProblemTable) {
+    if problems.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n  {:<28} {:>9}  example rows", "problem", "rows");
+    for (code, count, rows) in problems.rows() {
+        let rows: Vec<String> = rows.iter().map(u64::to_string).collect();
+        let _ = writeln!(
+            out,
+            "  {:<28} {:>9}  {}",
+            code.as_str(),
+            count,
+            rows.join(", ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nDetails per row (field, message, what to do) are in failed.csv.\n"
+    );
+}
+
+/// Under `--log-format json`, the end of a command as one log event.
+fn log_summary(s: &crate::report::Summary, dir: &std::path::Path) {
+    if !crate::logging::json() {
+        return;
+    }
+    let c = &s.counts;
+    tracing::info!(
+        event = "summary",
+        run_id = %s.run_id,
+        command = s.command,
+        kind = s.kind,
+        target = s.target.as_deref().unwrap_or(""),
+        manifest = %s.manifest,
+        total = c.total,
+        succeeded = c.succeeded,
+        failed = c.failed_total,
+        skipped = c.skipped,
+        unprocessed = c.unprocessed,
+        requests_sent = s.requests.sent,
+        duration_secs = s.duration_secs,
+        report_dir = %dir.display(),
+        state = s.state.as_deref().unwrap_or(""),
+        aborted = s.aborted.as_deref().unwrap_or(""),
+        resume = resume_command(s.exit_code).as_deref().unwrap_or(""),
+        exit_code = s.exit_code,
+        "{} finished with exit code {}",
+        s.command,
+        s.exit_code
+    );
+}
+
+/// After an abort (3) or an interrupt (130): the command that finishes the job — this
+/// one again, into a new report folder (done rows are skipped, and the old folder is not
+/// reused).
+fn resume_command(exit_code: i32) -> Option<String> {
+    if !matches!(exit_code, 3 | 130) {
+        return None;
+    }
+    let mut words = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--report-dir" {
+            args.next();
+        } else if !(arg.starts_with("--report-dir=") || arg == "--overwrite") {
+            words.push(shell_quote(&arg));
+        }
+    }
+    Some(format!("ferry {}", words.join(" ")))
+}
+
+/// A word as a POSIX shell reads it back.
+fn shell_quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }
 
@@ -45,24 +132,9 @@ fn validate(mut args: ValidateArgs) -> Result<i32, Error> {
         "{}: {} rows of {}: {} valid, {} failed",
         report.summary.manifest, c.total, report.summary.kind, c.succeeded, c.failed_total
     );
-    if !report.codes.is_empty() {
-        let _ = writeln!(out, "\n  {:<28} {:>9}  example rows", "problem", "rows");
-        for (code, (count, rows)) in &report.codes {
-            let rows: Vec<String> = rows.iter().map(u64::to_string).collect();
-            let _ = writeln!(
-                out,
-                "  {:<28} {:>9}  {}",
-                code.as_str(),
-                count,
-                rows.join(", ")
-            );
-        }
-        let _ = writeln!(
-            out,
-            "\nDetails per row (field, message, what to do) are in failed.csv."
-        );
-    }
+    print_problems(&mut out, &report.problems);
     let _ = writeln!(out, "reports: {}", report.dir.display());
+    log_summary(&report.summary, &report.dir);
     Ok(report.summary.exit_code)
 }
 
@@ -122,7 +194,7 @@ pub fn print_run_summary(report: &run::RunReport) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "{} → {} ({}): {} rows: {} succeeded, {} failed, {} skipped, {} unprocessed",
+        "{} → {} ({}): {} rows: {} succeeded, {} failed, {} skipped, {} unprocessed, in {:.1} s",
         s.manifest,
         s.target.as_deref().unwrap_or("-"),
         s.kind,
@@ -130,7 +202,8 @@ pub fn print_run_summary(report: &run::RunReport) {
         c.succeeded,
         c.failed_total,
         c.skipped,
-        c.unprocessed
+        c.unprocessed,
+        s.duration_secs
     );
     if c.failed_total > 0 {
         let stages: Vec<String> = c
@@ -148,6 +221,10 @@ pub fn print_run_summary(report: &run::RunReport) {
     if let Some(why) = &s.aborted {
         let _ = writeln!(out, "  stopped early: {why}");
     }
+    print_problems(&mut out, &report.problems);
+    if let Some(command) = resume_command(s.exit_code) {
+        let _ = writeln!(out, "to finish the job (done rows are skipped): {command}");
+    }
     if let Some(state) = &s.state {
         let _ = writeln!(out, "state: {state}");
     }
@@ -163,6 +240,7 @@ pub fn print_run_summary(report: &run::RunReport) {
             );
         }
     }
+    log_summary(s, &report.dir);
 }
 
 fn sandbox(args: SandboxArgs) -> Result<i32, Error> {

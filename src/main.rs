@@ -4,7 +4,31 @@
 use clap::Parser;
 
 fn main() {
-    let cli = ferry::cli::Cli::parse();
+    let cli = match ferry::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() && json_logs_asked() => {
+            // Logging is not set up yet, and a log shipper expects JSON on every line.
+            let line = serde_json::json!({
+                "timestamp": chrono::Utc::now().to_rfc3339(),
+                "level": "ERROR",
+                "event": "fatal",
+                "exit_code": 2,
+                "message": e.render().to_string().trim_end(),
+            });
+            eprintln!("{line}");
+            std::process::exit(2);
+        }
+        Err(e) => e.exit(),
+    };
     ferry::logging::init(cli.verbose, cli.quiet, cli.log_format);
     std::process::exit(ferry::commands::run(cli));
+}
+
+/// `--log-format json` among the arguments, for errors found before they are parsed.
+fn json_logs_asked() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|a| a == "--log-format=json")
+        || args
+            .windows(2)
+            .any(|w| w[0] == "--log-format" && w[1] == "json")
 }

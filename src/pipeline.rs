@@ -1,14 +1,13 @@
 //! The stages wired in order. `validate` reads, maps, validates and reports; `run`
 //! (in `run.rs`) adds batching, sending and state between validation and reporting.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, ConfigError};
 use crate::kinds::{Columns, Ctx, Kind, MappingError};
 use crate::manifest::{self, Manifest, ManifestError, Source};
 use crate::outcome::{Outcome, RowOutcome, Stage, Trail};
-use crate::problem::Code;
+use crate::report::ProblemTable;
 use crate::report::{Mode, ReportError, Reports, Summary};
 use crate::validate::Validator;
 
@@ -94,11 +93,8 @@ pub struct ValidateReport {
     pub summary: Summary,
     pub dir: PathBuf,
     /// Problem codes with their count and the first few rows.
-    pub codes: BTreeMap<Code, (u64, Vec<u64>)>,
+    pub problems: ProblemTable,
 }
-
-/// Rows of each code shown as examples on the terminal.
-const EXAMPLES_PER_CODE: usize = 3;
 
 /// `ferry validate`: every row checked, nothing sent.
 pub fn validate(
@@ -124,7 +120,6 @@ pub fn validate(
     } = opened;
     let sha = manifest_sha256(&source.path);
     let mut reports = Reports::create(&dir, Mode::Validate, &manifest.header)?;
-    let mut codes: BTreeMap<Code, (u64, Vec<u64>)> = BTreeMap::new();
     let mut rows_read = 0u64;
     for raw in manifest.rows {
         let raw = raw?;
@@ -139,29 +134,16 @@ pub fn validate(
                 },
                 trail: Trail::default(),
             },
-            Err(rejected) => {
-                // Counted once per row, whatever the number of fields it blames.
-                let mut row_codes: Vec<Code> = rejected.problems.iter().map(|p| p.code).collect();
-                row_codes.sort();
-                row_codes.dedup();
-                for code in row_codes {
-                    let entry = codes.entry(code).or_default();
-                    entry.0 += 1;
-                    if entry.1.len() < EXAMPLES_PER_CODE {
-                        entry.1.push(raw.row);
-                    }
-                }
-                RowOutcome {
-                    row: raw.row,
-                    key: rejected.key.unwrap_or_default(),
-                    outcome: Outcome::Failed {
-                        stage: Stage::Validation,
-                        problems: rejected.problems,
-                        http_status: None,
-                    },
-                    trail: Trail::default(),
-                }
-            }
+            Err(rejected) => RowOutcome {
+                row: raw.row,
+                key: rejected.key.unwrap_or_default(),
+                outcome: Outcome::Failed {
+                    stage: Stage::Validation,
+                    problems: rejected.problems,
+                    http_status: None,
+                },
+                trail: Trail::default(),
+            },
         };
         reports.write(&outcome, &raw.cells)?;
     }
@@ -176,13 +158,15 @@ pub fn validate(
         started_at: started.to_rfc3339(),
         finished_at: chrono::Utc::now().to_rfc3339(),
         exit_code: if failed > 0 { 1 } else { 0 },
+        duration_secs: crate::report::seconds_since(started),
         ..Summary::default()
     };
+    let problems = reports.problems().clone();
     let dir = reports.finish(&mut summary, rows_read)?;
     Ok(ValidateReport {
         summary,
         dir,
-        codes,
+        problems,
     })
 }
 

@@ -58,6 +58,8 @@ pub struct RunReport {
     pub dir: PathBuf,
     /// Set when the report folder could not be finished (`summary.json` may be missing).
     pub report_error: Option<String>,
+    /// The problem codes of the failed rows, for the table printed at the end.
+    pub problems: crate::report::ProblemTable,
 }
 
 /// Why the run stopped early, if it did.
@@ -373,6 +375,8 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
         aborted: stop.reason(),
         ..Summary::default()
     };
+    let problems = reports.problems().clone();
+    summary.duration_secs = crate::report::seconds_since(started);
     let report_error = match reports.finish(&mut summary, rows_read) {
         Ok(_) => None,
         // After sending, never exit 2: what was done is in the state, and the exit
@@ -390,6 +394,7 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
         summary,
         dir,
         report_error,
+        problems,
     })
 }
 
@@ -918,15 +923,18 @@ fn recorder(
                 Err(_) => break,
             }
         }
-        let updates = updates_of(&messages);
-        if let Err(e) = state
-            .check_file()
-            .and_then(|()| state.apply(run_id, &updates))
-        {
-            if state_ok {
+        // Once the state has failed it is not tried again (each try could wait out the
+        // busy timeout): rows sent before stay marked in flight, so the next run
+        // reports them unknown rather than sending them twice.
+        if state_ok {
+            let updates = updates_of(&messages);
+            if let Err(e) = state
+                .check_file()
+                .and_then(|()| state.apply(run_id, &updates))
+            {
                 stop.abort(format!("the state could not be written: {e}"));
+                state_ok = false;
             }
-            state_ok = false;
         }
         for m in messages {
             match m {
@@ -1002,36 +1010,40 @@ async fn watch_signals(stop: Arc<Stop>, sending: Arc<AtomicBool>) {
 async fn report_progress(progress: Arc<Progress>, total: u64, stop: Arc<Stop>) {
     use std::io::IsTerminal;
     let started = Instant::now();
+    // Rows are counted failed when they fail and done when reported: a moment apart,
+    // so what is shown never has more failures than rows done.
+    let now = || {
+        let done = progress.done.load(Ordering::Relaxed);
+        let failed = progress.failed.load(Ordering::Relaxed).min(done);
+        let per_sec = (done as f64 / started.elapsed().as_secs_f64().max(0.001)).round() as u64;
+        (done, failed, per_sec)
+    };
     if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(total);
         bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} rows  {per_sec}  ETA {eta}  {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows  {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         loop {
-            bar.set_position(progress.done.load(Ordering::Relaxed));
-            bar.set_message(format!(
-                "{} failed",
-                progress.failed.load(Ordering::Relaxed)
-            ));
-            if stop.stopped() {
-                bar.set_message("stopping…");
-            }
+            let (done, failed, per_sec) = now();
+            bar.set_position(done);
+            let left = total.saturating_sub(done);
+            let eta = match per_sec {
+                0 => "?".to_string(),
+                r => format!("{}s", left / r),
+            };
+            bar.set_message(if stop.stopped() {
+                "stopping…".to_string()
+            } else {
+                format!("{per_sec}/s  ETA {eta}  {failed} failed")
+            });
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     } else {
         loop {
             tokio::time::sleep(Duration::from_secs(10)).await;
-            let done = progress.done.load(Ordering::Relaxed);
-            tracing::info!(
-                done,
-                total,
-                failed = progress.failed.load(Ordering::Relaxed),
-                rows_per_sec = (done as f64 / started.elapsed().as_secs_f64()).round(),
-                "progress"
-            );
+            let (done, failed, rows_per_sec) = now();
+            tracing::info!(done, total, failed, rows_per_sec, "progress");
         }
     }
 }

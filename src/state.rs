@@ -95,6 +95,9 @@ pub struct State {
 /// 1: calls keyed by the number's E.164 form, so one number has one key.
 const SCHEMA_VERSION: i64 = 1;
 
+/// How long a statement waits for a lock another process holds on the database.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS rows (
     target      TEXT NOT NULL,
@@ -123,8 +126,10 @@ impl State {
             })?;
         }
         let mut conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(err)?;
+        // Other ferry runs are kept out by the run lock; only a foreign process (a
+        // sqlite3 shell, a backup) can hold the database. Waiting longer than this for
+        // it would look like a hang: the run stops instead (exit 3 once sending began).
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")

@@ -1882,12 +1882,12 @@ fn manifest_replaced_mid_run_stops_it_before_more_is_sent() {
     }
 }
 
-/// Mounts a tmpfs of `size` at `path` for a test; `None` where this machine does not
-/// allow it (the test then says so and checks nothing).
-struct Tmpfs(std::path::PathBuf);
+/// A mount made for a test, unmounted when dropped. `tmpfs` gives `None` where this
+/// machine does not allow mounting (the test then says so and checks nothing).
+struct Mount(std::path::PathBuf);
 
-impl Tmpfs {
-    fn mount(path: &std::path::Path, size: &str) -> Option<Tmpfs> {
+impl Mount {
+    fn tmpfs(path: &std::path::Path, size: &str) -> Option<Mount> {
         std::fs::create_dir_all(path).expect("mkdir");
         let ok = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
@@ -1897,7 +1897,7 @@ impl Tmpfs {
         if !ok {
             eprintln!("cannot mount a tmpfs here: the full-disk test checks nothing");
         }
-        ok.then(|| Tmpfs(path.to_path_buf()))
+        ok.then(|| Mount(path.to_path_buf()))
     }
 
     /// Fills what is left of it.
@@ -1910,7 +1910,7 @@ impl Tmpfs {
     }
 }
 
-impl Drop for Tmpfs {
+impl Drop for Mount {
     fn drop(&mut self) {
         let _ = std::process::Command::new("umount").arg(&self.0).status();
     }
@@ -1921,7 +1921,7 @@ impl Drop for Tmpfs {
 #[test]
 fn state_disk_full_mid_run_stops_it_with_exit_3() {
     let ws = Workspace::new();
-    let Some(disk) = Tmpfs::mount(&ws.join("disk"), "2m") else {
+    let Some(disk) = Mount::tmpfs(&ws.join("disk"), "2m") else {
         return;
     };
     let sandbox = Sandbox::start(ws.path(), &["--latency-ms", "50"]);
@@ -1949,7 +1949,7 @@ fn state_disk_full_mid_run_stops_it_with_exit_3() {
 #[test]
 fn report_disk_full_mid_run_stops_it_with_exit_3_and_a_rerun_finishes() {
     let ws = Workspace::new();
-    let Some(disk) = Tmpfs::mount(&ws.join("disk"), "1m") else {
+    let Some(disk) = Mount::tmpfs(&ws.join("disk"), "1m") else {
         return;
     };
     let sandbox = Sandbox::start(ws.path(), &["--latency-ms", "50"]);
@@ -2056,4 +2056,153 @@ fn a_concurrency_that_holds_the_rate_down_is_named_once() {
         warnings[0]
     );
     assert!(warnings[0].contains("[targets.arctos]"), "{}", warnings[0]);
+}
+
+/// Issue 8: under `--log-format json` every stderr line is JSON — a fatal error, and the
+/// end-of-run summary with what a log shipper needs — and the text summary says how long
+/// the run took, prints the problem table, and after an abort the command that finishes
+/// the job.
+#[test]
+fn the_operator_sees_json_lines_only_and_a_summary_that_says_what_next() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &[]);
+    ws.config_for(&sandbox, FAST);
+    let n = 6;
+    let mut manifest = appointments_csv("OPS", n);
+    manifest.push_str("15,OPS-BAD,,normal,,,,943,2,normal,maybe\n");
+    ws.write("appointments.csv", &manifest);
+    let json_lines = |stderr: &str| -> Vec<serde_json::Value> {
+        stderr
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    };
+
+    let out = ws
+        .ferry(&run_args(
+            "appointments.csv",
+            "appointments",
+            "r1",
+            &["--log-format", "json"],
+        ))
+        .expect(1);
+    let lines = json_lines(&out.stderr);
+    let summary = lines
+        .iter()
+        .find(|l| l["event"] == "summary")
+        .unwrap_or_else(|| panic!("no summary event in {}", out.stderr));
+    assert_eq!(summary["exit_code"], 1);
+    assert_eq!(summary["total"], n as u64 + 1);
+    assert_eq!(summary["succeeded"], n as u64);
+    assert_eq!(summary["failed"], 1);
+    assert_eq!(summary["report_dir"], "r1");
+    assert_eq!(summary["state"], "state.db");
+    assert!(summary["duration_secs"].as_f64().is_some(), "{summary}");
+    let written = Reports::read(&ws.join("r1"));
+    assert_eq!(summary["run_id"], written.summary["run_id"]);
+
+    // A fatal error is a JSON line too, before and after the flags are parsed.
+    let out = ws
+        .ferry(&[
+            "run",
+            "missing.csv",
+            "--kind",
+            "appointments",
+            "--log-format",
+            "json",
+        ])
+        .expect(2);
+    let lines = json_lines(&out.stderr);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["event"] == "fatal" && l["exit_code"] == 2),
+        "{}",
+        out.stderr
+    );
+    let out = ws
+        .ferry(&["run", "x.csv", "--kind", "nope", "--log-format", "json"])
+        .expect(2);
+    assert_eq!(json_lines(&out.stderr)[0]["event"], "fatal");
+
+    // Text: the duration, the problem table, and after an abort what to run next.
+    let out = ws
+        .ferry(&run_args(
+            "appointments.csv",
+            "appointments",
+            "r2",
+            &["--max-failed-rows", "0", "--force"],
+        ))
+        .expect(3);
+    let stdout = &out.stdout;
+    assert!(
+        stdout.contains(" s\n") && stdout.contains(", in "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("invalid_boolean"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "to finish the job (done rows are skipped): ferry run appointments.csv --kind appointments --state state.db --max-failed-rows 0 --force\n"
+        ),
+        "{stdout}"
+    );
+}
+
+/// Issue 8: another process holding the state database (a sqlite3 shell mid-write, say)
+/// while a run sends: once a commit has waited its limit, the run stops with exit 3 and
+/// complete reports instead of exit 2.
+#[test]
+fn state_locked_by_another_process_mid_run_stops_it_with_exit_3() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &["--latency-ms", "50"]);
+    ws.config_for(&sandbox, FAST);
+    let n = 400;
+    ws.write("appointments.csv", &appointments_csv("BUSY", n));
+    let args = run_args("appointments.csv", "appointments", "r1", &["--rate", "20"]);
+    let child = start_sending(&ws, &sandbox, &args);
+    let db = rusqlite::Connection::open(ws.join("state.db")).expect("open the state");
+    db.execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let reports = assert_stopped_honestly(&ws, &sandbox, child, "r1", n, "database is locked");
+    drop(db);
+    assert!(reports.succeeded.rows.len() < n);
+}
+
+/// Issue 8: a state on a read-only filesystem is refused before anything is sent
+/// (exit 2, and the sandbox saw nothing).
+#[test]
+fn state_on_a_read_only_filesystem_is_exit_2_with_nothing_sent() {
+    let ws = Workspace::new();
+    std::fs::create_dir_all(ws.join("src")).expect("mkdir");
+    std::fs::create_dir_all(ws.join("ro")).expect("mkdir");
+    let mounted = std::process::Command::new("mount")
+        .args(["--bind"])
+        .arg(ws.join("src"))
+        .arg(ws.join("ro"))
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("cannot bind-mount here: the read-only test checks nothing");
+        return;
+    }
+    let unmount = Mount(ws.join("ro"));
+    let read_only = std::process::Command::new("mount")
+        .args(["-o", "remount,ro,bind"])
+        .arg(ws.join("ro"))
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(read_only, "remount read-only");
+    let sandbox = Sandbox::start(ws.path(), &[]);
+    ws.config_for(&sandbox, FAST);
+    ws.write("appointments.csv", &appointments_csv("RO", 3));
+    let mut args = run_args("appointments.csv", "appointments", "r1", &[]);
+    args[5] = "ro/state.db";
+    let out = ws.ferry(&args).expect(2);
+    assert!(
+        out.stderr.contains("Read-only file system"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(sandbox.requests_total(), 0);
+    drop(unmount);
 }

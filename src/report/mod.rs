@@ -13,10 +13,10 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-pub use summary::{requests as summary_requests, Counts, Requests, Summary};
+pub use summary::{requests as summary_requests, seconds_since, Counts, Requests, Summary};
 
 use crate::outcome::{Outcome, RowOutcome};
-use crate::problem::Problem;
+use crate::problem::{Code, Problem};
 
 /// Which command the folder is for: `validate` writes `valid.csv`, `run` the rest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,12 +90,47 @@ impl Table {
 }
 
 /// The report folder being written.
+/// The problem codes of the failed rows, each with its count of rows and the first few
+/// of them: the table `validate` and `run` print. A row counts once per code.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProblemTable(std::collections::BTreeMap<Code, (u64, Vec<u64>)>);
+
+/// Rows of each code shown as examples on the terminal.
+const EXAMPLES_PER_CODE: usize = 3;
+
+impl ProblemTable {
+    fn add(&mut self, row: u64, problems: &[Problem]) {
+        let mut codes: Vec<Code> = problems.iter().map(|p| p.code).collect();
+        codes.sort();
+        codes.dedup();
+        for code in codes {
+            let entry = self.0.entry(code).or_default();
+            entry.0 += 1;
+            if entry.1.len() < EXAMPLES_PER_CODE {
+                entry.1.push(row);
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// (code, rows, example rows), by code.
+    pub fn rows(&self) -> impl Iterator<Item = (Code, u64, &[u64])> {
+        self.0
+            .iter()
+            .map(|(c, (n, rows))| (*c, *n, rows.as_slice()))
+    }
+}
+
 pub struct Reports {
     dir: PathBuf,
     mode: Mode,
     header: Vec<String>,
     writers: Vec<(Table, csv::Writer<BufWriter<File>>)>,
     counts: Counts,
+    problems: ProblemTable,
     seen: RowSet,
     xlsx: xlsx::XlsxWriter,
 }
@@ -218,6 +253,7 @@ impl Reports {
             header: header.to_vec(),
             writers,
             counts: Counts::default(),
+            problems: ProblemTable::default(),
             seen: RowSet::default(),
         })
     }
@@ -226,12 +262,19 @@ impl Reports {
         &self.counts
     }
 
+    pub fn problems(&self) -> &ProblemTable {
+        &self.problems
+    }
+
     /// Writes one row to the table its outcome belongs in.
     pub fn write(&mut self, row: &RowOutcome, cells: &[String]) -> Result<(), ReportError> {
         if !self.seen.insert(row.row) {
             return Err(ReportError::Duplicate(row.row));
         }
         self.counts.add(&row.outcome);
+        if let Outcome::Failed { problems, .. } = &row.outcome {
+            self.problems.add(row.row, problems);
+        }
         let table = match (&row.outcome, self.mode) {
             (Outcome::Succeeded { .. }, Mode::Validate) => Table::Valid,
             (Outcome::Succeeded { .. }, Mode::Run) => Table::Succeeded,

@@ -59,12 +59,19 @@ pub struct Summary {
     pub state: Option<String>,
     pub started_at: String,
     pub finished_at: String,
+    /// Wall time from start to the end of the reports, in seconds.
+    pub duration_secs: f64,
     pub counts: Counts,
     pub requests: Requests,
     pub exit_code: i32,
     /// Why the run stopped early, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aborted: Option<String>,
+}
+
+/// The time since `started`, in seconds to the millisecond: a summary's duration.
+pub fn seconds_since(started: chrono::DateTime<chrono::Utc>) -> f64 {
+    (chrono::Utc::now() - started).num_milliseconds() as f64 / 1000.0
 }
 
 /// The request counters with the achieved rate over the sending time.
