@@ -94,14 +94,20 @@ impl StateLock {
         me: &Holder,
         wait: Option<Duration>,
     ) -> Result<StateLock, LockError> {
-        let path = lock_path(state);
+        let io = |source| LockError::Io {
+            path: lock_path(state),
+            source,
+        };
+        if let Some(parent) = state.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        // One state, one lock, however the path is spelled: relative or absolute, or
+        // through a symbolic link to the file or to a folder on the way.
+        let path = lock_path(&resolve(state).map_err(io)?);
         let io = |source| LockError::Io {
             path: path.clone(),
             source,
         };
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(io)?;
-        }
         // Never truncated on open: the holder's details must stay readable to others.
         let mut file = OpenOptions::new()
             .read(true)
@@ -146,6 +152,25 @@ impl StateLock {
             .map_err(io)?;
         Ok(StateLock { _file: file })
     }
+}
+
+/// The state's real path: the file's own, when it exists; else its folder's, joined
+/// with its name.
+fn resolve(state: &Path) -> std::io::Result<PathBuf> {
+    if let Ok(real) = std::fs::canonicalize(state) {
+        return Ok(real);
+    }
+    let folder = match state.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = state.file_name().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the state path names no file",
+        )
+    })?;
+    Ok(std::fs::canonicalize(folder)?.join(name))
 }
 
 /// The holder's details; `None` while a new holder has not written them yet.
@@ -194,6 +219,32 @@ mod tests {
         // Released on drop: the next run gets it.
         drop(held);
         StateLock::acquire(&state, &first, None).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn one_state_has_one_lock_however_its_path_is_spelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("data");
+        std::fs::create_dir_all(&real).unwrap();
+        std::fs::write(real.join("state.db"), "").unwrap();
+        let linked_folder = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &linked_folder).unwrap();
+        let linked_file = dir.path().join("state-link.db");
+        std::os::unix::fs::symlink(real.join("state.db"), &linked_file).unwrap();
+        let _held = StateLock::acquire(&real.join("state.db"), &Holder::me("a"), None).unwrap();
+        for other in [
+            linked_folder.join("state.db"),
+            linked_file,
+            real.join(".").join("state.db"),
+        ] {
+            let got = StateLock::acquire(&other, &Holder::me("b"), None);
+            assert!(
+                matches!(got, Err(LockError::Held { .. })),
+                "{}: {got:?}",
+                other.display()
+            );
+        }
     }
 
     #[test]
