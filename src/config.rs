@@ -180,8 +180,43 @@ fn beside(config: &Path, path: &Path) -> PathBuf {
     }
 }
 
+/// The ranges numeric settings must fall in, in the config and on the command line.
+/// Outside them a value is a mistake, and some would do harm deep inside: a rate of
+/// 1e-20 is a 1e20-second period, which no clock holds; a concurrency of 10^18 is that
+/// many tasks.
+pub mod limits {
+    use std::fmt::Display;
+    use std::ops::RangeInclusive;
+
+    /// Requests per second.
+    pub const RATE: RangeInclusive<f64> = 0.001..=100_000.0;
+    pub const BURST: RangeInclusive<u32> = 1..=100_000;
+    /// Requests in flight at once (when ferry sizes it, at most 256).
+    pub const CONCURRENCY: RangeInclusive<usize> = 1..=1024;
+    pub const TIMEOUT_SECS: RangeInclusive<f64> = 0.1..=3_600.0;
+    pub const MAX_RETRIES: RangeInclusive<u32> = 0..=100;
+    /// Rows per request for the kinds that batch.
+    pub const BATCH_SIZE: RangeInclusive<usize> = 1..=10_000;
+
+    /// `Ok` when `value` lies in `range`; else what to write instead (NaN is outside).
+    pub fn check<T: PartialOrd + Display>(
+        value: T,
+        range: RangeInclusive<T>,
+    ) -> Result<(), String> {
+        if range.contains(&value) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{value} is out of range: give {} to {}",
+                range.start(),
+                range.end()
+            ))
+        }
+    }
+}
+
 /// The most requests in flight at once that ferry allows, configured or sized.
-pub const MAX_CONCURRENCY: usize = 1024;
+pub const MAX_CONCURRENCY: usize = *limits::CONCURRENCY.end();
 
 /// The name `--target sandbox` uses for the built-in loopback sandbox.
 pub const SANDBOX_TARGET: &str = "sandbox";
@@ -529,38 +564,32 @@ fn check_target(name: &str, raw: RawTarget) -> Result<Target, ConfigError> {
             }
         }
     };
+    let checked = |name: &str, result: Result<(), String>| {
+        result.map_err(|why| ConfigError::new(format!("{}: {why}", key(name))))
+    };
     let rate = raw.rate.unwrap_or(10.0);
-    if !(rate > 0.0 && rate.is_finite()) {
-        return Err(ConfigError::new(format!(
-            "{}: must be a positive number of requests per second",
-            key("rate")
-        )));
-    }
-    let burst = raw.burst.unwrap_or(rate.ceil() as u32).max(1);
+    checked("rate", limits::check(rate, limits::RATE))?;
+    let burst = raw.burst.unwrap_or((rate.ceil() as u32).max(1));
+    checked("burst", limits::check(burst, limits::BURST))?;
     let concurrency = raw.concurrency;
-    if let Some(c) = concurrency.filter(|c| !(1..=MAX_CONCURRENCY).contains(c)) {
-        return Err(ConfigError::new(format!(
-            "{}: {c} is out of range: give 1 to {MAX_CONCURRENCY}, or leave it out and ferry sizes it from the rate and the vendor's answer time",
-            key("concurrency")
-        )));
+    if let Some(c) = concurrency {
+        checked("concurrency", limits::check(c, limits::CONCURRENCY))?;
     }
     let timeout_secs = raw.timeout_secs.unwrap_or(30.0);
-    if !(timeout_secs > 0.0 && timeout_secs.is_finite()) {
-        return Err(ConfigError::new(format!(
-            "{}: must be a positive number of seconds",
-            key("timeout_secs")
-        )));
-    }
+    checked(
+        "timeout_secs",
+        limits::check(timeout_secs, limits::TIMEOUT_SECS),
+    )?;
+    let max_retries = raw.max_retries.unwrap_or(5);
+    checked(
+        "max_retries",
+        limits::check(max_retries, limits::MAX_RETRIES),
+    )?;
     let batch_size = raw.batch_size.unwrap_or(match vendor {
         Vendor::Quanshi => 100,
         _ => 50,
     });
-    if batch_size == 0 {
-        return Err(ConfigError::new(format!(
-            "{}: must be at least 1",
-            key("batch_size")
-        )));
-    }
+    checked("batch_size", limits::check(batch_size, limits::BATCH_SIZE))?;
     let mut paths = Paths::default();
     for (path_key, value) in raw.paths {
         if !value.starts_with('/') {
@@ -599,7 +628,7 @@ fn check_target(name: &str, raw: RawTarget) -> Result<Target, ConfigError> {
         burst,
         concurrency,
         timeout: Duration::from_secs_f64(timeout_secs),
-        max_retries: raw.max_retries.unwrap_or(5),
+        max_retries,
         batch_size,
         paths,
     })
@@ -744,6 +773,28 @@ mod tests {
                 message.contains(key),
                 "{text:?}: {message:?} should name {key}"
             );
+        }
+    }
+
+    /// No number reaches a clock, a pool or an allocation unchecked (issue 9: a rate of
+    /// 1e-20 or a timeout of 1e20 panicked, even in `ferry validate`).
+    #[test]
+    fn numbers_out_of_range_are_refused_naming_the_key_and_the_range() {
+        let base = "[targets.quanshi]\nbase_url = \"https://q\"\ntoken_env = \"T\"\n";
+        for (line, want) in [
+            ("rate = 1e-20", "targets.quanshi.rate: 0.00000000000000000001 is out of range: give 0.001 to 100000"),
+            ("rate = nan", "targets.quanshi.rate: NaN is out of range"),
+            ("rate = inf", "targets.quanshi.rate: inf is out of range"),
+            ("rate = 0", "targets.quanshi.rate: 0 is out of range"),
+            ("burst = 0", "targets.quanshi.burst: 0 is out of range: give 1 to 100000"),
+            ("concurrency = 100000000", "targets.quanshi.concurrency: 100000000 is out of range: give 1 to 1024"),
+            ("timeout_secs = 1e20", "targets.quanshi.timeout_secs: 100000000000000000000 is out of range: give 0.1 to 3600"),
+            ("timeout_secs = 0", "targets.quanshi.timeout_secs: 0 is out of range"),
+            ("max_retries = 1000", "targets.quanshi.max_retries: 1000 is out of range: give 0 to 100"),
+            ("batch_size = 0", "targets.quanshi.batch_size: 0 is out of range: give 1 to 10000"),
+        ] {
+            let message = err(&format!("{base}{line}"));
+            assert!(message.contains(want), "{line}: {message}");
         }
     }
 

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::batch::{Batch, BatchRow, Batcher};
-use crate::config::{Config, Target, MAX_CONCURRENCY, SANDBOX_TARGET};
+use crate::config::{limits, Config, Target, MAX_CONCURRENCY, SANDBOX_TARGET};
 use crate::kinds::{Kind, TaskRef};
 use crate::lock::{Holder, StateLock};
 use crate::manifest::pin::Pin;
@@ -1079,29 +1079,22 @@ pub fn settings(
         (Some(SANDBOX_TARGET), Some(url)) => Target::sandbox(kind, url),
         (name, _) => config.target_for(kind, name)?.clone(),
     };
+    let flag = |name: &str, result: Result<(), String>| {
+        result.map_err(|why| Error::Usage(format!("{name}: {why}")))
+    };
     if let Some(rate) = args.rate {
-        if !(rate > 0.0 && rate.is_finite()) {
-            return Err(Error::Usage(
-                "--rate must be a positive number of requests per second".into(),
-            ));
-        }
+        flag("--rate", limits::check(rate, limits::RATE))?;
         target.rate = rate;
         if args.rate.is_some() && target.burst as f64 > rate.ceil() {
             target.burst = rate.ceil() as u32;
         }
     }
     if let Some(c) = args.concurrency {
-        if !(1..=MAX_CONCURRENCY).contains(&c) {
-            return Err(Error::Usage(format!(
-                "--concurrency {c} is out of range: give 1 to {MAX_CONCURRENCY}, or leave it out and ferry sizes it from the rate and the vendor's answer time"
-            )));
-        }
+        flag("--concurrency", limits::check(c, limits::CONCURRENCY))?;
         target.concurrency = Some(c);
     }
     if let Some(b) = args.batch_size {
-        if b == 0 {
-            return Err(Error::Usage("--batch-size must be at least 1".into()));
-        }
+        flag("--batch-size", limits::check(b, limits::BATCH_SIZE))?;
         target.batch_size = b;
     }
     Ok(Settings {

@@ -2206,3 +2206,41 @@ fn state_on_a_read_only_filesystem_is_exit_2_with_nothing_sent() {
     assert_eq!(sandbox.requests_total(), 0);
     drop(unmount);
 }
+
+/// Issue 9: absurd flag values are usage errors that name the flag and its range — never
+/// a panic, never gigabytes of tasks.
+#[test]
+fn numeric_flags_out_of_range_are_exit_2_naming_the_range() {
+    let ws = Workspace::new();
+    ws.write("appointments.csv", &appointments_csv("FLAG", 2));
+    for (flag, value, want) in [
+        (
+            "--rate",
+            "1e-20",
+            "--rate: 0.00000000000000000001 is out of range: give 0.001 to 100000",
+        ),
+        ("--rate", "NaN", "--rate: NaN is out of range"),
+        (
+            "--concurrency",
+            "9223372036854775807",
+            "--concurrency: 9223372036854775807 is out of range: give 1 to 1024",
+        ),
+        ("--concurrency", "0", "--concurrency: 0 is out of range"),
+        (
+            "--batch-size",
+            "0",
+            "--batch-size: 0 is out of range: give 1 to 10000",
+        ),
+    ] {
+        let out = ws
+            .ferry(&run_args(
+                "appointments.csv",
+                "appointments",
+                "r",
+                &["--target", "sandbox", flag, value],
+            ))
+            .expect(2);
+        assert!(out.stderr.contains(want), "{flag} {value}: {}", out.stderr);
+        assert!(!ws.join("r").exists());
+    }
+}
