@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use crate::cli::{Cli, Command, ManifestArgs, RunArgs, SandboxArgs, ValidateArgs};
-use crate::config::{Config, SANDBOX_TARGET};
+use crate::config::{limits, Config, SANDBOX_TARGET};
 use crate::pipeline::{self, Error};
 use crate::run;
 
@@ -28,6 +28,22 @@ pub fn run(cli: Cli) -> i32 {
             exit_code
         }
     }
+}
+
+/// `validate` sends nothing, so an interrupt (SIGINT or SIGTERM, not only Ctrl-C) simply
+/// ends it with the code that says so, 130; its report folder then has no summary.json.
+fn exit_130_on_interrupt() {
+    std::thread::spawn(|| {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(run::shutdown_signal());
+        tracing::warn!("interrupted; nothing was sent, and the reports are incomplete");
+        std::process::exit(130);
+    });
 }
 
 /// The problem table both `validate` and `run` print: each code with its rows.
@@ -113,6 +129,7 @@ fn shell_quote(word: &str) -> String {
 }
 
 fn validate(mut args: ValidateArgs) -> Result<i32, Error> {
+    exit_130_on_interrupt();
     let (name, _spooled) = prepare_manifest(&mut args.manifest)?;
     let m = &args.manifest;
     let config = Config::discover(m.config.as_deref())?;
@@ -244,16 +261,20 @@ pub fn print_run_summary(report: &run::RunReport) {
 }
 
 fn sandbox(args: SandboxArgs) -> Result<i32, Error> {
-    for (flag, p) in [
+    let flag = |name: &str, result: Result<(), String>| {
+        result.map_err(|why| Error::Usage(format!("{name}: {why}")))
+    };
+    for (name, p) in [
         ("--fail-rate", args.fail_rate),
         ("--throttle-rate", args.throttle_rate),
         ("--drop-rate", args.drop_rate),
     ] {
-        if !(0.0..=1.0).contains(&p) {
-            return Err(Error::Usage(format!(
-                "{flag} must be between 0 and 1, got {p}"
-            )));
-        }
+        flag(name, limits::check(p, 0.0..=1.0))?;
+    }
+    // A delay past a clock's range would panic at the first request.
+    flag("--latency-ms", limits::check(args.latency_ms, 0..=600_000))?;
+    if let Some(n) = args.rate_limit {
+        flag("--rate-limit", limits::check(n, 1..=1_000_000))?;
     }
     let options = crate::sandbox::Options {
         addr: args.addr,

@@ -1048,7 +1048,8 @@ async fn report_progress(progress: Arc<Progress>, total: u64, stop: Arc<Stop>) {
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM.
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let mut term =

@@ -2445,3 +2445,30 @@ fn extreme_times_do_not_panic() {
         }
     }
 }
+
+/// Issue 9: a control character (a NUL left by a broken export) in a text field is
+/// refused, never sent; tabs and line breaks in free text are text.
+#[test]
+fn control_characters_in_text_are_refused() {
+    let ctx = taipei();
+    appointments(
+        &ctx,
+        &[
+            (
+                &[("out_task_num", "APT-\u{0}1001")],
+                bad(&[("invalid_characters", "out_task_num")]),
+            ),
+            (
+                &[("task_remark", "line\u{7}bell")],
+                bad(&[("invalid_characters", "task_remark")]),
+            ),
+            (
+                &[("task_remark", "two\nlines\tand a tab")],
+                ok(patch(
+                    &appointment_body(),
+                    json!({"task_remark": "two\nlines\tand a tab"}),
+                )),
+            ),
+        ],
+    );
+}

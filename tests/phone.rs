@@ -56,6 +56,8 @@ fn country_code_rejects_what_is_not_an_assigned_code() {
         ("999", InvalidCountryCode, "\"999\""),
         ("0", InvalidCountryCode, "\"0\""),
         ("086", InvalidCountryCode, "leading 0"),
+        ("-886", InvalidCountryCode, "no minus sign"),
+        ("−886", InvalidCountryCode, "no minus sign"),
         ("+00886", InvalidCountryCode, "\"+00886\""),
         ("8610", InvalidCountryCode, "write only 86"),
         ("1684", InvalidCountryCode, "write only 1"),

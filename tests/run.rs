@@ -2244,3 +2244,36 @@ fn numeric_flags_out_of_range_are_exit_2_naming_the_range() {
         assert!(!ws.join("r").exists());
     }
 }
+
+/// Issue 9: SIGTERM during `ferry validate` used to kill it (143 in a shell); it exits
+/// 130, like every other interrupted command.
+#[test]
+fn sigterm_during_validate_exits_130() {
+    let ws = Workspace::new();
+    let mut manifest = String::from("eventId,name,countryCode,mobile\n");
+    // Long enough that it is still reading when the signal comes.
+    for i in 0..1_000_000 {
+        manifest.push_str(&format!("1,n{i},86,138{i:08}\n"));
+    }
+    ws.write("calls.csv", &manifest);
+    let mut child = ws
+        .command(&[
+            "validate",
+            "calls.csv",
+            "--kind",
+            "calls",
+            "--report-dir",
+            "r",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ferry starts");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // SAFETY: signalling our own child, whose pid we hold.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    let status = wait_for(&mut child, std::time::Duration::from_secs(30));
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    assert!(!ws.join("r/summary.json").exists(), "an interrupted validate is incomplete");
+}

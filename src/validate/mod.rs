@@ -60,10 +60,29 @@ impl<'r> Checker<'r> {
         self.record.get(field)
     }
 
-    /// Text as given; a required empty cell is a problem.
+    /// Text as given; a required empty cell is a problem, and so is a control character
+    /// (a NUL left by a broken export would be sent, and can cut a key short at the
+    /// vendor); tabs and line breaks are text.
     pub fn text(&mut self, field: usize, need: Need) -> Option<String> {
         match self.cell(field) {
-            Some(v) => Some(v.to_string()),
+            Some(v) => {
+                let control = v
+                    .chars()
+                    .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'));
+                if let Some(c) = control {
+                    let name = self.name(field);
+                    self.problem(
+                        field,
+                        Code::InvalidCharacters,
+                        format!(
+                            "{name} contains the invisible control character U+{:04X}, which cannot be sent: remove it (broken exports leave them)",
+                            u32::from(c)
+                        ),
+                    );
+                    return None;
+                }
+                Some(v.to_string())
+            }
             None => {
                 if need == Need::Required {
                     self.required(field);

@@ -98,6 +98,16 @@ const QUOTE_CHARS: usize = 40;
 /// non-geographic codes such as 800 or 882 included).
 pub fn country_code(raw: &str, field: &str) -> Result<u16, Problem> {
     let shown = raw.trim();
+    if shown.starts_with(['-', '\u{2212}']) {
+        return Err(Problem::new(
+            Code::InvalidCountryCode,
+            field,
+            format!(
+                "{} is not a country calling code: a calling code has no minus sign; write it as digits, like 86 for mainland China or 886 for Taiwan",
+                quote(shown)
+            ),
+        ));
+    }
     if shown.is_empty() {
         return Err(Problem::new(
             Code::CountryCodeRequired,
