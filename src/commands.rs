@@ -100,22 +100,35 @@ fn log_summary(s: &crate::report::Summary, dir: &std::path::Path) {
 }
 
 /// After an abort (3) or an interrupt (130): the command that finishes the job — this
-/// one again, into a new report folder (done rows are skipped, and the old folder is not
-/// reused).
+/// one again, into a new report folder, and without the flags that send done or
+/// doubtful rows again (`--force`, `--retry-unknown`): rows done are then skipped. A
+/// manifest read from standard input must be given again.
 fn resume_command(exit_code: i32) -> Option<String> {
     if !matches!(exit_code, 3 | 130) {
         return None;
     }
     let mut words = Vec::new();
+    let mut stdin = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--report-dir" {
-            args.next();
-        } else if !(arg.starts_with("--report-dir=") || arg == "--overwrite") {
-            words.push(shell_quote(&arg));
+        let flag = arg.split('=').next().unwrap_or_default();
+        match flag {
+            "--report-dir" if !arg.contains('=') => {
+                args.next();
+            }
+            "--report-dir" | "--overwrite" | "--force" | "--retry-unknown" => {}
+            _ => {
+                stdin |= arg == "-";
+                words.push(shell_quote(&arg));
+            }
         }
     }
-    Some(format!("ferry {}", words.join(" ")))
+    let command = format!("ferry {}", words.join(" "));
+    Some(if stdin {
+        format!("{command}  (with the same manifest on standard input)")
+    } else {
+        command
+    })
 }
 
 /// A word as a POSIX shell reads it back.

@@ -48,6 +48,30 @@ pub const SAMPLES: &[(Kind, &str, &str)] = &[
 
 pub const SAMPLE_CONFIG: &str = include_str!("../samples/ferry.toml");
 
+/// Marks a folder as a demo's, so that a later demo may reuse it.
+const DEMO_MARKER: &str = ".ferry-demo";
+
+/// The demo writes a state and reports into its folder and clears them when it runs
+/// again: only in a folder that is new, empty, or an earlier demo's — never in one that
+/// holds anything else (`--report-dir .ferry` would otherwise replace a real state).
+fn claim_demo_folder(dir: &Path) -> Result<(), Error> {
+    let io = |e: std::io::Error| Error::Other(format!("{}: {e}", dir.display()));
+    let ours = dir.join(DEMO_MARKER).exists();
+    let empty = match std::fs::read_dir(dir) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => return Err(io(e)),
+    };
+    if !ours && !empty {
+        return Err(Error::Usage(format!(
+            "ferry demo --report-dir {}: the folder holds files that are not an earlier demo's; give a new folder",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(io)?;
+    std::fs::write(dir.join(DEMO_MARKER), "made by ferry demo\n").map_err(io)
+}
+
 pub fn run(args: DemoArgs) -> Result<i32, Error> {
     let dir = args.report_dir.unwrap_or_else(|| {
         crate::pipeline::default_report_dir(&format!(
@@ -56,6 +80,7 @@ pub fn run(args: DemoArgs) -> Result<i32, Error> {
         ))
     });
     let config = Config::parse(SAMPLE_CONFIG)?;
+    claim_demo_folder(&dir)?;
     let samples_dir = dir.join("samples");
     std::fs::create_dir_all(&samples_dir)
         .map_err(|e| Error::Other(format!("{}: {e}", samples_dir.display())))?;
@@ -65,8 +90,11 @@ pub fn run(args: DemoArgs) -> Result<i32, Error> {
             .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
     }
     let state_path = dir.join("state.db");
-    // A fresh state each time, so the demo shows the same thing every time it runs.
-    let _ = std::fs::remove_file(&state_path);
+    // A fresh state each time, so the demo shows the same thing every time it runs (the
+    // folder is the demo's own: see claim_demo_folder).
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.join(format!("state.db{suffix}")));
+    }
 
     let runtime = run::runtime()?;
     let reports = runtime.block_on(async {

@@ -77,7 +77,8 @@ fn held_message(state: &Path, holder: Option<&Holder>, waited: &Option<Duration>
 /// The held lock; dropping it (or the process ending) releases it.
 #[derive(Debug)]
 pub struct StateLock {
-    _file: File,
+    file: File,
+    path: PathBuf,
 }
 
 /// The lock file of a state database.
@@ -120,6 +121,17 @@ impl StateLock {
         let mut told = false;
         loop {
             match file.try_lock() {
+                // Locked, but maybe a file someone deleted or replaced after we opened
+                // it: then the lock guards nothing. Open the file now there and again.
+                Ok(()) if !same_file(&file, &path) => {
+                    file = OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .create(true)
+                        .truncate(false)
+                        .open(&path)
+                        .map_err(io)?;
+                }
                 Ok(()) => break,
                 Err(TryLockError::Error(e)) => return Err(io(e)),
                 Err(TryLockError::WouldBlock) => {
@@ -134,9 +146,13 @@ impl StateLock {
                     }
                     if !told {
                         told = true;
+                        let h = holder.as_ref();
                         tracing::info!(
                             state = %state.display(),
-                            holder = ?holder,
+                            holder_pid = h.map(|h| h.pid),
+                            holder_host = h.map(|h| h.host.as_str()),
+                            holder_started_at = h.map(|h| h.started_at.as_str()),
+                            holder_manifest = h.map(|h| h.manifest.as_str()),
                             "another run holds the state: waiting for it (--wait-lock)"
                         );
                     }
@@ -150,7 +166,38 @@ impl StateLock {
             .and_then(|()| file.write_all(&details))
             .and_then(|()| file.flush())
             .map_err(io)?;
-        Ok(StateLock { _file: file })
+        Ok(StateLock { file, path })
+    }
+
+    /// Fails once the lock file was deleted or replaced: a second run could then take
+    /// a lock of its own and send the same rows. (The file is never stale: the kernel
+    /// releases the lock when its holder ends, so there is no reason to delete it.)
+    pub fn check(&self) -> Result<(), String> {
+        if same_file(&self.file, &self.path) {
+            Ok(())
+        } else {
+            Err(format!(
+                "the lock file {} was deleted or replaced while this run held it, so another run could take the same state; this run stopped: never delete a ferry lock file (the system releases it when its run ends)",
+                self.path.display()
+            ))
+        }
+    }
+}
+
+/// Whether `path` still names the open `file`.
+fn same_file(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), std::fs::metadata(path)) {
+            (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        true
     }
 }
 
@@ -245,6 +292,19 @@ mod tests {
                 other.display()
             );
         }
+    }
+
+    #[test]
+    fn a_deleted_lock_file_is_noticed_by_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state.db");
+        let held = StateLock::acquire(&state, &Holder::me("a"), None).unwrap();
+        assert_eq!(held.check(), Ok(()));
+        std::fs::remove_file(lock_path(&state)).unwrap();
+        assert!(held
+            .check()
+            .unwrap_err()
+            .contains("was deleted or replaced"));
     }
 
     #[test]

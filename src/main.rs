@@ -21,6 +21,18 @@ fn main() {
         Err(e) => e.exit(),
     };
     ferry::logging::init(cli.verbose, cli.quiet, cli.log_format);
+    if ferry::logging::json() {
+        // Even a bug's last words are one JSON line, so a log shipper keeps them.
+        std::panic::set_hook(Box::new(|info| {
+            let line = serde_json::json!({
+                "timestamp": chrono::Utc::now().to_rfc3339(),
+                "level": "ERROR",
+                "event": "panic",
+                "message": format!("internal error (please report it): {info}"),
+            });
+            eprintln!("{line}");
+        }));
+    }
     std::process::exit(ferry::commands::run(cli));
 }
 

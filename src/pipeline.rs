@@ -111,7 +111,7 @@ pub fn validate(
     let dir = report_dir
         .map(Path::to_path_buf)
         .unwrap_or_else(|| default_report_dir(&run_id));
-    crate::report::claim_folder(&dir, &source.path, overwrite)?;
+    let _claim = crate::report::claim_folder(&dir, &source.path, overwrite)?;
     let opened = open(source, name, kind, config, event_id)?;
     let Opened {
         manifest,

@@ -68,6 +68,8 @@ struct Stop {
     aborted: AtomicBool,
     interrupted: AtomicBool,
     reason: std::sync::Mutex<Option<String>>,
+    /// Shared with the sender: once set, no new attempt leaves.
+    halt: Arc<AtomicBool>,
 }
 
 impl Stop {
@@ -77,6 +79,7 @@ impl Stop {
             *r = Some(reason);
         }
         self.aborted.store(true, Ordering::SeqCst);
+        self.halt.store(true, Ordering::SeqCst);
     }
 
     fn interrupt(&self) {
@@ -85,6 +88,7 @@ impl Stop {
             *r = Some("interrupted (SIGINT/SIGTERM)".into());
         }
         self.interrupted.store(true, Ordering::SeqCst);
+        self.halt.store(true, Ordering::SeqCst);
     }
 
     fn stopped(&self) -> bool {
@@ -167,7 +171,7 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
     let signals = tokio::spawn(watch_signals(Arc::clone(&stop), Arc::clone(&sending)));
 
     // Held to the end: one run at a time per state, or rows are sent twice.
-    let _lock = {
+    let lock = {
         let (state, me, wait) = (
             settings.state_path.clone(),
             Holder::me(&settings.manifest_name),
@@ -177,11 +181,12 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
             .await
             .map_err(|e| Error::Other(format!("state lock: {e}")))??
     };
+    let lock = Arc::new(lock);
     let dir = settings
         .report_dir
         .clone()
         .unwrap_or_else(|| pipeline::default_report_dir(&run_id));
-    crate::report::claim_folder(&dir, &settings.source.path, settings.overwrite)?;
+    let _claim = crate::report::claim_folder(&dir, &settings.source.path, settings.overwrite)?;
     let pin = Arc::new(Pin::take(&settings.source.path).map_err(|e| {
         Error::Manifest(crate::manifest::ManifestError::Unreadable {
             path: settings.manifest_name.clone(),
@@ -213,11 +218,10 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
             ));
         }
     }
-    let sender = Arc::new(Sender::new(
-        settings.target.clone(),
-        kind,
-        settings.backoff,
-    )?);
+    let sender = Arc::new(
+        Sender::new(settings.target.clone(), kind, settings.backoff)?
+            .halt_on(Arc::clone(&stop.halt)),
+    );
     if !stop.stopped() {
         match sender.authenticate().await {
             Ok(()) => {}
@@ -236,9 +240,11 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
     )?;
     opened.validator = opened.validator.with_known_repeats(repeats);
     let header = opened.manifest.header.clone();
-    let reports = Reports::create(&dir, Mode::Run, &header)?;
+    // The state first: a state that cannot be opened is exit 2, and must not leave a
+    // report folder behind that the corrected rerun would find non-empty.
     let state_for_reader = open_state(&settings)?;
     let state_for_recorder = open_state(&settings)?;
+    let reports = Reports::create(&dir, Mode::Run, &header)?;
 
     // From here on a request may leave: faults stop the run, they do not return.
     sending.store(true, Ordering::SeqCst);
@@ -246,16 +252,20 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
     // A message can carry a whole batch with its cells: a short queue keeps memory flat.
     let (to_recorder, recorder_rx) = std::sync::mpsc::sync_channel::<ToRecorder>(64);
     let recorder = {
-        let (run_id, progress, stop) = (run_id.clone(), Arc::clone(&progress), Arc::clone(&stop));
+        let (run_id, progress, stop, lock) = (
+            run_id.clone(),
+            Arc::clone(&progress),
+            Arc::clone(&stop),
+            Arc::clone(&lock),
+        );
         std::thread::spawn(move || {
-            recorder(
-                recorder_rx,
-                state_for_recorder,
-                reports,
-                &run_id,
-                &progress,
-                &stop,
-            )
+            let cx = RecorderContext {
+                run_id: &run_id,
+                progress: &progress,
+                stop: &stop,
+                lock: &lock,
+            };
+            recorder(recorder_rx, state_for_recorder, reports, &cx)
         })
     };
 
@@ -381,12 +391,19 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
         Ok(_) => None,
         // After sending, never exit 2: what was done is in the state, and the exit
         // code says the run did not end well.
+        // (A workbook that failed is already in the summary.json that was written.)
         Err(e) => {
             summary.exit_code = if exit_code == 130 { 130 } else { 3 };
-            summary.aborted = Some(match summary.aborted.take() {
-                Some(why) => format!("{why}; then the reports could not be finished: {e}"),
-                None => format!("the reports could not be finished: {e}"),
-            });
+            let told = summary
+                .aborted
+                .as_deref()
+                .is_some_and(|why| why.contains(&e.to_string()));
+            if !told {
+                summary.aborted = Some(match summary.aborted.take() {
+                    Some(why) => format!("{why}; then the reports could not be finished: {e}"),
+                    None => format!("the reports could not be finished: {e}"),
+                });
+            }
             Some(e.to_string())
         }
     };
@@ -480,12 +497,6 @@ fn reader(
                 .iter()
                 .map(|r| pending.remove(&r.row).unwrap_or_default())
                 .collect();
-            // The file must still be the one the first pass validated.
-            if !stop.stopped() {
-                if let Err(changed) = cx.pin.check() {
-                    stop.abort(changed.to_string());
-                }
-            }
             if stop.stopped() {
                 unprocessed(stop, Work { batch, cells }, to_recorder);
                 continue;
@@ -504,6 +515,18 @@ fn reader(
                 break;
             }
         };
+        // The file must still be the one the first pass validated. Replaced or deleted
+        // under its name, the open file still holds it: the rest is read and reported
+        // unprocessed. Written to in place, a row may be torn: reading stops there.
+        if let Err(changed) = cx.pin.check() {
+            if !changed.still_readable() {
+                stop.abort(format!(
+                    "{changed}; the reports hold the {rows_read} rows read before it changed"
+                ));
+                break;
+            }
+            stop.abort(changed.to_string());
+        }
         rows_read += 1;
         let row = raw.row;
         let valid = match validator.check(row, &raw.cells, raw.defects) {
@@ -713,9 +736,10 @@ fn unprocessed(stop: &Stop, work: Work, to: &std::sync::mpsc::SyncSender<ToRecor
     let _ = to.send(ToRecorder::Rows(rows));
 }
 
-/// Attempts in a row that could not connect at all before the run stops: a dead
-/// endpoint (wrong `base_url`, the vendor down) is one abort, not a failure per row.
-const UNREACHABLE_LIMIT: u64 = 10;
+/// Attempts in a row without any answer (refused, reset, timed out) before the run
+/// stops: a dead or silent endpoint (a wrong `base_url`, the vendor down) is one abort,
+/// not a failure — or an outcome in doubt — per row.
+const UNANSWERED_LIMIT: u64 = 10;
 
 /// How many requests may be in flight. Configured, it is fixed. Otherwise ferry sizes it
 /// by Little's law — requests in flight = rate × the vendor's answer time — with room
@@ -839,15 +863,22 @@ async fn worker(
         return unprocessed(stop, work, to_recorder);
     }
     let sent = sender.send(&work.batch).await;
-    let unreachable = sender.counters.unreachable_in_a_row.load(Ordering::Relaxed);
-    if unreachable >= UNREACHABLE_LIMIT {
+    let unanswered = sender.counters.unanswered_in_a_row.load(Ordering::Relaxed);
+    if unanswered >= UNANSWERED_LIMIT {
         stop.abort(format!(
-            "{} cannot be reached: {unreachable} connection attempts in a row failed; check base_url, the network and the vendor, then run again (done rows are skipped)",
+            "{} does not answer: {unanswered} attempts in a row got no answer (refused or timed out); check base_url, the network and the vendor, then run again (done rows are skipped)",
             sender.host()
         ));
     }
     let (outcomes, trail) = match sent {
         Sent::Done { outcomes, trail } => (outcomes, trail),
+        Sent::Halted { trail } => {
+            let outcome = stop.unprocessed();
+            (
+                work.batch.rows.iter().map(|_| outcome.clone()).collect(),
+                trail,
+            )
+        }
         Sent::Aborted { abort, trail } => {
             stop.abort(match &abort {
                 Abort::AuthRefused(m) => format!("authentication refused: {m}"),
@@ -870,6 +901,9 @@ async fn worker(
                 stage: Stage::Unknown,
                 ..
             } => (Status::Unknown, None),
+            // Not carried out this time; a deliberate resend of a row in doubt stays
+            // in doubt, so only --retry-unknown sends it again.
+            Outcome::Unprocessed { .. } if row.resend => (Status::Unknown, None),
             _ => (Status::Failed, None),
         };
         if matches!(outcome, Outcome::Failed { .. }) {
@@ -897,6 +931,14 @@ async fn worker(
 /// Most messages folded into one transaction.
 const GROUP_COMMIT_MAX: usize = 512;
 
+/// What the recorder shares with the rest of the run.
+struct RecorderContext<'a> {
+    run_id: &'a str,
+    progress: &'a Progress,
+    stop: &'a Stop,
+    lock: &'a StateLock,
+}
+
 /// Makes outcomes durable, then reports them; one transaction for everything waiting.
 ///
 /// A fault stops the run rather than ending the recorder: once the state cannot be
@@ -907,10 +949,9 @@ fn recorder(
     rx: std::sync::mpsc::Receiver<ToRecorder>,
     mut state: State,
     mut reports: Reports,
-    run_id: &str,
-    progress: &Progress,
-    stop: &Stop,
+    cx: &RecorderContext<'_>,
 ) -> Reports {
+    let (progress, stop) = (cx.progress, cx.stop);
     let mut last_flush = Instant::now();
     let (mut state_ok, mut reports_ok) = (true, true);
     while let Ok(first) = rx.recv() {
@@ -928,10 +969,12 @@ fn recorder(
         // reports them unknown rather than sending them twice.
         if state_ok {
             let updates = updates_of(&messages);
-            if let Err(e) = state
-                .check_file()
-                .and_then(|()| state.apply(run_id, &updates))
-            {
+            let committed = cx
+                .lock
+                .check()
+                .and_then(|()| state.check_file().map_err(|e| e.to_string()))
+                .and_then(|()| state.apply(cx.run_id, &updates).map_err(|e| e.to_string()));
+            if let Err(e) = committed {
                 stop.abort(format!("the state could not be written: {e}"));
                 state_ok = false;
             }
@@ -946,7 +989,12 @@ fn recorder(
                     }
                 }
                 ToRecorder::Rows(rows) => {
-                    for r in rows {
+                    for mut r in rows {
+                        if !state_ok && r.update.is_some() {
+                            // Never reported done unless durable: the state still
+                            // holds it in flight, so the next run agrees it is in doubt.
+                            r.outcome.outcome = not_recorded(&r.outcome.outcome);
+                        }
                         if matches!(r.outcome.outcome, Outcome::Succeeded { .. }) {
                             progress.succeeded.fetch_add(1, Ordering::Relaxed);
                         }
@@ -970,6 +1018,38 @@ fn recorder(
         }
     }
     reports
+}
+
+/// What a row's outcome becomes when the state could not record it: in doubt, with what
+/// the vendor said, so that the report and the next run agree.
+fn not_recorded(outcome: &Outcome) -> Outcome {
+    let said = match outcome {
+        Outcome::Succeeded { remote_id, .. } => format!(
+            "the vendor answered success{}",
+            remote_id
+                .as_deref()
+                .map(|id| format!(" (remote id {id})"))
+                .unwrap_or_default()
+        ),
+        Outcome::Failed { problems, .. } => format!(
+            "the vendor's answer was: {}",
+            problems
+                .iter()
+                .map(|p| p.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        other => return other.clone(),
+    };
+    Outcome::Failed {
+        stage: Stage::Unknown,
+        problems: vec![Problem::new(
+            Code::OutcomeUnknown,
+            "",
+            format!("sent, and {said}, but the state could not record it, so the next run will treat it as in doubt: check the vendor before sending it again (--retry-unknown)"),
+        )],
+        http_status: None,
+    }
 }
 
 /// The state updates a group of messages asks for, in order.

@@ -243,6 +243,7 @@ fn done(sent: Sent) -> (Vec<Outcome>, Trail) {
         Sent::Aborted { abort, trail } => {
             panic!("expected outcomes, the batch was aborted: {abort:?} (trail {trail:?})")
         }
+        Sent::Halted { trail } => panic!("expected outcomes, the batch was halted ({trail:?})"),
     }
 }
 
@@ -252,6 +253,7 @@ fn aborted(sent: Sent) -> (Abort, Trail) {
         Sent::Done { outcomes, trail } => {
             panic!("expected an abort, got outcomes {outcomes:#?} (trail {trail:?})")
         }
+        Sent::Halted { trail } => panic!("expected an abort, the batch was halted ({trail:?})"),
     }
 }
 

@@ -49,6 +49,15 @@ pub struct Changed {
     pub what: &'static str,
 }
 
+impl Changed {
+    /// Whether the run's open file still holds what the first pass read: a file
+    /// replaced or deleted under its name is still whole behind the open handle, while
+    /// one written to in place is not (its rows may be torn).
+    pub fn still_readable(&self) -> bool {
+        matches!(self.what, "it was replaced by another file" | "it is gone")
+    }
+}
+
 impl Pin {
     /// Pins `path` as it is now.
     pub fn take(path: &Path) -> std::io::Result<Pin> {

@@ -142,6 +142,8 @@ pub enum ReportError {
     Io { path: String, source: io::Error },
     #[error("--report-dir {}: it holds the manifest {}, which ferry is reading; nothing was sent: give the reports another folder", .dir.display(), .manifest.display())]
     HoldsManifest { dir: PathBuf, manifest: PathBuf },
+    #[error("--report-dir {}: another ferry run is writing its reports there; nothing was sent: give this run another folder", .dir.display())]
+    Busy { dir: PathBuf },
     #[error("--report-dir {}: it already holds files (an earlier run's reports?); nothing was sent: give a new folder, or --overwrite to replace ferry's reports in it", .dir.display())]
     NotEmpty { dir: PathBuf },
     #[error("internal error: row {0} was reported twice; please report this bug")]
@@ -161,21 +163,26 @@ const REPORT_FILES: &[&str] = &[
     "report.xlsx",
 ];
 
-/// Checks, before anything is read or sent, that `dir` may take this run's reports. Never
-/// the folder of the manifest being read: a fixed `failed.csv` fed back with its own
-/// folder as `--report-dir` would be overwritten while it is read. Never a folder with
-/// files in it unless `overwrite`, and then ferry's own report files are removed first,
-/// so an old run's files are never mixed with a new run's.
-pub fn claim_folder(dir: &Path, manifest: &Path, overwrite: bool) -> Result<(), ReportError> {
+/// A report folder this run has claimed: locked against other runs until dropped.
+#[derive(Debug)]
+pub struct Claim {
+    _lock: File,
+}
+
+/// Claims `dir` for this run's reports, before anything is read or sent. Never the
+/// folder of the manifest being read (through any symbolic link): a fixed `failed.csv`
+/// fed back with its own folder as `--report-dir` would be overwritten while it is read.
+/// Never a folder another run is writing to (it stays locked while the claim lives).
+/// Never a folder with files in it unless `overwrite`, and then ferry's own report files
+/// are removed first, so an old run's files are never mixed with a new run's.
+pub fn claim_folder(dir: &Path, manifest: &Path, overwrite: bool) -> Result<Claim, ReportError> {
     let io_err = |source| ReportError::Io {
         path: dir.display().to_string(),
         source,
     };
-    let mut entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io_err(e)),
-    };
+    let manifest = manifest
+        .canonicalize()
+        .unwrap_or_else(|_| manifest.to_path_buf());
     let manifest_folder = match manifest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -186,21 +193,32 @@ pub fn claim_folder(dir: &Path, manifest: &Path, overwrite: bool) -> Result<(), 
             manifest: manifest.to_path_buf(),
         });
     }
-    if entries.next().is_none() {
-        return Ok(());
+    std::fs::create_dir_all(dir).map_err(io_err)?;
+    let lock = File::open(dir).map_err(io_err)?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(ReportError::Busy {
+                dir: dir.to_path_buf(),
+            })
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io_err(e)),
     }
-    if !overwrite {
+    let empty = std::fs::read_dir(dir).map_err(io_err)?.next().is_none();
+    if !empty && !overwrite {
         return Err(ReportError::NotEmpty {
             dir: dir.to_path_buf(),
         });
     }
-    for name in REPORT_FILES {
-        match std::fs::remove_file(dir.join(name)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(e)),
-            _ => {}
+    if !empty {
+        for name in REPORT_FILES {
+            match std::fs::remove_file(dir.join(name)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err(e)),
+                _ => {}
+            }
         }
     }
-    Ok(())
+    Ok(Claim { _lock: lock })
 }
 
 fn same_folder(a: &Path, b: &Path) -> bool {
@@ -331,6 +349,27 @@ impl Reports {
         }
         summary.counts = self.counts.clone();
         drop(self.writers);
+        // The workbook before summary.json, so that the summary tells the truth about it:
+        // summary.json is written last, whole, and says how the command ended.
+        let xlsx_path = self.dir.join("report.xlsx");
+        let xlsx = self.xlsx.finish(summary).map_err(|e| ReportError::Io {
+            path: xlsx_path.display().to_string(),
+            source: io::Error::other(e.to_string()),
+        });
+        if let Err(e) = &xlsx {
+            // Nothing is sent by validate: 2; a run that sent ended in a fault: 3.
+            if summary.exit_code != 130 {
+                summary.exit_code = match self.mode {
+                    Mode::Validate => 2,
+                    Mode::Run => 3,
+                };
+            }
+            let why = format!("report.xlsx could not be written: {e}");
+            summary.aborted = Some(match summary.aborted.take() {
+                Some(earlier) => format!("{earlier}; {why}"),
+                None => why,
+            });
+        }
         let summary_path = self.dir.join("summary.json");
         let json = serde_json::to_vec_pretty(&summary).expect("a summary always serialises");
         // Written whole or not at all: a summary.json that is there is complete.
@@ -341,11 +380,7 @@ impl Reports {
                 path: summary_path.display().to_string(),
                 source,
             })?;
-        let xlsx_path = self.dir.join("report.xlsx");
-        self.xlsx.finish(summary).map_err(|e| ReportError::Io {
-            path: xlsx_path.display().to_string(),
-            source: io::Error::other(e.to_string()),
-        })?;
+        xlsx?;
         Ok(self.dir)
     }
 }

@@ -52,6 +52,9 @@ pub enum Sent {
     },
     /// The batch was not carried out, and nothing more should be sent.
     Aborted { abort: Abort, trail: Trail },
+    /// The run stopped (an interrupt, an abort) while this batch waited for its turn or
+    /// for a retry: it was not carried out.
+    Halted { trail: Trail },
 }
 
 /// Counters for the summary, and what the run watches while it sends.
@@ -61,9 +64,9 @@ pub struct Counters {
     pub sent: AtomicU64,
     pub retries: AtomicU64,
     pub throttled: AtomicU64,
-    /// Attempts in a row that could not connect at all, reset by any answer: a dead
-    /// endpoint is an abort, not a failure per row.
-    pub unreachable_in_a_row: AtomicU64,
+    /// Attempts in a row that got no answer at all (refused, reset, timed out), reset
+    /// by any answer: a dead or silent endpoint is an abort, not a failure per row.
+    pub unanswered_in_a_row: AtomicU64,
     /// How long the vendor takes to answer: a moving average, in microseconds (0 until
     /// the first answer), for sizing the concurrency.
     latency_micros: AtomicU64,
@@ -80,7 +83,7 @@ impl Counters {
 
     fn answered(&self, took: Duration) {
         self.sent.fetch_add(1, Ordering::Relaxed);
-        self.unreachable_in_a_row.store(0, Ordering::Relaxed);
+        self.unanswered_in_a_row.store(0, Ordering::Relaxed);
         let sample = took.as_micros().clamp(1, u128::from(u32::MAX)) as u64;
         // Racing updates may lose a sample; an estimate does not mind.
         let old = self.latency_micros.load(Ordering::Relaxed);
@@ -103,6 +106,8 @@ pub struct Sender {
     credentials: AsyncMutex<Option<(u64, Credentials)>>,
     backoff: Backoff,
     pub counters: Counters,
+    /// Set when the run stops: no attempt starts after it, whatever was waiting.
+    halted: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Sender {
@@ -131,7 +136,14 @@ impl Sender {
             target,
             backoff,
             counters: Counters::default(),
+            halted: Default::default(),
         })
+    }
+
+    /// Shares the run's stop flag: once it is set, no new attempt leaves.
+    pub fn halt_on(mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Sender {
+        self.halted = flag;
+        self
     }
 
     /// The target's host and port, for messages: never the whole URL, whose user part
@@ -180,6 +192,7 @@ impl Sender {
                 }
                 Sent::Done { outcomes, trail }
             }
+            Sent::Halted { trail } => Sent::Halted { trail },
             Sent::Aborted { abort, trail } => Sent::Aborted {
                 abort: match abort {
                     Abort::AuthRefused(m) => Abort::AuthRefused(creds.scrub(&m)),
@@ -201,6 +214,13 @@ impl Sender {
                 Err(abort) => return Sent::Aborted { abort, trail },
             };
             let request = targets::build(&self.target, &creds, batch);
+            // The wait for a turn (rate limit, a 429 pause) can be long: a run stopped
+            // meanwhile sends nothing more. A retry only follows an attempt that was not
+            // carried out, so a halted batch is not carried out.
+            self.wait_turn().await;
+            if self.halted.load(Ordering::SeqCst) {
+                return Sent::Halted { trail };
+            }
             let answer = self.post(&request, &mut trail).await;
             let verdict = match answer {
                 Ok((status, retry_after, body)) => {
@@ -332,7 +352,6 @@ impl Sender {
         request: &Request,
         trail: &mut Trail,
     ) -> Result<(u16, Option<Duration>, Vec<u8>), Failure> {
-        self.wait_turn().await;
         let request_id = uuid::Uuid::new_v4().to_string();
         trail.request_ids.push(request_id.clone());
         let url = join_url(&self.target.base_url, &request.path);
@@ -349,11 +368,10 @@ impl Sender {
         let asked = Instant::now();
         let response = builder.send().await.map_err(|e| {
             let failure = Failure::from_reqwest(e);
-            if failure.not_sent {
-                self.counters
-                    .unreachable_in_a_row
-                    .fetch_add(1, Ordering::Relaxed);
-            } else {
+            self.counters
+                .unanswered_in_a_row
+                .fetch_add(1, Ordering::Relaxed);
+            if !failure.not_sent {
                 // Connected: the vendor may have seen it.
                 self.counters.sent.fetch_add(1, Ordering::Relaxed);
             }
@@ -456,6 +474,8 @@ impl Sender {
     ) -> Result<Secret, Abort> {
         let mut retries = 0;
         loop {
+            // A login request takes a rate-limit permit like any other.
+            self.wait_turn().await;
             let answer = self.post(request, &mut Trail::default()).await;
             let retry_after = match &answer {
                 Ok((429 | 502 | 503 | 504, after, _)) => Some(*after),
