@@ -11,6 +11,7 @@ pub enum Code {
     RaggedRow,
     InvalidUtf8,
     CellTooLong,
+    UnclosedQuote,
     // plain values
     Required,
     InvalidInteger,
@@ -68,6 +69,7 @@ impl Code {
             RaggedRow => "ragged_row",
             InvalidUtf8 => "invalid_utf8",
             CellTooLong => "cell_too_long",
+            UnclosedQuote => "unclosed_quote",
             Required => "required",
             InvalidInteger => "invalid_integer",
             InvalidBoolean => "invalid_boolean",

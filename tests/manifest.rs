@@ -236,20 +236,176 @@ fn header_only_is_zero_rows_and_empty_file_is_an_error() {
 
 #[test]
 fn a_cell_longer_than_excel_allows_is_a_defect() {
-    let big = "é".repeat(1024 * 1024 / 2);
-    let (_, rows) = read_bytes("m.csv", format!("name,remark\nAda,{big}\nBo,ok\n"));
+    let long = "é".repeat(40_000);
+    let (_, rows) = read_bytes("m.csv", format!("name,remark\nAda,{long}\nBo,ok\n"));
     assert_eq!(rows.len(), 2);
-    assert_eq!(rows[0].cells[1], big);
+    assert!(
+        rows[0].cells[1] == long,
+        "a cell within the byte bound is kept whole"
+    );
     assert_eq!(
         rows[0].defects,
         vec![Problem::new(
             Code::CellTooLong,
             "remark",
-            "the cell holds 524288 characters, more than the 32767 a spreadsheet cell can hold; \
+            "the cell holds 40000 characters, more than the 32767 a spreadsheet cell can hold; \
              check for a missing closing quote"
         )]
     );
     assert!(rows[1].defects.is_empty());
+}
+
+#[test]
+fn a_cell_past_the_byte_bound_is_cut_not_held_whole() {
+    // 1 MiB in one cell: only the first 128 KiB are kept (whole characters), and the row
+    // after it is read as usual.
+    let big = "é".repeat(1024 * 1024 / 2);
+    let (_, rows) = read_bytes("m.csv", format!("name,remark\nAda,{big}\nBo,ok\n"));
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows[0].cells[1] == "é".repeat(128 * 1024 / 2),
+        "cut at 128 KiB"
+    );
+    assert_eq!(
+        rows[0].defects,
+        vec![Problem::new(
+            Code::CellTooLong,
+            "remark",
+            "the cell holds more than the 32767 characters a spreadsheet cell can hold (only \
+             its first 128 KiB were read); check for a missing closing quote"
+        )]
+    );
+    assert_eq!(rows[1], row(3, &["Bo", "ok"]));
+}
+
+fn unclosed(column: &str, message: &str) -> Problem {
+    Problem::new(Code::UnclosedQuote, column, message)
+}
+
+#[test]
+fn a_quote_left_open_to_the_end_fails_its_row_and_every_row_after_it_is_read() {
+    // Issue 9: the open quote used to swallow the ten rows after it into one cell.
+    let mut body = String::from("name,mobile\nAda,\"13800138000\n");
+    for i in 0..10 {
+        body.push_str(&format!("B{i},1390013900{i}\n"));
+    }
+    let (_, rows) = read_bytes("m.csv", &body);
+    assert_eq!(rows.len(), 11);
+    assert_eq!(
+        rows[0],
+        with_defects(
+            row(2, &["Ada", "13800138000"]),
+            vec![unclosed(
+                "mobile",
+                "the quote that opens the cell in column \"mobile\" is never closed: it would \
+                 take in the 10 lines after it, to the end of the file, as one cell. ferry cut \
+                 the cell at its first line break and read the lines after it as rows of their \
+                 own. Close the quote, or write a quote that belongs to the text as two (\"\"), \
+                 then feed this row again"
+            )]
+        )
+    );
+    for i in 0..10 {
+        let mobile = format!("1390013900{i}");
+        assert_eq!(rows[i + 1], row(i as u64 + 3, &[&format!("B{i}"), &mobile]));
+    }
+}
+
+#[test]
+fn a_quote_left_open_on_the_last_line_is_reported() {
+    let (_, rows) = read_bytes("m.csv", "name,mobile\nAda,1\nBo,\"2");
+    assert_eq!(rows[0], row(2, &["Ada", "1"]));
+    assert_eq!(
+        rows[1],
+        with_defects(
+            row(3, &["Bo", "2"]),
+            vec![unclosed(
+                "mobile",
+                "the quote that opens the cell in column \"mobile\" is never closed: the file \
+                 ends first. Close the quote, or write a quote that belongs to the text as two \
+                 (\"\"), then feed this row again"
+            )]
+        )
+    );
+}
+
+#[test]
+fn a_quoted_cell_of_more_line_breaks_than_excel_allows_is_an_open_quote() {
+    // The quote closes, but 300 lines later: no spreadsheet cell holds that many lines.
+    let mut body = String::from("name,note\nAda,\"starts here\n");
+    for i in 0..300 {
+        body.push_str(&format!("r{i},v{i}\n"));
+    }
+    body.push_str("z\",end\n");
+    let (_, rows) = read_bytes("m.csv", &body);
+    assert_eq!(rows.len(), 302);
+    assert_eq!(rows[0].row, 2);
+    assert_eq!(rows[0].cells, ["Ada", "starts here"]);
+    assert_eq!(rows[0].defects.len(), 1);
+    assert_eq!(rows[0].defects[0].code, Code::UnclosedQuote);
+    assert!(
+        rows[0].defects[0]
+            .message
+            .contains("runs over more than 253 line breaks"),
+        "{}",
+        rows[0].defects[0].message
+    );
+    assert_eq!(rows[1], row(3, &["r0", "v0"]));
+    assert_eq!(rows[300], row(302, &["r299", "v299"]));
+    assert_eq!(rows[301], row(303, &["z\"", "end"]));
+}
+
+#[test]
+fn a_quoted_cell_within_excel_s_line_breaks_is_one_row() {
+    let note = vec!["line"; 254].join("\n");
+    let (_, rows) = read_bytes("m.csv", format!("name,note\nAda,\"{note}\"\nBo,x\n"));
+    assert_eq!(rows, vec![row(2, &["Ada", &note]), row(3, &["Bo", "x"])]);
+}
+
+#[test]
+fn a_multi_line_cell_past_the_byte_bound_is_an_open_quote() {
+    let long = "x".repeat(80 * 1024);
+    let body = format!("name,note\nAda,\"{long}\n{long}\nBo,1\n");
+    let (_, rows) = read_bytes("m.csv", body);
+    assert_eq!(
+        rows.len(),
+        3,
+        "the opening row, then the two lines it swallowed"
+    );
+    assert_eq!(rows[0].cells, ["Ada", long.as_str()]);
+    assert_eq!(rows[0].defects[0].code, Code::UnclosedQuote);
+    assert!(rows[0].defects[0].message.contains("past 32767 characters"));
+    assert_eq!(rows[1].row, 3);
+    assert_eq!(rows[1].cells[0], long);
+    assert_eq!(rows[2], row(4, &["Bo", "1"]));
+}
+
+#[test]
+fn a_header_wider_than_excel_is_an_error_naming_the_limit() {
+    let dir = TempDir::new().expect("temp dir");
+    let names: Vec<String> = (0..20_000).map(|i| format!("c{i}")).collect();
+    let path = write(&dir, "wide.csv", format!("{}\n", names.join(",")));
+    assert_eq!(
+        open_error(&source(&path)),
+        format!(
+            "{}: the header (row 1) has 20,000 columns, more than the 16,384 (Excel's limit) \
+             ferry reads; remove the columns the kind does not use, or split the file",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn a_row_wider_than_excel_is_ragged_and_its_extra_cells_are_not_held() {
+    let wide = vec!["x"; 40_000].join(",");
+    let (_, rows) = read_bytes("m.csv", format!("a,b\n{wide}\nc,d\n"));
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].cells, ["x", "x"]);
+    assert_eq!(rows[0].defects[0].code, Code::RaggedRow);
+    assert!(rows[0].defects[0]
+        .message
+        .starts_with("row has 40000 cells but the header has 2"));
+    assert_eq!(rows[1], row(3, &["c", "d"]));
 }
 
 #[test]
@@ -1013,6 +1169,46 @@ proptest! {
         let dir = TempDir::new().expect("temp dir");
         for name in ["p.csv", "p.tsv", "p.json", "p.jsonl", "p.xlsx"] {
             drain(&write(&dir, name, &bytes));
+        }
+    }
+
+    /// Whatever bytes follow a line's marker (quotes left open included), every line's
+    /// marker ends up in a cell: no row disappears without a trace.
+    #[test]
+    fn csv_reader_never_loses_a_line(
+        lines in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..24), 1..12)
+    ) {
+        let dir = TempDir::new().expect("temp dir");
+        let header: Vec<String> = (0..320).map(|i| format!("h{i}")).collect();
+        let mut body = format!("{}\n", header.join(",")).into_bytes();
+        for (i, tail) in lines.iter().enumerate() {
+            // No line breaks inside a line; commas limited so a record fits the header.
+            let tail: Vec<u8> = tail.iter().map(|&b| match b {
+                b'\n' | b'\r' => b' ',
+                b => b,
+            }).collect();
+            body.extend_from_slice(format!("[{i}]").as_bytes());
+            body.extend_from_slice(&tail);
+            body.push(b'\n');
+        }
+        let path = write(&dir, "p.csv", &body);
+        let manifest = open(&with_encoding(&path, "utf-8")).expect("a header to read");
+        let width = manifest.header.len();
+        let mut text = String::new();
+        let mut last = 0;
+        for raw in manifest.rows {
+            let raw = raw.expect("csv rows never fail");
+            prop_assert_eq!(raw.cells.len(), width);
+            prop_assert!(raw.row > last);
+            last = raw.row;
+            for cell in &raw.cells {
+                text.push_str(cell);
+                text.push('\u{1}');
+            }
+        }
+        for i in 0..lines.len() {
+            let marker = format!("[{i}]");
+            prop_assert!(text.contains(&marker), "{} lost from {:?}", marker, text);
         }
     }
 

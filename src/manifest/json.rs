@@ -16,7 +16,8 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde_json::Value;
 
 use super::encoding::Text;
-use super::{spawn_reader, ChannelRecords, ManifestError, Msg, Record};
+use super::limits::{self, JSON_ELEMENT_BYTES, JSON_KEYS};
+use super::{spawn_reader, ChannelRecords, Flaw, ManifestError, Msg, Record};
 
 /// The keys seen so far, trimmed, in order of first appearance.
 #[derive(Default)]
@@ -54,7 +55,9 @@ impl Header {
 /// First pass over an array: checks it and collects the header.
 pub(crate) fn scan_array(path: &str, text: Text) -> Result<Header, ManifestError> {
     let replaced = text.replaced.clone();
-    let (mut reader, skipped_lines) = open_array(path, text.reader)?;
+    let (reader, skipped_lines) = open_array(path, text.reader)?;
+    let mut reader = Bounded::new(reader);
+    let read = reader.read.clone();
     let mut keys = Keys::default();
     let mut element = 0u64;
     let mut de = serde_json::Deserializer::from_reader(&mut reader);
@@ -63,10 +66,20 @@ pub(crate) fn scan_array(path: &str, text: Text) -> Result<Header, ManifestError
         ScanArray {
             keys: &mut keys,
             element: &mut element,
+            read: &read,
         },
     )
     .and_then(|()| de.end());
     if let Err(e) = result {
+        if keys.names.len() > JSON_KEYS {
+            return Err(too_many_keys(path, &keys, &format!("element {element}")));
+        }
+        if read.get() > JSON_ELEMENT_BYTES {
+            return Err(element_too_long(
+                path,
+                &format!("element {element} of the array"),
+            ));
+        }
         return Err(array_error(path, &e, element, skipped_lines));
     }
     Ok(Header {
@@ -84,6 +97,7 @@ pub(crate) fn array_rows(
     let (reader, skipped_lines) = open_array(path, text.reader)?;
     let owned_path = path.to_string();
     spawn_reader(path, "ferry-json-reader", move |tx| {
+        // The first pass checked every element's size: this one cannot pass the bound.
         let mut reader = reader;
         let mut element = 0u64;
         let mut stopped = false;
@@ -191,6 +205,8 @@ fn serde_message(e: &serde_json::Error) -> String {
 struct ScanArray<'a> {
     keys: &'a mut Keys,
     element: &'a mut u64,
+    /// Bytes read in the current element (`Bounded`'s count).
+    read: &'a ReadCount,
 }
 
 impl<'de> Visitor<'de> for ScanArray<'_> {
@@ -203,6 +219,7 @@ impl<'de> Visitor<'de> for ScanArray<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         loop {
             *self.element += 1;
+            self.read.set(0);
             if seq
                 .next_element_seed(ScanObject { keys: self.keys })?
                 .is_none()
@@ -237,6 +254,9 @@ impl<'de> Visitor<'de> for ScanObject<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             self.keys.add(&key);
+            if self.keys.names.len() > JSON_KEYS {
+                return Err(de::Error::custom("too many distinct keys"));
+            }
             map.next_value::<IgnoredAny>()?;
         }
         Ok(())
@@ -313,21 +333,17 @@ impl<'de> Visitor<'de> for RowObject<'_> {
 }
 
 fn record(row: u64, cells: Vec<String>, header: &Header) -> Record {
-    let bad_text = if header.flag_replacements {
-        cells
+    let mut record = Record::new(row, cells);
+    if header.flag_replacements {
+        record.flaws = record
+            .cells
             .iter()
             .enumerate()
             .filter(|(_, c)| c.contains('\u{FFFD}'))
-            .map(|(i, _)| i)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    Record {
-        row,
-        cells,
-        bad_text,
+            .map(|(i, _)| (i, Flaw::BadText))
+            .collect();
     }
+    record
 }
 
 /// A JSON value as cell text: strings as they are, numbers as written (a whole float as
@@ -353,6 +369,64 @@ pub(crate) fn value_text(value: Value) -> String {
     }
 }
 
+// ---------------------------------------------------------------- limits
+
+type ReadCount = std::rc::Rc<std::cell::Cell<u64>>;
+
+/// A reader that fails once more than `JSON_ELEMENT_BYTES` were read since its count was
+/// last set to 0 (at each element of the array): serde_json would build a string of
+/// any length.
+struct Bounded<R> {
+    inner: R,
+    read: ReadCount,
+}
+
+impl<R> Bounded<R> {
+    fn new(inner: R) -> Self {
+        Bounded {
+            inner,
+            read: ReadCount::default(),
+        }
+    }
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.read.get() > JSON_ELEMENT_BYTES {
+            return Err(std::io::Error::other("element too long"));
+        }
+        let n = self.inner.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
+}
+
+fn too_many_keys(path: &str, keys: &Keys, place: &str) -> ManifestError {
+    let last = keys.names.last().map(String::as_str).unwrap_or_default();
+    ManifestError::Limit {
+        path: path.to_string(),
+        what: format!(
+            "key \"{last}\" in {place} is distinct key number {}",
+            limits::count(keys.names.len() as u64)
+        ),
+        limit: limits::count(JSON_KEYS as u64),
+        todo: "every report row gets a cell for every key any object has, so write the records \
+               with the same keys (an id belongs in a value, not in a key)"
+            .to_string(),
+    }
+}
+
+fn element_too_long(path: &str, place: &str) -> ManifestError {
+    let limit = limits::bytes(JSON_ELEMENT_BYTES);
+    ManifestError::Limit {
+        path: path.to_string(),
+        what: format!("{place} is longer than {limit}"),
+        limit,
+        todo: "a record holds a few short values; check that the file is a list of records"
+            .to_string(),
+    }
+}
+
 // ---------------------------------------------------------------- JSON Lines
 
 /// First pass over JSON Lines: checks every line and collects the header.
@@ -365,7 +439,13 @@ pub(crate) fn scan_lines(path: &str, text: Text) -> Result<Header, ManifestError
         ScanObject { keys: &mut keys }
             .deserialize(&mut de)
             .and_then(|()| de.end())
-            .map_err(|e| line_error(path, &e, line_no))?;
+            .map_err(|e| {
+                if keys.names.len() > JSON_KEYS {
+                    too_many_keys(path, &keys, &format!("line {line_no}"))
+                } else {
+                    line_error(path, &e, line_no)
+                }
+            })?;
     }
     Ok(Header {
         keys,
@@ -437,8 +517,8 @@ impl Lines {
     fn next_line(&mut self, path: &str) -> Result<Option<(u64, &[u8])>, ManifestError> {
         loop {
             self.buf.clear();
-            let n = self
-                .reader
+            let n = (&mut self.reader)
+                .take(JSON_ELEMENT_BYTES + 1)
                 .read_until(b'\n', &mut self.buf)
                 .map_err(|source| ManifestError::Io {
                     path: path.to_string(),
@@ -448,6 +528,9 @@ impl Lines {
                 return Ok(None);
             }
             self.line_no += 1;
+            if n as u64 > JSON_ELEMENT_BYTES {
+                return Err(element_too_long(path, &format!("line {}", self.line_no)));
+            }
             if !self.buf.iter().all(u8::is_ascii_whitespace) {
                 return Ok(Some((self.line_no, &self.buf)));
             }

@@ -22,7 +22,9 @@ use crate::problem::{Code, Problem};
 mod csv;
 mod encoding;
 mod json;
+pub mod limits;
 mod number_format;
+mod package;
 pub mod pin;
 mod xlsx;
 
@@ -33,7 +35,7 @@ pub const STDIN_NAME: &str = "<stdin>";
 
 /// The most characters an Excel cell holds; a longer cell cannot round-trip through a
 /// spreadsheet (and no vendor field is that long).
-pub const CELL_CHAR_LIMIT: usize = 32_767;
+pub const CELL_CHAR_LIMIT: usize = limits::CELL_CHARS;
 
 /// The formats ferry reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -100,6 +102,14 @@ pub enum ManifestError {
     UnknownFormat { path: String, detail: String },
     #[error("unknown encoding \"{name}\"; --encoding accepts {accepted}", accepted = ACCEPTED_ENCODINGS)]
     UnknownEncoding { name: String },
+    /// A bound of `limits` passed: `what` the file holds, the `limit`, and what to do.
+    #[error("{path}: {what}, more than the {limit} ferry reads; {todo}")]
+    Limit {
+        path: String,
+        what: String,
+        limit: String,
+        todo: String,
+    },
     #[error(
         "{path}: the workbook has no sheet named \"{sheet}\"; its sheets are {}",
         quote_list(sheets)
@@ -353,11 +363,47 @@ pub(crate) struct Record {
     /// `RawRow::row`.
     pub row: u64,
     pub cells: Vec<String>,
-    /// Cells holding bytes that could not be decoded (shown as U+FFFD).
-    pub bad_text: Vec<usize>,
+    /// How many cells the record had: more than `cells.len()` when a reader kept only
+    /// the first `limits::COLUMNS`.
+    pub width: usize,
+    /// What went wrong reading single cells, by raw column index.
+    pub flaws: Vec<(usize, Flaw)>,
+}
+
+/// A reading problem with one cell of a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flaw {
+    /// Bytes that could not be decoded (shown as U+FFFD).
+    BadText,
+    /// Longer than `limits::CELL_BYTES`: the rest was not kept.
+    Cut,
+    /// A quote opened in this cell never closed; the cell was cut at its first line
+    /// break and the `swallowed` lines after it were read as rows of their own.
+    OpenQuote { how: OpenQuote, swallowed: u64 },
+}
+
+/// How a quoted cell showed that its quote was never closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OpenQuote {
+    /// It ran to the end of the file.
+    EndOfFile,
+    /// It ran over more than `limits::CELL_LINE_BREAKS` line breaks.
+    TooManyLines,
+    /// It ran over several lines and past `limits::CELL_BYTES`.
+    TooLong,
 }
 
 impl Record {
+    /// A record of `cells` with nothing wrong.
+    pub(crate) fn new(row: u64, cells: Vec<String>) -> Record {
+        Record {
+            row,
+            width: cells.len(),
+            cells,
+            flaws: Vec::new(),
+        }
+    }
+
     fn is_blank(&self) -> bool {
         self.cells.iter().all(|c| is_blank(c))
     }
@@ -387,6 +433,18 @@ fn tabular(
             }
             Some(Err(e)) => return Err(e),
             Some(Ok(record)) if record.is_blank() => continue,
+            Some(Ok(record)) if record.width > limits::COLUMNS => {
+                return Err(ManifestError::Limit {
+                    path: path.to_string(),
+                    what: format!(
+                        "the header (row {}) has {} columns",
+                        record.row,
+                        limits::count(record.width as u64)
+                    ),
+                    limit: format!("{} (Excel's limit)", limits::count(limits::COLUMNS as u64)),
+                    todo: "remove the columns the kind does not use, or split the file".to_string(),
+                })
+            }
             Some(Ok(record)) => break record.cells,
         }
     };
@@ -478,11 +536,18 @@ impl Shaper {
             .iter()
             .enumerate()
             .all(|(i, c)| !self.kept.get(i).copied().unwrap_or(true) || is_blank(c));
-        if blank {
+        let open_quote = record.flaws.iter().find_map(|&(raw, flaw)| match flaw {
+            Flaw::OpenQuote { how, swallowed } => Some((raw, how, swallowed)),
+            _ => None,
+        });
+        if blank && open_quote.is_none() {
             return None;
         }
         let mut defects = Vec::new();
-        if let Some(problem) = self.ragged(&record.cells) {
+        if let Some((raw, how, swallowed)) = open_quote {
+            // The cut row is short of cells because of the quote, not a missing separator.
+            defects.push(self.open_quote(raw, how, swallowed));
+        } else if let Some(problem) = self.ragged(&record.cells, record.width) {
             defects.push(problem);
         }
         let mut cells = Vec::with_capacity(self.keep.len());
@@ -501,7 +566,8 @@ impl Shaper {
             } else {
                 cell
             };
-            if record.bad_text.contains(&raw) {
+            let flawed = |flaw: Flaw| record.flaws.contains(&(raw, flaw));
+            if flawed(Flaw::BadText) {
                 defects.push(Problem::new(
                     Code::InvalidUtf8,
                     name.clone(),
@@ -512,7 +578,18 @@ impl Shaper {
                     ),
                 ));
             }
-            if cell.len() > CELL_CHAR_LIMIT {
+            if flawed(Flaw::Cut) {
+                defects.push(Problem::new(
+                    Code::CellTooLong,
+                    name.clone(),
+                    format!(
+                        "the cell holds more than the {CELL_CHAR_LIMIT} characters a spreadsheet \
+                         cell can hold (only its first {} were read); check for a missing \
+                         closing quote",
+                        limits::bytes(limits::CELL_BYTES as u64)
+                    ),
+                ));
+            } else if cell.len() > CELL_CHAR_LIMIT {
                 let chars = cell.chars().count();
                 if chars > CELL_CHAR_LIMIT {
                     defects.push(Problem::new(
@@ -534,21 +611,72 @@ impl Shaper {
         })
     }
 
+    /// The problem of a row whose quoted cell (raw column `raw`) never closed.
+    fn open_quote(&self, raw: usize, how: OpenQuote, swallowed: u64) -> Problem {
+        let field = self
+            .keep
+            .iter()
+            .position(|&k| k == raw)
+            .map(|i| self.header[i].clone())
+            .unwrap_or_default();
+        let column = if field.is_empty() {
+            format!("column {}", raw + 1)
+        } else {
+            format!("column \"{field}\"")
+        };
+        let lines = match swallowed {
+            1 => "the line after it".to_string(),
+            n => format!("the {} lines after it", limits::count(n)),
+        };
+        let why = match how {
+            OpenQuote::EndOfFile if swallowed == 0 => {
+                "is never closed: the file ends first".to_string()
+            }
+            OpenQuote::EndOfFile => format!(
+                "is never closed: it would take in {lines}, to the end of the file, as one cell"
+            ),
+            OpenQuote::TooManyLines => format!(
+                "runs over more than {} line breaks (the most a spreadsheet cell holds), so it \
+                 is probably never closed",
+                limits::CELL_LINE_BREAKS
+            ),
+            OpenQuote::TooLong => format!(
+                "runs over several lines and past {CELL_CHAR_LIMIT} characters (the most a \
+                 spreadsheet cell holds), so it is probably never closed"
+            ),
+        };
+        let reread = match (how, swallowed) {
+            (OpenQuote::EndOfFile, 0) => String::new(),
+            _ => " ferry cut the cell at its first line break and read the lines after it as \
+                  rows of their own."
+                .to_string(),
+        };
+        Problem::new(
+            Code::UnclosedQuote,
+            field,
+            format!(
+                "the quote that opens the cell in {column} {why}.{reread} Close the quote, or \
+                 write a quote that belongs to the text as two (\"\"), then feed this row again"
+            ),
+        )
+    }
+
     /// A row whose cells do not line up with the header. Cells past the header's end
-    /// that are all empty (a trailing separator) carry nothing and are let go.
-    fn ragged(&self, cells: &[String]) -> Option<Problem> {
-        let width = self.kept.len();
-        let count = cells.len();
-        let extra = cells.get(width..).unwrap_or(&[]);
-        let too_many = extra.iter().any(|c| !is_blank(c));
-        let too_few = count < width && matches!(self.layout, Layout::Delimited { .. });
+    /// that are all empty (a trailing separator) carry nothing and are let go. `width` is
+    /// the record's own count of cells (a reader keeps at most `limits::COLUMNS`).
+    fn ragged(&self, cells: &[String], width: usize) -> Option<Problem> {
+        let header = self.kept.len();
+        let count = width.max(cells.len());
+        let extra = cells.get(header..).unwrap_or(&[]);
+        let too_many = extra.iter().any(|c| !is_blank(c)) || width > cells.len();
+        let too_few = count < header && matches!(self.layout, Layout::Delimited { .. });
         if !too_many && !too_few {
             return None;
         }
         let message = match self.layout {
             Layout::Delimited { separator } => {
                 let mut message = format!(
-                    "row has {count} cells but the header has {width}; check for an unquoted \
+                    "row has {count} cells but the header has {header}; check for an unquoted \
                      {separator} or a missing cell"
                 );
                 if too_many {
@@ -557,7 +685,7 @@ impl Shaper {
                 message
             }
             Layout::Sheet | Layout::Json => format!(
-                "row has values right of the header's last column ({width} columns); give \
+                "row has values right of the header's last column ({header} columns); give \
                  those columns a header or clear them (extra cells: {})",
                 preview(extra)
             ),

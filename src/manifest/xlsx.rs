@@ -1,5 +1,7 @@
 //! XLSX: one sheet, row by row, each cell as Excel shows it.
 //!
+//! Before calamine opens the file, `package` bounds what its zip expands to.
+//!
 //! Memory: the sheet's cells are streamed from the zip with calamine's cell reader on a
 //! helper thread, a bounded channel holding a few hundred rows at most. calamine does load
 //! the workbook's shared-strings table (every distinct text in the workbook) and styles
@@ -18,18 +20,17 @@ use std::sync::mpsc::SyncSender;
 
 use calamine::{DataRef, ExcelDateTime, ExcelDateTimeType, Reader, Xlsx};
 
+use super::limits::{self, COLUMNS, SHEET_ROWS};
 use super::number_format::{general_number, NumberFormat};
-use super::{spawn_reader, ManifestError, Msg, Record};
-
-/// Excel's last column is XFD.
-const MAX_COLUMNS: u32 = 16_384;
+use super::{package, spawn_reader, ManifestError, Msg, Record};
 
 /// Opens the workbook and starts streaming the chosen sheet's rows.
 pub(crate) fn records(
     path: &str,
-    file: File,
+    mut file: File,
     sheet: Option<&str>,
 ) -> Result<(String, super::ChannelRecords), ManifestError> {
+    package::check(path, &mut file)?;
     let unreadable = |message: String| ManifestError::Unreadable {
         path: path.to_string(),
         message,
@@ -118,7 +119,21 @@ fn read_sheet(
         let Some(text) = cell_text(cell.get_value(), formats.get(style), is_1904) else {
             continue;
         };
-        if column >= MAX_COLUMNS {
+        if u64::from(row) >= SHEET_ROWS {
+            // Checked before the row is held anywhere: reports index rows by number.
+            return Err(Some(ManifestError::Limit {
+                path: path.to_string(),
+                what: format!(
+                    "sheet \"{sheet}\" has a cell at row {}",
+                    limits::count(u64::from(row) + 1)
+                ),
+                limit: format!("{} rows (Excel's limit)", limits::count(SHEET_ROWS)),
+                todo: "the file was not saved by a spreadsheet as it is; open it in one and save \
+                       it again, or save the sheet as CSV UTF-8"
+                    .to_string(),
+            }));
+        }
+        if column as usize >= COLUMNS {
             return Err(fail(
                 Some(row),
                 &format!("a cell lies beyond Excel's last column (index {column})"),
@@ -145,11 +160,7 @@ fn read_sheet(
 }
 
 fn send(tx: &SyncSender<Msg>, row: u32, cells: Vec<String>) -> Result<(), Option<ManifestError>> {
-    let record = Record {
-        row: u64::from(row) + 1,
-        cells,
-        bad_text: Vec::new(),
-    };
+    let record = Record::new(u64::from(row) + 1, cells);
     // The reader was dropped: stop quietly.
     tx.send(Msg::Record(record)).map_err(|_| None)
 }

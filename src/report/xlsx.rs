@@ -13,13 +13,19 @@ use rust_xlsxwriter::{Format, Workbook, XlsxError};
 
 use super::{Summary, Table};
 
-/// Excel's limits: a sheet has at most 1,048,576 rows, a cell at most 32,767 characters.
-const MAX_ROWS: u32 = 1_048_576;
-const MAX_CELL_CHARS: usize = 32_767;
+/// Excel's limits: a sheet has at most 1,048,576 rows and 16,384 columns, a cell at most
+/// 32,767 characters. A wider table is cut at the last column, and the summary sheet says
+/// so; the CSV files keep every column (and a report is never refused for its width:
+/// the rows were already sent).
+const MAX_ROWS: u32 = crate::manifest::limits::SHEET_ROWS as u32;
+const MAX_COLUMNS: usize = crate::manifest::limits::COLUMNS;
+const MAX_CELL_CHARS: usize = crate::manifest::limits::CELL_CHARS;
 
 /// Rows travel in chunks: one channel message per row costs more in thread wake-ups
-/// than writing the row.
+/// than writing the row. A chunk of wide rows is sent sooner, so that a queue of them
+/// stays small.
 const CHUNK: usize = 512;
+const CHUNK_CELLS: usize = 64 * 1024;
 /// Chunks in the channel before reporting waits for the workbook.
 const QUEUE: usize = 8;
 
@@ -64,6 +70,7 @@ impl XlsxWriter {
         let (tx, rx) = sync_channel::<Message>(QUEUE);
         let names: Vec<&'static str> = tables.iter().map(|t| t.name()).collect();
         let out = path.to_path_buf();
+        let note = cut_note(&names, &headers);
         let thread = std::thread::spawn(move || {
             let mut workbook = Workbook::new();
             // Compression is most of the time a large workbook takes; level 1 halves it
@@ -75,7 +82,8 @@ impl XlsxWriter {
                 sheet.set_name(*name)?;
                 if !header.is_empty() {
                     // Text format on whole columns: what a person types there stays text.
-                    sheet.set_column_range_format(0, (header.len() - 1) as u16, &text)?;
+                    let last = header.len().min(MAX_COLUMNS) - 1;
+                    sheet.set_column_range_format(0, last as u16, &text)?;
                 }
                 write_row(sheet, 0, header.iter().map(String::as_str))?;
             }
@@ -117,7 +125,7 @@ impl XlsxWriter {
             let Some(summary) = summary else {
                 return Ok(());
             };
-            write_summary(&mut workbook, &summary, &text)?;
+            write_summary(&mut workbook, &summary, note.as_deref(), &text)?;
             workbook.save(&out)
         });
         XlsxWriter {
@@ -131,8 +139,8 @@ impl XlsxWriter {
     /// Queues one row for a table's sheet (raw values: a text cell is never a formula,
     /// so the CSV formula guard has no place here).
     pub fn row<'a>(&mut self, table: usize, cells: impl Iterator<Item = &'a str>) {
-        self.pending.push(table, cells);
-        if self.pending.rows.len() >= CHUNK {
+        self.pending.push(table, cells.take(MAX_COLUMNS));
+        if self.pending.rows.len() >= CHUNK || self.pending.cell_ends.len() >= CHUNK_CELLS {
             self.send_pending();
         }
     }
@@ -160,7 +168,7 @@ fn write_row<'a>(
     row: u32,
     cells: impl Iterator<Item = &'a str>,
 ) -> Result<(), XlsxError> {
-    for (col, cell) in cells.enumerate() {
+    for (col, cell) in cells.take(MAX_COLUMNS).enumerate() {
         if cell.is_empty() {
             continue;
         }
@@ -170,9 +178,30 @@ fn write_row<'a>(
     Ok(())
 }
 
+/// What the summary sheet says when the tables are wider than a sheet: where each sheet
+/// stops.
+fn cut_note(names: &[&str], headers: &[Vec<String>]) -> Option<String> {
+    let widest = headers.iter().map(Vec::len).max()?;
+    if widest <= MAX_COLUMNS {
+        return None;
+    }
+    let stops: Vec<String> = names
+        .iter()
+        .zip(headers)
+        .filter(|(_, h)| h.len() > MAX_COLUMNS)
+        .map(|(name, h)| format!("sheet \"{name}\" at column \"{}\"", h[MAX_COLUMNS - 1]))
+        .collect();
+    Some(format!(
+        "a sheet holds {MAX_COLUMNS} columns and the tables have up to {widest}, so the \
+         sheets stop early ({}); the CSV files hold every column",
+        stops.join(", ")
+    ))
+}
+
 fn write_summary(
     workbook: &mut Workbook,
     summary: &Summary,
+    note: Option<&str>,
     text: &Format,
 ) -> Result<(), XlsxError> {
     let sheet = workbook.add_worksheet();
@@ -180,6 +209,9 @@ fn write_summary(
     let value =
         serde_json::to_value(summary).map_err(|e| XlsxError::ParameterError(e.to_string()))?;
     let mut rows = Vec::new();
+    if let Some(note) = note {
+        rows.push(("note".to_string(), note.to_string()));
+    }
     flatten("", &value, &mut rows);
     for (i, (key, val)) in rows.iter().enumerate() {
         sheet.write_string_with_format(i as u32, 0, key, text)?;

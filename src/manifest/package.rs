@@ -1,0 +1,391 @@
+//! An XLSX file checked before calamine opens it: the zip's expansion bounded.
+//!
+//! An XLSX file is a zip of XML parts, and a few megabytes of zip can hold gigabytes of
+//! XML. calamine holds some parts in memory whole (shared strings, styles, the workbook),
+//! reserves room up front for as many shared strings as the file declares, and builds
+//! each cell of a sheet whole. So every XML part is checked first, against the bounds in
+//! `limits`:
+//! - its uncompressed size as the zip declares it (the zip crate refuses to inflate a part
+//!   past its declared size, so a part that lies is caught when it is read);
+//! - its content, inflated once and scanned byte by byte, never parsed or kept: no tag or
+//!   text, no cell (`<c>`) and no shared string (`<si>`) longer than
+//!   `XLSX_ELEMENT_BYTES`, and no more shared strings, counted or declared, than
+//!   `XLSX_SHARED_STRINGS`.
+//!
+//! Sheet rows and columns past Excel's are checked as cells are read (`xlsx.rs`).
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+
+use super::limits::{
+    self, XLSX_ELEMENT_BYTES, XLSX_PART_BYTES, XLSX_SHARED_STRINGS, XLSX_SHEET_BYTES,
+};
+use super::ManifestError;
+
+/// What to do about a workbook past a bound: CSV streams, and a spreadsheet writes parts
+/// far within them.
+const TODO: &str = "if a spreadsheet saved it, save the sheet as CSV UTF-8 and pass that; \
+                    a workbook from anywhere else may not be what it claims";
+
+/// Checks `file`'s parts. A file that is not a zip passes: calamine says what is wrong.
+pub(crate) fn check(path: &str, file: &mut File) -> Result<(), ManifestError> {
+    let result = check_parts(path, file);
+    file.seek(SeekFrom::Start(0))
+        .map_err(|source| ManifestError::Io {
+            path: path.to_string(),
+            source,
+        })?;
+    result
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    Sheet,
+    SharedStrings,
+    Other,
+}
+
+fn check_parts(path: &str, file: &File) -> Result<(), ManifestError> {
+    let clone = file.try_clone().map_err(|source| ManifestError::Io {
+        path: path.to_string(),
+        source,
+    })?;
+    let Ok(mut zip) = zip::ZipArchive::new(BufReader::new(clone)) else {
+        return Ok(());
+    };
+    let mut parts = Vec::new();
+    for i in 0..zip.len() {
+        let Ok(entry) = zip.by_index_raw(i) else {
+            continue;
+        };
+        let Ok(name) = entry.name().map(|n| n.to_string()) else {
+            continue;
+        };
+        let lower = name.to_ascii_lowercase();
+        if !(lower.ends_with(".xml") || lower.ends_with(".rels")) {
+            continue; // images and the like: calamine does not read them
+        }
+        let part = if lower.ends_with("sharedstrings.xml") {
+            Part::SharedStrings
+        } else if lower.contains("worksheets/") {
+            Part::Sheet
+        } else {
+            Part::Other
+        };
+        let limit = if part == Part::Sheet {
+            XLSX_SHEET_BYTES
+        } else {
+            XLSX_PART_BYTES
+        };
+        if entry.size() > limit {
+            return Err(ManifestError::Limit {
+                path: path.to_string(),
+                what: format!(
+                    "its part \"{name}\" expands to {} (from {} in the file)",
+                    limits::bytes(entry.size()),
+                    limits::bytes(entry.compressed_size())
+                ),
+                limit: format!("{} {}", limits::bytes(limit), part.noun()),
+                todo: TODO.to_string(),
+            });
+        }
+        parts.push((i, name, part));
+    }
+    for (i, name, part) in parts {
+        let entry = zip.by_index(i).map_err(|e| unreadable(path, &name, &e))?;
+        scan(path, &name, part, entry)?;
+    }
+    Ok(())
+}
+
+impl Part {
+    fn noun(self) -> &'static str {
+        match self {
+            Part::Sheet => "(uncompressed, per sheet)",
+            Part::SharedStrings | Part::Other => "(uncompressed, per part other than a sheet)",
+        }
+    }
+}
+
+fn unreadable(path: &str, name: &str, e: &dyn std::fmt::Display) -> ManifestError {
+    ManifestError::Unreadable {
+        path: path.to_string(),
+        message: format!("cannot read the workbook's part \"{name}\" ({e}); {TODO}"),
+    }
+}
+
+/// Inflates one part and checks it as it streams by.
+fn scan(path: &str, name: &str, part: Part, mut reader: impl Read) -> Result<(), ManifestError> {
+    let mut scanner = Scanner::new(part);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(unreadable(path, name, &e)),
+        };
+        for &b in &buf[..n] {
+            if let Some(over) = scanner.byte(b) {
+                return Err(over.error(path, name));
+            }
+        }
+    }
+    match scanner.end() {
+        Some(over) => Err(over.error(path, name)),
+        None => Ok(()),
+    }
+}
+
+/// A bound a part passed.
+#[derive(Debug, PartialEq, Eq)]
+enum Over {
+    /// A tag or a text longer than `XLSX_ELEMENT_BYTES`.
+    Run,
+    /// A cell or a shared string longer than `XLSX_ELEMENT_BYTES`.
+    Element(Part),
+    /// More shared strings than `XLSX_SHARED_STRINGS`, counted or (`declared`) declared.
+    Strings { declared: Option<u64> },
+}
+
+impl Over {
+    fn error(&self, path: &str, name: &str) -> ManifestError {
+        let size = limits::bytes(XLSX_ELEMENT_BYTES);
+        let (what, limit) = match self {
+            Over::Run => (
+                format!("its part \"{name}\" holds a tag or a text longer than {size}"),
+                format!(
+                    "{size} (a cell holds at most {} characters)",
+                    limits::CELL_CHARS
+                ),
+            ),
+            Over::Element(Part::Sheet) => (
+                format!("a cell of its part \"{name}\" takes more than {size} of XML"),
+                format!(
+                    "{size} (a cell holds at most {} characters)",
+                    limits::CELL_CHARS
+                ),
+            ),
+            Over::Element(_) => (
+                format!("a shared string of its part \"{name}\" takes more than {size} of XML"),
+                format!(
+                    "{size} (a cell holds at most {} characters)",
+                    limits::CELL_CHARS
+                ),
+            ),
+            Over::Strings { declared: Some(n) } => (
+                format!("it declares {} shared strings", limits::count(*n)),
+                limits::count(XLSX_SHARED_STRINGS),
+            ),
+            Over::Strings { declared: None } => (
+                format!(
+                    "its part \"{name}\" holds more than {} shared strings",
+                    limits::count(XLSX_SHARED_STRINGS)
+                ),
+                limits::count(XLSX_SHARED_STRINGS),
+            ),
+        };
+        ManifestError::Limit {
+            path: path.to_string(),
+            what,
+            limit,
+            todo: TODO.to_string(),
+        }
+    }
+}
+
+/// The longest name a scanned tag needs (`sheetData`); longer names are no concern.
+const NAME: usize = 16;
+
+/// Scans XML bytes without parsing them: tags are found by `<`, their local names read
+/// far enough to tell cells, shared strings and their containers apart.
+struct Scanner {
+    part: Part,
+    pos: u64,
+    /// Where the last `<` was.
+    last_tag: u64,
+    /// Reading a tag's name: its bytes so far (`None` once it is past `NAME`).
+    name: Option<Vec<u8>>,
+    in_name: bool,
+    closing: bool,
+    /// Where the cell or shared string being read started.
+    element_start: Option<u64>,
+    elements: u64,
+    /// The `<sst ...>` tag, kept to read `uniqueCount`.
+    sst_tag: Option<Vec<u8>>,
+}
+
+impl Scanner {
+    fn new(part: Part) -> Scanner {
+        Scanner {
+            part,
+            pos: 0,
+            last_tag: 0,
+            name: None,
+            in_name: false,
+            closing: false,
+            element_start: None,
+            elements: 0,
+            sst_tag: None,
+        }
+    }
+
+    /// Takes one byte; `Some` as soon as a bound is passed.
+    fn byte(&mut self, b: u8) -> Option<Over> {
+        self.pos += 1;
+        if let Some(tag) = self.sst_tag.as_mut() {
+            if b == b'>' {
+                let declared = unique_count(tag);
+                self.sst_tag = None;
+                if declared.is_some_and(|n| n > XLSX_SHARED_STRINGS) {
+                    return Some(Over::Strings { declared });
+                }
+            } else if tag.len() < 4096 {
+                tag.push(b);
+            }
+        }
+        if b == b'<' {
+            if self.pos - self.last_tag > XLSX_ELEMENT_BYTES {
+                return Some(Over::Run);
+            }
+            self.last_tag = self.pos;
+            self.in_name = true;
+            self.closing = false;
+            self.name = Some(Vec::with_capacity(NAME));
+            return None;
+        }
+        if self.pos - self.last_tag > XLSX_ELEMENT_BYTES {
+            return Some(Over::Run);
+        }
+        if let Some(start) = self.element_start {
+            if self.pos - start > XLSX_ELEMENT_BYTES {
+                return Some(Over::Element(self.part));
+            }
+        }
+        if !self.in_name {
+            return None;
+        }
+        match b {
+            b'/' if self.name.as_ref().is_some_and(Vec::is_empty) && !self.closing => {
+                self.closing = true;
+            }
+            b'/' | b'>' | b' ' | b'\t' | b'\r' | b'\n' => {
+                self.in_name = false;
+                return self.tag();
+            }
+            // A namespace prefix (`x:c`): only the local name counts.
+            b':' => self.name = Some(Vec::with_capacity(NAME)),
+            _ => match self.name.as_mut() {
+                Some(name) if name.len() < NAME => name.push(b),
+                _ => self.name = None,
+            },
+        }
+        None
+    }
+
+    /// A tag's name has been read.
+    fn tag(&mut self) -> Option<Over> {
+        let name = self.name.take()?;
+        let (element, container) = match self.part {
+            Part::Sheet => (&b"c"[..], &b"sheetData"[..]),
+            Part::SharedStrings => (&b"si"[..], &b"sst"[..]),
+            Part::Other => return None,
+        };
+        if name == element && !self.closing {
+            self.element_start = Some(self.pos);
+            self.elements += 1;
+            if self.part == Part::SharedStrings && self.elements > XLSX_SHARED_STRINGS {
+                return Some(Over::Strings { declared: None });
+            }
+        } else if name == container {
+            self.element_start = None;
+            if !self.closing && self.part == Part::SharedStrings {
+                self.sst_tag = Some(Vec::new());
+            }
+        }
+        None
+    }
+
+    fn end(&mut self) -> Option<Over> {
+        if self.pos - self.last_tag > XLSX_ELEMENT_BYTES {
+            return Some(Over::Run);
+        }
+        None
+    }
+}
+
+/// `uniqueCount="N"` in the `<sst ...>` tag.
+fn unique_count(tag: &[u8]) -> Option<u64> {
+    let key = b"uniqueCount";
+    let at = tag.windows(key.len()).position(|w| w == key)?;
+    let rest = &tag[at + key.len()..];
+    let rest = rest
+        .iter()
+        .skip_while(|b| matches!(b, b' ' | b'=' | b'"' | b'\''))
+        .take_while(|b| b.is_ascii_digit());
+    let digits: Vec<u8> = rest.copied().collect();
+    if digits.is_empty() {
+        return None;
+    }
+    // Too many digits for a u64 is too many strings.
+    Some(
+        std::str::from_utf8(&digits)
+            .ok()?
+            .parse()
+            .unwrap_or(u64::MAX),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan_bytes(part: Part, xml: &[u8]) -> Option<Over> {
+        let mut scanner = Scanner::new(part);
+        for &b in xml {
+            if let Some(over) = scanner.byte(b) {
+                return Some(over);
+            }
+        }
+        scanner.end()
+    }
+
+    #[test]
+    fn ordinary_parts_pass() {
+        let sheet = br#"<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c><x:c r="B1"><v>1</v></x:c></row></sheetData></worksheet>"#;
+        assert_eq!(scan_bytes(Part::Sheet, sheet), None);
+        let sst = br#"<sst count="2" uniqueCount="2"><si><t>a</t></si><si><t>b</t></si></sst>"#;
+        assert_eq!(scan_bytes(Part::SharedStrings, sst), None);
+    }
+
+    #[test]
+    fn a_declared_count_past_the_bound_is_caught_before_any_string() {
+        let sst = br#"<sst xmlns="x" count="1" uniqueCount="99999999999999999999999"><si>"#;
+        assert_eq!(
+            scan_bytes(Part::SharedStrings, sst),
+            Some(Over::Strings {
+                declared: Some(u64::MAX)
+            })
+        );
+    }
+
+    #[test]
+    fn a_cell_of_many_short_runs_is_caught() {
+        let mut sheet = b"<sheetData><row><c t=\"inlineStr\"><is>".to_vec();
+        let run = b"<r><t>abcdefghijklmnopqrstuvwxyz</t></r>";
+        while sheet.len() as u64 <= XLSX_ELEMENT_BYTES + 100 {
+            sheet.extend_from_slice(run);
+        }
+        assert_eq!(
+            scan_bytes(Part::Sheet, &sheet),
+            Some(Over::Element(Part::Sheet))
+        );
+    }
+
+    #[test]
+    fn a_long_text_is_caught_in_any_part() {
+        let mut xml = b"<styleSheet><x>".to_vec();
+        xml.resize(XLSX_ELEMENT_BYTES as usize + 100, b'a');
+        assert_eq!(scan_bytes(Part::Other, &xml), Some(Over::Run));
+    }
+}

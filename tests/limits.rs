@@ -1,0 +1,512 @@
+//! Issue 9: reading limits are errors with a message, never a crash, gigabytes of RAM or
+//! a silently dropped row. Each test builds its hostile file in a fresh temporary folder
+//! and runs the real binary on it, asserting the exit code and the reports (or the
+//! message) exactly.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use calamine::{Data, Reader, Xlsx};
+use serde_json::Value;
+use tempfile::TempDir;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    reports: PathBuf,
+}
+
+impl Run {
+    fn records(&self, name: &str) -> Vec<Vec<String>> {
+        let path = self.reports.join(name);
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}\nstderr: {}", path.display(), self.stderr));
+        assert!(bytes.starts_with(BOM), "{name} starts with a BOM");
+        csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(&bytes[BOM.len()..])
+            .records()
+            .map(|r| r.expect("valid CSV").iter().map(str::to_string).collect())
+            .collect()
+    }
+
+    fn summary(&self) -> Value {
+        let bytes = std::fs::read(self.reports.join("summary.json")).expect("summary.json");
+        serde_json::from_slice(&bytes).expect("summary.json is JSON")
+    }
+
+    /// The one `error:` line a refused manifest prints.
+    fn error(&self) -> String {
+        self.stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("error: "))
+            .unwrap_or_else(|| panic!("no error line in:\n{}", self.stderr))
+            .to_string()
+    }
+}
+
+/// `ferry <command> <manifest> --kind <kind> --report-dir reports <extra>` in `dir`.
+fn ferry(dir: &TempDir, command: &str, manifest: &Path, kind: &str, extra: &[&str]) -> Run {
+    let reports = dir.path().join("reports");
+    let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .arg(command)
+        .arg(manifest)
+        .args(["--kind", kind, "--report-dir"])
+        .arg(&reports)
+        .args(extra)
+        .current_dir(dir.path())
+        .env_remove("FERRY_CONFIG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("ferry runs");
+    let run = Run {
+        code: output.status.code().expect("exited, not killed"),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        reports,
+    };
+    assert!(
+        !run.stderr.contains("panicked"),
+        "ferry panicked:\n{}",
+        run.stderr
+    );
+    run
+}
+
+fn write(dir: &TempDir, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).expect("write manifest");
+    path
+}
+
+// ------------------------------------------------------------------ quotes left open
+
+#[test]
+fn an_unclosed_quote_before_ten_rows_fails_its_row_and_the_ten_are_still_read() {
+    // Issue 9: the quote swallowed the ten rows after it, and the run said "10 rows, 10
+    // succeeded", exit 0.
+    let dir = TempDir::new().expect("temp dir");
+    let mut body = String::from("userId,note\nu1,\"left open\n");
+    for i in 2..=11 {
+        body.push_str(&format!("u{i},fine\n"));
+    }
+    let manifest = write(&dir, "agents.csv", body);
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+
+    let failed = run.records("failed.csv");
+    assert_eq!(failed.len(), 2, "the header and the one row: {failed:?}");
+    assert_eq!(
+        failed[1],
+        [
+            "2",
+            "u1",
+            "validation",
+            "unclosed_quote",
+            "the quote that opens the cell in column \"note\" is never closed: it would take \
+             in the 10 lines after it, to the end of the file, as one cell. ferry cut the cell \
+             at its first line break and read the lines after it as rows of their own. Close \
+             the quote, or write a quote that belongs to the text as two (\"\"), then feed this \
+             row again",
+            "note",
+            "",
+            "",
+            "",
+            "0",
+            "u1",
+            "left open",
+        ]
+    );
+    let valid = run.records("valid.csv");
+    let rows: Vec<(&str, &str)> = valid[1..]
+        .iter()
+        .map(|r| (r[0].as_str(), r[7].as_str()))
+        .collect();
+    let expected: Vec<(String, String)> = (2..=11)
+        .map(|i| ((i + 1).to_string(), format!("u{i}")))
+        .collect();
+    let expected: Vec<(&str, &str)> = expected
+        .iter()
+        .map(|(r, u)| (r.as_str(), u.as_str()))
+        .collect();
+    assert_eq!(rows, expected);
+    let summary = run.summary();
+    assert_eq!(summary["counts"]["total"], 11);
+    assert_eq!(summary["counts"]["succeeded"], 10);
+    assert_eq!(summary["counts"]["failed_total"], 1);
+    assert_eq!(summary["exit_code"], 1);
+}
+
+#[test]
+fn a_quote_that_swallows_hundreds_of_lines_is_reported_where_it_opened() {
+    let dir = TempDir::new().expect("temp dir");
+    let mut body = String::from("userId,note\nu0,ok\nu1,\"opens here\n");
+    for i in 2..400 {
+        body.push_str(&format!("u{i},fine\n"));
+    }
+    let manifest = write(&dir, "agents.csv", body);
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let failed = run.records("failed.csv");
+    assert_eq!(failed.len(), 2);
+    assert_eq!(&failed[1][..4], ["3", "u1", "validation", "unclosed_quote"]);
+    assert!(
+        failed[1][4].contains("runs over more than 253 line breaks"),
+        "{}",
+        failed[1][4]
+    );
+    let valid = run.records("valid.csv");
+    assert_eq!(
+        valid.len(),
+        1 + 1 + 398,
+        "u0 and every line after the quote"
+    );
+    assert_eq!(valid.last().expect("rows")[..2], ["401", "u399"]);
+    assert_eq!(run.summary()["counts"]["total"], 400);
+}
+
+// ------------------------------------------------------------------ wide files
+
+#[test]
+fn a_csv_of_20000_columns_is_exit_2_naming_the_limit() {
+    let dir = TempDir::new().expect("temp dir");
+    let mut header = vec!["userId".to_string()];
+    header.extend((1..20_000).map(|i| format!("c{i}")));
+    let manifest = write(&dir, "wide.csv", format!("{}\nu1\n", header.join(",")));
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        run.error(),
+        format!(
+            "{}: the header (row 1) has 20,000 columns, more than the 16,384 (Excel's limit) \
+             ferry reads; remove the columns the kind does not use, or split the file",
+            manifest.display()
+        )
+    );
+}
+
+/// A manifest as wide as Excel allows: with the ferry columns in front, its reports are
+/// wider than a sheet.
+fn widest_csv(dir: &TempDir, rows: usize) -> PathBuf {
+    let mut header = vec!["userId".to_string()];
+    header.extend((1..16_384).map(|i| format!("c{i}")));
+    let mut body = header.join(",");
+    body.push('\n');
+    for r in 1..=rows {
+        let mut cells = vec![format!("u{r}")];
+        cells.extend((1..16_384).map(|i| format!("v{i}")));
+        body.push_str(&cells.join(","));
+        body.push('\n');
+    }
+    write(dir, "wide.csv", body)
+}
+
+fn sheet(path: &Path, name: &str) -> Vec<Vec<Data>> {
+    let mut workbook: Xlsx<_> = calamine::open_workbook(path).expect("report.xlsx opens");
+    let range = workbook
+        .worksheet_range(name)
+        .unwrap_or_else(|e| panic!("sheet {name}: {e}"));
+    range.rows().map(<[Data]>::to_vec).collect()
+}
+
+fn assert_cut_at_excel_s_last_column(run: &Run, table: &str) {
+    // The CSV keeps every column: 7 ferry columns and the manifest's 16,384.
+    let csv = run.records(&format!("{table}.csv"));
+    assert_eq!(csv[0].len(), 7 + 16_384);
+    assert_eq!(csv[1].last().map(String::as_str), Some("v16383"));
+    // The sheet stops at XFD, and the summary sheet says where.
+    let xlsx = run.reports.join("report.xlsx");
+    let rows = sheet(&xlsx, table);
+    assert_eq!(rows[0].len(), 16_384);
+    assert_eq!(rows[0][16_383], Data::String("c16376".into()));
+    assert_eq!(rows[1][16_383], Data::String("v16376".into()));
+    let summary = sheet(&xlsx, "summary");
+    let table_stop = format!("sheet \"{table}\" at column \"c16376\"");
+    let more = if table == "valid" {
+        ""
+    } else {
+        ", sheet \"skipped\" at column \"c16373\", sheet \"unprocessed\" at column \"c16373\""
+    };
+    assert_eq!(
+        summary[0],
+        [
+            Data::String("note".into()),
+            Data::String(format!(
+                "a sheet holds 16384 columns and the tables have up to 16394, so the sheets stop \
+                 early ({table_stop}, sheet \"failed\" at column \"c16373\"{more}); the CSV \
+                 files hold every column"
+            ))
+        ]
+    );
+}
+
+#[test]
+fn validate_of_the_widest_csv_cuts_the_workbook_not_the_csv() {
+    let dir = TempDir::new().expect("temp dir");
+    let manifest = widest_csv(&dir, 3);
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_cut_at_excel_s_last_column(&run, "valid");
+}
+
+#[test]
+fn run_of_the_widest_csv_writes_its_reports_after_sending() {
+    // Issue 9: report.xlsx broke after the rows were sent, and summary.json said exit 0.
+    let dir = TempDir::new().expect("temp dir");
+    let manifest = widest_csv(&dir, 2);
+    let run = ferry(
+        &dir,
+        "run",
+        &manifest,
+        "agent-settings",
+        &["--target", "sandbox", "--state", "state.db"],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.summary()["counts"]["succeeded"], 2);
+    assert_cut_at_excel_s_last_column(&run, "succeeded");
+}
+
+// ------------------------------------------------------------------ JSON
+
+#[test]
+fn json_objects_with_a_key_each_are_exit_2_before_the_reports_grow() {
+    // Issue 9: 0.9 MB of such objects made a 401 MB report.
+    let dir = TempDir::new().expect("temp dir");
+    let objects: Vec<String> = (0..5_000)
+        .map(|i| format!("{{\"userId\":\"u{i}\",\"k{i}\":1}}"))
+        .collect();
+    let manifest = write(&dir, "agents.json", format!("[{}]", objects.join(",\n")));
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        run.error(),
+        format!(
+            "{}: key \"k999\" in element 1000 is distinct key number 1,001, more than the 1,000 \
+             ferry reads; every report row gets a cell for every key any object has, so write \
+             the records with the same keys (an id belongs in a value, not in a key)",
+            manifest.display()
+        )
+    );
+    assert!(!run.reports.join("failed.csv").exists());
+}
+
+#[test]
+fn json_lines_with_a_key_each_name_the_line() {
+    let dir = TempDir::new().expect("temp dir");
+    let lines: Vec<String> = (0..2_000)
+        .map(|i| format!("{{\"userId\":\"u{i}\",\"k{i}\":1}}"))
+        .collect();
+    let manifest = write(&dir, "agents.jsonl", lines.join("\n"));
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.error()
+            .contains("key \"k999\" in line 1000 is distinct key number 1,001"),
+        "{}",
+        run.error()
+    );
+}
+
+// ------------------------------------------------------------------ XLSX
+
+/// A workbook written part by part, so that a test can put in it what no spreadsheet
+/// would. `parts` are (name, XML) besides the package's fixed ones.
+fn workbook(dir: &TempDir, name: &str, parts: &[(&str, &[u8])]) -> PathBuf {
+    let path = dir.path().join(name);
+    let file = std::fs::File::create(&path).expect("create xlsx");
+    let mut zip = zip::ZipWriter::new(file);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1))
+        .large_file(true);
+    let fixed: [(&str, &[u8]); 4] = [
+        (
+            "[Content_Types].xml",
+            br#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#,
+        ),
+        (
+            "_rels/.rels",
+            br#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#,
+        ),
+        (
+            "xl/workbook.xml",
+            br#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>"#,
+        ),
+        (
+            "xl/_rels/workbook.xml.rels",
+            br#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#,
+        ),
+    ];
+    for (part, xml) in fixed.iter().chain(parts) {
+        zip.start_file(*part, options).expect("start part");
+        zip.write_all(xml).expect("write part");
+    }
+    zip.finish().expect("finish xlsx");
+    path
+}
+
+const SHEET_START: &str = r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>"#;
+const SHEET_END: &str = "</sheetData></worksheet>";
+
+fn inline_row(row: u64, value: &str) -> String {
+    format!(r#"<row r="{row}"><c r="A{row}" t="inlineStr"><is><t>{value}</t></is></c></row>"#)
+}
+
+#[test]
+fn a_hand_made_workbook_within_the_limits_reads() {
+    // The fixture the hostile workbooks below are built from.
+    let dir = TempDir::new().expect("temp dir");
+    let sheet = format!(
+        "{SHEET_START}{}{}{SHEET_END}",
+        inline_row(1, "userId"),
+        inline_row(2, "u1")
+    );
+    let manifest = workbook(
+        &dir,
+        "ok.xlsx",
+        &[("xl/worksheets/sheet1.xml", sheet.as_bytes())],
+    );
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.records("valid.csv")[1][..2], ["2", "u1"]);
+}
+
+#[test]
+fn a_cell_at_row_four_billion_is_exit_2_not_half_a_gigabyte() {
+    let dir = TempDir::new().expect("temp dir");
+    let sheet = format!(
+        "{SHEET_START}{}{}{}{SHEET_END}",
+        inline_row(1, "userId"),
+        inline_row(2, "u1"),
+        inline_row(4_000_000_000, "u2")
+    );
+    let manifest = workbook(
+        &dir,
+        "far.xlsx",
+        &[("xl/worksheets/sheet1.xml", sheet.as_bytes())],
+    );
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        run.error(),
+        format!(
+            "{}: sheet \"Sheet1\" has a cell at row 4,000,000,000, more than the 1,048,576 rows \
+             (Excel's limit) ferry reads; the file was not saved by a spreadsheet as it is; open \
+             it in one and save it again, or save the sheet as CSV UTF-8",
+            manifest.display()
+        )
+    );
+}
+
+#[test]
+fn shared_strings_that_expand_past_the_bound_are_exit_2_before_calamine_reads_them() {
+    // A zip bomb: 129 MiB of one repeated string compress to well under 1 MiB.
+    let dir = TempDir::new().expect("temp dir");
+    let sheet = format!(
+        "{SHEET_START}{}{SHEET_END}",
+        r#"<row r="1"><c r="A1" t="s"><v>0</v></c></row>"#
+    );
+    let mut strings = br#"<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">"#.to_vec();
+    let si = b"<si><t>userId</t></si>";
+    while strings.len() <= 129 << 20 {
+        strings.extend_from_slice(si);
+    }
+    strings.extend_from_slice(b"</sst>");
+    let manifest = workbook(
+        &dir,
+        "bomb.xlsx",
+        &[
+            ("xl/worksheets/sheet1.xml", sheet.as_bytes()),
+            ("xl/sharedStrings.xml", &strings),
+        ],
+    );
+    drop(strings);
+    let file_size = std::fs::metadata(&manifest).expect("size").len();
+    assert!(file_size < 2 << 20, "the bomb is small: {file_size}");
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let error = run.error();
+    assert!(
+        error.starts_with(&format!(
+            "{}: its part \"xl/sharedStrings.xml\" expands to 129.0 MiB (from ",
+            manifest.display()
+        )),
+        "{error}"
+    );
+    assert!(
+        error.ends_with(
+            "in the file), more than the 128 MiB (uncompressed, per part other than a sheet) \
+             ferry reads; if a spreadsheet saved it, save the sheet as CSV UTF-8 and pass \
+             that; a workbook from anywhere else may not be what it claims"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_declared_count_of_billions_of_shared_strings_is_exit_2() {
+    // calamine reserves room for the declared count before reading a string.
+    let dir = TempDir::new().expect("temp dir");
+    let sheet = format!(
+        "{SHEET_START}{}{SHEET_END}",
+        r#"<row r="1"><c r="A1" t="s"><v>0</v></c></row>"#
+    );
+    let strings = br#"<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="4000000000"><si><t>userId</t></si></sst>"#;
+    let manifest = workbook(
+        &dir,
+        "declared.xlsx",
+        &[
+            ("xl/worksheets/sheet1.xml", sheet.as_bytes()),
+            ("xl/sharedStrings.xml", strings),
+        ],
+    );
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        run.error(),
+        format!(
+            "{}: it declares 4,000,000,000 shared strings, more than the 2,000,000 ferry reads; \
+             if a spreadsheet saved it, save the sheet as CSV UTF-8 and pass that; a workbook \
+             from anywhere else may not be what it claims",
+            manifest.display()
+        )
+    );
+}
+
+#[test]
+fn a_cell_of_a_million_rich_text_runs_is_exit_2() {
+    // Each run is short; calamine would join them into one cell of any size.
+    let dir = TempDir::new().expect("temp dir");
+    let mut sheet = format!(
+        "{SHEET_START}{}<row r=\"2\"><c r=\"A2\" t=\"inlineStr\"><is>",
+        inline_row(1, "userId")
+    );
+    while sheet.len() <= 2 << 20 {
+        sheet.push_str("<r><t>abcdefghijklmnopqrstuvwxyz</t></r>");
+    }
+    sheet.push_str("</is></c></row>");
+    sheet.push_str(SHEET_END);
+    let manifest = workbook(
+        &dir,
+        "runs.xlsx",
+        &[("xl/worksheets/sheet1.xml", sheet.as_bytes())],
+    );
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        run.error(),
+        format!(
+            "{}: a cell of its part \"xl/worksheets/sheet1.xml\" takes more than 1 MiB of XML, \
+             more than the 1 MiB (a cell holds at most 32767 characters) ferry reads; if a \
+             spreadsheet saved it, save the sheet as CSV UTF-8 and pass that; a workbook from \
+             anywhere else may not be what it claims",
+            manifest.display()
+        )
+    );
+}
