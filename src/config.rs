@@ -307,17 +307,8 @@ impl Config {
     }
 
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            // toml's own rendering quotes the offending line, which may hold a secret
-            // under a misspelled key: say where, not what.
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            ConfigError::new(match line {
-                Some(line) => format!("line {line}: {}", e.message()),
-                None => e.message().to_string(),
-            })
-        })?;
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| ConfigError::new(toml_error(text, &e)))?;
         let timezone = raw
             .defaults
             .timezone
@@ -496,6 +487,12 @@ fn check_target(name: &str, raw: RawTarget) -> Result<Target, ConfigError> {
                 key(&format!("{what}_env")),
                 key(&format!("{what}_file"))
             ))),
+            (Some(var), None) if !looks_like_a_variable_name(&var) => Err(ConfigError::new(format!(
+                "{}: this is not the name of an environment variable (letters, digits and _); it looks like the secret itself, so it is not shown here. Put the secret in a variable and name the variable (e.g. {what}_env = \"{}\"), or in a file and set {}",
+                key(&format!("{what}_env")),
+                format!("{}_{}", name, what).to_ascii_uppercase().replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+                key(&format!("{what}_file"))
+            ))),
             (Some(var), None) => Ok(Some(SecretSource::Env(var))),
             (None, Some(path)) => Ok(Some(SecretSource::File(path))),
             (None, None) => Ok(None),
@@ -634,12 +631,101 @@ fn check_target(name: &str, raw: RawTarget) -> Result<Target, ConfigError> {
     })
 }
 
+/// A TOML error as "line N (key): what", never quoting the value: toml's own rendering
+/// quotes the offending line, and serde's messages quote the value ("invalid type:
+/// string \"…\""), which may be a secret under a misspelled key or pasted into the
+/// wrong one.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message();
+    let shown = if ["unknown field", "missing field", "duplicate key"]
+        .iter()
+        .any(|k| message.starts_with(k))
+    {
+        // These quote a key, not a value.
+        message.to_string()
+    } else {
+        let (what, expected) = match message.find(", expected") {
+            Some(at) => message.split_at(at),
+            None => (message, ""),
+        };
+        format!("{}{expected}", without_quoted(what))
+    };
+    let Some(span) = e.span() else {
+        return shown;
+    };
+    let start = span.start.min(text.len());
+    let line = text[..start].matches('\n').count() + 1;
+    // The key is what stands before `=` on the value's line.
+    let line_start = text[..start].rfind('\n').map_or(0, |at| at + 1);
+    let key = text[line_start..start]
+        .split_once('=')
+        .map(|(key, _)| key.trim())
+        .filter(|key| {
+            !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-. \"'".contains(c))
+        });
+    match key {
+        Some(key) => format!("line {line} ({key}): {shown}"),
+        None => format!("line {line}: {shown}"),
+    }
+}
+
+/// `text` without its `"quoted"` and `` `quoted` `` parts.
+fn without_quoted(text: &str) -> String {
+    let mut out = String::new();
+    let mut quote = None;
+    for c in text.chars() {
+        match (quote, c) {
+            (None, '"' | '`') => quote = Some(c),
+            (None, _) => out.push(c),
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether a `*_env` value reads like the name of an environment variable rather than
+/// like a token pasted in its place: letters, digits and `_`, not starting with a
+/// digit, and not random-looking (mixed case with digits, or a long run of letters and
+/// digits with no `_`, as hex and base64 tokens are).
+fn looks_like_a_variable_name(value: &str) -> bool {
+    let mut chars = value.chars();
+    let well_formed = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && value.len() <= 64;
+    if !well_formed {
+        return false;
+    }
+    let has = |f: fn(&char) -> bool| value.chars().any(|c| f(&c));
+    let digits = has(char::is_ascii_digit);
+    let mixed_case = has(char::is_ascii_lowercase) && has(char::is_ascii_uppercase);
+    let longest_word = value.split('_').map(str::len).max().unwrap_or(0);
+    !(digits && (mixed_case || longest_word >= 20))
+}
+
 /// https anywhere; plain http only to this machine, where nothing crosses a network.
+/// A URL that carries a credential (user info, or a query such as `?token=`) is refused
+/// without being quoted.
 pub fn check_base_url(base: &str) -> Result<reqwest::Url, String> {
-    let url = reqwest::Url::parse(base).map_err(|e| format!("{base:?} is not a URL ({e})"))?;
+    let userinfo = "a user name or password in the URL is a secret written in the config; remove it (the value is not shown here) and use token_env / app_key_env";
+    let url = reqwest::Url::parse(base).map_err(|e| {
+        if base.contains('@') {
+            userinfo.to_string()
+        } else {
+            format!("{base:?} is not a URL ({e})")
+        }
+    })?;
     if !url.username().is_empty() || url.password().is_some() {
         // Never echo it: the part before @ is a credential.
-        return Err("a user name or password in the URL is a secret written in the config; remove it and use token_env / app_key_env".into());
+        return Err(userinfo.into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("a query (?…) or fragment (#…) has no place in base_url and may carry a token; remove it (the value is not shown here) and keep only https://host and any path prefix".into());
     }
     match url.scheme() {
         "https" => {}
@@ -836,6 +922,76 @@ mod tests {
         assert!(check_base_url("http://10.0.0.5").is_err());
         assert!(check_base_url("http://127.0.0.1.example.com").is_err());
         assert!(check_base_url("ftp://x").is_err());
+    }
+
+    /// Issue 9: a token pasted as the value of `token_env` was quoted back by the
+    /// "variable not set" error.
+    #[test]
+    fn a_token_pasted_as_a_variable_name_is_refused_without_repeating_it() {
+        for value in [
+            "sk-live-4f9a8b7c6d5e",
+            "d41d8cd98f00b204e9800998ecf8427e",
+            "aB3dE5fG7hJ9kL1m",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig",
+            "dG9rZW4vdmFsdWU=",
+        ] {
+            for key in ["token_env", "app_key_env"] {
+                let other = if key == "token_env" {
+                    "app_key_env = \"K\"\n"
+                } else {
+                    ""
+                };
+                let message = err(&format!(
+                    "[targets.aicc]\nbase_url = \"https://a\"\n{other}{key} = \"{value}\"\n"
+                ));
+                assert!(!message.contains(value), "{message}");
+                assert!(
+                    message.contains(&format!("targets.aicc.{key}")),
+                    "{message}"
+                );
+            }
+        }
+        for name in [
+            "ARCTOS_TOKEN",
+            "arctos_token",
+            "QUANSHI_TOKEN_2024",
+            "_X",
+            "FERRY_VT_T_123_4",
+        ] {
+            assert!(looks_like_a_variable_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_refused_naming_the_key_not_the_value() {
+        for (line, key) in [
+            ("token_env = 123456789", "token_env"),
+            ("rate = \"sekret-rate\"", "rate"),
+            ("vendor = \"sekret-vendor\"", "vendor"),
+            ("login_user_id = 987654321", "login_user_id"),
+            ("burst = -424242", "burst"),
+        ] {
+            let message = err(&format!(
+                "[targets.arctos]\nbase_url = \"https://a\"\n{line}\n"
+            ));
+            assert!(message.contains(&format!("({key})")), "{message}");
+            for shown in ["sekret", "123456789", "987654321", "424242"] {
+                assert!(!message.contains(shown), "{line}: {message}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_base_url_with_a_credential_is_refused_without_quoting_it() {
+        for url in [
+            "https://ops:sekret@arctos.example.com",
+            "https://ops:sekret@arctos.example.com:99999",
+            "https://arctos.example.com/api?token=sekret",
+            "https://arctos.example.com/#sekret",
+        ] {
+            let why = check_base_url(url).expect_err(url);
+            assert!(!why.contains("sekret"), "{why}");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod problem;
 pub mod report;
 pub mod run;
 pub mod sandbox;
+pub mod scrub;
 pub mod send;
 pub mod state;
 pub mod targets;

@@ -227,7 +227,7 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
             Ok(()) => {}
             // A secret that cannot be read is a config error: exit 2, nothing sent.
             Err(Abort::Config(m)) => return Err(Error::Config(crate::config::ConfigError::new(m))),
-            Err(abort) => stop.abort(format!("authentication refused: {}", abort.message())),
+            Err(abort) => stop.abort(abort.reason()),
         }
     }
 
@@ -880,10 +880,7 @@ async fn worker(
             )
         }
         Sent::Aborted { abort, trail } => {
-            stop.abort(match &abort {
-                Abort::AuthRefused(m) => format!("authentication refused: {m}"),
-                Abort::EndpointMissing(m) | Abort::Config(m) => m.clone(),
-            });
+            stop.abort(abort.reason());
             // The vendor refused the request: nothing was carried out.
             let outcome = stop.unprocessed();
             (

@@ -5,13 +5,21 @@
 //! every file under the working directory (reports, report.xlsx cell by cell, state
 //! database) are searched for the secret strings. Also: `Secret`'s `Debug`/`Display`,
 //! and literal secrets in the config refused without being echoed.
+//!
+//! Issue 9: vendors that quote a secret back, whole or cut, raw, JSON-escaped,
+//! URL-encoded or in base64, and answers that misbehave (endless, dripping, HTML,
+//! redirects); there every 8-character run of every form of every secret is searched
+//! for. And property tests of the scrubber itself.
 
 #[path = "common/vendors_support.rs"]
 mod vendors_support;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
+use base64::Engine;
 use calamine::Reader;
 use ferry::config::{Config, Secret, Target};
 use ferry::kinds::Kind;
@@ -33,15 +41,18 @@ struct Secrets {
 
 impl Secrets {
     fn new() -> Secrets {
+        // `/` and `+` make the JSON-escaped and URL-encoded forms differ from the raw
+        // one; no 8 characters of a secret are a word that output uses.
         let tag = unique("s").replace('_', "-");
+        let secret = |word: &str| format!("sekret/{word}+{tag}");
         Secrets {
-            arctos_token: format!("sekret-arctos-token-{tag}"),
-            license_key: format!("sekret-arctos-license-{tag}"),
-            auth_code: format!("sekret-arctos-code-{tag}"),
-            access_token: format!("sekret-arctos-access-{tag}"),
-            quanshi_token: format!("sekret-quanshi-token-{tag}"),
-            aicc_app_key: format!("sekret-aicc-appkey-{tag}"),
-            aicc_token: format!("sekret-aicc-token-{tag}"),
+            arctos_token: secret("Xq7ArcTok"),
+            license_key: secret("Lq8ArcLic"),
+            auth_code: secret("Cq9ArcCod"),
+            access_token: secret("Aq6ArcAcc"),
+            quanshi_token: secret("Qq5QsTok"),
+            aicc_app_key: secret("Kq4AiKey"),
+            aicc_token: secret("Tq3AiTok"),
         }
     }
 
@@ -121,6 +132,13 @@ base_url = "{base}"
 license_key_env = "ARCTOS_LICENSE_KEY"
 login_user_id = "ops-import"
 max_retries = 1
+
+[targets.arctos_quick]
+vendor = "arctos"
+base_url = "{base}"
+token_env = "ARCTOS_TOKEN"
+max_retries = 1
+timeout_secs = 2
 
 [targets.arctos_down]
 vendor = "arctos"
@@ -262,6 +280,54 @@ token_env = "AICC_TOKEN"
                             file.display()
                         );
                     }
+                }
+            }
+        }
+    }
+
+    /// Stronger than `assert_clean`: no run of 8 characters of any secret, in any of
+    /// the forms a vendor may quote it in, in the output or any file.
+    #[track_caller]
+    fn assert_no_trace(&self, out: &Output, what: &str) {
+        let windows: HashSet<Vec<u8>> = self
+            .secrets
+            .all()
+            .iter()
+            .flat_map(|secret| quoted_forms(secret))
+            .flat_map(|form| {
+                form.as_bytes()
+                    .windows(FRAGMENT)
+                    .map(<[u8]>::to_vec)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let trace = |bytes: &[u8]| {
+            bytes
+                .windows(FRAGMENT)
+                .find(|w| windows.contains(*w))
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+        };
+        for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            if let Some(found) = trace(bytes) {
+                panic!(
+                    "{what}: {stream} shows {found:?}, part of a secret:\n{}",
+                    String::from_utf8_lossy(bytes)
+                );
+            }
+        }
+        for file in files(self.path()) {
+            let bytes = std::fs::read(&file).expect("read a workspace file");
+            let mut texts = vec![bytes];
+            if file.extension().is_some_and(|e| e == "xlsx") {
+                texts.extend(xlsx_cells(&file).into_iter().map(String::into_bytes));
+            }
+            for text in texts {
+                if let Some(found) = trace(&text) {
+                    panic!(
+                        "{what}: {} holds {found:?}, part of a secret:\n{}",
+                        file.display(),
+                        String::from_utf8_lossy(&text)
+                    );
                 }
             }
         }
@@ -1007,4 +1073,437 @@ fn a_password_in_the_base_url_is_refused_like_any_literal_secret() {
     let err = Config::parse(&toml).expect_err("credentials in base_url are a literal secret");
     assert!(err.to_string().contains("base_url"), "{err}");
     assert!(!err.to_string().contains(value), "{err}");
+}
+
+// ---------------------------------------------------------------------------------
+// Issue 9: secrets quoted back in any form, answers that misbehave
+// ---------------------------------------------------------------------------------
+
+/// The shortest part of a secret that counts as the secret (ferry::scrub::FRAGMENT).
+const FRAGMENT: usize = 8;
+
+/// A secret as vendors quote it back, encoded here independently of ferry.
+fn quoted_forms(secret: &str) -> Vec<String> {
+    vec![
+        secret.to_string(),
+        json_escaped(secret),
+        url_encoded(secret),
+        base64::engine::general_purpose::STANDARD.encode(secret),
+    ]
+}
+
+/// As PHP's json_encode writes it: `/` as `\/`.
+fn json_escaped(secret: &str) -> String {
+    let json = serde_json::to_string(secret).expect("a string serialises");
+    json[1..json.len() - 1].replace('/', "\\/")
+}
+
+fn url_encoded(secret: &str) -> String {
+    secret
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// One failed row's stage and error code, from `failed.csv`.
+fn stage_and_code(failed: &str) -> Vec<(String, String)> {
+    let mut reader = csv::Reader::from_reader(failed.trim_start_matches('\u{feff}').as_bytes());
+    let header = reader.headers().expect("a header").clone();
+    let at = |name: &str| header.iter().position(|h| h == name).expect(name);
+    let (stage, code) = (at("ferry_stage"), at("ferry_error_code"));
+    reader
+        .records()
+        .map(|r| {
+            let r = r.expect("a record");
+            (r[stage].to_string(), r[code].to_string())
+        })
+        .collect()
+}
+
+/// Runs `kind` against `target` (both log formats), checks that it ended with `exit`
+/// promptly and left no trace of any secret; returns the JSON run's report.
+#[track_caller]
+fn run_leaving_no_trace(ws: &Workspace, target: &str, kind: &str, name: &str, exit: i32) -> Report {
+    let manifest = match kind {
+        "appointments" => "appointments.csv",
+        "calls" => "calls.csv",
+        _ => "agent-settings.csv",
+    };
+    let started = Instant::now();
+    let out = ws.run(manifest, kind, target, name);
+    let took = started.elapsed();
+    assert_exit(&out, exit, name);
+    assert!(
+        took < Duration::from_secs(40),
+        "{name}: two runs took {took:?}"
+    );
+    ws.assert_no_trace(&out, name);
+    ws.report(&format!("{name}-json"))
+}
+
+#[test]
+fn a_secret_quoted_back_in_any_form_never_reaches_output_reports_or_the_summary() {
+    struct Case {
+        name: &'static str,
+        target: &'static str,
+        kind: &'static str,
+        path: &'static str,
+        reply: fn(&Secrets) -> Reply,
+        exit: i32,
+        outcome: Option<(&'static str, &'static str)>,
+    }
+    let cases = [
+        Case {
+            name: "token-raw",
+            target: "arctos",
+            kind: "appointments",
+            path: CREATE_TASK,
+            reply: |s| {
+                Reply::json(
+                    200,
+                    json!({"status": 0, "message": format!("token {} is not allowed here", s.arctos_token)}),
+                )
+            },
+            exit: 1,
+            outcome: Some(("remote", "vendor_rejected")),
+        },
+        Case {
+            // No status: the answer is unreadable, and its raw text (with `\/`) is quoted.
+            name: "token-json-escaped",
+            target: "arctos",
+            kind: "appointments",
+            path: CREATE_TASK,
+            reply: |s| Reply {
+                status: 200,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: json!({"msg": format!("token {} expired", s.arctos_token)})
+                    .to_string()
+                    .replace('/', "\\/")
+                    .into_bytes(),
+            },
+            exit: 1,
+            outcome: Some(("unknown", "outcome_unknown")),
+        },
+        Case {
+            name: "token-url-encoded",
+            target: "arctos",
+            kind: "appointments",
+            path: CREATE_TASK,
+            reply: |s| {
+                Reply::json(
+                    200,
+                    json!({"status": 0, "message": format!("denied: https://arctos.example.com/api?access_token={}", url_encoded(&s.arctos_token))}),
+                )
+            },
+            exit: 1,
+            outcome: Some(("remote", "vendor_rejected")),
+        },
+        Case {
+            name: "app-key-base64",
+            target: "aicc",
+            kind: "agent-settings",
+            path: CREATE_AGENT_SETTINGS,
+            reply: |s| {
+                Reply::raw(
+                    400,
+                    &format!(
+                        "X-APP-Key {} is not registered; bearer {}",
+                        base64::engine::general_purpose::STANDARD.encode(&s.aicc_app_key),
+                        base64::engine::general_purpose::STANDARD.encode(&s.aicc_token)
+                    ),
+                )
+            },
+            exit: 1,
+            outcome: Some(("remote", "http_error")),
+        },
+        Case {
+            // The 200-character excerpt would end one character before the token's end.
+            name: "token-cut-at-200",
+            target: "arctos",
+            kind: "appointments",
+            path: CREATE_TASK,
+            reply: |s| {
+                let filler = "x".repeat(200 - s.arctos_token.len() + 1);
+                Reply::raw(500, &format!("{filler}{} more", s.arctos_token))
+            },
+            exit: 1,
+            outcome: Some(("remote", "http_error")),
+        },
+        Case {
+            name: "quanshi-token-in-msg",
+            target: "quanshi",
+            kind: "calls",
+            path: CREATE_CALL,
+            reply: |s| {
+                Reply::json(
+                    200,
+                    json!({"code": 500, "msg": format!("token {} / {} unknown", s.quanshi_token, json_escaped(&s.quanshi_token)), "data": null, "requestId": "r-1"}),
+                )
+            },
+            exit: 1,
+            outcome: Some(("remote", "vendor_error")),
+        },
+    ];
+    for case in cases {
+        let srv = Server::start_blocking();
+        let ws = Workspace::new(&srv.base_url());
+        srv.any_on_blocking(case.path, vec![(case.reply)(&ws.secrets)]);
+        let report = run_leaving_no_trace(&ws, case.target, case.kind, case.name, case.exit);
+        if let Some((stage, code)) = case.outcome {
+            let rows = stage_and_code(&report.failed);
+            assert!(!rows.is_empty(), "{}: {}", case.name, report.failed);
+            for row in rows {
+                assert_eq!(row, (stage.to_string(), code.to_string()), "{}", case.name);
+            }
+            assert!(
+                report.failed.contains("***"),
+                "{}: the message keeps its shape: {}",
+                case.name,
+                report.failed
+            );
+        }
+    }
+}
+
+/// Issue 9: an arctos login refusal quoting the license key put it in stdout,
+/// summary.json and unprocessed.csv.
+#[test]
+fn a_login_refusal_quoting_the_license_key_leaves_no_trace_of_it() {
+    let srv = Server::start_blocking();
+    let ws = Workspace::new(&srv.base_url());
+    let key = ws.secrets.license_key.clone();
+    srv.any_on_blocking(
+        AUTH_CODE,
+        vec![Reply::json(
+            403,
+            json!({"status": 0, "message": format!("license {key} ({}) refused; ends {}", json_escaped(&key), &key[..key.len() - 1])}),
+        )],
+    );
+
+    let report = run_leaving_no_trace(&ws, "arctos_login", "appointments", "license-echo", 3);
+
+    assert!(
+        report.unprocessed.lines().count() >= 2,
+        "{}",
+        report.unprocessed
+    );
+    assert!(report.unprocessed.contains("***"), "{}", report.unprocessed);
+    assert!(srv.log.on(CREATE_TASK).is_empty());
+}
+
+/// The same for what the login issues: the code and the access token, quoted back.
+#[test]
+fn a_login_code_and_token_quoted_back_leave_no_trace() {
+    let srv = Server::start_blocking();
+    let ws = Workspace::new(&srv.base_url());
+    srv.any_on_blocking(
+        AUTH_CODE,
+        vec![Reply::json(
+            200,
+            json!({"status": 1, "info": {"code": ws.secrets.auth_code}}),
+        )],
+    );
+    srv.any_on_blocking(
+        AUTH_LOGIN,
+        vec![Reply::json(
+            200,
+            json!({"status": 1, "info": {"access_token": ws.secrets.access_token}}),
+        )],
+    );
+    srv.any_on_blocking(
+        CREATE_TASK,
+        vec![Reply::json(200, json!({"status": 0, "message": format!("token {} from code {} is read-only", ws.secrets.access_token, url_encoded(&ws.secrets.auth_code))}))],
+    );
+
+    let report = run_leaving_no_trace(&ws, "arctos_login", "appointments", "issued-echo", 1);
+
+    assert_eq!(
+        stage_and_code(&report.failed),
+        vec![("remote".to_string(), "vendor_rejected".to_string()); 2]
+    );
+}
+
+#[test]
+fn answers_that_misbehave_end_the_attempt_promptly_and_leave_no_secret() {
+    let cases: Vec<(&str, RawAnswer)> = vec![
+        ("huge", raw::announced(500 * 1024 * 1024)),
+        ("endless", raw::endless_chunked()),
+        ("drip", raw::drip(Duration::from_millis(100))),
+        (
+            "html",
+            raw::whole(
+                200,
+                "Content-Type: text/html\r\n",
+                "<html><body>Sign in</body></html>",
+            ),
+        ),
+    ];
+    for (name, answer) in cases {
+        let raw = RawServer::start(answer);
+        let ws = Workspace::new(&raw.base_url());
+        let report = run_leaving_no_trace(&ws, "arctos_quick", "appointments", name, 1);
+        assert_eq!(
+            stage_and_code(&report.failed),
+            vec![("unknown".to_string(), "outcome_unknown".to_string()); 2],
+            "{name}: {}",
+            report.failed
+        );
+        assert_eq!(raw.count(), 4, "{name}: two rows, two runs, never resent");
+    }
+}
+
+#[test]
+fn a_redirect_is_reported_with_its_host_and_a_hint_never_its_query() {
+    let token_holder = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let holder = std::sync::Arc::clone(&token_holder);
+    let raw = RawServer::start(std::sync::Arc::new(move |s: &mut std::net::TcpStream| {
+        use std::io::Write;
+        let token = holder.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        write!(
+            s,
+            "HTTP/1.1 301 Moved Permanently\r\nLocation: https://moved.example.com/api/task/do_add?access_token={token}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+    }));
+    let ws = Workspace::new(&raw.base_url());
+    *token_holder.lock().unwrap_or_else(|p| p.into_inner()) = url_encoded(&ws.secrets.arctos_token);
+
+    let started = Instant::now();
+    let out = ws.run(
+        "appointments.csv",
+        "appointments",
+        "arctos_quick",
+        "redirect",
+    );
+    assert_exit(&out, 3, "a redirect stops the run");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    ws.assert_no_trace(&out, "redirect");
+    let report = ws.report("redirect-json");
+    let said = format!("{}{}{}", stdout(&out), stderr(&out), report.summary);
+    assert!(said.contains("HTTP 301"), "{said}");
+    assert!(said.contains("https://moved.example.com"), "{said}");
+    assert!(said.contains("base_url"), "{said}");
+    assert!(
+        !said.contains("access_token") && !said.contains("do_add?"),
+        "{said}"
+    );
+    let requests = raw
+        .requests
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    assert!(
+        requests.len() <= 4,
+        "at most one per row, never retried: {requests:?}"
+    );
+    for head in requests {
+        assert!(
+            head.starts_with("POST /api/task/do_add "),
+            "not followed: {head}"
+        );
+    }
+}
+
+mod scrubber_properties {
+    use super::*;
+    use ferry::scrub::Scrubber;
+    use proptest::prelude::*;
+
+    fn scrubber(secret: &str) -> Scrubber {
+        let mut s = Scrubber::new();
+        s.add(&Secret::new(secret));
+        s
+    }
+
+    /// Whether `text` holds `FRAGMENT` consecutive bytes of `form`.
+    fn holds_part_of(text: &str, form: &str) -> bool {
+        form.as_bytes()
+            .windows(FRAGMENT.min(form.len()))
+            .any(|w| text.as_bytes().windows(w.len()).any(|t| t == w))
+    }
+
+    /// Whether any base64 run of `text`, decoded at any alignment, holds `FRAGMENT`
+    /// bytes of `secret` (a secret inside a longer base64 text, as in `user:token`).
+    fn decodes_to_part_of(text: &str, secret: &str) -> bool {
+        let alphabet = |c: char| c.is_ascii_alphanumeric() || c == '+' || c == '/';
+        text.split(|c: char| !alphabet(c)).any(|run| {
+            (0..4).any(|skip| {
+                let run = run.get(skip..).unwrap_or("");
+                let whole = &run[..run.len() / 4 * 4];
+                base64::engine::general_purpose::STANDARD_NO_PAD
+                    .decode(whole)
+                    .is_ok_and(|bytes| {
+                        secret
+                            .as_bytes()
+                            .windows(FRAGMENT)
+                            .any(|w| bytes.windows(FRAGMENT).any(|b| b == w))
+                    })
+            })
+        })
+    }
+
+    fn secret() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9/+=_.~:!\"\\\\é令-]{8,40}"
+    }
+
+    fn words() -> impl Strategy<Value = String> {
+        "[ -~]{0,60}"
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn no_form_of_a_secret_survives(secret in secret(), before in words(), after in words()) {
+            let s = scrubber(&secret);
+            for form in quoted_forms(&secret) {
+                let out = s.scrub(&format!("{before}{form}{after}"));
+                prop_assert!(!holds_part_of(&out, &form), "{form:?} survives in {out:?}");
+            }
+        }
+
+        #[test]
+        fn a_secret_inside_longer_base64_does_not_survive(
+            secret in secret(),
+            user in "[a-z]{0,12}",
+            after in words(),
+        ) {
+            let s = scrubber(&secret);
+            let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"));
+            let out = s.scrub(&format!("Authorization: Basic {basic} {after}"));
+            prop_assert!(!decodes_to_part_of(&out, &secret), "{out:?}");
+        }
+
+        #[test]
+        fn a_cut_secret_shows_nothing_of_itself(secret in secret(), keep in 8usize..40, before in words()) {
+            let s = scrubber(&secret);
+            let cut: String = secret.chars().take(keep).collect();
+            let out = s.scrub(&format!("{before}{cut}"));
+            prop_assert!(!holds_part_of(&out, &cut), "{out:?}");
+        }
+
+        #[test]
+        fn an_excerpt_cut_anywhere_shows_nothing_of_any_form(
+            secret in secret(),
+            lead in 150usize..210,
+            after in words(),
+        ) {
+            let s = scrubber(&secret);
+            for form in quoted_forms(&secret) {
+                let body = format!("{}{form}{after}", "x".repeat(lead));
+                let out = s.excerpt(body.as_bytes());
+                prop_assert!(!holds_part_of(&out, &form), "{form:?} in {out:?}");
+                prop_assert!(out.chars().count() <= 2 + 200 + 1, "{out:?}");
+            }
+        }
+
+        #[test]
+        fn text_without_the_secret_is_left_alone(secret in "[A-Z]{12,20}", text in "[a-z0-9 ]{0,80}") {
+            prop_assert_eq!(scrubber(&secret).scrub(&text), text);
+        }
+    }
 }

@@ -2141,7 +2141,7 @@ async fn a_302_on_a_create_is_not_turned_into_a_get_and_reported_as_success() {
     srv.any_on("/moved/api/task/do_add", vec![arctos_ok("202312219999999")])
         .await;
 
-    let (outcomes, _) = done(
+    let (abort, trail) = aborted(
         sender(target, Kind::Appointments)
             .send(&appointment_batch())
             .await,
@@ -2150,10 +2150,10 @@ async fn a_302_on_a_create_is_not_turned_into_a_get_and_reported_as_success() {
     let moved = srv.log.on("/moved/api/task/do_add");
     assert!(moved.is_empty(), "ferry followed the redirect: {moved:#?}");
     assert!(
-        !matches!(outcomes[0], Outcome::Succeeded { .. }),
-        "the create was never POSTed, yet reported: {:?}",
-        outcomes[0]
+        matches!(&abort, Abort::EndpointMissing(m) if m.contains("HTTP 302")),
+        "a redirect means base_url is wrong, and the run stops: {abort:?}"
     );
+    assert_eq!(trail.attempts(), 1, "a redirect is not retried");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2197,4 +2197,284 @@ async fn a_503_or_429_during_login_is_retried_like_any_request_not_an_auth_refus
 
     srv.assert_all_matched();
     succeeded(&outcomes[0]);
+}
+
+// ---------------------------------------------------------------------------------
+// Answers read within bounds (issue 9): at most MAX_ANSWER_BYTES, within the timeout;
+// past either, a create is unknown (never resent) and a status update is retried.
+// ---------------------------------------------------------------------------------
+
+fn raw_arctos(raw: &RawServer, extra: &str) -> Target {
+    let env = secret_env("FERRY_VT_ARCTOS_TOKEN", "tok-raw");
+    target(&arctos_toml(&raw.base_url(), &env, extra), "arctos")
+}
+
+/// A create against `answer`: the outcome, the attempts, and how long it took.
+async fn create_against(answer: RawAnswer, extra: &str) -> (Outcome, u32, Duration, RawServer) {
+    let raw = RawServer::start(answer);
+    let sender = sender(raw_arctos(&raw, extra), Kind::Appointments);
+    let started = Instant::now();
+    let (outcomes, trail) = done(sender.send(&appointment_batch()).await);
+    let took = started.elapsed();
+    (outcomes[0].clone(), trail.attempts() as u32, took, raw)
+}
+
+#[track_caller]
+fn assert_unknown_once(outcome: &Outcome, attempts: u32, raw: &RawServer, says: &str) {
+    let (stage, problem, http) = failed(outcome);
+    assert_eq!(
+        (stage, problem.code),
+        (Stage::Unknown, Code::OutcomeUnknown),
+        "{problem:?}"
+    );
+    assert_eq!(http, Some(200));
+    assert!(problem.message.contains(says), "{}", problem.message);
+    assert!(
+        problem.message.contains("--retry-unknown"),
+        "{}",
+        problem.message
+    );
+    assert_eq!(attempts, 1);
+    assert_eq!(
+        raw.count(),
+        1,
+        "a create that may have happened is never resent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_announcing_500_mb_is_not_read_and_the_create_is_unknown() {
+    let (outcome, attempts, took, raw) =
+        create_against(raw::announced(500 * 1024 * 1024), "max_retries = 3").await;
+    assert_unknown_once(&outcome, attempts, &raw, "longer than 4 MiB");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_chunked_answer_is_read_up_to_the_cap_and_the_create_is_unknown() {
+    let (outcome, attempts, took, raw) =
+        create_against(raw::endless_chunked(), "max_retries = 3\ntimeout_secs = 20").await;
+    assert_unknown_once(&outcome, attempts, &raw, "longer than 4 MiB");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dripping_answer_is_cut_by_the_timeout_and_the_create_is_unknown() {
+    let (outcome, attempts, took, raw) = create_against(
+        raw::drip(Duration::from_millis(50)),
+        "max_retries = 3\ntimeout_secs = 0.5",
+    )
+    .await;
+    let (_, problem, _) = failed(&outcome);
+    assert!(
+        problem.message.contains("timed out") || problem.message.contains("timeout"),
+        "{}",
+        problem.message
+    );
+    assert_unknown_once(&outcome, attempts, &raw, "HTTP 200");
+    assert!(
+        took < Duration::from_secs(3),
+        "the whole body is timed: took {took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_html_page_with_200_is_unknown_for_a_create_and_says_what_it_is() {
+    let (outcome, attempts, _, raw) = create_against(
+        raw::whole(
+            200,
+            "Content-Type: text/html\r\n",
+            "<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Please sign in</body></html>",
+        ),
+        "max_retries = 3",
+    )
+    .await;
+    assert_unknown_once(&outcome, attempts, &raw, "an HTML page");
+    let (_, problem, _) = failed(&outcome);
+    assert!(problem.message.contains("base_url"), "{}", problem.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_answer_to_an_idempotent_status_update_is_retried() {
+    let raw = RawServer::start(raw::endless_chunked());
+    let target = raw_arctos(
+        &raw,
+        "max_retries = 2\n[targets.arctos.paths]\nupdate_task_status = \"/api/task/status/do_update\"",
+    );
+    let batch = batch(
+        Kind::TaskStatus,
+        &Ctx::default(),
+        &["task_num", "task_status"],
+        &[&["202406060000001", "finished"]],
+    );
+    let started = Instant::now();
+    let (outcomes, trail) = done(sender(target, Kind::TaskStatus).send(&batch).await);
+    let (stage, problem, _) = failed(&outcomes[0]);
+    assert_eq!((stage, problem.code), (Stage::Transport, Code::Transport));
+    assert!(
+        problem.message.contains("longer than 4 MiB"),
+        "{}",
+        problem.message
+    );
+    assert_eq!(trail.attempts(), 3, "max_retries + 1 attempts");
+    assert_eq!(raw.count(), 3);
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+// ---------------------------------------------------------------------------------
+// Redirects: reported with their status, the Location's host (never its path or
+// query) and what is probably wrong with base_url; never followed.
+// ---------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_names_the_host_only_and_says_how_base_url_is_wrong() {
+    let srv = Server::start().await;
+    let port = srv.server.port();
+    for (status, location, shows, hint) in [
+        (
+            301,
+            "https://login.example.com:8443/sso?next=/x&token=sekret-in-query".to_string(),
+            "to https://login.example.com:8443 ".to_string(),
+            "scheme",
+        ),
+        (
+            308,
+            "http://elsewhere.example.com/api/task/do_add?token=sekret-in-query".to_string(),
+            "to http://elsewhere.example.com ".to_string(),
+            "another host",
+        ),
+        (
+            307,
+            "/prefix/api/task/do_add?token=sekret-in-query".to_string(),
+            format!("to http://127.0.0.1:{port} "),
+            "path prefix",
+        ),
+    ] {
+        srv.server.reset_async().await;
+        srv.any_on(
+            CREATE_TASK,
+            vec![Reply::raw(status, "").header("Location", &location)],
+        )
+        .await;
+        let target = arctos_target(&srv, "tok-redirect", "max_retries = 3");
+        let (abort, trail) = aborted(
+            sender(target, Kind::Appointments)
+                .send(&appointment_batch())
+                .await,
+        );
+        let Abort::EndpointMissing(message) = &abort else {
+            panic!("{status}: {abort:?}");
+        };
+        assert!(message.contains(&format!("HTTP {status}")), "{message}");
+        assert!(message.contains(&shows), "{status}: {message}");
+        assert!(message.contains(hint), "{status}: {message}");
+        assert!(message.contains("base_url"), "{message}");
+        for hidden in ["sekret", "token=", "/sso", "do_add", "/prefix"] {
+            assert!(
+                !message.contains(hidden),
+                "{status} shows {hidden}: {message}"
+            );
+        }
+        assert_eq!(trail.attempts(), 1, "{status} is not retried");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_303_on_a_create_is_unknown_since_the_server_may_have_done_it() {
+    let (srv, sent, _) = appointment_against(
+        "max_retries = 3",
+        vec![Reply::raw(303, "").header("Location", "/api/task/view?id=1")],
+    )
+    .await;
+    let (outcomes, _) = done(sent);
+    let (stage, problem, http) = failed(&outcomes[0]);
+    assert_eq!(
+        (stage, problem.code),
+        (Stage::Unknown, Code::OutcomeUnknown)
+    );
+    assert_eq!(http, Some(303));
+    assert!(problem.message.contains("HTTP 303"), "{}", problem.message);
+    assert_eq!(srv.log.on(CREATE_TASK).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_during_the_arctos_login_is_reported_as_a_wrong_base_url() {
+    let srv = Server::start().await;
+    let env = secret_env("FERRY_VT_LICENSE", "lic-redirect");
+    let toml = format!(
+        "[targets.arctos]\nbase_url = \"{}\"\nlicense_key_env = \"{env}\"\nlogin_user_id = \"ops-import\"\nrate = 1000\nburst = 100\n",
+        srv.base_url()
+    );
+    srv.any_on(
+        AUTH_CODE,
+        vec![Reply::raw(302, "").header("Location", "https://sso.example.com/login?code=x")],
+    )
+    .await;
+    let sender = sender(target(&toml, "arctos"), Kind::Appointments);
+    let abort = sender
+        .authenticate()
+        .await
+        .expect_err("a redirect is no login");
+    let Abort::EndpointMissing(message) = &abort else {
+        panic!("{abort:?}");
+    };
+    assert!(
+        message.contains("HTTP 302") && message.contains("https://sso.example.com"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("code=x") && !message.contains("/login"),
+        "{message}"
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Secrets quoted back by the vendor, through Sender (the binary-level checks are in
+// tests/secrets.rs)
+// ---------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_refusal_that_quotes_the_license_key_does_not_carry_it() {
+    let srv = Server::start().await;
+    let key = "lic/sekret+key-000111222";
+    let env = secret_env("FERRY_VT_LICENSE", key);
+    let toml = format!(
+        "[targets.arctos]\nbase_url = \"{}\"\nlicense_key_env = \"{env}\"\nlogin_user_id = \"ops-import\"\nrate = 1000\nburst = 100\n",
+        srv.base_url()
+    );
+    srv.any_on(
+        AUTH_CODE,
+        vec![Reply::json(
+            403,
+            json!({"status": 0, "message": format!("license key {key} is not valid")}),
+        )],
+    )
+    .await;
+    let sender = sender(target(&toml, "arctos"), Kind::Appointments);
+    let abort = sender.authenticate().await.expect_err("refused");
+    assert!(matches!(abort, Abort::AuthRefused(_)), "{abort:?}");
+    assert!(!abort.message().contains("sekret"), "{}", abort.message());
+    assert!(abort.message().contains("***"), "{}", abort.message());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_issued_by_the_login_and_quoted_back_is_scrubbed() {
+    let (srv, target) = login_server(vec![(
+        "access-1",
+        vec![Reply::json(
+            200,
+            json!({"status": 0, "message": "session access-1 of code code-1 expired"}),
+        )],
+    )])
+    .await;
+    let sender = sender(target, Kind::Appointments);
+    let (outcomes, _) = done(sender.send(&appointment_batch()).await);
+    srv.assert_all_matched();
+    let (_, problem, _) = failed(&outcomes[0]);
+    // "access-1" and "code-1" are shorter than a fragment, so only whole ones count.
+    assert!(
+        !problem.message.contains("access-1") && !problem.message.contains("code-1"),
+        "{}",
+        problem.message
+    );
 }

@@ -6,12 +6,16 @@
 //! have reached the vendor (a timeout, a reset after sending, an unreadable answer) is
 //! never repeated here; it is reported `unknown`. Only a connection that was never
 //! made is retried, and task-status updates, which are idempotent.
+//!
+//! Everything a vendor says passes through here, so this is where its words are
+//! scrubbed of every credential the run has held (`scrub`), and where an answer is read
+//! within bounds: at most [`MAX_ANSWER_BYTES`], and done within the target's timeout.
 
 pub mod retry;
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -22,8 +26,14 @@ use crate::config::{ArctosAuth, Auth, ConfigError, Secret, Target};
 use crate::kinds::Kind;
 use crate::outcome::{Outcome, Stage, Trail};
 use crate::problem::{Code, Problem};
+use crate::scrub::Scrubber;
 use crate::targets::{self, arctos, Credentials, Request, Response, RowResult, Verdict};
 pub use retry::Backoff;
+
+/// The most of an answer ferry reads. The vendors' answers are a few kilobytes (a
+/// Quanshi answer for a batch of 10,000 calls about 2 MB); a longer one is not an
+/// answer ferry can use, and reading it would let a broken server fill the memory.
+pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 
 /// Why a run stops sending altogether (exit 3).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +48,22 @@ impl Abort {
     pub fn message(&self) -> &str {
         match self {
             Abort::AuthRefused(m) | Abort::EndpointMissing(m) | Abort::Config(m) => m,
+        }
+    }
+
+    /// Why the run stops, for the summary and `unprocessed.csv`.
+    pub fn reason(&self) -> String {
+        match self {
+            Abort::AuthRefused(m) => format!("authentication refused: {m}"),
+            Abort::EndpointMissing(m) | Abort::Config(m) => m.clone(),
+        }
+    }
+
+    fn scrubbed(self, scrubber: &Scrubber) -> Abort {
+        match self {
+            Abort::AuthRefused(m) => Abort::AuthRefused(scrubber.scrub(&m)),
+            Abort::EndpointMissing(m) => Abort::EndpointMissing(scrubber.scrub(&m)),
+            Abort::Config(m) => Abort::Config(scrubber.scrub(&m)),
         }
     }
 }
@@ -104,10 +130,21 @@ pub struct Sender {
     /// Set by a 429: nobody sends to the target before this instant.
     paused_until: Mutex<Option<Instant>>,
     credentials: AsyncMutex<Option<(u64, Credentials)>>,
+    /// Every secret this run has held (loaded, or issued by a login), in every form.
+    scrubber: RwLock<Scrubber>,
     backoff: Backoff,
     pub counters: Counters,
     /// Set when the run stops: no attempt starts after it, whatever was waiting.
     halted: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// An HTTP answer, read within bounds.
+struct Answer {
+    status: u16,
+    retry_after: Option<Duration>,
+    /// For a 3xx: where it points (see `targets::redirect`).
+    location: Option<String>,
+    body: Vec<u8>,
 }
 
 impl Sender {
@@ -133,6 +170,7 @@ impl Sender {
             limiter: RateLimiter::direct(quota),
             paused_until: Mutex::new(None),
             credentials: AsyncMutex::new(None),
+            scrubber: RwLock::new(Scrubber::new()),
             target,
             backoff,
             counters: Counters::default(),
@@ -160,18 +198,16 @@ impl Sender {
     /// Loads the credentials (and logs in, for arctos with a license key) before the
     /// first row is sent, so a bad secret stops the run at once.
     pub async fn authenticate(&self) -> Result<(), Abort> {
-        self.credentials(None).await.map(|_| ())
+        let loaded = self.credentials(None).await.map(|_| ());
+        loaded.map_err(|abort| abort.scrubbed(&self.scrubber()))
     }
 
     /// Sends one batch to its final outcome.
     pub async fn send(&self, batch: &Batch) -> Sent {
         let sent = self.send_to_the_end(batch).await;
-        // A vendor may quote the token back ("token X is invalid"): no secret may reach
+        // A vendor may quote a secret back ("token X is invalid"): no secret may reach
         // a report or a log through its messages.
-        let slot = self.credentials.lock().await;
-        let Some((_, creds)) = slot.as_ref() else {
-            return sent;
-        };
+        let scrubber = self.scrubber();
         match sent {
             Sent::Done {
                 mut outcomes,
@@ -182,11 +218,11 @@ impl Sender {
                         Outcome::Succeeded { warnings: list, .. }
                         | Outcome::Failed { problems: list, .. } => {
                             for p in list {
-                                p.message = creds.scrub(&p.message);
+                                p.message = scrubber.scrub(&p.message);
                             }
                         }
                         Outcome::Skipped { problem } | Outcome::Unprocessed { problem } => {
-                            problem.message = creds.scrub(&problem.message);
+                            problem.message = scrubber.scrub(&problem.message);
                         }
                     }
                 }
@@ -194,14 +230,28 @@ impl Sender {
             }
             Sent::Halted { trail } => Sent::Halted { trail },
             Sent::Aborted { abort, trail } => Sent::Aborted {
-                abort: match abort {
-                    Abort::AuthRefused(m) => Abort::AuthRefused(creds.scrub(&m)),
-                    Abort::EndpointMissing(m) => Abort::EndpointMissing(creds.scrub(&m)),
-                    Abort::Config(m) => Abort::Config(m),
-                },
+                abort: abort.scrubbed(&scrubber),
                 trail,
             },
         }
+    }
+
+    /// `text` with every secret of the run hidden: for anything built from a vendor's
+    /// answer that leaves the sender some other way.
+    pub fn scrub(&self, text: &str) -> String {
+        self.scrubber().scrub(text)
+    }
+
+    fn scrubber(&self) -> std::sync::RwLockReadGuard<'_, Scrubber> {
+        self.scrubber.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Remembers a secret for scrubbing, before it is first sent or used.
+    fn learn(&self, secret: &Secret) {
+        self.scrubber
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .add(secret);
     }
 
     async fn send_to_the_end(&self, batch: &Batch) -> Sent {
@@ -223,18 +273,15 @@ impl Sender {
             }
             let answer = self.post(&request, &mut trail).await;
             let verdict = match answer {
-                Ok((status, retry_after, body)) => {
-                    let response = Response {
-                        status,
-                        body: &body,
-                        retry_after,
-                    };
+                Ok(answer) => {
                     if let Some(id) = (self.target.vendor == crate::kinds::Vendor::Quanshi)
-                        .then(|| targets::quanshi::server_request_id(&body))
+                        .then(|| targets::quanshi::server_request_id(&answer.body))
                         .flatten()
                     {
-                        trail.server_request_ids.push(id);
+                        trail.server_request_ids.push(self.scrub(&id));
                     }
+                    let scrubber = self.scrubber();
+                    let response = answer.response(&scrubber);
                     targets::classify(self.target.vendor, batch, &response)
                 }
                 Err(failure) => failure.verdict(batch, self.idempotent),
@@ -346,18 +393,15 @@ impl Sender {
         self.limiter.until_ready().await;
     }
 
-    /// One HTTP attempt with a fresh `X-Request-Id`.
-    async fn post(
-        &self,
-        request: &Request,
-        trail: &mut Trail,
-    ) -> Result<(u16, Option<Duration>, Vec<u8>), Failure> {
+    /// One HTTP attempt with a fresh `X-Request-Id`, its answer read within bounds. The
+    /// caller has waited for its turn.
+    async fn post(&self, request: &Request, trail: &mut Trail) -> Result<Answer, Failure> {
         let request_id = uuid::Uuid::new_v4().to_string();
         trail.request_ids.push(request_id.clone());
         let url = join_url(&self.target.base_url, &request.path);
         let mut builder = self
             .client
-            .post(url)
+            .post(&url)
             .header("Content-Type", "application/json")
             .header("Accept", "application/json")
             .header("X-Request-Id", &request_id)
@@ -366,6 +410,9 @@ impl Sender {
             builder = builder.header(*name, value.expose());
         }
         let asked = Instant::now();
+        // The whole attempt, body included, within the timeout: a server that drips an
+        // answer a byte at a time does not hold a row (or the run) for ever.
+        let deadline = tokio::time::Instant::now() + self.target.timeout;
         let response = builder.send().await.map_err(|e| {
             let failure = Failure::from_reqwest(e);
             self.counters
@@ -375,7 +422,7 @@ impl Sender {
                 // Connected: the vendor may have seen it.
                 self.counters.sent.fetch_add(1, Ordering::Relaxed);
             }
-            tracing::debug!(request_id, path = %request.path, error = %failure.message, "no answer");
+            tracing::debug!(request_id, path = %request.path, error = %self.scrub(&failure.message), "no answer");
             failure
         })?;
         self.counters.answered(asked.elapsed());
@@ -389,11 +436,24 @@ impl Sender {
             .and_then(retry::parse_retry_after);
         if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
             if id != request_id {
-                trail.server_request_ids.push(id.to_string());
+                trail.server_request_ids.push(self.scrub(id));
             }
         }
-        let body = response.bytes().await.map_err(Failure::from_reqwest)?;
-        Ok((status, retry_after, body.to_vec()))
+        let location = (300..400).contains(&status).then(|| {
+            let asked_at =
+                reqwest::Url::parse(&url).unwrap_or_else(|_| self.target.base_url.clone());
+            let header = headers.get("location").and_then(|v| v.to_str().ok());
+            targets::redirect(&asked_at, header)
+        });
+        let body = read_body(response, deadline, self.target.timeout).await.inspect_err(|failure| {
+            tracing::debug!(request_id, path = %request.path, status, error = %self.scrub(&failure.message), "answer not read");
+        })?;
+        Ok(Answer {
+            status,
+            retry_after,
+            location,
+            body,
+        })
     }
 
     fn can_log_in(&self) -> bool {
@@ -417,9 +477,11 @@ impl Sender {
 
     async fn load_credentials(&self) -> Result<Credentials, Abort> {
         let load = |source: &crate::config::SecretSource, key: &str| {
-            source
+            let secret = source
                 .load(&format!("targets.{}.{key}", self.target.name))
-                .map_err(|e| Abort::Config(e.message))
+                .map_err(|e| Abort::Config(e.message))?;
+            self.learn(&secret);
+            Ok(secret)
         };
         Ok(match &self.target.auth {
             Auth::Arctos(ArctosAuth::Token(t)) => Credentials {
@@ -478,7 +540,7 @@ impl Sender {
             self.wait_turn().await;
             let answer = self.post(request, &mut Trail::default()).await;
             let retry_after = match &answer {
-                Ok((429 | 502 | 503 | 504, after, _)) => Some(*after),
+                Ok(a) if matches!(a.status, 429 | 502 | 503 | 504) => Some(a.retry_after),
                 Err(_) => Some(None),
                 Ok(_) => None,
             };
@@ -490,14 +552,83 @@ impl Sender {
             }
             let refused =
                 |e: String| Abort::AuthRefused(format!("arctos login ({what}) refused: {e}"));
-            let (status, retry_after, body) = answer.map_err(|f| refused(f.message))?;
-            let response = Response {
-                status,
-                body: &body,
-                retry_after,
-            };
-            return arctos::login_answer(&response, field).map_err(refused);
+            let answer = answer.map_err(|f| refused(f.message))?;
+            if let Some(location) = &answer.location {
+                return Err(Abort::EndpointMissing(format!(
+                    "arctos login ({what}): HTTP {} redirect {location}; ferry does not follow redirects, fix base_url in ferry.toml",
+                    answer.status
+                )));
+            }
+            let scrubber = self.scrubber();
+            let issued = arctos::login_answer(&answer.response(&scrubber), field);
+            drop(scrubber);
+            // The code and the token are secrets from the moment they exist.
+            if let Ok(secret) = &issued {
+                self.learn(secret);
+            }
+            return issued.map_err(refused);
         }
+    }
+}
+
+impl Answer {
+    fn response<'a>(&'a self, scrubber: &'a Scrubber) -> Response<'a> {
+        Response {
+            status: self.status,
+            body: &self.body,
+            retry_after: self.retry_after,
+            location: self.location.clone(),
+            scrubber,
+        }
+    }
+}
+
+/// Reads an answer's body up to [`MAX_ANSWER_BYTES`], chunk by chunk, until `deadline`.
+/// A longer or slower answer is a failure after the request reached the vendor: unknown
+/// for a create, retried for an idempotent update. Never more than the cap is held.
+async fn read_body(
+    mut response: reqwest::Response,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+) -> Result<Vec<u8>, Failure> {
+    let status = response.status().as_u16();
+    let cut = |why: String| Failure {
+        not_sent: false,
+        status: Some(status),
+        message: format!("HTTP {status} {why}"),
+    };
+    let too_long = || {
+        cut(format!(
+            "with an answer longer than {} MiB, the most ferry reads; ferry stopped reading it",
+            MAX_ANSWER_BYTES / (1024 * 1024)
+        ))
+    };
+    let announced = response.content_length().unwrap_or(0);
+    if announced > MAX_ANSWER_BYTES as u64 {
+        return Err(too_long());
+    }
+    let mut body = Vec::with_capacity(announced as usize);
+    loop {
+        let chunk = match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Err(_) => {
+                return Err(cut(format!(
+                    "with an answer still arriving when the timeout ran out ({:.1} s after the request; timeout_secs)",
+                    timeout.as_secs_f64()
+                )))
+            }
+            Ok(Err(e)) => {
+                let mut failure = Failure::from_reqwest(e);
+                failure.status = Some(status);
+                failure.message = format!("HTTP {status} with an answer cut short: {}", failure.message);
+                return Err(failure);
+            }
+            Ok(Ok(None)) => return Ok(body),
+            Ok(Ok(Some(chunk))) => chunk,
+        };
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(too_long());
+        }
+        body.extend_from_slice(&chunk);
     }
 }
 
@@ -506,10 +637,12 @@ fn join_url(base: &reqwest::Url, path: &str) -> String {
     format!("{}{}", base.as_str().trim_end_matches('/'), path)
 }
 
-/// A request that got no HTTP answer.
+/// A request that got no answer ferry could read.
 struct Failure {
     /// The connection was never made: the vendor cannot have seen the request.
     not_sent: bool,
+    /// The answer's status, when one came but its body could not be read.
+    status: Option<u16>,
     message: String,
 }
 
@@ -530,7 +663,11 @@ impl Failure {
             message.push_str(&format!(": {s}"));
             source = s.source();
         }
-        Failure { not_sent, message }
+        Failure {
+            not_sent,
+            status: None,
+            message,
+        }
     }
 
     fn verdict(self, batch: &Batch, idempotent: bool) -> Verdict {
@@ -541,7 +678,7 @@ impl Failure {
                 message: self.message,
             };
         }
-        targets::unknown(batch, &self.message, None)
+        targets::unknown(batch, &self.message, self.status)
     }
 }
 

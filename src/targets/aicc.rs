@@ -37,13 +37,13 @@ pub fn build(target: &Target, creds: &Credentials, batch: &Batch) -> Request {
 pub fn classify(batch: &Batch, response: &Response) -> Verdict {
     let s = response.status;
     match s {
-        400 => return failed(batch, Code::HttpError, s, format!("AICC answered 400 (bad request: check the values){}", body_excerpt(response.body))),
-        500 => return failed(batch, Code::VendorError, s, format!("AICC answered 500 (business failure: check the values, e.g. at most 5 numbers of 15 digits){}", body_excerpt(response.body))),
+        400 => return failed(batch, Code::HttpError, s, format!("AICC answered 400 (bad request: check the values){}", body_excerpt(response))),
+        500 => return failed(batch, Code::VendorError, s, format!("AICC answered 500 (business failure: check the values, e.g. at most 5 numbers of 15 digits){}", body_excerpt(response))),
         200 => {}
-        _ => return failed(batch, Code::HttpError, s, format!("HTTP {s}{}", body_excerpt(response.body))),
+        _ => return failed(batch, Code::HttpError, s, format!("HTTP {s}{}", body_excerpt(response))),
     }
     let Ok(body) = serde_json::from_slice::<Value>(response.body) else {
-        return unreadable(batch, response, "not JSON");
+        return unreadable(batch, response, super::not_json(response.body));
     };
     let desc = body
         .get("returnDesc")

@@ -12,6 +12,7 @@ use crate::batch::Batch;
 use crate::config::{Secret, Target};
 use crate::kinds::Vendor;
 use crate::problem::{Code, Problem};
+use crate::scrub::Scrubber;
 
 /// A request ready for the wire (`POST base_url + path` with a JSON body).
 pub struct Request {
@@ -33,24 +34,17 @@ pub struct Credentials {
     pub body_token: Option<Secret>,
 }
 
-impl Credentials {
-    /// `text` with every credential value replaced by `***`.
-    pub fn scrub(&self, text: &str) -> String {
-        [&self.bearer, &self.app_key, &self.body_token]
-            .into_iter()
-            .flatten()
-            .map(Secret::expose)
-            .filter(|s| !s.is_empty())
-            .fold(text.to_string(), |text, secret| text.replace(secret, "***"))
-    }
-}
-
 /// The parts of an HTTP answer the adapters read.
 pub struct Response<'a> {
     pub status: u16,
     pub body: &'a [u8],
     /// `Retry-After`, already parsed.
     pub retry_after: Option<Duration>,
+    /// For a 3xx: where it points, as [`redirect`] describes it (never the path or
+    /// query, which may carry tokens).
+    pub location: Option<String>,
+    /// The run's secrets, hidden from every excerpt of the body.
+    pub scrubber: &'a Scrubber,
 }
 
 /// What an answer means for the batch.
@@ -103,6 +97,11 @@ pub fn classify(vendor: Vendor, batch: &Batch, response: &Response) -> Verdict {
     if let Some(verdict) = transport_meaning(response) {
         return verdict;
     }
+    // 303 See Other is how a server says "done, the result is over there": a create
+    // may have been carried out.
+    if response.status == 303 {
+        return unknown(batch, &redirected(response), Some(303));
+    }
     match vendor {
         Vendor::Arctos => arctos::classify(batch, response),
         Vendor::Quanshi => quanshi::classify(batch, response),
@@ -112,8 +111,14 @@ pub fn classify(vendor: Vendor, batch: &Batch, response: &Response) -> Verdict {
 
 /// HTTP statuses that mean the same for every vendor (SPEC §4).
 fn transport_meaning(response: &Response) -> Option<Verdict> {
-    let message = || body_excerpt(response.body);
+    let message = || body_excerpt(response);
     match response.status {
+        // ferry never follows a redirect (it would carry credentials to a host the config
+        // never named, and turn a POST into a GET): the base URL does not lead to the API.
+        300..=399 if response.status != 303 => Some(Verdict::EndpointMissing {
+            status: response.status,
+            message: redirected(response),
+        }),
         429 | 502 | 503 | 504 => Some(Verdict::Retry {
             status: response.status,
             after: response.retry_after,
@@ -160,7 +165,7 @@ pub fn unreadable(batch: &Batch, response: &Response, why: &str) -> Verdict {
     let what = format!(
         "HTTP {} with an unreadable answer ({why}){}",
         response.status,
-        body_excerpt(response.body)
+        body_excerpt(response)
     );
     unknown(batch, &what, Some(response.status))
 }
@@ -187,14 +192,68 @@ pub fn unknown(batch: &Batch, what: &str, http_status: Option<u16>) -> Verdict {
 /// 200 (the vendor may have carried the request out) and an HTTP failure otherwise.
 pub fn json_body(batch: &Batch, response: &Response) -> Result<serde_json::Value, Verdict> {
     serde_json::from_slice(response.body).map_err(|_| match response.status {
-        200 => unreadable(batch, response, "not JSON"),
+        200 => unreadable(batch, response, not_json(response.body)),
         s => failed(
             batch,
             Code::HttpError,
             s,
-            format!("HTTP {s}{}", body_excerpt(response.body)),
+            format!("HTTP {s}{}", body_excerpt(response)),
         ),
     })
+}
+
+/// Why a body is not an answer: an HTML page usually means base_url leads to a web
+/// page, a login page or a proxy's error page rather than to the API.
+pub fn not_json(body: &[u8]) -> &'static str {
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map_or(&[][..], |at| &body[at..body.len().min(at + 64)]);
+    let lower = String::from_utf8_lossy(start).to_ascii_lowercase();
+    if lower.starts_with("<!doctype html") || lower.starts_with("<html") {
+        "an HTML page, not JSON: check that base_url leads to the API, not to a web page or a proxy"
+    } else {
+        "not JSON"
+    }
+}
+
+/// Where a 3xx points, for messages: the scheme, host and port of `Location` (resolved
+/// against the request's URL), and what that says about `base_url`. Never the path or
+/// query, which may carry tokens.
+pub fn redirect(request_url: &reqwest::Url, location: Option<&str>) -> String {
+    let Some(to) = location.and_then(|l| request_url.join(l.trim()).ok()) else {
+        return "without a usable Location; check base_url (http:// or https://, and any path prefix the API needs)".into();
+    };
+    let origin = |u: &reqwest::Url| {
+        format!(
+            "{}://{}{}",
+            u.scheme(),
+            u.host_str().unwrap_or("?"),
+            u.port().map(|p| format!(":{p}")).unwrap_or_default()
+        )
+    };
+    let hint = if to.scheme() != request_url.scheme() {
+        format!(
+            "base_url probably has the wrong scheme: use {}:// in base_url",
+            to.scheme()
+        )
+    } else if to.host_str() == request_url.host_str()
+        && to.port_or_known_default() == request_url.port_or_known_default()
+    {
+        "same host, another path: base_url probably lacks the path prefix the API needs (or has one too many)".into()
+    } else {
+        "another host: base_url probably points at an old address or a login page; check it with the vendor".into()
+    };
+    format!("to {} ({hint})", origin(&to))
+}
+
+/// The message for a redirect ferry did not follow.
+fn redirected(response: &Response) -> String {
+    format!(
+        "HTTP {} redirect {}; ferry does not follow redirects, fix base_url in ferry.toml",
+        response.status,
+        response.location.as_deref().unwrap_or("without a Location")
+    )
 }
 
 /// A request body; the items are plain data that always serialise.
@@ -213,19 +272,10 @@ pub fn failed(batch: &Batch, code: Code, status: u16, message: String) -> Verdic
     )
 }
 
-/// A short, single-line excerpt of a body for messages: `: <excerpt>` or nothing.
-pub fn body_excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if text.is_empty() {
-        return String::new();
-    }
-    let short: String = text.chars().take(200).collect();
-    if short.len() < text.len() {
-        format!(": {short}…")
-    } else {
-        format!(": {short}")
-    }
+/// A short, single-line excerpt of an answer's body for messages, secrets hidden:
+/// `: <excerpt>` or nothing.
+pub fn body_excerpt(response: &Response) -> String {
+    response.scrubber.excerpt(response.body)
 }
 
 /// Reads a JSON field that vendors send as a number or a string (`"status": 1` or `"1"`).

@@ -414,3 +414,149 @@ pub fn closed_port() -> u16 {
     drop(listener);
     port
 }
+
+/// A loopback HTTP/1.1 server that misbehaves on purpose, for what httpmock cannot do
+/// (endless and dripping bodies, lengths that lie): each connection's request is read
+/// (head and `Content-Length` body), counted, and handed to `answer`, which writes
+/// whatever it likes until it is done or the client hangs up.
+pub struct RawServer {
+    pub port: u16,
+    /// Request heads (request line and headers), in arrival order.
+    pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+/// What a [`RawServer`] does with a connection after reading its request.
+pub type RawAnswer = Arc<dyn Fn(&mut std::net::TcpStream) -> std::io::Result<()> + Send + Sync>;
+
+impl RawServer {
+    pub fn start(answer: RawAnswer) -> RawServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a raw server");
+        let port = listener.local_addr().expect("local addr").port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&requests);
+        // The accept loop ends with the test process; each connection has its thread.
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (answer, seen) = (Arc::clone(&answer), Arc::clone(&seen));
+                std::thread::spawn(move || {
+                    if let Some(head) = read_request(&mut stream) {
+                        seen.lock().unwrap_or_else(|p| p.into_inner()).push(head);
+                        let _ = answer(&mut stream);
+                    }
+                });
+            }
+        });
+        RawServer { port, requests }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn count(&self) -> usize {
+        self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+}
+
+/// Reads one request (head and `Content-Length` body); returns the head.
+fn read_request(stream: &mut std::net::TcpStream) -> Option<String> {
+    use std::io::Read;
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        data.extend_from_slice(&buf[..n]);
+        if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())
+                .flatten()
+        })
+        .unwrap_or(0);
+    while data.len() < head_end + length {
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        data.extend_from_slice(&buf[..n]);
+    }
+    Some(head)
+}
+
+/// Misbehaving answers for a [`RawServer`].
+pub mod raw {
+    use std::io::Write;
+    use std::net::TcpStream;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::RawAnswer;
+
+    /// A 200 that announces `length` bytes and sends as many as the client takes.
+    pub fn announced(length: u64) -> RawAnswer {
+        Arc::new(move |s: &mut TcpStream| {
+            write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+            )?;
+            let chunk = vec![b' '; 64 * 1024];
+            loop {
+                s.write_all(&chunk)?;
+            }
+        })
+    }
+
+    /// A 200 with a chunked body that never ends.
+    pub fn endless_chunked() -> RawAnswer {
+        Arc::new(|s: &mut TcpStream| {
+            s.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+            )?;
+            let chunk = vec![b'x'; 64 * 1024];
+            loop {
+                write!(s, "{:x}\r\n", chunk.len())?;
+                s.write_all(&chunk)?;
+                s.write_all(b"\r\n")?;
+            }
+        })
+    }
+
+    /// A 200 whose body comes one byte every `every`, never finishing.
+    pub fn drip(every: Duration) -> RawAnswer {
+        Arc::new(move |s: &mut TcpStream| {
+            s.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n",
+            )?;
+            loop {
+                s.write_all(b" ")?;
+                s.flush()?;
+                std::thread::sleep(every);
+            }
+        })
+    }
+
+    /// A complete answer: status, content type and body.
+    pub fn whole(status: u16, headers: &str, body: &str) -> RawAnswer {
+        let text = format!(
+            "HTTP/1.1 {status} X\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        Arc::new(move |s: &mut TcpStream| s.write_all(text.as_bytes()))
+    }
+}
