@@ -70,6 +70,8 @@ struct Stop {
     reason: std::sync::Mutex<Option<String>>,
     /// Shared with the sender: once set, no new attempt leaves.
     halt: Arc<AtomicBool>,
+    /// A second interrupt: the workers are stopped where they are.
+    hurried: AtomicBool,
 }
 
 impl Stop {
@@ -135,6 +137,47 @@ struct Work {
     cells: Vec<Vec<String>>,
 }
 
+/// A row of a batch on the wire: its row number, key, whether it is a deliberate resend,
+/// and its cells.
+type WireRow = (u64, String, bool, Vec<String>);
+
+/// The batches on the wire: marked in flight, not yet handed to the recorder. A second
+/// interrupt stops the workers at once; the rows they held are then reported in doubt,
+/// so the reports still account for every row.
+#[derive(Default)]
+struct OnTheWire {
+    next: AtomicU64,
+    batches: std::sync::Mutex<std::collections::HashMap<u64, Vec<WireRow>>>,
+}
+
+impl OnTheWire {
+    fn put(&self, batch: &Batch, cells: Vec<Vec<String>>) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let rows = batch
+            .rows
+            .iter()
+            .zip(cells)
+            .map(|(r, cells)| (r.row, r.key.clone(), r.resend, cells))
+            .collect();
+        self.lock().insert(id, rows);
+        id
+    }
+
+    /// The cells of a batch back, in row order; `None` once drained.
+    fn take(&self, id: u64) -> Option<Vec<Vec<String>>> {
+        let rows = self.lock().remove(&id)?;
+        Some(rows.into_iter().map(|(_, _, _, cells)| cells).collect())
+    }
+
+    fn drain(&self) -> Vec<WireRow> {
+        self.lock().drain().flat_map(|(_, rows)| rows).collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<u64, Vec<WireRow>>> {
+        self.batches.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Live counters for progress and the failure limit.
 #[derive(Default)]
 struct Progress {
@@ -168,7 +211,12 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
     let kind = settings.kind;
     let stop = Arc::new(Stop::default());
     let sending = Arc::new(AtomicBool::new(false));
-    let signals = tokio::spawn(watch_signals(Arc::clone(&stop), Arc::clone(&sending)));
+    let (hurry_tx, hurry_rx) = oneshot::channel();
+    let signals = tokio::spawn(watch_signals(
+        Arc::clone(&stop),
+        Arc::clone(&sending),
+        hurry_tx,
+    ));
 
     // Held to the end: one run at a time per state, or rows are sent twice.
     let lock = {
@@ -298,24 +346,32 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
         Arc::clone(&sender),
         settings.target.clone(),
     ));
+    let wire = Arc::new(OnTheWire::default());
     let mut workers = Vec::new();
     for index in 0..concurrency.cap {
-        let (sender, stop, work_rx, to_recorder, progress, concurrency) = (
-            Arc::clone(&sender),
-            Arc::clone(&stop),
-            Arc::clone(&work_rx),
-            to_recorder.clone(),
-            Arc::clone(&progress),
-            Arc::clone(&concurrency),
-        );
-        let max_failed = settings.max_failed_rows;
+        let cx = WorkerContext {
+            sender: Arc::clone(&sender),
+            stop: Arc::clone(&stop),
+            to_recorder: to_recorder.clone(),
+            progress: Arc::clone(&progress),
+            wire: Arc::clone(&wire),
+            max_failed: settings.max_failed_rows,
+        };
+        let (work_rx, concurrency) = (Arc::clone(&work_rx), Arc::clone(&concurrency));
         workers.push(tokio::spawn(async move {
             while let Some(work) = concurrency.next(index, &work_rx).await {
-                worker(&sender, &stop, work, &to_recorder, &progress, max_failed).await;
+                worker(&cx, work).await;
             }
         }));
     }
-    drop(to_recorder);
+    let hurry = tokio::spawn(stop_at_once(
+        hurry_rx,
+        workers.iter().map(|w| w.abort_handle()).collect(),
+        Arc::clone(&work_rx),
+        Arc::clone(&wire),
+        Arc::clone(&stop),
+        to_recorder,
+    ));
 
     let ticker = tokio::spawn(report_progress(
         Arc::clone(&progress),
@@ -333,6 +389,12 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
     for w in workers {
         let _ = w.await;
     }
+    // The second-interrupt handler holds a way to the recorder: once the workers are
+    // done it has nothing to stop, unless it is already draining.
+    if !hurry.is_finished() && !stop.hurried.load(Ordering::SeqCst) {
+        hurry.abort();
+    }
+    let _ = hurry.await;
     let send_secs = send_started.elapsed().as_secs_f64();
     sizing.abort();
     signals.abort();
@@ -844,24 +906,37 @@ async fn size_concurrency(concurrency: Arc<Concurrency>, sender: Arc<Sender>, ta
     }
 }
 
-/// Sends one batch: mark in flight (durably), send, hand the outcomes to the recorder.
-async fn worker(
-    sender: &Sender,
-    stop: &Stop,
-    work: Work,
-    to_recorder: &std::sync::mpsc::SyncSender<ToRecorder>,
-    progress: &Progress,
+/// What a worker shares with the rest of the run.
+struct WorkerContext {
+    sender: Arc<Sender>,
+    stop: Arc<Stop>,
+    to_recorder: std::sync::mpsc::SyncSender<ToRecorder>,
+    progress: Arc<Progress>,
+    wire: Arc<OnTheWire>,
     max_failed: Option<u64>,
-) {
+}
+
+/// Sends one batch: mark in flight (durably), send, hand the outcomes to the recorder.
+async fn worker(cx: &WorkerContext, work: Work) {
+    let (sender, stop, to_recorder) = (&*cx.sender, &*cx.stop, &cx.to_recorder);
     if stop.stopped() {
         return unprocessed(stop, work, to_recorder);
     }
-    let keys: Vec<String> = work.batch.rows.iter().map(|r| r.key.clone()).collect();
+    let Work { batch, cells } = work;
+    // On the wire from the in-flight mark on; taken back (with no await in between)
+    // just before the outcomes go to the recorder.
+    let id = cx.wire.put(&batch, cells);
+    let keys: Vec<String> = batch.rows.iter().map(|r| r.key.clone()).collect();
     let (ack, acked) = oneshot::channel();
     if to_recorder.send(ToRecorder::InFlight(keys, ack)).is_err() || acked.await.is_err() {
         // Without a durable in-flight mark, sending could duplicate after a crash.
-        return unprocessed(stop, work, to_recorder);
+        let cells = cx.wire.take(id).unwrap_or_default();
+        return unprocessed(stop, Work { batch, cells }, to_recorder);
     }
+    let work = Work {
+        batch,
+        cells: Vec::new(),
+    };
     let sent = sender.send(&work.batch).await;
     let unanswered = sender.counters.unanswered_in_a_row.load(Ordering::Relaxed);
     if unanswered >= UNANSWERED_LIMIT {
@@ -889,9 +964,12 @@ async fn worker(
             )
         }
     };
+    let Some(cells) = cx.wire.take(id) else {
+        return; // drained after a second interrupt: already reported in doubt
+    };
     let request_ids = trail.request_ids.join(";");
     let mut records = Vec::with_capacity(outcomes.len());
-    for ((row, outcome), cells) in work.batch.rows.into_iter().zip(outcomes).zip(work.cells) {
+    for ((row, outcome), cells) in work.batch.rows.into_iter().zip(outcomes).zip(cells) {
         let (status, remote_id) = match &outcome {
             Outcome::Succeeded { remote_id, .. } => (Status::Succeeded, remote_id.clone()),
             Outcome::Failed {
@@ -904,7 +982,7 @@ async fn worker(
             _ => (Status::Failed, None),
         };
         if matches!(outcome, Outcome::Failed { .. }) {
-            progress.add_failed(1, stop, max_failed);
+            cx.progress.add_failed(1, stop, cx.max_failed);
         }
         records.push(Record {
             update: Some(state::Update {
@@ -1070,7 +1148,7 @@ fn updates_of(messages: &[ToRecorder]) -> Vec<state::Update> {
 /// exit 130 at once. While sending, the first signal lets requests in flight finish and
 /// the reports be written; a second stops at once (safe: every row sent is marked in
 /// flight in the state, so the next run reports it unknown instead of sending it again).
-async fn watch_signals(stop: Arc<Stop>, sending: Arc<AtomicBool>) {
+async fn watch_signals(stop: Arc<Stop>, sending: Arc<AtomicBool>, hurry: oneshot::Sender<()>) {
     shutdown_signal().await;
     if !sending.load(Ordering::SeqCst) {
         tracing::warn!("interrupted before anything was sent");
@@ -1079,8 +1157,65 @@ async fn watch_signals(stop: Arc<Stop>, sending: Arc<AtomicBool>) {
     tracing::warn!("interrupted: finishing requests in flight, then writing the reports (interrupt again to stop at once)");
     stop.interrupt();
     shutdown_signal().await;
-    tracing::warn!("stopped at once; run again to finish and to get complete reports");
+    tracing::warn!("stopping at once: requests in flight are reported in doubt (interrupt a third time to exit without reports)");
+    stop.hurried.store(true, Ordering::SeqCst);
+    let _ = hurry.send(());
+    shutdown_signal().await;
     std::process::exit(130);
+}
+
+/// The second interrupt: stops the workers where they are, and reports the rows they
+/// had on the wire in doubt (they are marked in flight in the state, so the next run
+/// agrees) and the queued ones unprocessed — the reports still account for every row.
+async fn stop_at_once(
+    asked: oneshot::Receiver<()>,
+    workers: Vec<tokio::task::AbortHandle>,
+    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Work>>>,
+    wire: Arc<OnTheWire>,
+    stop: Arc<Stop>,
+    to_recorder: std::sync::mpsc::SyncSender<ToRecorder>,
+) {
+    if asked.await.is_err() {
+        return;
+    }
+    for w in &workers {
+        w.abort();
+    }
+    {
+        let mut queue = queue.lock().await;
+        queue.close();
+        while let Ok(work) = queue.try_recv() {
+            unprocessed(&stop, work, &to_recorder);
+        }
+    }
+    let rows = wire
+        .drain()
+        .into_iter()
+        .map(|(row, key, _resend, cells)| Record {
+            update: Some(state::Update {
+                key: key.clone(),
+                status: Status::Unknown,
+                remote_id: None,
+                request_ids: String::new(),
+            }),
+            outcome: RowOutcome {
+                row,
+                key,
+                outcome: Outcome::Failed {
+                    stage: Stage::Unknown,
+                    problems: vec![Problem::new(
+                        Code::OutcomeUnknown,
+                        "",
+                        "interrupted twice while its request was on the wire: the vendor may have carried it out; check, then rerun with --retry-unknown to send it again on purpose",
+                    )],
+                    http_status: None,
+                },
+                trail: Trail::default(),
+            },
+            cells,
+        })
+        .collect();
+    let _ = to_recorder.send(ToRecorder::Rows(rows));
 }
 
 /// A progress bar on a terminal; a log line every ten seconds otherwise (cron).
