@@ -110,28 +110,23 @@ impl StateLock {
             source,
         };
         // Never truncated on open: the holder's details must stay readable to others.
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io)?;
+        let open = || {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(io)
+        };
+        let mut file = open()?;
         let started = Instant::now();
         let mut told = false;
         loop {
             match file.try_lock() {
                 // Locked, but maybe a file someone deleted or replaced after we opened
                 // it: then the lock guards nothing. Open the file now there and again.
-                Ok(()) if !same_file(&file, &path) => {
-                    file = OpenOptions::new()
-                        .read(true)
-                        .write(true)
-                        .create(true)
-                        .truncate(false)
-                        .open(&path)
-                        .map_err(io)?;
-                }
+                Ok(()) if !same_file(&file, &path) => file = open()?,
                 Ok(()) => break,
                 Err(TryLockError::Error(e)) => return Err(io(e)),
                 Err(TryLockError::WouldBlock) => {
