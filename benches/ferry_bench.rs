@@ -5,7 +5,7 @@
 //! the README, not in assertions. Only a broken run (a crash, a wrong exit code, a
 //! summary that does not add up) makes this program exit non-zero.
 //!
-//! `cargo bench --bench ferry_bench` runs all four; `cargo bench --bench ferry_bench --
+//! `cargo bench --bench ferry_bench` runs all five; `cargo bench --bench ferry_bench --
 //! validate` runs the ones whose name contains `validate`; `--keep` leaves each
 //! benchmark's temporary folder (manifests, reports, logs) in place and prints its path.
 //!
@@ -15,11 +15,11 @@
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitCode, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -43,7 +43,7 @@ struct Bench {
     run: fn() -> Result<()>,
 }
 
-const BENCHES: [Bench; 4] = [
+const BENCHES: [Bench; 5] = [
     Bench {
         name: "validate",
         run: bench_validate,
@@ -59,6 +59,10 @@ const BENCHES: [Bench; 4] = [
     Bench {
         name: "memory",
         run: bench_memory,
+    },
+    Bench {
+        name: "hostile",
+        run: bench_hostile,
     },
 ];
 
@@ -527,6 +531,700 @@ fn bench_memory() -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------------------
+// 5. hostile
+
+/// Issue 9's targets: peak RSS for any vendor answer, and for any XLSX file.
+const HOSTILE_ANSWER_RSS_MIB: f64 = 300.0;
+const HOSTILE_XLSX_RSS_MIB: f64 = 500.0;
+/// A hostile case's child is killed once its resident set passes this (a miss either
+/// way), so that a bomb that gets through cannot take the machine.
+const HOSTILE_RSS_CAP_KIB: u64 = 1024 * 1024;
+/// Every case ends in seconds; past this it is taken for hung.
+const HOSTILE_TIMEOUT: Duration = Duration::from_secs(120);
+const HOSTILE_APPOINTMENTS: u64 = 3;
+/// What the `huge` answer announces, and sends if it is read.
+const HUGE_ANSWER_BYTES: u64 = 500 * 1024 * 1024;
+
+/// Peak RSS of `ferry run` against answers that never end or never fit, and of `ferry
+/// validate` of workbooks built to blow up when read.
+fn bench_hostile() -> Result<()> {
+    hostile_answers()?;
+    hostile_workbooks()
+}
+
+/// `ferry run` of a few appointments (`timeout_secs = 5`, no retries, all in flight at
+/// once) against a server in this process that misbehaves on every request.
+fn hostile_answers() -> Result<()> {
+    for answer in [Answer::Huge, Answer::Endless, Answer::Drip] {
+        let dir = tempdir()?;
+        let server = BadServer::start(answer)?;
+        let manifest = dir.path().join("appointments.csv");
+        write_appointments(&manifest, HOSTILE_APPOINTMENTS)?;
+        let config = write_config(
+            dir.path(),
+            &format!(
+                "[targets.arctos]\nbase_url = \"http://{}\"\ntoken_env = \"ARCTOS_TOKEN\"\n\
+                 timeout_secs = 5\nmax_retries = 0\nconcurrency = {HOSTILE_APPOINTMENTS}\n",
+                server.addr
+            ),
+        )?;
+        let report_dir = dir.path().join("report");
+        let mut cmd = ferry(dir.path());
+        cmd.arg("run")
+            .arg(&manifest)
+            .args(["--kind", "appointments", "--config"])
+            .arg(&config)
+            .arg("--report-dir")
+            .arg(&report_dir)
+            .arg("--state")
+            .arg(dir.path().join("state.db"));
+        let done = run_child(
+            &mut cmd,
+            dir.path(),
+            "run",
+            HOSTILE_TIMEOUT,
+            Some(HOSTILE_RSS_CAP_KIB),
+        )?;
+        let (requests, written) = server.stop();
+        let end = ending(&done)?;
+        println!(
+            "  {}: the server saw {requests} requests and wrote {:.1} MiB into the sockets; \
+             failed rows (stage/code): {}",
+            answer.what(),
+            written as f64 / MIB,
+            failed_stages(&report_dir)
+        );
+        println!(
+            "hostile answer {}: peak RSS {} [target < {HOSTILE_ANSWER_RSS_MIB} MiB: {}], \
+             {:.2} s wall, {end}",
+            answer.name(),
+            peak(&done),
+            verdict(done.killed_at_kib.is_none() && rss_mib(&done) < HOSTILE_ANSWER_RSS_MIB),
+            done.wall.as_secs_f64(),
+        );
+    }
+    Ok(())
+}
+
+/// `ferry validate` of workbooks made to hurt a reader, and of one large honest one.
+fn hostile_workbooks() -> Result<()> {
+    let dir = tempdir()?;
+    let mut cases: Vec<(&str, &str, PathBuf, &str)> = Vec::new();
+    let started = Instant::now();
+
+    // Shared strings that expand from a few MiB to 1 GiB.
+    let path = dir.path().join("sst-bomb.xlsx");
+    hand_made(
+        &path,
+        &[
+            plain("xl/worksheets/sheet1.xml", &shared_string_sheet()),
+            Part {
+                name: "xl/sharedStrings.xml",
+                head: &sst_head(1),
+                unit: "<si><t>userId</t></si>",
+                times: (1 << 30) / 22,
+                tail: "</sst>",
+            },
+        ],
+    )?;
+    cases.push((
+        "sst-bomb",
+        "shared strings expanding to 1 GiB",
+        path,
+        "agent-settings",
+    ));
+
+    // Shared strings as big as every bound allows: 2,000,000 of them (declared and
+    // counted) in just under 128 MiB, every one held in memory by calamine.
+    let path = dir.path().join("sst-at-bounds.xlsx");
+    let text = "x".repeat(50);
+    hand_made(
+        &path,
+        &[
+            plain("xl/worksheets/sheet1.xml", &shared_string_sheet()),
+            Part {
+                name: "xl/sharedStrings.xml",
+                head: &format!("{}<si><t>userId</t></si>", sst_head(2_000_000)),
+                unit: &format!("<si><t>{text}</t></si>"),
+                times: 2_000_000 - 1,
+                tail: "</sst>",
+            },
+        ],
+    )?;
+    cases.push((
+        "sst-at-bounds",
+        "2,000,000 shared strings in 126 MiB, just within the bounds",
+        path,
+        "agent-settings",
+    ));
+
+    let path = dir.path().join("sst-declared.xlsx");
+    hand_made(
+        &path,
+        &[
+            plain("xl/worksheets/sheet1.xml", &shared_string_sheet()),
+            plain(
+                "xl/sharedStrings.xml",
+                &format!("{}<si><t>userId</t></si></sst>", sst_head(4_000_000_000)),
+            ),
+        ],
+    )?;
+    cases.push((
+        "sst-declared-4e9",
+        "declares 4,000,000,000 shared strings, holds one",
+        path,
+        "agent-settings",
+    ));
+
+    let path = dir.path().join("dimension.xlsx");
+    let sheet = format!(
+        "{XML_DECL}<worksheet xmlns=\"{MAIN_NS}\"><dimension ref=\"A1:XFD1048576\"/><sheetData>{}{}{}</sheetData></worksheet>",
+        inline_row(1, "userId"),
+        inline_row(2, "u1"),
+        inline_row(3, "u2")
+    );
+    hand_made(&path, &[plain("xl/worksheets/sheet1.xml", &sheet)])?;
+    cases.push((
+        "sheet-dimension",
+        "claims 1,048,576 rows x 16,384 columns, holds 3 rows",
+        path,
+        "agent-settings",
+    ));
+
+    let path = dir.path().join("far-row.xlsx");
+    let sheet = format!(
+        "{XML_DECL}<worksheet xmlns=\"{MAIN_NS}\"><dimension ref=\"A1:A4000000000\"/><sheetData>{}{}{}</sheetData></worksheet>",
+        inline_row(1, "userId"),
+        inline_row(2, "u1"),
+        inline_row(4_000_000_000, "u2")
+    );
+    hand_made(&path, &[plain("xl/worksheets/sheet1.xml", &sheet)])?;
+    cases.push((
+        "row-4e9",
+        "a cell at row 4,000,000,000",
+        path,
+        "agent-settings",
+    ));
+
+    // Cell styles: calamine builds a whole style record for each <xf> of the styles part
+    // (held whole, bound 128 MiB) when the workbook is opened.
+    let path = dir.path().join("styles.xlsx");
+    let inline_sheet = format!(
+        "{XML_DECL}<worksheet xmlns=\"{MAIN_NS}\"><sheetData>{}{}</sheetData></worksheet>",
+        inline_row(1, "userId"),
+        inline_row(2, "u1")
+    );
+    let unit = "<xf/>";
+    hand_made(
+        &path,
+        &[
+            plain("xl/worksheets/sheet1.xml", &inline_sheet),
+            Part {
+                name: "xl/styles.xml",
+                head: &format!("{XML_DECL}<styleSheet xmlns=\"{MAIN_NS}\"><cellXfs count=\"1\">"),
+                unit,
+                times: (127 << 20) / unit.len() as u64,
+                tail: "</cellXfs></styleSheet>",
+            },
+        ],
+    )?;
+    cases.push((
+        "styles-many",
+        "26,633,830 cell styles (<xf/>) in 127 MiB, within the part size",
+        path,
+        "agent-settings",
+    ));
+
+    // A few styles, each given its own copy of one long number format (a tag under the
+    // 1 MiB bound on any tag).
+    let path = dir.path().join("styles-format.xlsx");
+    let code = "0".repeat(1_000_000);
+    hand_made(
+        &path,
+        &[
+            plain("xl/worksheets/sheet1.xml", &inline_sheet),
+            Part {
+                name: "xl/styles.xml",
+                head: &format!(
+                    "{XML_DECL}<styleSheet xmlns=\"{MAIN_NS}\"><numFmts count=\"1\">\
+                     <numFmt numFmtId=\"164\" formatCode=\"{code}\"/></numFmts><cellXfs count=\"1000\">"
+                ),
+                unit: "<xf numFmtId=\"164\"/>",
+                times: 1_000,
+                tail: "</cellXfs></styleSheet>",
+            },
+        ],
+    )?;
+    cases.push((
+        "styles-long-format",
+        "1,000 cell styles sharing one 1,000,000-character number format",
+        path,
+        "agent-settings",
+    ));
+
+    // An honest workbook, as a spreadsheet saves it: every cell a shared string.
+    let csv = dir.path().join("calls.csv");
+    let generated = write_calls(&csv, LEGIT_XLSX_ROWS)?;
+    let path = dir.path().join("calls.xlsx");
+    csv_to_xlsx(&csv, &path)?;
+    fs::remove_file(&csv).ok();
+    cases.push((
+        "legit-200k",
+        "200,000 calls rows written by rust_xlsxwriter",
+        path,
+        "calls",
+    ));
+    println!(
+        "  built {} workbooks in {:.1} s",
+        cases.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    for (name, what, path, kind) in &cases {
+        let report_dir = dir.path().join(format!("report-{name}"));
+        let mut cmd = ferry(dir.path());
+        cmd.arg("validate")
+            .arg(path)
+            .args(["--kind", kind, "--report-dir"])
+            .arg(&report_dir);
+        let done = run_child(
+            &mut cmd,
+            dir.path(),
+            name,
+            HOSTILE_TIMEOUT,
+            Some(HOSTILE_RSS_CAP_KIB),
+        )?;
+        let end = ending(&done)?;
+        let said = if done.killed_at_kib.is_some() {
+            String::new()
+        } else if done.status.code() == Some(2) {
+            let error = fs::read_to_string(&done.stderr).unwrap_or_default();
+            let line = error
+                .lines()
+                .find_map(|l| l.strip_prefix("error: "))
+                .unwrap_or("(no error line)");
+            // The path in front says nothing; the reason is what counts.
+            let line = line.split_once(".xlsx: ").map_or(line, |(_, l)| l);
+            format!(": {}", line.chars().take(110).collect::<String>())
+        } else {
+            let summary = read_summary(&report_dir)?;
+            if *kind == "calls" {
+                check_counts(&summary, LEGIT_XLSX_ROWS, generated.bad, &done, true)?;
+            }
+            format!(
+                ": {} rows read, {} failed",
+                summary["counts"]["total"], summary["counts"]["failed_total"]
+            )
+        };
+        println!(
+            "  {name}: {what}; {:.1} MiB on disk",
+            fs::metadata(path)?.len() as f64 / MIB
+        );
+        println!(
+            "hostile xlsx {name}: peak RSS {} [target < {HOSTILE_XLSX_RSS_MIB} MiB: {}], \
+             {:.2} s wall, {end}{said}",
+            peak(&done),
+            verdict(done.killed_at_kib.is_none() && rss_mib(&done) < HOSTILE_XLSX_RSS_MIB),
+            done.wall.as_secs_f64(),
+        );
+    }
+    Ok(())
+}
+
+const LEGIT_XLSX_ROWS: u64 = 200_000;
+
+fn rss_mib(done: &Finished) -> f64 {
+    done.max_rss_kib as f64 / 1024.0
+}
+
+/// `123.4 MiB`, or `> 1024 MiB (killed at ...)` for a child stopped at its cap.
+fn peak(done: &Finished) -> String {
+    match done.killed_at_kib {
+        Some(at) => format!(
+            "> {} MiB (killed at {:.0} MiB resident)",
+            HOSTILE_RSS_CAP_KIB / 1024,
+            at as f64 / 1024.0
+        ),
+        None => format!("{:.1} MiB", rss_mib(done)),
+    }
+}
+
+/// How the child ended: `exit N`, or killed at the cap. Any other signal, or a panic, is
+/// a broken run.
+fn ending(done: &Finished) -> Result<String> {
+    if done.killed_at_kib.is_some() {
+        return Ok("killed at the memory cap".to_string());
+    }
+    match done.status.code() {
+        Some(code @ 0..=3) => Ok(format!("exit {code}")),
+        _ => bail!(
+            "ferry ended with {}\nstderr (end):\n{}",
+            done.status,
+            indent(&tail(
+                &fs::read_to_string(&done.stderr).unwrap_or_default(),
+                20
+            ))
+        ),
+    }
+}
+
+/// `failed.csv`'s rows as `N x stage/code`, one entry per distinct pair.
+fn failed_stages(report_dir: &Path) -> String {
+    let Ok(text) = fs::read_to_string(report_dir.join("failed.csv")) else {
+        return "no failed.csv".to_string();
+    };
+    let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let Ok(header) = reader.headers().cloned() else {
+        return "failed.csv has no header".to_string();
+    };
+    let at = |name: &str| header.iter().position(|h| h == name);
+    let (Some(stage), Some(code)) = (at("ferry_stage"), at("ferry_error_code")) else {
+        return "failed.csv has no ferry_stage/ferry_error_code".to_string();
+    };
+    let mut pairs: Vec<(String, u64)> = Vec::new();
+    for record in reader.records().flatten() {
+        let pair = format!("{}/{}", &record[stage], &record[code]);
+        match pairs.iter_mut().find(|(p, _)| *p == pair) {
+            Some((_, n)) => *n += 1,
+            None => pairs.push((pair, 1)),
+        }
+    }
+    if pairs.is_empty() {
+        return "none".to_string();
+    }
+    pairs
+        .iter()
+        .map(|(p, n)| format!("{n} x {p}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What the misbehaving server answers to every request.
+#[derive(Clone, Copy)]
+enum Answer {
+    /// A 200 announcing 500 MB with `Content-Length`, and sending them if read.
+    Huge,
+    /// A 200 with a chunked body that never ends (64 KiB chunks).
+    Endless,
+    /// A 200 announcing 100,000 bytes and sending one every 100 ms.
+    Drip,
+}
+
+impl Answer {
+    fn name(self) -> &'static str {
+        match self {
+            Answer::Huge => "huge",
+            Answer::Endless => "endless",
+            Answer::Drip => "drip",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Answer::Huge => "huge (a 500 MB body with Content-Length)",
+            Answer::Endless => "endless (a chunked body that never ends)",
+            Answer::Drip => "drip (one byte every 100 ms)",
+        }
+    }
+}
+
+/// A server on 127.0.0.1 that gives every request the same bad [`Answer`], each
+/// connection on its own thread; stopped, and every thread joined, on `stop` or drop.
+struct BadServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    requests: Arc<AtomicU64>,
+    written: Arc<AtomicU64>,
+    accept: Option<thread::JoinHandle<()>>,
+}
+
+impl BadServer {
+    fn start(answer: Answer) -> Result<BadServer> {
+        let listener = TcpListener::bind("127.0.0.1:0").context("bind the bad server")?;
+        // Non-blocking, so that the accept loop sees the stop flag.
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(AtomicU64::new(0));
+        let written = Arc::new(AtomicU64::new(0));
+        let (flag, seen, sent) = (stop.clone(), requests.clone(), written.clone());
+        let accept = thread::spawn(move || {
+            let mut connections = Vec::new();
+            while !flag.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let (flag, seen, sent) = (flag.clone(), seen.clone(), sent.clone());
+                        connections.push(thread::spawn(move || {
+                            let _ = misbehave(stream, answer, &flag, &seen, &sent);
+                        }));
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(10)),
+                }
+            }
+            for connection in connections {
+                let _ = connection.join();
+            }
+        });
+        Ok(BadServer {
+            addr,
+            stop,
+            requests,
+            written,
+            accept: Some(accept),
+        })
+    }
+
+    /// Stops the server; returns the requests it saw and the body bytes it wrote.
+    fn stop(mut self) -> (u64, u64) {
+        self.shut();
+        (
+            self.requests.load(Ordering::SeqCst),
+            self.written.load(Ordering::SeqCst),
+        )
+    }
+
+    fn shut(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+    }
+}
+
+impl Drop for BadServer {
+    fn drop(&mut self) {
+        self.shut();
+    }
+}
+
+/// Reads one request, then answers it badly until the client leaves or the server stops.
+fn misbehave(
+    stream: TcpStream,
+    answer: Answer,
+    stop: &AtomicBool,
+    requests: &AtomicU64,
+    written: &AtomicU64,
+) -> io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    // Short, so that a write the client does not take still sees the stop flag.
+    stream.set_write_timeout(Some(Duration::from_millis(100)))?;
+    let mut out = Out {
+        stream,
+        stop,
+        written,
+    };
+    read_request(&mut out.stream)?;
+    requests.fetch_add(1, Ordering::SeqCst);
+    let ok = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n";
+    match answer {
+        Answer::Huge => {
+            out.head(&format!("{ok}Content-Length: {HUGE_ANSWER_BYTES}\r\n\r\n"))?;
+            let chunk = vec![b' '; 64 * 1024];
+            let mut left = HUGE_ANSWER_BYTES;
+            while left > 0 {
+                let n = left.min(chunk.len() as u64);
+                out.body(&chunk[..n as usize])?;
+                left -= n;
+            }
+        }
+        Answer::Endless => {
+            out.head(&format!("{ok}Transfer-Encoding: chunked\r\n\r\n"))?;
+            let mut chunk = format!("{:x}\r\n", 64 * 1024).into_bytes();
+            chunk.resize(chunk.len() + 64 * 1024, b'x');
+            chunk.extend_from_slice(b"\r\n");
+            loop {
+                out.body(&chunk)?;
+            }
+        }
+        Answer::Drip => {
+            out.head(&format!("{ok}Content-Length: 100000\r\n\r\n"))?;
+            for _ in 0..100_000 {
+                out.body(b" ")?;
+                thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A connection's writing end that gives up when the client leaves or the server stops.
+struct Out<'a> {
+    stream: TcpStream,
+    stop: &'a AtomicBool,
+    written: &'a AtomicU64,
+}
+
+impl Out<'_> {
+    fn head(&mut self, text: &str) -> io::Result<()> {
+        self.send(text.as_bytes())
+    }
+
+    fn body(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.send(bytes)?;
+        self.written
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn send(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            if self.stop.load(Ordering::SeqCst) {
+                return Err(io::Error::other("server stopped"));
+            }
+            match self.stream.write(bytes) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => bytes = &bytes[n..],
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads a request's head and its `Content-Length` body.
+fn read_request(stream: &mut TcpStream) -> io::Result<()> {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        data.extend_from_slice(&buf[..n]);
+        if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:")?.trim().parse().ok())
+        .unwrap_or(0);
+    while data.len() < head_end + length {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        data.extend_from_slice(&buf[..n]);
+    }
+    Ok(())
+}
+
+const XML_DECL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
+const MAIN_NS: &str = "http://schemas.openxmlformats.org/spreadsheetml/2006/main";
+
+/// One XML part of a hand-made workbook: `head`, `unit` `times` times, then `tail`.
+struct Part<'a> {
+    name: &'a str,
+    head: &'a str,
+    unit: &'a str,
+    times: u64,
+    tail: &'a str,
+}
+
+fn plain<'a>(name: &'a str, xml: &'a str) -> Part<'a> {
+    Part {
+        name,
+        head: xml,
+        unit: "",
+        times: 0,
+        tail: "",
+    }
+}
+
+fn sst_head(unique_count: u64) -> String {
+    format!("{XML_DECL}<sst xmlns=\"{MAIN_NS}\" count=\"{unique_count}\" uniqueCount=\"{unique_count}\">")
+}
+
+/// A sheet whose header is shared string 0 (`userId`, or whatever string 0 is).
+fn shared_string_sheet() -> String {
+    format!(
+        "{XML_DECL}<worksheet xmlns=\"{MAIN_NS}\"><sheetData><row r=\"1\"><c r=\"A1\" t=\"s\"><v>0</v></c></row>{}</sheetData></worksheet>",
+        inline_row(2, "u1")
+    )
+}
+
+fn inline_row(row: u64, value: &str) -> String {
+    format!(r#"<row r="{row}"><c r="A{row}" t="inlineStr"><is><t>{value}</t></is></c></row>"#)
+}
+
+/// A workbook written part by part, as no spreadsheet would: the package's fixed parts
+/// (one sheet) and `parts`, each streamed into the zip, never held whole.
+fn hand_made(path: &Path, parts: &[Part]) -> Result<()> {
+    let mut zip = zip::ZipWriter::new(io::BufWriter::new(File::create(path)?));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(6))
+        .large_file(true);
+    let fixed = [
+        plain(
+            "[Content_Types].xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#,
+        ),
+        plain(
+            "_rels/.rels",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#,
+        ),
+        plain(
+            "xl/workbook.xml",
+            r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>"#,
+        ),
+        plain(
+            "xl/_rels/workbook.xml.rels",
+            r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#,
+        ),
+    ];
+    for part in fixed.iter().chain(parts) {
+        zip.start_file(part.name, options)?;
+        zip.write_all(part.head.as_bytes())?;
+        if part.times > 0 {
+            // Units in blocks of about 64 KiB: a gigabyte in a few thousand writes.
+            let per_block = (64 * 1024 / part.unit.len().max(1)).max(1) as u64;
+            let block = part.unit.repeat(per_block as usize);
+            let mut left = part.times;
+            while left >= per_block {
+                zip.write_all(block.as_bytes())?;
+                left -= per_block;
+            }
+            zip.write_all(part.unit.repeat(left as usize).as_bytes())?;
+        }
+        zip.write_all(part.tail.as_bytes())?;
+    }
+    zip.finish()?.flush()?;
+    Ok(())
+}
+
+/// The CSV's records as one sheet of text cells, saved the way a spreadsheet saves it
+/// (a shared-strings table).
+fn csv_to_xlsx(csv_path: &Path, xlsx_path: &Path) -> Result<()> {
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    // Rows go to a temporary file as they are written (the shared strings stay in
+    // memory): this harness stays small, and a child's peak is its own (see run_child).
+    let sheet = workbook.add_worksheet_with_low_memory()?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(csv_path)?;
+    for (row, record) in reader.records().enumerate() {
+        let record = record?;
+        for (col, cell) in record.iter().enumerate() {
+            if !cell.is_empty() {
+                sheet.write_string(u32::try_from(row)?, u16::try_from(col)?, cell)?;
+            }
+        }
+    }
+    workbook.save(xlsx_path)?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
 // Child processes
 
 /// `ferry` started in `dir`, with the sandbox's tokens and no config found by accident.
@@ -547,6 +1245,8 @@ struct Finished {
     /// User plus system time.
     cpu: Duration,
     max_rss_kib: u64,
+    /// The resident set (KiB) at which the child was killed for passing its cap.
+    killed_at_kib: Option<u64>,
     stdout: PathBuf,
     stderr: PathBuf,
 }
@@ -572,33 +1272,58 @@ impl Finished {
 /// Runs `cmd` to its end, its output in `dir/NAME.stdout|stderr`, and reaps it with
 /// `wait4` to get its own peak RSS and CPU time.
 fn run_measured(cmd: &mut Command, dir: &Path, name: &str) -> Result<Finished> {
+    run_child(cmd, dir, name, CHILD_TIMEOUT, None)
+}
+
+/// [`run_measured`] with its own time limit and, with `rss_cap_kib`, a memory cap: a
+/// child whose resident set passes it is killed (SIGKILL) and said to be, so that a
+/// bomb that gets through is a measured miss, not a machine out of memory.
+fn run_child(
+    cmd: &mut Command,
+    dir: &Path,
+    name: &str,
+    timeout: Duration,
+    rss_cap_kib: Option<u64>,
+) -> Result<Finished> {
     let stdout = dir.join(format!("{name}.stdout"));
     let stderr = dir.join(format!("{name}.stderr"));
     cmd.stdout(File::create(&stdout)?)
         .stderr(File::create(&stderr)?);
+    let floor_kib = reset_own_peak();
     let started = Instant::now();
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot start {FERRY}"))?;
-    let Some((status, usage)) = wait4(&child, started + CHILD_TIMEOUT)? else {
+    let Some(reaped) = wait4(&child, started + timeout, rss_cap_kib)? else {
         let _ = child.kill();
         let _ = child.wait();
         bail!(
             "ferry {name} did not finish within {} s; killed. stderr (end):\n{}",
-            CHILD_TIMEOUT.as_secs(),
+            timeout.as_secs(),
             indent(&tail(&fs::read_to_string(&stderr).unwrap_or_default(), 40))
         );
     };
     let wall = started.elapsed();
     // Reaped: `Child` must not wait for it again, and dropping it does not.
     drop(child);
+    let usage = reaped.usage;
     let cpu = timeval(usage.ru_utime) + timeval(usage.ru_stime);
+    let max_rss_kib = u64::try_from(usage.ru_maxrss).unwrap_or(0);
+    if max_rss_kib <= floor_kib {
+        println!(
+            "  NOTE: ferry {name}'s peak RSS ({:.1} MiB) is not above this harness's own ({:.1} \
+             MiB), which a child's ru_maxrss includes: ferry's own peak is at most that",
+            max_rss_kib as f64 / 1024.0,
+            floor_kib as f64 / 1024.0
+        );
+    }
     Ok(Finished {
-        status,
+        status: reaped.status,
         wall,
         cpu,
         // Linux reports KiB.
-        max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+        max_rss_kib,
+        killed_at_kib: reaped.killed_at_kib,
         stdout,
         stderr,
     })
@@ -609,18 +1334,47 @@ const CHILD_TIMEOUT: Duration = Duration::from_secs(600);
 /// How often a running child is checked; the most it adds to a wall-clock time.
 const REAP_EVERY: Duration = Duration::from_millis(1);
 
+/// How often a capped child's resident set is read: a bomb growing at a few GB/s passes
+/// its cap by a few tens of MB at most before it is killed.
+const RSS_EVERY: Duration = Duration::from_millis(5);
+
+/// A child reaped by [`wait4`].
+struct Reaped {
+    status: ExitStatus,
+    usage: libc::rusage,
+    /// `Some(resident KiB)` if it was killed for passing its cap.
+    killed_at_kib: Option<u64>,
+}
+
 /// Reaps `child` with its resource usage, or returns `None` (child still running) at
-/// `deadline`.
-fn wait4(child: &Child, deadline: Instant) -> io::Result<Option<(ExitStatus, libc::rusage)>> {
+/// `deadline`. With `rss_cap_kib`, kills the child once its resident set passes it.
+fn wait4(child: &Child, deadline: Instant, rss_cap_kib: Option<u64>) -> io::Result<Option<Reaped>> {
     let pid = libc::pid_t::try_from(child.id()).map_err(io::Error::other)?;
     let mut status = 0;
     // SAFETY: rusage is plain data; all zeroes is a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut killed_at_kib = None;
+    let mut rss_read = Instant::now();
     loop {
         // SAFETY: both pointers are to live locals of the right types.
         let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
         if reaped == pid {
-            return Ok(Some((ExitStatus::from_raw(status), usage)));
+            return Ok(Some(Reaped {
+                status: ExitStatus::from_raw(status),
+                usage,
+                killed_at_kib,
+            }));
+        }
+        if let (Some(cap), None) = (rss_cap_kib, killed_at_kib) {
+            if rss_read.elapsed() >= RSS_EVERY {
+                rss_read = Instant::now();
+                let rss = resident_kib(pid);
+                if rss > cap {
+                    // SAFETY: signals our own child, which has not been reaped yet.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    killed_at_kib = Some(rss);
+                }
+            }
         }
         if reaped < 0 {
             let err = io::Error::last_os_error();
@@ -633,6 +1387,45 @@ fn wait4(child: &Child, deadline: Instant) -> io::Result<Option<(ExitStatus, lib
         }
         thread::sleep(REAP_EVERY);
     }
+}
+
+/// Lowers this process's peak RSS to its current RSS, and returns it (KiB).
+///
+/// A child's `ru_maxrss` is never below its parent's peak at the time of the spawn: the
+/// kernel keeps the larger of the two when the child's `exec` drops the parent's memory
+/// (and `Command` spawns with vfork, sharing it until then). Resetting the peak first
+/// (`/proc/self/clear_refs`, Linux 4.0+) keeps a harness that once held a lot from
+/// raising every later number; what is left is reported by `run_child`.
+fn reset_own_peak() -> u64 {
+    // Heap this harness freed goes back to the system first, so that it is not counted.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    let _ = fs::write("/proc/self/clear_refs", "5");
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// A running child's resident set in KiB, from `/proc/PID/statm` (0 if unreadable).
+fn resident_kib(pid: libc::pid_t) -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let page = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+    fs::read_to_string(format!("/proc/{pid}/statm"))
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * page / 1024)
 }
 
 fn timeval(t: libc::timeval) -> Duration {

@@ -57,6 +57,14 @@ pub const XLSX_SHARED_STRINGS: u64 = 2_000_000;
 /// escaped and formatted, is well under it.
 pub const XLSX_ELEMENT_BYTES: u64 = 1024 * 1024;
 
+/// Cell formats (`<xf>`) in an XLSX file's styles: Excel's own limit. calamine builds a
+/// style record for each (with its own copy of the number format), all held in memory.
+pub const XLSX_STYLES: u64 = 64_000;
+
+/// Bytes of XML for one number format (`<numFmt .../>`): Excel allows a format code of
+/// 255 characters; calamine copies it into every style that uses it.
+pub const XLSX_NUMBER_FORMAT_BYTES: u64 = 4 * 1024;
+
 /// A byte count for messages: `1 GiB`, `128 MiB`, `1.5 MiB`, `812 bytes`.
 pub fn bytes(n: u64) -> String {
     const KIB: u64 = 1024;

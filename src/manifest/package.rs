@@ -42,6 +42,7 @@ pub(crate) fn check(path: &str, file: &mut File) -> Result<(), ManifestError> {
 enum Part {
     Sheet,
     SharedStrings,
+    Styles,
     Other,
 }
 
@@ -67,6 +68,8 @@ fn check_parts(path: &str, file: &File) -> Result<(), ManifestError> {
         }
         let part = if lower.ends_with("sharedstrings.xml") {
             Part::SharedStrings
+        } else if lower.ends_with("styles.xml") {
+            Part::Styles
         } else if lower.contains("worksheets/") {
             Part::Sheet
         } else {
@@ -102,7 +105,9 @@ impl Part {
     fn noun(self) -> &'static str {
         match self {
             Part::Sheet => "(uncompressed, per sheet)",
-            Part::SharedStrings | Part::Other => "(uncompressed, per part other than a sheet)",
+            Part::SharedStrings | Part::Styles | Part::Other => {
+                "(uncompressed, per part other than a sheet)"
+            }
         }
     }
 }
@@ -146,6 +151,8 @@ enum Over {
     Element(Part),
     /// More shared strings than `XLSX_SHARED_STRINGS`, counted or (`declared`) declared.
     Strings { declared: Option<u64> },
+    /// More cell formats than `XLSX_STYLES`.
+    Styles,
 }
 
 impl Over {
@@ -165,6 +172,23 @@ impl Over {
                     "{size} (a cell holds at most {} characters)",
                     limits::CELL_CHARS
                 ),
+            ),
+            Over::Element(Part::Styles) => (
+                format!(
+                    "a number format of its part \"{name}\" takes more than {}",
+                    limits::bytes(limits::XLSX_NUMBER_FORMAT_BYTES)
+                ),
+                format!(
+                    "{} (Excel allows 255 characters in a number format)",
+                    limits::bytes(limits::XLSX_NUMBER_FORMAT_BYTES)
+                ),
+            ),
+            Over::Styles => (
+                format!(
+                    "its part \"{name}\" holds more than {} cell formats",
+                    limits::count(limits::XLSX_STYLES)
+                ),
+                format!("{} (Excel's own limit)", limits::count(limits::XLSX_STYLES)),
             ),
             Over::Element(_) => (
                 format!("a shared string of its part \"{name}\" takes more than {size} of XML"),
@@ -258,7 +282,11 @@ impl Scanner {
             return Some(Over::Run);
         }
         if let Some(start) = self.element_start {
-            if self.pos - start > XLSX_ELEMENT_BYTES {
+            let bound = match self.part {
+                Part::Styles => limits::XLSX_NUMBER_FORMAT_BYTES,
+                _ => XLSX_ELEMENT_BYTES,
+            };
+            if self.pos - start > bound {
                 return Some(Over::Element(self.part));
             }
         }
@@ -286,10 +314,13 @@ impl Scanner {
     /// A tag's name has been read.
     fn tag(&mut self) -> Option<Over> {
         let name = self.name.take()?;
+        if self.part == Part::Styles {
+            return self.style_tag(&name);
+        }
         let (element, container) = match self.part {
             Part::Sheet => (&b"c"[..], &b"sheetData"[..]),
             Part::SharedStrings => (&b"si"[..], &b"sst"[..]),
-            Part::Other => return None,
+            Part::Styles | Part::Other => return None,
         };
         if name == element && !self.closing {
             self.element_start = Some(self.pos);
@@ -301,6 +332,19 @@ impl Scanner {
             self.element_start = None;
             if !self.closing && self.part == Part::SharedStrings {
                 self.sst_tag = Some(Vec::new());
+            }
+        }
+        None
+    }
+
+    /// In the styles: a number format is one tag (`<numFmt .../>`), measured until the
+    /// next tag; cell formats (`<xf>`) are counted.
+    fn style_tag(&mut self, name: &[u8]) -> Option<Over> {
+        self.element_start = (name == b"numFmt" && !self.closing).then_some(self.pos);
+        if name == b"xf" && !self.closing {
+            self.elements += 1;
+            if self.elements > limits::XLSX_STYLES {
+                return Some(Over::Styles);
             }
         }
         None
@@ -379,6 +423,26 @@ mod tests {
         assert_eq!(
             scan_bytes(Part::Sheet, &sheet),
             Some(Over::Element(Part::Sheet))
+        );
+    }
+
+    #[test]
+    fn styles_are_bounded_in_number_and_in_their_number_formats() {
+        let ordinary = br#"<styleSheet><numFmts count="1"><numFmt numFmtId="164" formatCode="0000000000"/></numFmts><cellXfs count="2"><xf numFmtId="0"/><xf numFmtId="164"/></cellXfs></styleSheet>"#;
+        assert_eq!(scan_bytes(Part::Styles, ordinary), None);
+
+        let mut many = b"<styleSheet><cellXfs>".to_vec();
+        for _ in 0..=limits::XLSX_STYLES {
+            many.extend_from_slice(b"<xf/>");
+        }
+        assert_eq!(scan_bytes(Part::Styles, &many), Some(Over::Styles));
+
+        let mut long = b"<styleSheet><numFmts><numFmt numFmtId=\"164\" formatCode=\"".to_vec();
+        long.resize(long.len() + 5000, b'0');
+        long.extend_from_slice(b"\"/></numFmts></styleSheet>");
+        assert_eq!(
+            scan_bytes(Part::Styles, &long),
+            Some(Over::Element(Part::Styles))
         );
     }
 
