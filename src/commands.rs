@@ -109,7 +109,10 @@ fn resume_command(exit_code: i32) -> Option<String> {
     }
     let mut words = Vec::new();
     let mut stdin = false;
-    let mut args = std::env::args().skip(1);
+    // args_os: an argument that is not UTF-8 (a file name) must not panic here.
+    let mut args = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned());
     while let Some(arg) = args.next() {
         let flag = arg.split('=').next().unwrap_or_default();
         match flag {

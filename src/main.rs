@@ -38,7 +38,9 @@ fn main() {
 
 /// `--log-format json` among the arguments, for errors found before they are parsed.
 fn json_logs_asked() -> bool {
-    let args: Vec<String> = std::env::args().collect();
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     args.iter().any(|a| a == "--log-format=json")
         || args
             .windows(2)

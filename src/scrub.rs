@@ -61,7 +61,8 @@ impl Scrubber {
                 continue;
             }
             self.lengths.insert(width);
-            for window in form.as_bytes().windows(width) {
+            // Matched whatever the case: a vendor, or a host name, may change it.
+            for window in form.to_ascii_lowercase().as_bytes().windows(width) {
                 self.windows.insert(window.to_vec());
             }
         }
@@ -104,6 +105,7 @@ impl Scrubber {
 
     /// Which bytes of `text` belong to a secret.
     fn mask(&self, text: &[u8]) -> Vec<bool> {
+        let text = &text.to_ascii_lowercase();
         let mut mask = vec![false; text.len()];
         for &width in &self.lengths {
             if width > text.len() {
@@ -242,6 +244,20 @@ mod tests {
             s.add(&Secret::new(*secret));
         }
         s
+    }
+
+    /// Review of issue 9: a vendor (or a host name, which ferry prints lowercased) may
+    /// change a secret's case.
+    #[test]
+    fn a_secret_is_hidden_whatever_its_case() {
+        let s = scrubber(&["Secret-Token-XYZ42"]);
+        for text in [
+            "token SECRET-TOKEN-XYZ42 refused",
+            "token secret-token-xyz42 refused",
+            "token sEcReT-tOkEn-XyZ42 refused",
+        ] {
+            assert_eq!(s.scrub(text), "token *** refused", "{text}");
+        }
     }
 
     #[test]

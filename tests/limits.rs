@@ -510,3 +510,30 @@ fn a_cell_of_a_million_rich_text_runs_is_exit_2() {
         )
     );
 }
+
+/// Review of issue 9: a sheet whose rows repeat (3 after 5) used to be read as two
+/// records with one row number; `run` sent rows, then could never finish its reports.
+/// It is refused before anything is read further, naming the rows.
+#[test]
+fn a_sheet_whose_rows_repeat_is_exit_2_before_anything_is_sent() {
+    let dir = TempDir::new().expect("temp dir");
+    let sheet = format!(
+        "{SHEET_START}{}{}{}{}{SHEET_END}",
+        inline_row(1, "userId"),
+        inline_row(2, "u1"),
+        inline_row(5, "u2"),
+        inline_row(3, "u3")
+    );
+    let manifest = workbook(
+        &dir,
+        "order.xlsx",
+        &[("xl/worksheets/sheet1.xml", sheet.as_bytes())],
+    );
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.error().contains("row 3 comes again after row 5"),
+        "{}",
+        run.stderr
+    );
+}

@@ -139,6 +139,18 @@ fn read_sheet(
                 &format!("a cell lies beyond Excel's last column (index {column})"),
             ));
         }
+        if last_row.is_some_and(|last| row < last) {
+            // Excel writes rows in order; a row seen again (or out of order) would be two
+            // records with one row number, which no report can tell apart.
+            return Err(fail(
+                Some(row),
+                &format!(
+                    "row {} comes again after row {}: the sheet's rows are out of order; open it in Excel and save it again",
+                    u64::from(row) + 1,
+                    u64::from(last_row.unwrap_or(0)) + 1
+                ),
+            ));
+        }
         if last_row != Some(row) {
             if let Some((r, cells)) = current.take() {
                 send(tx, r, cells)?;

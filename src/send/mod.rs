@@ -214,6 +214,14 @@ impl Sender {
                 trail,
             } => {
                 for outcome in &mut outcomes {
+                    // A remote id is the vendor's text too.
+                    if let Outcome::Succeeded {
+                        remote_id: Some(id),
+                        ..
+                    } = outcome
+                    {
+                        *id = scrubber.scrub(id);
+                    }
                     match outcome {
                         Outcome::Succeeded { warnings: list, .. }
                         | Outcome::Failed { problems: list, .. } => {

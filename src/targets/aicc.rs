@@ -45,11 +45,7 @@ pub fn classify(batch: &Batch, response: &Response) -> Verdict {
     let Ok(body) = serde_json::from_slice::<Value>(response.body) else {
         return unreadable(batch, response, super::not_json(response.body));
     };
-    let desc = body
-        .get("returnDesc")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let desc = super::vendor_text(body.get("returnDesc"));
     match number_or_string(body.get("returnCode")).as_deref() {
         Some("0") => Verdict::Rows(vec![RowResult::Succeeded {
             remote_id: number_or_string(body.get("id")),

@@ -73,11 +73,7 @@ pub fn classify(batch: &Batch, response: &Response) -> Verdict {
         Ok(body) => body,
         Err(verdict) => return verdict,
     };
-    let message = body
-        .get("message")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let message = super::vendor_text(body.get("message"));
     let status = number_or_string(body.get("status"));
     if response.status != 200 {
         let s = response.status;
@@ -189,9 +185,9 @@ pub fn login_answer(response: &Response, field: &str) -> Result<Secret, String> 
         _ => Err(format!(
             "HTTP {}: {}",
             response.status,
-            body.get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("no message")
+            Some(super::vendor_text(body.get("message")))
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| "no message".into())
         )),
     }
 }

@@ -295,3 +295,41 @@ pub fn says_exists(message: &str) -> bool {
         || message.contains("已存在")
         || message.contains("重复")
 }
+
+/// The most characters of a vendor's own message that ferry keeps: it is copied into
+/// every row of a batch, so a 4 MiB `msg` must not become 100 × 4 MiB of reports.
+const VENDOR_TEXT_CHARS: usize = 500;
+
+/// A vendor's message field (`msg`, `message`, `returnDesc`), cut to a length a report
+/// cell and a person can use; empty when absent or not a string.
+pub(crate) fn vendor_text(value: Option<&serde_json::Value>) -> String {
+    let text = value.and_then(serde_json::Value::as_str).unwrap_or("");
+    let mut chars = text.chars();
+    let kept: String = chars.by_ref().take(VENDOR_TEXT_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{kept}… (cut at {VENDOR_TEXT_CHARS} characters)")
+    } else {
+        kept
+    }
+}
+
+#[cfg(test)]
+mod vendor_text_tests {
+    use super::*;
+
+    /// Review of issue 9: a 4 MiB `msg` was copied into every row of a batch.
+    #[test]
+    fn a_vendor_message_is_cut_to_a_length_a_report_can_hold() {
+        let long = serde_json::json!("x".repeat(4 * 1024 * 1024));
+        let cut = vendor_text(Some(&long));
+        assert!(cut.starts_with(&"x".repeat(VENDOR_TEXT_CHARS)));
+        assert!(
+            cut.ends_with("… (cut at 500 characters)"),
+            "{}",
+            &cut[cut.len() - 40..]
+        );
+        assert_eq!(vendor_text(Some(&serde_json::json!("ok"))), "ok");
+        assert_eq!(vendor_text(Some(&serde_json::json!(42))), "");
+        assert_eq!(vendor_text(None), "");
+    }
+}

@@ -52,11 +52,7 @@ pub fn classify(batch: &Batch, response: &Response) -> Verdict {
         Ok(body) => body,
         Err(verdict) => return verdict,
     };
-    let msg = body
-        .get("msg")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let msg = super::vendor_text(body.get("msg"));
     if response.status != 200 {
         let s = response.status;
         return failed(batch, Code::HttpError, s, format!("HTTP {s}: {msg}"));
