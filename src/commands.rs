@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use crate::cli::{Cli, Command, ManifestArgs, RunArgs, SandboxArgs, ValidateArgs};
-use crate::config::{limits, Config, SANDBOX_TARGET};
+use crate::config::{Config, SANDBOX_TARGET};
 use crate::pipeline::{self, Error};
 use crate::run;
 
@@ -277,20 +277,17 @@ pub fn print_run_summary(report: &run::RunReport) {
 }
 
 fn sandbox(args: SandboxArgs) -> Result<i32, Error> {
-    let flag = |name: &str, result: Result<(), String>| {
-        result.map_err(|why| Error::Usage(format!("{name}: {why}")))
-    };
     for (name, p) in [
         ("--fail-rate", args.fail_rate),
         ("--throttle-rate", args.throttle_rate),
         ("--drop-rate", args.drop_rate),
     ] {
-        flag(name, limits::check(p, 0.0..=1.0))?;
+        pipeline::check_flag(name, p, 0.0..=1.0)?;
     }
     // A delay past a clock's range would panic at the first request.
-    flag("--latency-ms", limits::check(args.latency_ms, 0..=600_000))?;
+    pipeline::check_flag("--latency-ms", args.latency_ms, 0..=600_000)?;
     if let Some(n) = args.rate_limit {
-        flag("--rate-limit", limits::check(n, 1..=1_000_000))?;
+        pipeline::check_flag("--rate-limit", n, 1..=1_000_000)?;
     }
     let options = crate::sandbox::Options {
         addr: args.addr,

@@ -170,6 +170,16 @@ pub fn validate(
     })
 }
 
+/// A command-line flag's value checked against its range (`config::limits`); outside it
+/// is a usage error that names the flag and the range.
+pub fn check_flag<T: PartialOrd + std::fmt::Display>(
+    name: &str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<(), Error> {
+    crate::config::limits::check(value, range).map_err(|why| Error::Usage(format!("{name}: {why}")))
+}
+
 /// `20261123-121530-a1b2`: sortable, and unique enough for folders made by one person.
 pub fn run_id(at: chrono::DateTime<chrono::Utc>) -> String {
     format!(

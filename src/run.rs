@@ -945,18 +945,13 @@ async fn worker(cx: &WorkerContext, work: Work) {
             sender.host()
         ));
     }
+    if let Sent::Aborted { abort, .. } = &sent {
+        stop.abort(abort.reason());
+    }
     let (outcomes, trail) = match sent {
         Sent::Done { outcomes, trail } => (outcomes, trail),
-        Sent::Halted { trail } => {
-            let outcome = stop.unprocessed();
-            (
-                work.batch.rows.iter().map(|_| outcome.clone()).collect(),
-                trail,
-            )
-        }
-        Sent::Aborted { abort, trail } => {
-            stop.abort(abort.reason());
-            // The vendor refused the request: nothing was carried out.
+        // Halted before an attempt, or refused by the vendor: nothing was carried out.
+        Sent::Halted { trail } | Sent::Aborted { trail, .. } => {
             let outcome = stop.unprocessed();
             (
                 work.batch.rows.iter().map(|_| outcome.clone()).collect(),
@@ -1292,22 +1287,19 @@ pub fn settings(
         (Some(SANDBOX_TARGET), Some(url)) => Target::sandbox(kind, url),
         (name, _) => config.target_for(kind, name)?.clone(),
     };
-    let flag = |name: &str, result: Result<(), String>| {
-        result.map_err(|why| Error::Usage(format!("{name}: {why}")))
-    };
     if let Some(rate) = args.rate {
-        flag("--rate", limits::check(rate, limits::RATE))?;
+        pipeline::check_flag("--rate", rate, limits::RATE)?;
         target.rate = rate;
         if args.rate.is_some() && target.burst as f64 > rate.ceil() {
             target.burst = rate.ceil() as u32;
         }
     }
     if let Some(c) = args.concurrency {
-        flag("--concurrency", limits::check(c, limits::CONCURRENCY))?;
+        pipeline::check_flag("--concurrency", c, limits::CONCURRENCY)?;
         target.concurrency = Some(c);
     }
     if let Some(b) = args.batch_size {
-        flag("--batch-size", limits::check(b, limits::BATCH_SIZE))?;
+        pipeline::check_flag("--batch-size", b, limits::BATCH_SIZE)?;
         target.batch_size = b;
     }
     Ok(Settings {
