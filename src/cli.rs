@@ -39,12 +39,12 @@ pub enum LogFormat {
 pub enum Command {
     /// Check a manifest and write the report folder; sends nothing.
     #[command(
-        after_help = "Examples:\n  ferry validate samples/calls.csv --kind calls\n  ferry validate export.csv --kind publishers --encoding gb18030 --report-dir checks/\n  cat rows.jsonl | ferry validate - --format jsonl --kind agent-settings"
+        after_help = "Examples (each runs as written from ferry's repository root):\n  ferry validate samples/calls.csv --kind calls --config samples/ferry.toml\n  ferry validate samples/publishers.csv --kind publishers --report-dir checks/\n  cat samples/agent-settings.json | ferry validate - --format json --kind agent-settings"
     )]
     Validate(ValidateArgs),
     /// Validate, send in rate-limited batches, record every row, write the reports.
     #[command(
-        after_help = "Examples:\n  ferry run samples/appointments.csv --kind appointments --target sandbox\n  ferry run calls.xlsx --kind calls --event-id 542818 --rate 5\n  ferry run failed.csv --kind publishers --retry-unknown"
+        after_help = "Examples (each runs as written from ferry's repository root):\n  ferry run samples/appointments.csv --kind appointments --target sandbox\n  ferry run samples/calls.csv --kind calls --config samples/ferry.toml --target sandbox --rate 5\n  ferry run samples/publishers.csv --kind publishers --target sandbox --retry-unknown"
     )]
     Run(RunArgs),
     /// Serve fake arctos, Quanshi and AICC endpoints on loopback, with fault injection.

@@ -10,7 +10,9 @@
 use std::collections::HashMap;
 
 use ferry::config::Config;
-use ferry::kinds::{Columns, Ctx, Item, Kind, MappingError, Record, Rejected, TaskRef, Valid};
+use ferry::kinds::{
+    flag_for_column, Columns, Ctx, Item, Kind, MappingError, Record, Rejected, TaskRef, Valid,
+};
 use ferry::problem::Problem;
 use ferry::validate::Validator;
 use proptest::prelude::*;
@@ -1457,7 +1459,7 @@ fn call_event_id_from_the_command_line() {
         .collect();
     let err = Columns::map(Kind::Calls, &header, &HashMap::new(), &[]).expect_err("eventId column");
     assert!(
-        matches!(&err, MappingError::MissingColumn { wanted, .. } if wanted == "eventId"),
+        matches!(&err, MappingError::MissingColumn { missing, .. } if missing == &["eventId (or pass --event-id)"]),
         "{err:?}"
     );
     let columns =
@@ -2273,9 +2275,13 @@ fn a_missing_required_column_is_a_mapping_error_naming_it() {
             .expect_err(&format!("{kind:?} {header:?}"));
         match &err {
             MappingError::MissingColumn {
-                wanted: w, kind: k, ..
+                missing, kind: k, ..
             } => {
-                assert_eq!((w.as_str(), *k), (wanted, kind.name()), "{header:?}");
+                assert_eq!(
+                    (missing.as_slice(), *k),
+                    (&[wanted.to_string()][..], kind.name()),
+                    "{header:?}"
+                );
             }
             other => panic!("{kind:?} {header:?}: {other:?}"),
         }
@@ -2288,6 +2294,53 @@ fn a_missing_required_column_is_a_mapping_error_naming_it() {
     // Either of task_num / out_task_num will do; phone alone will do for calls.
     map(Kind::Moderators, &["task_num"]);
     map(Kind::Calls, &["eventId", "name", "countryCode", "phone"]);
+}
+
+#[test]
+fn the_readme_lists_each_kinds_required_and_optional_columns() {
+    // The README's table is what a person reads before building a file: it must be the
+    // code's own list, so it is rendered from it here.
+    let mut table =
+        String::from("| kind | required columns | optional columns |\n| --- | --- | --- |\n");
+    for kind in Kind::ALL {
+        let required = kind.required_columns();
+        let named = |c: &str| match flag_for_column(c) {
+            Some(flag) => format!("`{c}` (or `{flag}`)"),
+            None => format!("`{c}`"),
+        };
+        let required_text: Vec<String> = required
+            .iter()
+            .map(|alternatives| {
+                alternatives
+                    .iter()
+                    .map(|c| named(c))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            })
+            .collect();
+        let optional: Vec<String> = kind
+            .fields()
+            .iter()
+            .filter(|f| !required.iter().any(|alternatives| alternatives.contains(f)))
+            .map(|f| format!("`{f}`"))
+            .collect();
+        let optional = if optional.is_empty() {
+            "—".to_string()
+        } else {
+            optional.join(", ")
+        };
+        table.push_str(&format!(
+            "| {} | {} | {optional} |\n",
+            kind.name(),
+            required_text.join(", ")
+        ));
+    }
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    assert!(
+        readme.contains(&table),
+        "README.md should hold this table of columns:\n{table}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1242,7 +1242,12 @@ fn config_manifest_and_usage_errors_exit_2_and_send_nothing() {
     // A manifest without a required column.
     ws.write("nocolumn.csv", "business_id,out_task_num\n15,E-0000\n");
     let args = run_args("nocolumn.csv", "appointments", "r", &[]);
-    assert_refused(&ws, &sandbox, &args, "no column for the required field");
+    assert_refused(
+        &ws,
+        &sandbox,
+        &args,
+        "no columns for the required fields task_type; branch_code; room_type; video;",
+    );
     // Usage errors.
     let args = run_args("appointments.csv", "appointments", "r", &["--rate", "0"]);
     assert_refused(&ws, &sandbox, &args, "--rate");

@@ -489,6 +489,35 @@ fn a_header_only_manifest_has_zero_rows_and_exits_0() {
 }
 
 #[test]
+fn every_missing_required_column_is_named_in_one_run() {
+    // Reported one column per run, five columns took five runs to learn.
+    let dir = TempDir::new().expect("temp dir");
+    let manifest = write(&dir, "calls.csv", "姓名,手机\nAda,13800138000\n");
+    let run = validate(&dir, &manifest, "calls", &[]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.stderr.trim_end(),
+        format!(
+            "error: {}: no columns for the required fields eventId (or pass --event-id); \
+             name; countryCode; mobile or phone; the header has: 姓名, 手机. Rename a column, \
+             or map it with [columns.calls] in ferry.toml",
+            manifest.display()
+        )
+    );
+    let manifest = write(&dir, "appointments.csv", "business_id,note\nB1,x\n");
+    let run = validate(&dir, &manifest, "appointments", &[]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains(
+            "no columns for the required fields out_task_num; task_type; branch_code; \
+             room_type; video; the header has: business_id, note."
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn an_empty_file_is_exit_2_naming_it() {
     let dir = TempDir::new().expect("temp dir");
     let manifest = write(&dir, "empty.csv", "");
@@ -1313,4 +1342,60 @@ fn standard_input_has_its_sha256_in_the_summary() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let path = write(&dir, "copy.csv", input);
     assert_eq!(run.summary()["manifest_sha256"], sha256(&path));
+}
+
+#[test]
+fn every_help_example_of_validate_and_run_runs_as_written_from_the_repo_root() {
+    // `ferry validate --help` once began with an example that failed without a config.
+    // Each example runs in a copy of the repository's samples, with this build of ferry
+    // first on PATH; rows may fail (exit 1: the samples hold deliberate mistakes), but the
+    // command itself must be right (never exit 2).
+    let dir = TempDir::new().expect("temp dir");
+    let samples = dir.path().join("samples");
+    std::fs::create_dir(&samples).expect("samples folder");
+    for entry in std::fs::read_dir(root().join("samples")).expect("samples") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), samples.join(entry.file_name())).expect("copy sample");
+    }
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_ferry"))
+        .parent()
+        .expect("bin dir")
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut examples = Vec::new();
+    for command in ["validate", "run"] {
+        let help = ferry_in(dir.path(), &[command, "--help"], None);
+        assert_eq!(help.code, 0, "{}", help.stderr);
+        let (_, listed) = help.stdout.split_once("Examples").expect("examples");
+        let found: Vec<String> = listed
+            .lines()
+            .skip(1)
+            .map(str::trim)
+            .take_while(|line| !line.is_empty())
+            .map(String::from)
+            .collect();
+        assert!(found.len() >= 3, "{command}: {found:?}");
+        examples.extend(found);
+    }
+    for example in &examples {
+        let output = Command::new("sh")
+            .arg("-c")
+            .arg(example)
+            .current_dir(dir.path())
+            .env("PATH", &path)
+            .env_remove("FERRY_CONFIG")
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("sh runs");
+        let code = output.status.code().expect("exited");
+        assert!(
+            code == 0 || code == 1,
+            "`{example}` exited {code}:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }

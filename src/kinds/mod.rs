@@ -103,7 +103,9 @@ impl Kind {
         }
     }
 
-    fn required_columns(self) -> RequiredColumns {
+    /// The columns a header must have; each entry lists alternatives (README's table of
+    /// columns is checked against this).
+    pub fn required_columns(self) -> RequiredColumns {
         match self {
             Kind::Appointments => appointments::REQUIRED_COLUMNS,
             Kind::Moderators => moderators::REQUIRED_COLUMNS,
@@ -222,12 +224,37 @@ pub enum MappingError {
         first: String,
         second: String,
     },
-    #[error("no column for the required field {wanted}; the header has: {have}. Rename a column, or map it with [columns.{kind}] in ferry.toml")]
+    /// Every required column that is missing, at once: one run tells all the file needs.
+    #[error("{} {}; the header has: {have}. Rename a column, or map it with [columns.{kind}] in ferry.toml", missing_lead(missing), missing_list(missing))]
     MissingColumn {
         kind: &'static str,
-        wanted: String,
+        /// Each missing column as `name` or `name or other`; a column a flag can stand
+        /// in for says so (`eventId (or pass --event-id)`).
+        missing: Vec<String>,
         have: String,
     },
+}
+
+fn missing_lead(missing: &[String]) -> &'static str {
+    match missing.len() {
+        1 => "no column for the required field",
+        _ => "no columns for the required fields",
+    }
+}
+
+fn missing_list(missing: &[String]) -> String {
+    missing.join("; ")
+}
+
+/// Columns a flag can stand in for: the flag gives every row the same value.
+const FLAG_FOR_COLUMN: &[(&str, &str)] = &[("eventId", "--event-id")];
+
+/// The flag that can stand in for a column, if there is one.
+pub fn flag_for_column(column: &str) -> Option<&'static str> {
+    FLAG_FOR_COLUMN
+        .iter()
+        .find(|(c, _)| *c == column)
+        .map(|(_, flag)| *flag)
 }
 
 /// Header-name matching: case, spaces, `_` and `-` do not count.
@@ -274,6 +301,7 @@ impl Columns {
         } else {
             kind.required_columns()
         };
+        let mut missing = Vec::new();
         for alternatives in required {
             let present = alternatives.iter().any(|wanted| {
                 optional_columns.contains(wanted)
@@ -283,12 +311,19 @@ impl Columns {
                         .is_some_and(|i| field_columns[i].is_some())
             });
             if !present {
-                return Err(MappingError::MissingColumn {
-                    kind: kind.name(),
-                    wanted: alternatives.join(" or "),
-                    have: header.join(", "),
-                });
+                let mut wanted = alternatives.join(" or ");
+                for flag in alternatives.iter().filter_map(|c| flag_for_column(c)) {
+                    wanted.push_str(&format!(" (or pass {flag})"));
+                }
+                missing.push(wanted);
             }
+        }
+        if !missing.is_empty() {
+            return Err(MappingError::MissingColumn {
+                kind: kind.name(),
+                missing,
+                have: header.join(", "),
+            });
         }
         Ok(Columns {
             kind,
