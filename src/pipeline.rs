@@ -118,13 +118,20 @@ pub fn validate(
         mut validator,
         display_path,
     } = opened;
-    let sha = manifest_sha256(&source.path);
-    let mut reports = Reports::create(&dir, Mode::Validate, &manifest.header)?;
+    // Needed before the first report line: each carries the manifest's id.
+    let sha = manifest_sha256(&source.path).join().unwrap_or_default();
+    let mut reports = Reports::create(
+        &dir,
+        Mode::Validate,
+        &manifest.header,
+        manifest::manifest_id(&sha),
+    )?;
     let mut rows_read = 0u64;
     for raw in manifest.rows {
-        let raw = raw?;
+        let mut raw = raw?;
         rows_read += 1;
-        let outcome = match validator.check(raw.row, &raw.cells, raw.defects) {
+        let defects = std::mem::take(&mut raw.defects);
+        let outcome = match validator.check(raw.row, &raw.cells, defects) {
             Ok(valid) => RowOutcome {
                 row: raw.row,
                 key: valid.key,
@@ -145,7 +152,7 @@ pub fn validate(
                 trail: Trail::default(),
             },
         };
-        reports.write(&outcome, &raw.cells)?;
+        reports.write(&outcome, &raw.carried())?;
     }
     let failed = reports.counts().failed_total;
     let mut summary = Summary {
@@ -154,7 +161,7 @@ pub fn validate(
         kind: kind.name(),
         target: None,
         manifest: display_path,
-        manifest_sha256: sha.join().unwrap_or_default(),
+        manifest_sha256: sha,
         started_at: started.to_rfc3339(),
         finished_at: chrono::Utc::now().to_rfc3339(),
         exit_code: if failed > 0 { 1 } else { 0 },
@@ -193,8 +200,8 @@ pub fn default_report_dir(run_id: &str) -> PathBuf {
     Path::new("ferry-reports").join(run_id)
 }
 
-/// The manifest's SHA-256, computed on a second thread while the rows are read.
-/// Standard input has none (it is consumed once).
+/// The manifest's SHA-256, computed on a second thread. Standard input has none (it is
+/// consumed once).
 pub fn manifest_sha256(path: &Path) -> std::thread::JoinHandle<String> {
     let path = path.to_path_buf();
     std::thread::spawn(move || {

@@ -23,7 +23,7 @@ use crate::config::{limits, Config, Target, MAX_CONCURRENCY, SANDBOX_TARGET};
 use crate::kinds::{Kind, TaskRef};
 use crate::lock::{Holder, StateLock};
 use crate::manifest::pin::Pin;
-use crate::manifest::Source;
+use crate::manifest::{Carried, Source};
 use crate::outcome::{Outcome, RowOutcome, Stage, Trail};
 use crate::pipeline::{self, Error};
 use crate::problem::{Code, Problem};
@@ -122,7 +122,7 @@ impl Stop {
 /// that must be durable before the outcome is reported.
 struct Record {
     outcome: RowOutcome,
-    cells: Vec<String>,
+    cells: Carried,
     update: Option<state::Update>,
 }
 
@@ -134,12 +134,12 @@ enum ToRecorder {
 /// A batch with the manifest cells of its rows, for the reports.
 struct Work {
     batch: Batch,
-    cells: Vec<Vec<String>>,
+    cells: Vec<Carried>,
 }
 
 /// A row of a batch on the wire: its row number, key, whether it is a deliberate resend,
 /// and its cells.
-type WireRow = (u64, String, bool, Vec<String>);
+type WireRow = (u64, String, bool, Carried);
 
 /// The batches on the wire: marked in flight, not yet handed to the recorder. A second
 /// interrupt stops the workers at once; the rows they held are then reported in doubt,
@@ -151,7 +151,7 @@ struct OnTheWire {
 }
 
 impl OnTheWire {
-    fn put(&self, batch: &Batch, cells: Vec<Vec<String>>) -> u64 {
+    fn put(&self, batch: &Batch, cells: Vec<Carried>) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let rows = batch
             .rows
@@ -164,7 +164,7 @@ impl OnTheWire {
     }
 
     /// The cells of a batch back, in row order; `None` once drained.
-    fn take(&self, id: u64) -> Option<Vec<Vec<String>>> {
+    fn take(&self, id: u64) -> Option<Vec<Carried>> {
         let rows = self.lock().remove(&id)?;
         Some(rows.into_iter().map(|(_, _, _, cells)| cells).collect())
     }
@@ -292,7 +292,12 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
     // report folder behind that the corrected rerun would find non-empty.
     let state_for_reader = open_state(&settings)?;
     let state_for_recorder = open_state(&settings)?;
-    let reports = Reports::create(&dir, Mode::Run, &header)?;
+    let reports = Reports::create(
+        &dir,
+        Mode::Run,
+        &header,
+        crate::manifest::manifest_id(pin.sha256()),
+    )?;
 
     // From here on a request may leave: faults stop the run, they do not return.
     sending.store(true, Ordering::SeqCst);
@@ -547,12 +552,11 @@ fn reader(
         ..
     } = opened;
     let mut batcher = Batcher::new(settings.kind, settings.target.batch_size);
-    let mut pending_cells: std::collections::HashMap<u64, Vec<String>> =
+    let mut pending_cells: std::collections::HashMap<u64, Carried> =
         std::collections::HashMap::new();
     let mut rows_read = 0u64;
     let mut state_failed = false;
-    let dispatch = |batches: Vec<Batch>,
-                    pending: &mut std::collections::HashMap<u64, Vec<String>>| {
+    let dispatch = |batches: Vec<Batch>, pending: &mut std::collections::HashMap<u64, Carried>| {
         for batch in batches {
             let cells = batch
                 .rows
@@ -569,7 +573,7 @@ fn reader(
         }
     };
     for raw in manifest.rows {
-        let raw = match raw {
+        let mut raw = match raw {
             Ok(raw) => raw,
             Err(e) => {
                 // The first pass read this file whole: it changed, or cannot be read now.
@@ -591,7 +595,8 @@ fn reader(
         }
         rows_read += 1;
         let row = raw.row;
-        let valid = match validator.check(row, &raw.cells, raw.defects) {
+        let defects = std::mem::take(&mut raw.defects);
+        let valid = match validator.check(row, &raw.cells, defects) {
             Ok(valid) => valid,
             Err(rejected) => {
                 let key = rejected.key.unwrap_or_default();
@@ -601,7 +606,7 @@ fn reader(
                     key,
                     Stage::Validation,
                     rejected.problems,
-                    raw.cells,
+                    raw.carried(),
                     None,
                 );
                 continue;
@@ -625,7 +630,12 @@ fn reader(
                     stop.abort(e.to_string());
                     state_failed = true;
                 }
-                record(to_recorder, finished(stop.unprocessed()), raw.cells, None);
+                record(
+                    to_recorder,
+                    finished(stop.unprocessed()),
+                    raw.carried(),
+                    None,
+                );
                 continue;
             }
             Ok(Plan::Send { task_num, resend }) => (task_num, resend),
@@ -633,17 +643,25 @@ fn reader(
                 record(
                     to_recorder,
                     finished(Outcome::Skipped { problem }),
-                    raw.cells,
+                    raw.carried(),
                     None,
                 );
                 continue;
             }
             Ok(Plan::Fail(stage, problem, update)) => {
-                fail_early(cx, row, valid.key, stage, vec![problem], raw.cells, update);
+                fail_early(
+                    cx,
+                    row,
+                    valid.key,
+                    stage,
+                    vec![problem],
+                    raw.carried(),
+                    update,
+                );
                 continue;
             }
         };
-        pending_cells.insert(row, raw.cells);
+        pending_cells.insert(row, raw.carried());
         let ready = batcher.push(BatchRow {
             row,
             key: valid.key,
@@ -665,7 +683,7 @@ fn fail_early(
     key: String,
     stage: Stage,
     problems: Vec<Problem>,
-    cells: Vec<String>,
+    cells: Carried,
     update: Option<state::Update>,
 ) {
     cx.progress
@@ -765,7 +783,7 @@ fn plan(
 fn record(
     to: &std::sync::mpsc::SyncSender<ToRecorder>,
     outcome: RowOutcome,
-    cells: Vec<String>,
+    cells: Carried,
     update: Option<state::Update>,
 ) {
     // The recorder outlives every sender of this channel; a send can fail only if it

@@ -4,7 +4,10 @@
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use ferry::manifest::{open, open_reader, spool, Format, Manifest, ManifestError, RawRow, Source};
+use ferry::manifest::{
+    open, open_reader, spool, Format, Manifest, ManifestError, Origin, OriginManifest, RawRow,
+    Source,
+};
 use ferry::problem::{Code, Problem};
 use proptest::prelude::*;
 use tempfile::TempDir;
@@ -57,11 +60,16 @@ fn open_error(source: &Source) -> String {
 }
 
 fn row(row: u64, cells: &[&str]) -> RawRow {
-    RawRow {
-        row,
-        cells: cells.iter().map(|c| c.to_string()).collect(),
-        defects: Vec::new(),
-    }
+    RawRow::new(row, cells.iter().map(|c| c.to_string()).collect())
+}
+
+/// A row of a fed-back report that does not say which manifest it came from.
+fn unknown_origin(mut raw: RawRow, source_row: u64) -> RawRow {
+    raw.origin = Origin {
+        row: source_row,
+        manifest: OriginManifest::Unknown,
+    };
+    raw
 }
 
 fn with_defects(mut raw: RawRow, defects: Vec<Problem>) -> RawRow {
@@ -207,8 +215,58 @@ fn ferry_columns_are_dropped_and_header_names_trimmed() {
     let csv = "ferry_row,FERRY_error, Name ,,mobile,ferry_key\n7,bad,Ada,x,138,k\n9,bad,,,,k\n";
     let (h, rows) = read_bytes("failed.csv", csv);
     assert_eq!(h, header(&["Name", "column_4", "mobile"]));
-    // The second row holds data only in ferry_ columns: it is empty.
-    assert_eq!(rows, vec![row(2, &["Ada", "x", "138"])]);
+    // The second row holds data only in ferry_ columns: it is empty. The first keeps
+    // its ferry_row as its row in a manifest ferry cannot name.
+    assert_eq!(rows, vec![unknown_origin(row(2, &["Ada", "x", "138"]), 7)]);
+}
+
+#[test]
+fn a_fed_back_row_keeps_the_row_and_manifest_it_first_came_from() {
+    let csv = "ferry_row,ferry_source_row,ferry_source,name\n\
+               2,17,0123456789ABCDEF,kept\n\
+               3,,0123456789abcdef,source row cleared\n\
+               4,x,0123456789abcdef,source row mangled\n\
+               5,19,not-an-id,id mangled\n\
+               6,12.0,0123456789abcdef,from a workbook\n";
+    let (h, rows) = read_bytes("failed.csv", csv);
+    assert_eq!(h, header(&["name"]));
+    let from = |row: u64| Origin {
+        row,
+        manifest: OriginManifest::Earlier("0123456789abcdef".to_string()),
+    };
+    let origins: Vec<Origin> = rows.into_iter().map(|r| r.origin).collect();
+    assert_eq!(
+        origins,
+        [
+            from(17),
+            // Its place in the original is lost: ferry_row counts rows of this file.
+            Origin {
+                row: 3,
+                manifest: OriginManifest::Unknown
+            },
+            Origin {
+                row: 4,
+                manifest: OriginManifest::Unknown
+            },
+            Origin {
+                row: 19,
+                manifest: OriginManifest::Unknown
+            },
+            from(12),
+        ]
+    );
+    // A report of a ferry before ferry_source_row: ferry_row is the original row.
+    let (_, rows) = read_bytes("failed.csv", "ferry_row,name\n7,old\n");
+    assert_eq!(
+        rows[0].origin,
+        Origin {
+            row: 7,
+            manifest: OriginManifest::Unknown
+        }
+    );
+    // A manifest with no ferry columns is its own origin.
+    let (_, rows) = read_bytes("m.csv", "name\nfresh\n");
+    assert_eq!(rows[0].origin, Origin::here(2));
 }
 
 #[test]
@@ -674,6 +732,12 @@ fn json_array_union_header_and_value_kinds() {
             ),
             row(3, &["u3", "", "false", "", "", "", "", "", ""]),
         ]
+        .into_iter()
+        // A key named ferry_row makes every object a fed-back row: the third's value
+        // is its source row.
+        .zip([1, 2, 9])
+        .map(|(r, source_row)| unknown_origin(r, source_row))
+        .collect::<Vec<_>>()
     );
 }
 
@@ -854,6 +918,14 @@ fn xlsx_cells_read_as_excel_shows_them() {
             ),
             row(4, &["Bo", "+886912345678", "", "", "", "", ""]),
         ]
+        .into_iter()
+        // The sheet has a ferry_ column: its rows read as fed back, from a manifest
+        // ferry cannot name.
+        .map(|r| {
+            let own = r.row;
+            unknown_origin(r, own)
+        })
+        .collect::<Vec<_>>()
     );
 }
 

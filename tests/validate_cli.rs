@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use calamine::{Data, Reader, Xlsx};
+
+#[path = "common/report_support.rs"]
+mod report_support;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -45,11 +48,30 @@ impl Run {
             .unwrap_or_else(|e| panic!("{}: {e}\nstderr: {}", path.display(), self.stderr))
     }
 
-    /// A report CSV as text, its BOM checked and removed.
-    fn csv(&self, name: &str) -> String {
+    /// A report CSV as written, its BOM checked and removed.
+    fn csv_with_origins(&self, name: &str) -> String {
         let bytes = self.file(name);
         assert!(bytes.starts_with(BOM), "{name} must start with a UTF-8 BOM");
         String::from_utf8(bytes[BOM.len()..].to_vec()).expect("reports are UTF-8")
+    }
+
+    /// A report CSV of a manifest that is no fed-back report, as text without its two
+    /// origin columns, after checking that every row is its own origin
+    /// (`ferry_source_row` = `ferry_row`, `ferry_source` = the manifest's id).
+    fn csv(&self, name: &str) -> String {
+        let id = self.manifest_id();
+        self.csv_origins(name, |row| (row.to_string(), id.clone()))
+    }
+
+    /// A report CSV as text without its two origin columns, after checking that every
+    /// row's origin is `expected(ferry_row)`: (`ferry_source_row`, `ferry_source`).
+    fn csv_origins(&self, name: &str, expected: impl Fn(&str) -> (String, String)) -> String {
+        report_support::drop_origins(&self.csv_with_origins(name), expected)
+    }
+
+    /// The manifest's id in `ferry_source`: the first 16 hex digits of its SHA-256.
+    fn manifest_id(&self) -> String {
+        report_support::manifest_id(&self.summary())
     }
 
     /// A report CSV's records (header first), parsed.
@@ -368,10 +390,11 @@ fn expected_files_account_for_every_sample_row_once() {
             .map(String::from)
             .to_vec()
         };
+        let origin = ["ferry_source_row", "ferry_source"].map(String::from);
         let mut want_valid: Vec<String> = VALID_HEADER.split(',').map(String::from).collect();
-        want_valid.extend(original.iter().cloned());
+        want_valid.extend(origin.iter().chain(&original).cloned());
         let mut want_failed: Vec<String> = FAILED_HEADER.split(',').map(String::from).collect();
-        want_failed.extend(original.iter().cloned());
+        want_failed.extend(origin.iter().chain(&original).cloned());
         assert_eq!(valid[0], want_valid, "{kind} valid.csv header");
         assert_eq!(failed[0], want_failed, "{kind} failed.csv header");
         let mut seen: Vec<u64> = valid[1..]
@@ -621,7 +644,7 @@ fn report_xlsx_has_the_tables_as_text_sheets() {
     let workbook: Xlsx<_> = calamine::open_workbook(&xlsx).expect("report.xlsx opens");
     assert_eq!(workbook.sheet_names(), ["valid", "failed", "summary"]);
     for name in ["valid", "failed"] {
-        let csv = run.records(&format!("{name}.csv"));
+        let csv = parse_csv(&run.csv_with_origins(&format!("{name}.csv")));
         let width = csv[0].len();
         let cells = padded(text_cells(&sheet(&xlsx, name), name), width);
         assert_eq!(cells, csv, "sheet {name} holds {name}.csv");
@@ -663,7 +686,7 @@ fn report_xlsx_cells_hold_the_original_text_not_formulas() {
     let run = validate(&dir, &manifest, "agent-settings", &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let valid = text_cells(&sheet(&run.reports.join("report.xlsx"), "valid"), "valid");
-    assert_eq!(valid[1][7..], ["u1", "=cmd()", "007"]);
+    assert_eq!(valid[1][9..], ["u1", "=cmd()", "007"]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1097,18 +1120,23 @@ fn a_fixed_failed_csv_validates_as_a_manifest() {
         "{}\n{}\n{}",
         again.stdout,
         again.stderr,
-        again.csv("failed.csv")
+        again.csv_with_origins("failed.csv")
     );
 
     // ferry_* columns were ignored; the original columns and cells come through intact.
     let original_header = "business_id,out_task_num,out_task_type,task_type,task_notify,task_time,task_remark,branch_code,business_code,room_type,video,note";
-    let valid = again.csv("valid.csv");
+    // Each row keeps its place in the sample: its row there, and the sample's id.
+    let fixed_records = parse_csv(fixed.trim_start_matches('\u{feff}'));
+    let sample_id = run.manifest_id();
+    let valid = again.csv_origins("valid.csv", |row| {
+        let row: usize = row.parse().expect("ferry_row");
+        (fixed_records[row - 1][0].clone(), sample_id.clone())
+    });
     let mut lines = valid.lines();
     assert_eq!(
         lines.next(),
         Some(format!("{VALID_HEADER},{original_header}").as_str())
     );
-    let fixed_records = parse_csv(fixed.trim_start_matches('\u{feff}'));
     let valid_records = parse_csv(&valid);
     assert_eq!(valid_records.len(), 4);
     for (i, (v, f)) in valid_records[1..]
@@ -1121,7 +1149,7 @@ fn a_fixed_failed_csv_validates_as_a_manifest() {
             (i + 2).to_string(),
             "rows are numbered in the new file"
         );
-        assert_eq!(v[7..], f[10..], "original cells intact");
+        assert_eq!(v[7..], f[12..], "original cells intact");
     }
     assert_eq!(valid_records[1][1], "APT-1004");
     assert_eq!(valid_records[3][1], "APT-1007");
@@ -1136,7 +1164,10 @@ fn the_failed_sheet_of_report_xlsx_is_a_manifest() {
     let dir2 = TempDir::new().expect("temp dir");
     let again = validate(&dir2, &xlsx, "task-status", &["--sheet", "failed"]);
     assert_eq!(again.code, 1, "{}\n{}", again.stdout, again.stderr);
-    let failed = again.records("failed.csv");
+    // The row keeps its place in the sample.
+    let (sample_row, sample_id) = (run.records("failed.csv")[1][0].clone(), run.manifest_id());
+    let failed =
+        parse_csv(&again.csv_origins("failed.csv", |_| (sample_row.clone(), sample_id.clone())));
     assert_eq!(failed[0][10..], ["out_task_num", "task_status"]);
     assert_eq!(failed.len(), 2);
     assert_eq!(&failed[1][..4], ["2", "", "validation", "invalid_choice"]);

@@ -67,8 +67,100 @@ pub struct RawRow {
     pub row: u64,
     /// One cell per header column, in header order (never more, never fewer).
     pub cells: Vec<String>,
+    /// Where the record first came from (itself, unless a report was fed back).
+    pub origin: Origin,
     /// Reading problems confined to this row; such a row fails validation.
     pub defects: Vec<Problem>,
+}
+
+impl RawRow {
+    /// A record of this manifest itself, with nothing wrong.
+    pub fn new(row: u64, cells: Vec<String>) -> RawRow {
+        RawRow {
+            row,
+            cells,
+            origin: Origin::here(row),
+            defects: Vec::new(),
+        }
+    }
+
+    /// What travels with the row to its report line once it has been validated.
+    pub fn carried(self) -> Carried {
+        Carried {
+            origin: self.origin,
+            cells: self.cells,
+        }
+    }
+}
+
+/// The row of the manifest a record first came from. A report fed back as a manifest
+/// carries it in `ferry_source_row` and `ferry_source`, so after any number of
+/// fix-and-feed-back rounds each row can still be found in the original sheet (and
+/// `ferry reconcile` of the original finds the rows sent from its reports).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// `ferry_source_row`: the row number in the original manifest.
+    pub row: u64,
+    pub manifest: OriginManifest,
+}
+
+/// Which manifest `Origin::row` counts in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OriginManifest {
+    /// The manifest being read: the record is its own origin.
+    Here,
+    /// An earlier manifest, by its id (`ferry_source`: the first 16 hex digits of its
+    /// SHA-256, as its summary.json gives it).
+    Earlier(String),
+    /// A report fed back without `ferry_source` (edited out, or an older ferry's): the
+    /// row number is known, its manifest is not.
+    Unknown,
+}
+
+impl Origin {
+    pub fn here(row: u64) -> Origin {
+        Origin {
+            row,
+            manifest: OriginManifest::Here,
+        }
+    }
+
+    /// `ferry_source` for this origin, given the id of the manifest being read.
+    pub fn manifest_id<'a>(&'a self, here: &'a str) -> &'a str {
+        match &self.manifest {
+            OriginManifest::Here => here,
+            OriginManifest::Earlier(id) => id,
+            OriginManifest::Unknown => "",
+        }
+    }
+
+    /// The earlier manifest's id, when the record was fed back from one.
+    pub fn earlier(&self) -> Option<&str> {
+        match &self.manifest {
+            OriginManifest::Earlier(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// A manifest's id in `ferry_source`: the first 16 hex digits of its SHA-256 (enough to
+/// tell a site's manifests apart, short enough for a spreadsheet column).
+pub fn manifest_id(sha256: &str) -> String {
+    sha256.get(..16).unwrap_or_default().to_string()
+}
+
+/// A row's manifest cells and origin: what its report line carries after the ferry
+/// columns, untouched by validation and sending.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Carried {
+    pub origin: Origin,
+    pub cells: Vec<String>,
+}
+
+impl Default for Origin {
+    fn default() -> Origin {
+        Origin::here(0)
+    }
 }
 
 /// An open manifest: its header and the stream of its rows.
@@ -495,6 +587,9 @@ struct Shaper {
     keep: Vec<usize>,
     /// Whether each raw column is kept (not `ferry_*`).
     kept: Vec<bool>,
+    /// Raw column indices of a fed-back report's `ferry_source_row`, `ferry_row` and
+    /// `ferry_source`.
+    origin: OriginColumns,
     layout: Layout,
     label: &'static str,
 }
@@ -504,6 +599,7 @@ impl Shaper {
         let mut header = Vec::new();
         let mut keep = Vec::new();
         let mut kept = Vec::with_capacity(raw.len());
+        let mut origin = OriginColumns::default();
         for (i, name) in raw.iter().enumerate() {
             let name = name.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
             let is_ferry = name
@@ -511,6 +607,7 @@ impl Shaper {
                 .is_some_and(|p| p.eq_ignore_ascii_case("ferry_"));
             kept.push(!is_ferry);
             if is_ferry {
+                origin.note(name, i);
                 continue;
             }
             // An unnamed column still carries its data, under a name that says where it is.
@@ -525,6 +622,7 @@ impl Shaper {
             header,
             keep,
             kept,
+            origin,
             layout,
             label,
         }
@@ -550,6 +648,7 @@ impl Shaper {
         } else if let Some(problem) = self.ragged(&record.cells, record.width) {
             defects.push(problem);
         }
+        let origin = self.origin.of(&record);
         let mut cells = Vec::with_capacity(self.keep.len());
         for (&raw, name) in self.keep.iter().zip(&self.header) {
             let cell = record
@@ -607,6 +706,7 @@ impl Shaper {
         Some(RawRow {
             row: record.row,
             cells,
+            origin,
             defects,
         })
     }
@@ -691,6 +791,64 @@ impl Shaper {
             ),
         };
         Some(Problem::new(Code::RaggedRow, "", message))
+    }
+}
+
+/// Where a fed-back report keeps each row's origin.
+#[derive(Default)]
+struct OriginColumns {
+    source_row: Option<usize>,
+    row: Option<usize>,
+    source: Option<usize>,
+}
+
+impl OriginColumns {
+    fn note(&mut self, name: &str, raw: usize) {
+        use crate::report::{ROW_COLUMN, SOURCE_COLUMN, SOURCE_ROW_COLUMN};
+        let slot = match name.to_ascii_lowercase() {
+            n if n == SOURCE_ROW_COLUMN => &mut self.source_row,
+            n if n == ROW_COLUMN => &mut self.row,
+            n if n == SOURCE_COLUMN => &mut self.source,
+            _ => return,
+        };
+        slot.get_or_insert(raw);
+    }
+
+    /// The record's origin: `ferry_source_row` when the report had it, else `ferry_row`
+    /// (a report of the first round), else the record itself. These are ferry's own
+    /// bookkeeping, not data to send: a cell a person cleared or mangled falls back to
+    /// the next, and the row is still read (its origin then counts as unknown).
+    fn of(&self, record: &Record) -> Origin {
+        let number = |column: Option<usize>| {
+            let cell = record.cells.get(column?)?.trim();
+            // A workbook's number cell may come back as `12.0` from other tools.
+            let digits = cell.strip_suffix(".0").unwrap_or(cell);
+            digits.parse::<u64>().ok().filter(|&n| n > 0)
+        };
+        let source = self
+            .source
+            .and_then(|c| record.cells.get(c))
+            .map(|c| c.trim().to_ascii_lowercase())
+            .filter(|id| id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()));
+        // `ferry_row` stands in only for a report made before `ferry_source_row` existed:
+        // in a later round it counts rows of the fed-back file, not of the original.
+        let row = match self.source_row {
+            Some(_) => number(self.source_row),
+            None => number(self.row),
+        };
+        if self.source_row.is_none() && self.row.is_none() {
+            return Origin::here(record.row);
+        }
+        match (row, source) {
+            (Some(row), Some(id)) => Origin {
+                row,
+                manifest: OriginManifest::Earlier(id),
+            },
+            (row, _) => Origin {
+                row: row.unwrap_or(record.row),
+                manifest: OriginManifest::Unknown,
+            },
+        }
     }
 }
 

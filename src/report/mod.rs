@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 pub use summary::{requests as summary_requests, seconds_since, Counts, Requests, Summary};
 
+use crate::manifest::Carried;
 use crate::outcome::{Outcome, RowOutcome};
 use crate::problem::{Code, Problem};
 
@@ -25,18 +26,29 @@ pub enum Mode {
     Run,
 }
 
+/// `ferry_row`: the row's number in the manifest this run read.
+pub const ROW_COLUMN: &str = "ferry_row";
+/// `ferry_source_row`: the row's number in the manifest it first came from, kept through
+/// any number of fix-and-feed-back rounds (the same as `ferry_row` in the first).
+pub const SOURCE_ROW_COLUMN: &str = "ferry_source_row";
+/// `ferry_source`: which manifest that was: the first 16 hex digits of its SHA-256
+/// (`manifest::manifest_id`).
+pub const SOURCE_COLUMN: &str = "ferry_source";
+
 pub const SUCCEEDED_COLUMNS: &[&str] = &[
-    "ferry_row",
+    ROW_COLUMN,
     "ferry_key",
     "ferry_remote_id",
     "ferry_request_id",
     "ferry_server_request_id",
     "ferry_attempts",
     "ferry_warning",
+    SOURCE_ROW_COLUMN,
+    SOURCE_COLUMN,
 ];
 
 pub const FAILED_COLUMNS: &[&str] = &[
-    "ferry_row",
+    ROW_COLUMN,
     "ferry_key",
     "ferry_stage",
     "ferry_error_code",
@@ -46,6 +58,8 @@ pub const FAILED_COLUMNS: &[&str] = &[
     "ferry_request_id",
     "ferry_server_request_id",
     "ferry_attempts",
+    SOURCE_ROW_COLUMN,
+    SOURCE_COLUMN,
 ];
 
 /// One report table: its file name, sheet name and ferry columns.
@@ -128,6 +142,8 @@ pub struct Reports {
     dir: PathBuf,
     mode: Mode,
     header: Vec<String>,
+    /// `ferry_source` of the rows that came from this manifest itself.
+    manifest_id: String,
     writers: Vec<(Table, csv::Writer<BufWriter<File>>)>,
     counts: Counts,
     problems: ProblemTable,
@@ -230,8 +246,14 @@ fn same_folder(a: &Path, b: &Path) -> bool {
 
 impl Reports {
     /// Creates the folder and the CSV files with their headers. `header` is the
-    /// manifest's own columns, carried after the ferry columns.
-    pub fn create(dir: &Path, mode: Mode, header: &[String]) -> Result<Reports, ReportError> {
+    /// manifest's own columns, carried after the ferry columns; `manifest_id` is the
+    /// manifest's `ferry_source` (`manifest::manifest_id`).
+    pub fn create(
+        dir: &Path,
+        mode: Mode,
+        header: &[String],
+        manifest_id: String,
+    ) -> Result<Reports, ReportError> {
         let io_err = |path: &Path| {
             let path = path.display().to_string();
             move |source| ReportError::Io { path, source }
@@ -269,6 +291,7 @@ impl Reports {
             dir: dir.to_path_buf(),
             mode,
             header: header.to_vec(),
+            manifest_id,
             writers,
             counts: Counts::default(),
             problems: ProblemTable::default(),
@@ -285,7 +308,8 @@ impl Reports {
     }
 
     /// Writes one row to the table its outcome belongs in.
-    pub fn write(&mut self, row: &RowOutcome, cells: &[String]) -> Result<(), ReportError> {
+    pub fn write(&mut self, row: &RowOutcome, carried: &Carried) -> Result<(), ReportError> {
+        let cells = &carried.cells;
         if !self.seen.insert(row.row) {
             return Err(ReportError::Duplicate(row.row));
         }
@@ -304,7 +328,9 @@ impl Reports {
             // A validate folder has no skipped/unprocessed tables; nothing produces them there.
             return Ok(());
         };
-        let fields = ferry_fields(row);
+        let mut fields = ferry_fields(row);
+        fields.push(carried.origin.row.to_string());
+        fields.push(carried.origin.manifest_id(&self.manifest_id).to_string());
         // Every row has exactly the header's cells (the reader pads), but padding here
         // keeps the tables rectangular whatever a caller passes.
         let extra = self.header.len().saturating_sub(cells.len());

@@ -313,6 +313,25 @@ impl Table {
         Table { header, rows }
     }
 
+    /// Checks that the origin columns follow the ferry columns and that each row's
+    /// origin is `expected(ferry_row)`, then drops them.
+    pub fn check_and_drop_origins(&mut self, expected: impl Fn(u64) -> (String, String)) {
+        let at = self.index(ORIGIN_COLUMNS[0]);
+        assert_eq!(self.header[at..at + 2], ORIGIN_COLUMNS, "{:?}", self.header);
+        let ferry_row = self.index("ferry_row");
+        for row in &mut self.rows {
+            let number: u64 = row[ferry_row].parse().expect("ferry_row is a number");
+            let (source_row, source) = expected(number);
+            assert_eq!(
+                (row[at].as_str(), row[at + 1].as_str()),
+                (source_row.as_str(), source.as_str()),
+                "origin of row {number}"
+            );
+            row.drain(at..at + 2);
+        }
+        self.header.drain(at..at + 2);
+    }
+
     pub fn index(&self, column: &str) -> usize {
         self.header
             .iter()
@@ -444,8 +463,29 @@ pub const FAILED_COLUMNS: [&str; 10] = [
     "ferry_attempts",
 ];
 
+/// The origin columns every report table has after its ferry columns.
+pub const ORIGIN_COLUMNS: [&str; 2] = ["ferry_source_row", "ferry_source"];
+
 impl Reports {
+    /// The reports of a run of a manifest that is no fed-back report: every row's origin
+    /// is checked to be itself (`ferry_source_row` = `ferry_row`, `ferry_source` = the
+    /// manifest's id), and the two origin columns are then left out of the tables.
     pub fn read(dir: &Path) -> Reports {
+        let mut reports = Reports::read_with_origins(dir);
+        let id = reports.manifest_id();
+        for table in [
+            &mut reports.succeeded,
+            &mut reports.failed,
+            &mut reports.skipped,
+            &mut reports.unprocessed,
+        ] {
+            table.check_and_drop_origins(|row| (row.to_string(), id.clone()));
+        }
+        reports
+    }
+
+    /// The reports as written, origin columns included.
+    pub fn read_with_origins(dir: &Path) -> Reports {
         let summary_path = dir.join("summary.json");
         let summary = std::fs::read(&summary_path)
             .unwrap_or_else(|e| panic!("{}: {e}", summary_path.display()));
@@ -457,6 +497,14 @@ impl Reports {
             unprocessed: Table::read(&dir.join("unprocessed.csv")),
             summary: serde_json::from_slice(&summary).expect("summary.json is JSON"),
         }
+    }
+
+    /// The manifest's id in `ferry_source`: the first 16 hex digits of its SHA-256.
+    pub fn manifest_id(&self) -> String {
+        let sha = self.summary["manifest_sha256"]
+            .as_str()
+            .expect("summary.manifest_sha256");
+        sha.get(..16).unwrap_or_default().to_string()
     }
 
     pub fn tables(&self) -> [(&'static str, &Table); 4] {
