@@ -47,6 +47,12 @@ pub enum Command {
         after_help = "Examples (each runs as written from ferry's repository root):\n  ferry run samples/appointments.csv --kind appointments --target sandbox\n  ferry run samples/calls.csv --kind calls --config samples/ferry.toml --target sandbox --rate 5\n  ferry run samples/publishers.csv --kind publishers --target sandbox --retry-unknown"
     )]
     Run(RunArgs),
+    /// Where every row of a manifest stands now, from the state: done, failed, in doubt
+    /// or never attempted. Sends nothing; exit 0 when every row is done.
+    #[command(
+        after_help = "Run it on the original sheet after any number of fix-and-feed-back rounds.\nExamples (each runs as written from ferry's repository root, after the run examples):\n  ferry reconcile samples/appointments.csv --kind appointments --target sandbox\n  ferry reconcile samples/calls.csv --kind calls --config samples/ferry.toml --target sandbox"
+    )]
+    Reconcile(ReconcileArgs),
     /// Serve fake arctos, Quanshi and AICC endpoints on loopback, with fault injection.
     #[command(
         after_help = "Examples:\n  ferry sandbox\n  ferry sandbox --addr 127.0.0.1:9000 --latency-ms 100 --throttle-rate 0.05 --seed 7"
@@ -106,11 +112,10 @@ pub struct ValidateArgs {
     pub manifest: ManifestArgs,
 }
 
+/// Which target's records, in which state.
 #[derive(Args, Debug, Clone)]
-pub struct RunArgs {
-    #[command(flatten)]
-    pub manifest: ManifestArgs,
-    /// Target section of the config; `sandbox` starts a built-in sandbox on loopback.
+pub struct TargetArgs {
+    /// Target section of the config; `sandbox` is the built-in sandbox on loopback.
     #[arg(long)]
     pub target: Option<String>,
     /// State database: what earlier runs did, per target, kind and record key. Default:
@@ -118,6 +123,14 @@ pub struct RunArgs {
     /// working directory when there is none).
     #[arg(long)]
     pub state: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+    #[command(flatten)]
+    pub at: TargetArgs,
     /// When another run holds the state, wait up to SECS for it instead of exiting 2.
     #[arg(long, value_name = "SECS")]
     pub wait_lock: Option<u64>,
@@ -139,6 +152,14 @@ pub struct RunArgs {
     /// Send again the rows whose outcome was unknown (the vendor may then say they exist).
     #[arg(long)]
     pub retry_unknown: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReconcileArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+    #[command(flatten)]
+    pub at: TargetArgs,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::cli::{Cli, Command, ManifestArgs, RunArgs, SandboxArgs, ValidateArgs};
+use crate::cli::{Cli, Command, ManifestArgs, ReconcileArgs, RunArgs, SandboxArgs, ValidateArgs};
 use crate::config::{Config, SANDBOX_TARGET};
 use crate::pipeline::{self, Error};
 use crate::run;
@@ -13,6 +13,7 @@ pub fn run(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Validate(args) => validate(args),
         Command::Run(args) => run_command(args),
+        Command::Reconcile(args) => reconcile(args),
         Command::Sandbox(args) => sandbox(args),
         Command::Demo(args) => crate::demo::run(args),
     };
@@ -176,7 +177,7 @@ fn run_command(mut args: RunArgs) -> Result<i32, Error> {
     let (name, _spooled) = prepare_manifest(&mut args.manifest)?;
     let runtime = run::runtime()?;
     let report = runtime.block_on(async {
-        let sandbox = if args.target.as_deref() == Some(SANDBOX_TARGET) {
+        let sandbox = if args.at.target.as_deref() == Some(SANDBOX_TARGET) {
             let options = crate::sandbox::Options {
                 addr: ([127, 0, 0, 1], 0).into(),
                 ..crate::sandbox::Options::default()
@@ -197,6 +198,48 @@ fn run_command(mut args: RunArgs) -> Result<i32, Error> {
     })?;
     print_run_summary(&report);
     Ok(report.summary.exit_code)
+}
+
+fn reconcile(mut args: ReconcileArgs) -> Result<i32, Error> {
+    exit_130_on_interrupt();
+    let config = Config::discover(args.manifest.config.as_deref())?;
+    let (name, _spooled) = prepare_manifest(&mut args.manifest)?;
+    let m = &args.manifest;
+    let target = match args.at.target.as_deref() {
+        Some(SANDBOX_TARGET) => SANDBOX_TARGET.to_string(),
+        name => config.target_for(m.kind, name)?.name.clone(),
+    };
+    let settings = crate::reconcile::Settings {
+        source: m.source(),
+        manifest_name: name,
+        kind: m.kind,
+        event_id: m.event_id,
+        target,
+        state_path: config.state_path(args.at.state.as_deref()),
+        report_dir: m.report_dir.clone(),
+        overwrite: m.overwrite,
+    };
+    let report = crate::reconcile::reconcile(&settings, &config)?;
+    let s = &report.summary;
+    let c = &s.counts;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{} ({}, target {}): {} rows: {} done, {} failed, {} in doubt, {} never attempted",
+        s.manifest,
+        s.kind,
+        settings.target,
+        c.total,
+        c.succeeded,
+        c.failed_total - report.in_doubt,
+        report.in_doubt,
+        c.unprocessed
+    );
+    print_problems(&mut out, &report.problems);
+    let _ = writeln!(out, "state: {}", settings.state_path.display());
+    let _ = writeln!(out, "reports: {}", report.dir.display());
+    log_summary(s, &report.dir);
+    Ok(s.exit_code)
 }
 
 /// Checks the manifest flags and, for `-`, copies standard input to a temporary file

@@ -294,15 +294,16 @@ impl Config {
         Ok(config)
     }
 
-    /// Where the state lives when `--state` is not given: the config's `state`, else
+    /// Where the state lives: `--state` (`flag`), else the config's `state`, else
     /// `.ferry/state.db` beside the config file, else in the working directory — so a
     /// cron job started from another folder finds the same state.
-    pub fn state_path(&self) -> PathBuf {
+    pub fn state_path(&self, flag: Option<&Path>) -> PathBuf {
         let default = Path::new(".ferry").join("state.db");
-        match (&self.state, &self.path) {
-            (Some(state), _) => state.clone(),
-            (None, Some(config)) => beside(config, &default),
-            (None, None) => default,
+        match (flag, &self.state, &self.path) {
+            (Some(flag), _, _) => flag.to_path_buf(),
+            (None, Some(state), _) => state.clone(),
+            (None, None, Some(config)) => beside(config, &default),
+            (None, None, None) => default,
         }
     }
 

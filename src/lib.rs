@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod outcome;
 pub mod pipeline;
 pub mod problem;
+pub mod reconcile;
 pub mod report;
 pub mod run;
 pub mod sandbox;

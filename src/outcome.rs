@@ -1,12 +1,12 @@
 //! What became of a row: the one type every stage after reading produces and the
 //! reports and the state consume.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::problem::{Problem, Warning};
 
 /// Where a failed row stopped (`ferry_stage`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
     Validation,
@@ -60,6 +60,40 @@ pub enum Outcome {
     Skipped { problem: Problem },
     /// Not attempted because the run stopped early.
     Unprocessed { problem: Problem },
+}
+
+/// A failed outcome as the state keeps it, for `ferry reconcile` to report later.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub stage: Stage,
+    pub problems: Vec<Problem>,
+    pub http_status: Option<u16>,
+}
+
+impl Failure {
+    /// The failure of a failed outcome; `None` for any other.
+    pub fn of(outcome: &Outcome) -> Option<Failure> {
+        match outcome {
+            Outcome::Failed {
+                stage,
+                problems,
+                http_status,
+            } => Some(Failure {
+                stage: *stage,
+                problems: problems.clone(),
+                http_status: *http_status,
+            }),
+            _ => None,
+        }
+    }
+
+    pub fn into_outcome(self) -> Outcome {
+        Outcome::Failed {
+            stage: self.stage,
+            problems: self.problems,
+            http_status: self.http_status,
+        }
+    }
 }
 
 /// A row's outcome with everything the reports need to find and explain it.

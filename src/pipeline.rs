@@ -141,16 +141,7 @@ pub fn validate(
                 },
                 trail: Trail::default(),
             },
-            Err(rejected) => RowOutcome {
-                row: raw.row,
-                key: rejected.key.unwrap_or_default(),
-                outcome: Outcome::Failed {
-                    stage: Stage::Validation,
-                    problems: rejected.problems,
-                    http_status: None,
-                },
-                trail: Trail::default(),
-            },
+            Err(rejected) => rejected_outcome(raw.row, rejected),
         };
         reports.write(&outcome, &raw.carried())?;
     }
@@ -175,6 +166,20 @@ pub fn validate(
         dir,
         problems,
     })
+}
+
+/// The report line of a row that failed validation.
+pub fn rejected_outcome(row: u64, rejected: crate::kinds::Rejected) -> RowOutcome {
+    RowOutcome {
+        row,
+        key: rejected.key.unwrap_or_default(),
+        outcome: Outcome::Failed {
+            stage: Stage::Validation,
+            problems: rejected.problems,
+            http_status: None,
+        },
+        trail: Trail::default(),
+    }
 }
 
 /// A command-line flag's value checked against its range (`config::limits`); outside it

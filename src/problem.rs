@@ -4,8 +4,13 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// Every per-row problem or warning ferry can report. The string form is the contract.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Serialised (in the state's record of a failure) by the same snake_case name
+/// `as_str` gives; a test holds the two together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Code {
     // reading
     RaggedRow,
@@ -125,7 +130,7 @@ impl fmt::Display for Code {
 }
 
 /// One thing wrong with (or worth noting about) a row.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     pub code: Code,
     /// The canonical field name (`customer_phone`), the column as written for reading
@@ -144,5 +149,42 @@ impl Problem {
     }
 }
 
+/// Problems in one line, `code: message; code: message` (warnings in reports, a row's
+/// last error in the state).
+pub fn summary(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("{}: {}", p.code, p.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// A per-row note that does not stop the row (`country_prefix_dropped`, ...).
 pub type Warning = Problem;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The state keeps failures by serde's name of each code; reports print `as_str`.
+    /// Every code the README's table documents must be both.
+    #[test]
+    fn every_documented_code_is_stored_by_the_name_reports_give_it() {
+        let readme = include_str!("../README.md");
+        let table = readme
+            .split("| code | meaning |")
+            .find(|t| t.contains("| `required` |"))
+            .expect("the README's table of codes");
+        let mut names = Vec::new();
+        for line in table.lines().skip(2).take_while(|l| l.starts_with('|')) {
+            let first_cell = line.split('|').nth(1).unwrap_or_default();
+            names.extend(first_cell.split('`').skip(1).step_by(2));
+        }
+        assert!(names.len() > 40, "{names:?}");
+        for name in names {
+            let code: Code = serde_json::from_str(&format!("\"{name}\""))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(code.as_str(), name);
+        }
+    }
+}

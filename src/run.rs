@@ -747,12 +747,8 @@ fn plan(
                         e.run_id
                     ),
                 );
-                let update = state::Update {
-                    key: key.to_string(),
-                    status: Status::Unknown,
-                    remote_id: None,
-                    request_ids: e.request_ids,
-                };
+                let update =
+                    state::Update::new(key.to_string(), Status::Unknown, None, e.request_ids);
                 return Ok(Plan::Fail(Stage::Unknown, problem, Some(update)));
             }
             resend = true;
@@ -998,12 +994,12 @@ async fn worker(cx: &WorkerContext, work: Work) {
             cx.progress.add_failed(1, stop, cx.max_failed);
         }
         records.push(Record {
-            update: Some(state::Update {
-                key: row.key.clone(),
+            update: Some(state::Update::new(
+                row.key.clone(),
                 status,
                 remote_id,
-                request_ids: request_ids.clone(),
-            }),
+                request_ids.clone(),
+            )),
             outcome: RowOutcome {
                 row: row.row,
                 key: row.key,
@@ -1145,13 +1141,22 @@ fn updates_of(messages: &[ToRecorder]) -> Vec<state::Update> {
     let mut updates = Vec::new();
     for m in messages {
         match m {
-            ToRecorder::InFlight(keys, _) => updates.extend(keys.iter().map(|k| state::Update {
-                key: k.clone(),
-                status: Status::InFlight,
-                remote_id: None,
-                request_ids: String::new(),
+            ToRecorder::InFlight(keys, _) => updates.extend(
+                keys.iter()
+                    .map(|k| state::Update::new(k.clone(), Status::InFlight, None, String::new())),
+            ),
+            ToRecorder::Rows(rows) => updates.extend(rows.iter().filter_map(|r| {
+                let mut update = r.update.clone()?;
+                // What `ferry reconcile` reports of the key later: its last error, and
+                // the earlier manifest's row a fed-back row came from.
+                update.error = crate::outcome::Failure::of(&r.outcome.outcome);
+                update.source = r
+                    .cells
+                    .origin
+                    .earlier()
+                    .map(|id| (id.to_string(), r.cells.origin.row));
+                Some(update)
             })),
-            ToRecorder::Rows(rows) => updates.extend(rows.iter().filter_map(|r| r.update.clone())),
         }
     }
     updates
@@ -1205,12 +1210,12 @@ async fn stop_at_once(
         .drain()
         .into_iter()
         .map(|(row, key, _resend, cells)| Record {
-            update: Some(state::Update {
-                key: key.clone(),
-                status: Status::Unknown,
-                remote_id: None,
-                request_ids: String::new(),
-            }),
+            update: Some(state::Update::new(
+                key.clone(),
+                Status::Unknown,
+                None,
+                String::new(),
+            )),
             outcome: RowOutcome {
                 row,
                 key,
@@ -1301,7 +1306,7 @@ pub fn settings(
     sandbox_url: Option<reqwest::Url>,
 ) -> Result<Settings, Error> {
     let kind = args.manifest.kind;
-    let mut target = match (args.target.as_deref(), sandbox_url) {
+    let mut target = match (args.at.target.as_deref(), sandbox_url) {
         (Some(SANDBOX_TARGET), Some(url)) => Target::sandbox(kind, url),
         (name, _) => config.target_for(kind, name)?.clone(),
     };
@@ -1326,7 +1331,7 @@ pub fn settings(
         kind,
         event_id: args.manifest.event_id,
         target,
-        state_path: args.state.clone().unwrap_or_else(|| config.state_path()),
+        state_path: config.state_path(args.at.state.as_deref()),
         wait_lock: args.wait_lock.map(Duration::from_secs),
         report_dir: args.manifest.report_dir.clone(),
         overwrite: args.manifest.overwrite,

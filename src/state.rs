@@ -12,6 +12,8 @@ use std::path::Path;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use crate::outcome::Failure;
+
 /// What the state knows of a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -48,7 +50,12 @@ pub struct Entry {
     pub status: Status,
     pub remote_id: Option<String>,
     pub request_ids: String,
+    /// The run that decided the status (for a success: the run that made it).
     pub run_id: String,
+    /// When that run recorded it (RFC 3339).
+    pub updated_at: String,
+    /// What went wrong, for a failed or unknown status.
+    pub error: Option<Failure>,
 }
 
 /// An update the recorder applies.
@@ -58,6 +65,31 @@ pub struct Update {
     pub status: Status,
     pub remote_id: Option<String>,
     pub request_ids: String,
+    /// What went wrong, for a failed or unknown outcome.
+    pub error: Option<Failure>,
+    /// The row of an earlier manifest this key was fed back from (`Origin`): recorded so
+    /// that `ferry reconcile` of that manifest finds the key even when the fix changed
+    /// it (a corrected phone number is another key).
+    pub source: Option<(String, u64)>,
+}
+
+impl Update {
+    /// An update with no error and no earlier source.
+    pub fn new(
+        key: String,
+        status: Status,
+        remote_id: Option<String>,
+        request_ids: String,
+    ) -> Update {
+        Update {
+            key,
+            status,
+            remote_id,
+            request_ids,
+            error: None,
+            source: None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,8 +124,10 @@ pub struct State {
 
 /// The layout this build reads and writes, kept in SQLite's `user_version`.
 /// 0: ferry 0.1.0, whose calls keys held a number's digits as the cell wrote them;
-/// 1: calls keyed by the number's E.164 form, so one number has one key.
-const SCHEMA_VERSION: i64 = 1;
+/// 1: calls keyed by the number's E.164 form, so one number has one key;
+/// 2: each row's last error, and the rows of earlier manifests that fed-back keys came
+///    from (`sources`), for `ferry reconcile`.
+const SCHEMA_VERSION: i64 = 2;
 
 /// How long a statement waits for a lock another process holds on the database.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -108,7 +142,16 @@ CREATE TABLE IF NOT EXISTS rows (
     request_ids TEXT NOT NULL DEFAULT '',
     run_id      TEXT NOT NULL,
     updated_at  TEXT NOT NULL,
+    error       TEXT,
     PRIMARY KEY (target, kind, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sources (
+    target      TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    manifest    TEXT NOT NULL,
+    row         INTEGER NOT NULL,
+    key         TEXT NOT NULL,
+    PRIMARY KEY (target, kind, manifest, row, key)
 ) WITHOUT ROWID;
 ";
 
@@ -170,22 +213,43 @@ impl State {
     fn get_in(&self, kind: &str, key: &str) -> Result<Option<Entry>, StateError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT status, remote_id, request_ids, run_id FROM rows WHERE target = ?1 AND kind = ?2 AND key = ?3")
+            .prepare_cached(
+                "SELECT status, remote_id, request_ids, run_id, updated_at, error FROM rows
+                 WHERE target = ?1 AND kind = ?2 AND key = ?3",
+            )
             .map_err(|e| self.err(e))?;
-        let row = stmt
-            .query_row(params![self.target, kind, key], |r| {
-                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        stmt.query_row(params![self.target, kind, key], |r| {
+            Ok(Entry {
+                // A status this ferry cannot read is in doubt, never new: treated like
+                // an unknown outcome, so the row is not sent again by accident.
+                status: Status::parse(&r.get::<_, String>(0)?).unwrap_or(Status::Unknown),
+                remote_id: r.get(1)?,
+                request_ids: r.get(2)?,
+                run_id: r.get(3)?,
+                updated_at: r.get(4)?,
+                // Kept as JSON; one this ferry cannot read is no error recorded.
+                error: r
+                    .get::<_, Option<String>>(5)?
+                    .and_then(|json| serde_json::from_str(&json).ok()),
             })
-            .optional()
+        })
+        .optional()
+        .map_err(|e| self.err(e))
+    }
+
+    /// The keys fed back from row `row` of the manifest `manifest` (by its id).
+    pub fn keys_from(&self, manifest: &str, row: u64) -> Result<Vec<String>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT key FROM sources
+                 WHERE target = ?1 AND kind = ?2 AND manifest = ?3 AND row = ?4",
+            )
             .map_err(|e| self.err(e))?;
-        Ok(row.map(|(status, remote_id, request_ids, run_id)| Entry {
-            // A status this ferry cannot read is in doubt, never new: treated like an
-            // unknown outcome, so the row is not sent again by accident.
-            status: Status::parse(&status).unwrap_or(Status::Unknown),
-            remote_id,
-            request_ids,
-            run_id,
-        }))
+        let keys = stmt
+            .query_map(params![self.target, self.kind, manifest, row], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        keys.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
     /// Fails once the file this state was opened from is gone or is another file.
@@ -224,17 +288,27 @@ impl State {
         {
             let mut stmt = tx
                 .prepare_cached(
-                    "INSERT INTO rows (target, kind, key, status, remote_id, request_ids, run_id, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                    "INSERT INTO rows (target, kind, key, status, remote_id, request_ids, run_id, updated_at, error)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                      ON CONFLICT (target, kind, key) DO UPDATE SET
                         -- A recorded success is never forgotten: a --force resend that
-                        -- fails (already exists) or dies must not make it look undone.
+                        -- fails (already exists) or dies must not make it look undone,
+                        -- nor take the run and time that made it.
                         status = CASE WHEN rows.status = 'succeeded' THEN 'succeeded' ELSE excluded.status END,
                         remote_id = COALESCE(excluded.remote_id, rows.remote_id),
                         request_ids = CASE WHEN rows.status = 'succeeded' AND excluded.status <> 'succeeded'
                                            THEN rows.request_ids ELSE excluded.request_ids END,
-                        run_id = excluded.run_id,
-                        updated_at = excluded.updated_at",
+                        run_id = CASE WHEN rows.status = 'succeeded' AND excluded.status <> 'succeeded'
+                                      THEN rows.run_id ELSE excluded.run_id END,
+                        updated_at = CASE WHEN rows.status = 'succeeded' AND excluded.status <> 'succeeded'
+                                          THEN rows.updated_at ELSE excluded.updated_at END,
+                        error = CASE WHEN rows.status = 'succeeded' THEN NULL ELSE excluded.error END",
+                )
+                .map_err(err)?;
+            let mut link = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO sources (target, kind, manifest, row, key)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(err)?;
             for u in updates {
@@ -246,9 +320,14 @@ impl State {
                     u.remote_id,
                     u.request_ids,
                     run_id,
-                    now
+                    now,
+                    u.error.as_ref().and_then(|f| serde_json::to_string(f).ok())
                 ])
                 .map_err(err)?;
+                if let Some((manifest, row)) = &u.source {
+                    link.execute(params![self.target, self.kind, manifest, row, u.key])
+                        .map_err(err)?;
+                }
             }
         }
         tx.commit().map_err(err)
@@ -287,7 +366,19 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
     if found == SCHEMA_VERSION && !stray {
         return Ok(found);
     }
-    rekey_calls_v0(&tx)?;
+    // Layout 2 adds a column (the `sources` table is made by SCHEMA); an old ferry that
+    // writes its rows leaves it empty, which reads as "no error recorded".
+    let has_error: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('rows') WHERE name = 'error')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_error {
+        tx.execute_batch("ALTER TABLE rows ADD COLUMN error TEXT")?;
+    }
+    if found < 1 || stray {
+        rekey_calls_v0(&tx)?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(found)
@@ -307,16 +398,16 @@ fn rekey_calls_v0(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
     )?;
     {
         let mut read = tx.prepare(
-            "SELECT target, key, status, remote_id, request_ids, run_id, updated_at
+            "SELECT target, key, status, remote_id, request_ids, run_id, updated_at, error
              FROM rows WHERE kind = ?1",
         )?;
         let mut write = tx.prepare(
-            "INSERT INTO rekeyed (target, kind, key, status, remote_id, request_ids, run_id, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+            "INSERT INTO rekeyed (target, kind, key, status, remote_id, request_ids, run_id, updated_at, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (target, kind, key) DO UPDATE SET
                 status = excluded.status, remote_id = excluded.remote_id,
                 request_ids = excluded.request_ids, run_id = excluded.run_id,
-                updated_at = excluded.updated_at
+                updated_at = excluded.updated_at, error = excluded.error
              WHERE (CASE excluded.status WHEN 'succeeded' THEN 3 WHEN 'in_flight' THEN 2
                                          WHEN 'failed' THEN 0 ELSE 1 END)
                  > (CASE rekeyed.status  WHEN 'succeeded' THEN 3 WHEN 'in_flight' THEN 2
@@ -335,6 +426,7 @@ fn rekey_calls_v0(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
                 row.get::<_, String>(4)?,
                 row.get::<_, String>(5)?,
                 row.get::<_, String>(6)?,
+                row.get::<_, Option<String>>(7)?,
             ])?;
         }
     }
@@ -347,12 +439,12 @@ mod tests {
     use super::*;
 
     fn update(key: &str, status: Status, remote_id: Option<&str>) -> Update {
-        Update {
-            key: key.into(),
+        Update::new(
+            key.into(),
             status,
-            remote_id: remote_id.map(str::to_string),
-            request_ids: "r1".into(),
-        }
+            remote_id.map(str::to_string),
+            "r1".into(),
+        )
     }
 
     /// SPEC §5: a state row ferry cannot read is in doubt, never new.
@@ -387,8 +479,10 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
+        // As ferry 0.1.0 writes a row: its columns named, so the newer `error` stays NULL.
         conn.execute(
-            "INSERT INTO rows VALUES ('t', 'calls', '5|886|0912345679', 'succeeded', 'id-1', 'r', 'run0', 'now')",
+            "INSERT INTO rows (target, kind, key, status, remote_id, request_ids, run_id, updated_at)
+             VALUES ('t', 'calls', '5|886|0912345679', 'succeeded', 'id-1', 'r', 'run0', 'now')",
             [],
         )
         .unwrap();
@@ -399,6 +493,92 @@ mod tests {
             Status::Succeeded
         );
         assert_eq!(state.get("5|886|0912345679").unwrap(), None);
+    }
+
+    #[test]
+    fn a_failure_and_the_row_a_fed_back_key_came_from_are_kept_for_reconcile() {
+        use crate::outcome::{Failure, Stage};
+        use crate::problem::{Code, Problem};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut state = State::open(&path, "t", "calls").unwrap();
+        let failure = Failure {
+            stage: Stage::Remote,
+            problems: vec![Problem::new(
+                Code::VendorRejected,
+                "mobile",
+                "no such number",
+            )],
+            http_status: Some(200),
+        };
+        let mut failed = update("7|+8618100000030", Status::Failed, None);
+        failed.error = Some(failure.clone());
+        let mut fixed = update("7|+8618100000031", Status::Succeeded, Some("r-9"));
+        fixed.source = Some(("0123456789abcdef".into(), 12));
+        state.apply("run1", &[failed, fixed]).unwrap();
+        drop(state);
+        let state = State::open(&path, "t", "calls").unwrap();
+        assert_eq!(
+            state.get("7|+8618100000030").unwrap().unwrap().error,
+            Some(failure)
+        );
+        assert_eq!(
+            state.keys_from("0123456789abcdef", 12).unwrap(),
+            ["7|+8618100000031"]
+        );
+        assert!(state.keys_from("0123456789abcdef", 11).unwrap().is_empty());
+        // Another target or kind does not see them.
+        let other = State::open(&path, "t", "appointments").unwrap();
+        assert!(other.keys_from("0123456789abcdef", 12).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_forced_resend_that_fails_keeps_the_run_and_time_of_the_success() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut state = State::open(&path, "t", "appointments").unwrap();
+        state
+            .apply("run1", &[update("A", Status::Succeeded, Some("id-1"))])
+            .unwrap();
+        let done = state.get("A").unwrap().unwrap();
+        state
+            .apply("run2", &[update("A", Status::Failed, None)])
+            .unwrap();
+        let after = state.get("A").unwrap().unwrap();
+        assert_eq!(after.status, Status::Succeeded);
+        assert_eq!(
+            (after.run_id, after.updated_at, after.error),
+            ("run1".to_string(), done.updated_at, None)
+        );
+    }
+
+    #[test]
+    fn a_layout_1_state_gains_the_error_column_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE rows (
+                target TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,
+                status TEXT NOT NULL, remote_id TEXT, request_ids TEXT NOT NULL DEFAULT '',
+                run_id TEXT NOT NULL, updated_at TEXT NOT NULL,
+                PRIMARY KEY (target, kind, key)) WITHOUT ROWID;
+             INSERT INTO rows VALUES ('t', 'calls', '5|+886912345679', 'succeeded', 'id-1', 'r', 'run0', 'then');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        drop(conn);
+        let state = State::open(&path, "t", "calls").unwrap();
+        let entry = state.get("5|+886912345679").unwrap().unwrap();
+        assert_eq!(
+            (entry.status, entry.remote_id.as_deref(), entry.error),
+            (Status::Succeeded, Some("id-1"), None)
+        );
+        let version: i64 = state
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
     }
 
     #[test]

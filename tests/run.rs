@@ -1530,7 +1530,7 @@ fn state_written_by_ferry_0_1_0_is_migrated_and_nothing_done_is_sent_again() {
     let version: i64 = db
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("user_version");
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     let mut keys = db
         .prepare("SELECT key, status FROM rows WHERE kind = 'calls' ORDER BY key")
         .expect("query");
@@ -2593,4 +2593,151 @@ fn a_second_interrupt_stops_at_once_and_still_writes_every_report() {
         (n - in_doubt) as u64 <= created && created <= n as u64,
         "{created}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// ferry reconcile: where each row of a manifest stands, after any number of rounds
+
+fn reconcile_args<'a>(manifest: &'a str, kind: &'a str, dir: &'a str) -> Vec<&'a str> {
+    vec![
+        "reconcile",
+        manifest,
+        "--kind",
+        kind,
+        "--state",
+        "state.db",
+        "--report-dir",
+        dir,
+    ]
+}
+
+#[test]
+fn reconcile_of_the_original_finds_a_row_whose_fix_changed_its_key() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &[]);
+    ws.config_for(&sandbox, FAST);
+    ws.write(
+        "calls.csv",
+        "eventId,name,countryCode,mobile\n\
+         1001,Chen,86,18100000030\n\
+         1001,Li,86,1810000003\n\
+         1001,Wang,86,18100000032\n",
+    );
+    ws.ferry(&run_args("calls.csv", "calls", "r1", &[]))
+        .expect(1);
+
+    // Before the fix: two rows done, one failed with its validation problem.
+    let out = ws
+        .ferry(&reconcile_args("calls.csv", "calls", "c1"))
+        .expect(1);
+    assert!(
+        out.stdout
+            .contains("3 rows: 2 done, 1 failed, 0 in doubt, 0 never attempted"),
+        "{}",
+        out.stdout
+    );
+    let before = Reports::read(&ws.join("c1"));
+    before.assert_accounts_for(2..=4);
+    assert_eq!(before.succeeded.ferry_rows(), [2, 4]);
+    assert_eq!(before.failed.ferry_rows(), [3]);
+    assert_eq!(before.failed.column("ferry_stage"), ["validation"]);
+    assert_eq!(before.summary["command"], "reconcile");
+    assert_eq!(before.requests_sent(), 0);
+
+    // The coordinator fixes the number in failed.csv and feeds it back.
+    let failed = std::fs::read_to_string(ws.join("r1/failed.csv")).expect("failed.csv");
+    let fixed = failed.replace(",Li,86,1810000003", ",Li,86,18100000031");
+    assert_ne!(fixed, failed);
+    ws.write("fixed.csv", &fixed);
+    ws.ferry(&run_args("fixed.csv", "calls", "r2", &[]))
+        .expect(0);
+    let original_id = Reports::read(&ws.join("r1")).manifest_id();
+    let mut second = Reports::read_with_origins(&ws.join("r2"));
+    second
+        .succeeded
+        .check_and_drop_origins(|_| ("3".to_string(), original_id.clone()));
+
+    // The original sheet is now all done; the fixed row is found by where it came from.
+    let out = ws
+        .ferry(&reconcile_args("calls.csv", "calls", "c2"))
+        .expect(0);
+    assert!(
+        out.stdout
+            .contains("3 rows: 3 done, 0 failed, 0 in doubt, 0 never attempted"),
+        "{}",
+        out.stdout
+    );
+    let after = Reports::read(&ws.join("c2"));
+    after.assert_accounts_for(2..=4);
+    assert_eq!(
+        after.succeeded.column("ferry_key"),
+        [
+            "1001|+8618100000030",
+            "1001|+8618100000031",
+            "1001|+8618100000032"
+        ]
+    );
+    assert!(
+        after.succeeded.column("ferry_warning")[1].starts_with("already_succeeded: done: run "),
+        "{:?}",
+        after.succeeded.column("ferry_warning")
+    );
+    assert_eq!(after.summary["exit_code"], 0);
+    // Reconciling sent nothing: three calls were created, by the two runs.
+    assert_eq!(count(&sandbox.stats(), &["created", "calls"]), 3);
+}
+
+#[test]
+fn reconcile_says_which_rows_are_in_doubt_and_which_were_never_attempted() {
+    let ws = Workspace::new();
+    // Every request is carried out and its answer lost: the outcomes are unknown.
+    let sandbox = Sandbox::start(ws.path(), &["--drop-rate", "1"]);
+    ws.config_for(&sandbox, FAST);
+    ws.write("three.csv", &appointments_csv("D", 3));
+    let run = ws.ferry(&run_args("three.csv", "appointments", "r1", &[]));
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    // The same rows and two more that no run has seen.
+    ws.write("five.csv", &appointments_csv("D", 5));
+    let out = ws
+        .ferry(&reconcile_args("five.csv", "appointments", "c1"))
+        .expect(1);
+    assert!(
+        out.stdout
+            .contains("5 rows: 0 done, 0 failed, 3 in doubt, 2 never attempted"),
+        "{}",
+        out.stdout
+    );
+    let reports = Reports::read(&ws.join("c1"));
+    reports.assert_accounts_for(csv_rows(5));
+    assert_eq!(reports.failed.ferry_rows(), [2, 3, 4]);
+    assert_eq!(reports.failed.column("ferry_stage"), ["unknown"; 3]);
+    assert_eq!(reports.unprocessed.ferry_rows(), [5, 6]);
+    assert_eq!(
+        reports.unprocessed.column("ferry_error_code"),
+        ["not_attempted"; 2]
+    );
+}
+
+#[test]
+fn reconcile_without_a_state_is_exit_2_and_creates_none() {
+    let ws = Workspace::new();
+    ws.write("three.csv", &appointments_csv("N", 3));
+    let out = ws
+        .ferry(&[
+            "reconcile",
+            "three.csv",
+            "--kind",
+            "appointments",
+            "--target",
+            "sandbox",
+            "--state",
+            "nowhere.db",
+        ])
+        .expect(2);
+    assert!(
+        out.stderr.contains("nowhere.db: no such file"),
+        "{}",
+        out.stderr
+    );
+    assert!(!ws.join("nowhere.db").exists());
 }

@@ -444,7 +444,7 @@ fn ferry_fields(row: &RowOutcome) -> Vec<String> {
             request_ids,
             server_ids,
             attempts,
-            join_messages(warnings),
+            crate::problem::summary(warnings),
         ],
         Outcome::Failed {
             stage,
@@ -498,15 +498,6 @@ fn failed_fields(
         server_ids,
         attempts,
     ]
-}
-
-/// Warnings as `code: message`, `;`-separated.
-fn join_messages(problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("{}: {}", p.code, p.message))
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 /// A cell a spreadsheet would run as a formula gets a leading `'`. Phone numbers in

@@ -1,0 +1,270 @@
+//! `ferry reconcile`: where every row of a manifest stands now, read from the state
+//! alone. Nothing is sent. It answers the coordinator's question after several rounds of
+//! fixing failed rows and feeding them back: which rows of the original sheet are done?
+//!
+//! A row is found by its record key, and also through the rows fed back from it: each
+//! key sent from a fed-back report is recorded with the row of the original manifest it
+//! came from (`state::Update::source`), so a row whose fix changed its key (a corrected
+//! phone number) is still found. Of everything found, the best fate counts: done, then
+//! in doubt, then failed.
+//!
+//! The state is read without the run lock: a reconcile never keeps a cron run from
+//! starting. A row a live run is sending is reported in doubt, with its run named.
+
+use std::path::PathBuf;
+
+use crate::config::Config;
+use crate::kinds::Kind;
+use crate::manifest::{self, Source};
+use crate::outcome::{Outcome, RowOutcome, Stage, Trail};
+use crate::pipeline::{self, Error};
+use crate::problem::{Code, Problem};
+use crate::report::{Mode, ProblemTable, Reports, Summary};
+use crate::state::{Entry, State, Status};
+
+/// What `reconcile` needs, its flags already turned into settings.
+pub struct Settings {
+    pub source: Source,
+    pub manifest_name: String,
+    pub kind: Kind,
+    pub event_id: Option<i64>,
+    /// The target whose records are read (the state keeps each target apart).
+    pub target: String,
+    pub state_path: PathBuf,
+    pub report_dir: Option<PathBuf>,
+    pub overwrite: bool,
+}
+
+/// What `reconcile` found, for the caller to print.
+pub struct ReconcileReport {
+    pub summary: Summary,
+    pub dir: PathBuf,
+    pub problems: ProblemTable,
+    /// Rows in doubt (in the failed table, stage `unknown`).
+    pub in_doubt: u64,
+}
+
+pub fn reconcile(settings: &Settings, config: &Config) -> Result<ReconcileReport, Error> {
+    let started = chrono::Utc::now();
+    let run_id = pipeline::run_id(started);
+    let dir = settings
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| pipeline::default_report_dir(&run_id));
+    if !settings.state_path.exists() {
+        // Never created here: a mistyped path would otherwise report every row undone.
+        return Err(Error::Usage(format!(
+            "state database {}: no such file; no run has recorded anything there. Give the \
+             state the runs used with --state (or --config)",
+            settings.state_path.display()
+        )));
+    }
+    let state = State::open(&settings.state_path, &settings.target, settings.kind.name())
+        .map_err(|e| Error::Other(e.to_string()))?;
+    let _claim = crate::report::claim_folder(&dir, &settings.source.path, settings.overwrite)?;
+    let pipeline::Opened {
+        manifest,
+        mut validator,
+        display_path,
+    } = pipeline::open(
+        &settings.source,
+        &settings.manifest_name,
+        settings.kind,
+        config,
+        settings.event_id,
+    )?;
+    let sha = pipeline::manifest_sha256(&settings.source.path)
+        .join()
+        .unwrap_or_default();
+    let id = manifest::manifest_id(&sha);
+    let mut reports = Reports::create(&dir, Mode::Run, &manifest.header, id.clone())?;
+    let (mut rows_read, mut in_doubt) = (0u64, 0u64);
+    for raw in manifest.rows {
+        let mut raw = raw?;
+        rows_read += 1;
+        let defects = std::mem::take(&mut raw.defects);
+        let checked = validator.check(raw.row, &raw.cells, defects);
+        let own_key = checked.as_ref().ok().map(|v| v.key.clone());
+        let found = best_entry(&state, own_key.iter().cloned(), &id, raw.row)?;
+        let outcome = match (found, checked) {
+            (Some((key, entry)), _) => fate(key, entry, &settings.target),
+            (None, Ok(valid)) => RowOutcome {
+                row: raw.row,
+                key: valid.key,
+                outcome: never_attempted(&settings.target),
+                trail: Trail::default(),
+            },
+            (None, Err(rejected)) => pipeline::rejected_outcome(raw.row, rejected),
+        };
+        let outcome = RowOutcome {
+            row: raw.row,
+            ..outcome
+        };
+        if matches!(
+            outcome.outcome,
+            Outcome::Failed {
+                stage: Stage::Unknown,
+                ..
+            }
+        ) {
+            in_doubt += 1;
+        }
+        reports.write(&outcome, &raw.carried())?;
+    }
+    let counts = reports.counts().clone();
+    let mut summary = Summary {
+        run_id,
+        command: "reconcile",
+        kind: settings.kind.name(),
+        target: Some(settings.target.clone()),
+        manifest: display_path,
+        manifest_sha256: sha,
+        state: Some(settings.state_path.display().to_string()),
+        started_at: started.to_rfc3339(),
+        finished_at: chrono::Utc::now().to_rfc3339(),
+        exit_code: if counts.succeeded == counts.total() {
+            0
+        } else {
+            1
+        },
+        duration_secs: crate::report::seconds_since(started),
+        ..Summary::default()
+    };
+    let problems = reports.problems().clone();
+    let dir = reports.finish(&mut summary, rows_read)?;
+    Ok(ReconcileReport {
+        summary,
+        dir,
+        problems,
+        in_doubt,
+    })
+}
+
+/// The most telling record among the row's own key and the keys fed back from it.
+fn best_entry(
+    state: &State,
+    own_key: impl Iterator<Item = String>,
+    manifest_id: &str,
+    row: u64,
+) -> Result<Option<(String, Entry)>, Error> {
+    let state_err = |e: crate::state::StateError| Error::Other(e.to_string());
+    let mut keys: Vec<String> = own_key.collect();
+    for key in state.keys_from(manifest_id, row).map_err(state_err)? {
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    let mut best: Option<(String, Entry)> = None;
+    for key in keys {
+        let Some(entry) = state.get(&key).map_err(state_err)? else {
+            continue;
+        };
+        if best
+            .as_ref()
+            .is_none_or(|(_, b)| rank(&entry.status) > rank(&b.status))
+        {
+            best = Some((key, entry));
+        }
+    }
+    Ok(best)
+}
+
+/// Done beats in doubt beats failed: one fed-back fix that went through makes the row
+/// done, whatever failed before it.
+fn rank(status: &Status) -> u8 {
+    match status {
+        Status::Succeeded => 3,
+        Status::InFlight | Status::Unknown => 2,
+        Status::Failed => 1,
+    }
+}
+
+/// A recorded key's fate as a report row.
+fn fate(key: String, entry: Entry, target: &str) -> RowOutcome {
+    let trail = Trail {
+        request_ids: entry
+            .request_ids
+            .split(';')
+            .filter(|id| !id.is_empty())
+            .map(String::from)
+            .collect(),
+        server_request_ids: Vec::new(),
+    };
+    let run = &entry.run_id;
+    let at = &entry.updated_at;
+    let outcome = match entry.status {
+        Status::Succeeded => Outcome::Succeeded {
+            warnings: vec![Problem::new(
+                Code::AlreadySucceeded,
+                "",
+                format!("done: run {run} recorded it at {at}"),
+            )],
+            remote_id: entry.remote_id,
+        },
+        Status::InFlight => Outcome::Failed {
+            stage: Stage::Unknown,
+            problems: vec![Problem::new(
+                Code::OutcomeUnknown,
+                "",
+                format!(
+                    "in doubt: run {run} marked it in flight at {at} and recorded no answer; \
+                     that run may be sending it now, or it stopped. Once no run is going, \
+                     `ferry run` of the same manifest reports it, and --retry-unknown sends \
+                     it again on purpose"
+                ),
+            )],
+            http_status: None,
+        },
+        Status::Unknown => match entry.error {
+            Some(failure) if failure.stage == Stage::Unknown => failure.into_outcome(),
+            _ => Outcome::Failed {
+                stage: Stage::Unknown,
+                problems: vec![Problem::new(
+                    Code::OutcomeUnknown,
+                    "",
+                    format!(
+                        "in doubt: run {run} sent it but never learned whether the vendor \
+                         carried it out; check with the vendor, then --retry-unknown sends it \
+                         again on purpose"
+                    ),
+                )],
+                http_status: None,
+            },
+        },
+        Status::Failed => match entry.error {
+            Some(failure) => failure.into_outcome(),
+            // Recorded by a ferry that kept no error: say what is known.
+            None => Outcome::Failed {
+                stage: Stage::Remote,
+                problems: vec![Problem::new(
+                    Code::VendorError,
+                    "",
+                    format!(
+                        "run {run} recorded it as failed at {at} (target {target}); its \
+                         reports say why. Fix the row and feed it back"
+                    ),
+                )],
+                http_status: None,
+            },
+        },
+    };
+    RowOutcome {
+        row: 0,
+        key,
+        outcome,
+        trail,
+    }
+}
+
+fn never_attempted(target: &str) -> Outcome {
+    Outcome::Unprocessed {
+        problem: Problem::new(
+            Code::NotAttempted,
+            "",
+            format!(
+                "never attempted: no run has recorded this row for target {target}; run the \
+                 manifest (or a report holding the row) to send it"
+            ),
+        ),
+    }
+}
