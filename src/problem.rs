@@ -133,8 +133,9 @@ impl fmt::Display for Code {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     pub code: Code,
-    /// The canonical field name (`customer_phone`), the column as written for reading
-    /// problems, or empty for whole-row problems.
+    /// The column as the manifest's header writes it (`手机`; the field's own name,
+    /// `mobile`, only when the manifest has no such column), or empty for whole-row
+    /// problems.
     pub field: String,
     pub message: String,
 }

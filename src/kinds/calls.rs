@@ -138,22 +138,31 @@ pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<It
 
     let (mut mobile, mut area_code, mut local, mut e164) = (None, None, None, None);
     match (c.cell(MOBILE), c.cell(PHONE)) {
-        (Some(_), Some(_)) => c.problem(
-            PHONE,
-            Code::ChannelConflict,
-            "give either a mobile or a landline (phone with areaCode), not both: the vendor calls one number per row",
-        ),
-        (None, None) => c.problem(
-            MOBILE,
-            Code::ChannelMissing,
-            "a mobile or a landline (phone, with areaCode in mainland China) is required",
-        ),
+        (Some(_), Some(_)) => {
+            let (mobile, phone, area) = (c.name(MOBILE), c.name(PHONE), c.name(AREA_CODE));
+            c.problem(
+                PHONE,
+                Code::ChannelConflict,
+                format!("give either a mobile ({mobile}) or a landline ({phone} with {area}), not both: the vendor calls one number per row"),
+            )
+        }
+        (None, None) => {
+            let (mobile, phone, area) = (c.name(MOBILE), c.name(PHONE), c.name(AREA_CODE));
+            c.problem(
+                MOBILE,
+                Code::ChannelMissing,
+                format!("a mobile ({mobile}) or a landline ({phone}, with {area} in mainland China) is required"),
+            )
+        }
         (Some(raw), None) => {
             if c.cell(AREA_CODE).is_some() {
+                let (phone, area) = (c.name(PHONE), c.name(AREA_CODE));
                 c.problem(
                     AREA_CODE,
                     Code::AreaCodeNotAllowed,
-                    "areaCode is only for landlines (with phone); leave it empty for a mobile",
+                    format!(
+                        "{area} is only for landlines (with {phone}); leave it empty for a mobile"
+                    ),
                 );
             }
             if let Some(cc) = cc {

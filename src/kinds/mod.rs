@@ -370,10 +370,11 @@ fn task_ref(c: &mut Checker, task_num: usize, out_task_num: usize) -> Option<Tas
     if let Some(t) = c.cell(out_task_num) {
         return Some(TaskRef::OutTaskNum(t.to_string()));
     }
-    c.problem(
-        task_num,
-        crate::problem::Code::TaskRefRequired,
-        "task_num or out_task_num is required: name the arctos task this row belongs to",
+    let message = format!(
+        "{} or {} is required: name the arctos task this row belongs to",
+        c.name(task_num),
+        c.name(out_task_num)
     );
+    c.problem(task_num, crate::problem::Code::TaskRefRequired, message);
     None
 }

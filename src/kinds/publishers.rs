@@ -85,11 +85,14 @@ pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<It
                 Err(problems) => c.push_problems(problems),
             },
             Some(Err(())) => {}
-            None => c.problem(
-                COUNTRY_CODE,
-                Code::CountryCodeRequired,
-                "customer_phone needs a country code: fill customer_country_code or set defaults.country_code in ferry.toml",
-            ),
+            None => {
+                let (phone, cc) = (c.name(PHONE), c.name(COUNTRY_CODE));
+                c.problem(
+                    COUNTRY_CODE,
+                    Code::CountryCodeRequired,
+                    format!("{phone} needs a country code: fill {cc} or set defaults.country_code in ferry.toml"),
+                )
+            }
         }
     }
     let country_code = match row_cc {

@@ -38,8 +38,14 @@ impl<'r> Checker<'r> {
         (self.problems, self.warnings)
     }
 
-    pub fn name(&self, field: usize) -> &'static str {
-        self.record.field_name(field)
+    /// The field as the manifest's header names it (`手机`), or its own name when the
+    /// manifest has no such column: what problems blame and messages say, so that a
+    /// person finds the column in their sheet.
+    pub fn name(&self, field: usize) -> &'r str {
+        self.record
+            .columns
+            .column_name(field)
+            .unwrap_or_else(|| self.record.field_name(field))
     }
 
     pub fn problem(&mut self, field: usize, code: Code, message: impl Into<String>) {
@@ -94,14 +100,10 @@ impl<'r> Checker<'r> {
 
     pub fn required(&mut self, field: usize) {
         let name = self.name(field);
-        let where_ = match self.record.columns.column_name(field) {
-            Some(col) if col != name => format!(" (column {col:?})"),
-            _ => String::new(),
-        };
         self.problem(
             field,
             Code::Required,
-            format!("{name}{where_} is required; fill it in"),
+            format!("{name} is required; fill it in"),
         );
     }
 
