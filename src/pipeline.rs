@@ -38,6 +38,14 @@ impl Error {
     }
 }
 
+/// Says how the manifest was read when a person would not guess it (a ferry report's
+/// `failed` sheet chosen): once per command, by the pass that reads it first.
+pub fn say_notice(manifest: &Manifest) {
+    if let Some(notice) = &manifest.notice {
+        tracing::info!("{notice}");
+    }
+}
+
 /// A manifest opened and mapped onto a kind, ready to be validated row by row.
 pub struct Opened {
     pub manifest: Manifest,
@@ -118,6 +126,7 @@ pub fn validate(
         mut validator,
         display_path,
     } = opened;
+    say_notice(&manifest);
     // Needed before the first report line: each carries the manifest's id.
     let sha = manifest_sha256(&source.path).join().unwrap_or_default();
     let mut reports = Reports::create(

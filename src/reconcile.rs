@@ -73,6 +73,7 @@ pub fn reconcile(settings: &Settings, config: &Config) -> Result<ReconcileReport
         config,
         settings.event_id,
     )?;
+    pipeline::say_notice(&manifest);
     let sha = pipeline::manifest_sha256(&settings.source.path)
         .join()
         .unwrap_or_default();

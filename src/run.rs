@@ -500,6 +500,7 @@ fn first_pass(
     event_id: Option<i64>,
 ) -> Result<FirstPass, Error> {
     let mut opened = pipeline::open(source, name, kind, config, event_id)?;
+    pipeline::say_notice(&opened.manifest);
     let (mut total, mut invalid) = (0, 0);
     for raw in opened.manifest.rows {
         let raw = raw?;

@@ -1175,6 +1175,59 @@ fn the_failed_sheet_of_report_xlsx_is_a_manifest() {
 }
 
 #[test]
+fn ferry_s_own_report_xlsx_fed_back_without_sheet_reads_its_failed_sheet_and_says_so() {
+    // Fed back without --sheet, the workbook's first sheet was read: every fix was
+    // skipped as already done, nothing was sent, and the run exited 0.
+    let dir = TempDir::new().expect("temp dir");
+    let run = validate(&dir, &sample("task-status.csv"), "task-status", &[]);
+    assert_eq!(run.code, 1);
+    let xlsx = run.reports.join("report.xlsx");
+    let dir2 = TempDir::new().expect("temp dir");
+    let again = validate(&dir2, &xlsx, "task-status", &[]);
+    assert_eq!(again.code, 1, "{}\n{}", again.stdout, again.stderr);
+    assert!(
+        again.stderr.contains(&format!(
+            "{} is a ferry report: reading its \"failed\" sheet (the rows to fix and send \
+             again); pass --sheet to read another",
+            xlsx.display()
+        )),
+        "{}",
+        again.stderr
+    );
+    let dir3 = TempDir::new().expect("temp dir");
+    let with_sheet = validate(&dir3, &xlsx, "task-status", &["--sheet", "failed"]);
+    assert_eq!(
+        parse_csv(&again.csv_with_origins("failed.csv")),
+        parse_csv(&with_sheet.csv_with_origins("failed.csv")),
+        "the same rows as --sheet failed"
+    );
+    assert!(!with_sheet.stderr.contains("is a ferry report"));
+    // --sheet still wins.
+    let dir4 = TempDir::new().expect("temp dir");
+    let valid_sheet = validate(&dir4, &xlsx, "task-status", &["--sheet", "valid"]);
+    assert_eq!(valid_sheet.code, 0, "{}", valid_sheet.stderr);
+    assert_eq!(valid_sheet.summary()["counts"]["total"], 3);
+}
+
+#[test]
+fn a_workbook_that_only_looks_like_a_report_is_read_from_its_first_sheet() {
+    let dir = TempDir::new().expect("temp dir");
+    let path = dir.path().join("book.xlsx");
+    let mut book = rust_xlsxwriter::Workbook::new();
+    for (name, first) in [("agents", "userId"), ("failed", "x"), ("summary", "total")] {
+        let sheet = book.add_worksheet();
+        sheet.set_name(name).expect("name");
+        sheet.write_string(0, 0, first).expect("write");
+        sheet.write_string(1, 0, "u1").expect("write");
+    }
+    book.save(&path).expect("save");
+    let run = validate(&dir, &path, "agent-settings", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("ferry report"), "{}", run.stderr);
+    assert_eq!(run.summary()["counts"]["total"], 1);
+}
+
+#[test]
 fn a_guarded_cell_reads_back_as_written_when_failed_csv_is_fed_back() {
     let dir = TempDir::new().expect("temp dir");
     let manifest = write(

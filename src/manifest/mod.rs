@@ -169,6 +169,9 @@ pub struct Manifest {
     pub header: Vec<String>,
     /// Rows in file order, empty rows skipped. An `Err` ends the stream.
     pub rows: Box<dyn Iterator<Item = Result<RawRow, ManifestError>> + Send>,
+    /// What a person should know about how the file was read, said once by the command
+    /// (which sheet of a workbook was chosen, and why).
+    pub notice: Option<String>,
 }
 
 /// A problem with the manifest as a whole: nothing should be sent. The `Display` form
@@ -405,14 +408,16 @@ fn open_path(
             )?
         }
         Format::Xlsx => {
-            let (sheet, records) = xlsx::records(path, file, sheet)?;
-            tabular(
+            let (chosen, records) = xlsx::records(path, file, sheet)?;
+            let mut manifest = tabular(
                 path,
                 Box::new(records),
                 Layout::Sheet,
                 "UTF-8",
-                &format!("sheet \"{sheet}\""),
-            )?
+                &format!("sheet \"{}\"", chosen.name),
+            )?;
+            manifest.notice = chosen.notice;
+            manifest
         }
         Format::Json | Format::Jsonl => {
             let second = open()?;
@@ -438,13 +443,18 @@ fn open_path(
     Ok(match spooled {
         None => manifest,
         Some(spooled) => {
-            let Manifest { header, rows } = manifest;
+            let Manifest {
+                header,
+                rows,
+                notice,
+            } = manifest;
             Manifest {
                 header,
                 rows: Box::new(KeepAlive {
                     rows,
                     _spooled: spooled,
                 }),
+                notice,
             }
         }
     })
@@ -552,6 +562,7 @@ fn shaped(shaper: Shaper, records: Records) -> Manifest {
     Manifest {
         header,
         rows: Box::new(rows),
+        notice: None,
     }
 }
 

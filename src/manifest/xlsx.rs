@@ -24,18 +24,24 @@ use super::limits::{self, COLUMNS, SHEET_ROWS};
 use super::number_format::{general_number, NumberFormat};
 use super::{package, spawn_reader, ManifestError, Msg, Record};
 
+/// The sheet read, and why when it is not the one a person would guess.
+pub(crate) struct Chosen {
+    pub name: String,
+    pub notice: Option<String>,
+}
+
 /// Opens the workbook and starts streaming the chosen sheet's rows.
 pub(crate) fn records(
     path: &str,
     mut file: File,
     sheet: Option<&str>,
-) -> Result<(String, super::ChannelRecords), ManifestError> {
+) -> Result<(Chosen, super::ChannelRecords), ManifestError> {
     package::check(path, &mut file)?;
     let unreadable = |message: String| ManifestError::Unreadable {
         path: path.to_string(),
         message,
     };
-    let workbook: Xlsx<BufReader<File>> = Xlsx::new(BufReader::new(file)).map_err(|e| {
+    let mut workbook: Xlsx<BufReader<File>> = Xlsx::new(BufReader::new(file)).map_err(|e| {
         unreadable(format!(
             "cannot read it as an XLSX workbook ({e}); if it is CSV or JSON, pass --format"
         ))
@@ -44,7 +50,17 @@ pub(crate) fn records(
     if names.is_empty() {
         return Err(unreadable("the workbook has no sheets".to_string()));
     }
+    let mut notice = None;
     let name = match sheet {
+        None if is_ferry_report(&mut workbook, &names) => {
+            // A fixed report fed back: its first sheet may be `succeeded` (an older
+            // ferry's layout), and reading that would skip every row and send no fix.
+            notice = Some(format!(
+                "{path} is a ferry report: reading its \"{FED_BACK_SHEET}\" sheet (the rows to \
+                 fix and send again); pass --sheet to read another"
+            ));
+            FED_BACK_SHEET.to_string()
+        }
         None => names[0].clone(),
         Some(wanted) => names
             .iter()
@@ -70,7 +86,40 @@ pub(crate) fn records(
     let rows = spawn_reader(path, "ferry-xlsx-reader", move |tx| {
         read_sheet(&owned_path, workbook, &sheet_name, &tx)
     })?;
-    Ok((name, rows))
+    Ok((Chosen { name, notice }, rows))
+}
+
+/// The sheet of ferry's own report that is fed back: the rows to fix and send again.
+pub(crate) const FED_BACK_SHEET: &str = "failed";
+
+/// Whether the workbook is a `report.xlsx` ferry wrote: it has a `failed` sheet and a
+/// `summary` sheet whose first column names `run_id` and `command`. Only the summary's
+/// first cells are read, streamed, whatever the sheet holds.
+fn is_ferry_report(workbook: &mut Xlsx<BufReader<File>>, names: &[String]) -> bool {
+    const SUMMARY: &str = "summary";
+    const CELLS_LOOKED_AT: usize = 200;
+    if !names.iter().any(|n| n == FED_BACK_SHEET) || !names.iter().any(|n| n == SUMMARY) {
+        return false;
+    }
+    let Ok(mut cells) = workbook.worksheet_cells_reader(SUMMARY) else {
+        return false;
+    };
+    let (mut run_id, mut command) = (false, false);
+    for _ in 0..CELLS_LOOKED_AT {
+        let Ok(Some(cell)) = cells.next_cell() else {
+            break;
+        };
+        if cell.get_position().1 == 0 {
+            let text = match cell.get_value() {
+                DataRef::String(s) => s.as_str(),
+                DataRef::SharedString(s) => s,
+                _ => "",
+            };
+            run_id |= text == "run_id";
+            command |= text == "command";
+        }
+    }
+    run_id && command
 }
 
 /// Sends the sheet's non-empty rows; returns an error to end the stream with.
