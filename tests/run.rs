@@ -2741,3 +2741,128 @@ fn reconcile_without_a_state_is_exit_2_and_creates_none() {
     );
     assert!(!ws.join("nowhere.db").exists());
 }
+
+/// A workbook as a person's spreadsheet program saves it again: every sheet and cell
+/// kept, numbers as numbers, and `fix` applied to the `failed` sheet's cells by column
+/// name.
+fn resave_workbook(
+    from: &std::path::Path,
+    to: &std::path::Path,
+    fix: impl Fn(&str, &str) -> Option<String>,
+) {
+    use calamine::{Data, Reader};
+    let mut source: calamine::Xlsx<_> = calamine::open_workbook(from).expect("report.xlsx opens");
+    let mut book = rust_xlsxwriter::Workbook::new();
+    for name in source.sheet_names() {
+        let range = source.worksheet_range(&name).expect("a sheet");
+        let rows: Vec<Vec<Data>> = range.rows().map(<[Data]>::to_vec).collect();
+        let sheet = book.add_worksheet();
+        sheet.set_name(&name).expect("sheet name");
+        let header: Vec<String> = rows
+            .first()
+            .map(|r| r.iter().map(|c| c.to_string()).collect())
+            .unwrap_or_default();
+        for (r, row) in rows.iter().enumerate() {
+            for (c, cell) in row.iter().enumerate() {
+                let (r, c) = (r as u32, c as u16);
+                let fixed = (name == "failed" && r > 0)
+                    .then(|| fix(&header[c as usize], &cell.to_string()))
+                    .flatten();
+                match (fixed, cell) {
+                    (Some(text), _) => sheet.write_string(r, c, text),
+                    (None, Data::Float(f)) => sheet.write_number(r, c, *f),
+                    (None, Data::Int(i)) => sheet.write_number(r, c, *i as f64),
+                    (None, Data::Empty) => continue,
+                    (None, other) => sheet.write_string(r, c, other.to_string()),
+                }
+                .expect("write a cell");
+            }
+        }
+    }
+    book.save(to).expect("save the fixed workbook");
+}
+
+#[test]
+fn round_trip_run_fix_the_failed_sheet_feed_the_workbook_back_and_reconcile_all_done() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &[]);
+    ws.config_for(&sandbox, FAST);
+    // The coordinator's sheet: two good rows, a mistyped number, a wrong country code.
+    let original = ws.join("calls.xlsx");
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    let rows = [
+        ["eventId", "name", "countryCode", "手机"],
+        ["1001", "Chen", "86", "18100000030"],
+        ["1001", "Li", "86", "1810000003"],
+        ["1001", "Wang", "86", "18100000032"],
+        ["1001", "Kim", "999", "18100000033"],
+    ];
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            sheet
+                .write_string(r as u32, c as u16, *cell)
+                .expect("write");
+        }
+    }
+    book.save(&original).expect("save");
+    ws.write(
+        "ferry.toml",
+        &format!(
+            "{}\n[columns.calls]\nmobile = [\"手机\"]\n",
+            ferry_toml(&sandbox.url(), FAST)
+        ),
+    );
+    ws.ferry(&run_args("calls.xlsx", "calls", "r1", &[]))
+        .expect(1);
+    let first = Reports::read(&ws.join("r1"));
+    assert_eq!(first.failed.ferry_rows(), [3, 5]);
+    assert_eq!(first.failed.column("ferry_field"), ["手机", "countryCode"]);
+
+    // Fixed in the failed sheet, saved, fed back as it is: no --sheet.
+    resave_workbook(
+        &ws.join("r1/report.xlsx"),
+        &ws.join("fixed.xlsx"),
+        |column, cell| match (column, cell) {
+            ("手机", "1810000003") => Some("18100000031".into()),
+            ("countryCode", "999") => Some("86".into()),
+            _ => None,
+        },
+    );
+    let out = ws
+        .ferry(&run_args("fixed.xlsx", "calls", "r2", &[]))
+        .expect(0);
+    assert!(
+        out.stderr
+            .contains("is a ferry report: reading its \"failed\" sheet"),
+        "{}",
+        out.stderr
+    );
+    let original_id = first.manifest_id();
+    let mut second = Reports::read_with_origins(&ws.join("r2"));
+    second.succeeded.check_and_drop_origins(|row| {
+        // The fed-back sheet's rows 2 and 3 are the original's rows 3 and 5.
+        let source = [("2", "3"), ("3", "5")]
+            .iter()
+            .find(|(r, _)| *r == row.to_string())
+            .map(|(_, s)| s.to_string())
+            .expect("a fed-back row");
+        (source, original_id.clone())
+    });
+    assert_eq!(second.succeeded.rows.len(), 2);
+
+    // The original sheet, reconciled: every row done, the fixes found where they came from.
+    let out = ws
+        .ferry(&reconcile_args("calls.xlsx", "calls", "c"))
+        .expect(0);
+    assert!(
+        out.stdout
+            .contains("4 rows: 4 done, 0 failed, 0 in doubt, 0 never attempted"),
+        "{}",
+        out.stdout
+    );
+    let reconciled = Reports::read(&ws.join("c"));
+    reconciled.assert_accounts_for(2..=5);
+    assert_eq!(reconciled.succeeded.ferry_rows(), [2, 3, 4, 5]);
+    assert_eq!(count(&sandbox.stats(), &["created", "calls"]), 4);
+}
