@@ -1430,3 +1430,34 @@ fn every_help_example_of_validate_run_and_reconcile_runs_as_written_from_the_rep
         );
     }
 }
+
+/// A phone written as a JSON number reached validation as an f64 rewrote it
+/// (`8613800138000.0` as `8613800138000`), so the spreadsheet checks saw a different
+/// number from the file's.
+#[test]
+fn a_phone_written_as_a_json_number_is_checked_as_written() {
+    let dir = TempDir::new().expect("temp dir");
+    let manifest = write(
+        &dir,
+        "calls.json",
+        r#"[
+  {"eventId": 542818, "name": "A", "countryCode": 86, "mobile": 8613800138000.0},
+  {"eventId": 542818, "name": "B", "countryCode": 86, "mobile": 8.61810000003E+12},
+  {"eventId": 542818, "name": "C", "countryCode": 86, "mobile": 13800138000}
+]"#,
+    );
+    let run = validate(&dir, &manifest, "calls", &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let failed = run.records("failed.csv");
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    assert_eq!(&failed[1][..4], ["1", "", "validation", "decimal_notation"]);
+    assert_eq!(
+        &failed[2][..4],
+        ["2", "", "validation", "scientific_notation"]
+    );
+    assert_eq!(failed[1][13..], ["8613800138000.0"]);
+    assert_eq!(failed[2][13..], ["8.61810000003E+12"]);
+    let valid = run.records("valid.csv");
+    assert_eq!(valid.len(), 2, "{valid:?}");
+    assert_eq!(valid[1][0], "3");
+}

@@ -13,7 +13,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::sync::mpsc::SyncSender;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::encoding::Text;
 use super::limits::{self, JSON_ELEMENT_BYTES, JSON_KEYS};
@@ -321,11 +321,11 @@ impl<'de> Visitor<'de> for RowObject<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<String>, A::Error> {
         let mut cells = vec![String::new(); self.header.keys.names.len()];
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            let value: Value = map.next_value()?;
+            let value: Box<RawValue> = map.next_value()?;
             // A key the first pass did not see cannot happen unless the file changed
             // in between; such a value is dropped rather than misplaced.
             if let Some(&i) = self.header.keys.index.get(key.trim()) {
-                cells[i] = value_text(value);
+                cells[i] = cell_text(&value).map_err(de::Error::custom)?;
             }
         }
         Ok(cells)
@@ -346,27 +346,47 @@ fn record(row: u64, cells: Vec<String>, header: &Header) -> Record {
     record
 }
 
-/// A JSON value as cell text: strings as they are, numbers as written (a whole float as
-/// an integer), booleans `true`/`false`, null empty, arrays and objects as compact JSON
-/// (a later stage reads a list cell such as `["123","456"]`).
-pub(crate) fn value_text(value: Value) -> String {
-    match value {
-        Value::Null => String::new(),
-        Value::Bool(b) => b.to_string(),
-        Value::String(s) => s,
-        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-            (Some(i), _, _) => i.to_string(),
-            (_, Some(u), _) => u.to_string(),
-            // Below 2^53 a whole float is an exact integer: `12.0` reads `12`.
-            (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
-                (f as i64).to_string()
+/// A JSON value as cell text: strings as they are, numbers and booleans exactly as
+/// written, null empty, arrays and objects as compact JSON (a later stage reads a list
+/// cell such as `["123","456"]`).
+///
+/// The value is read raw, not as a `serde_json::Value`: a `Value` holds a number as an
+/// f64 or a 64-bit integer, so `123456789012345678901` would become
+/// `1.2345678901234567e+20` and `8613800138000.0` `8613800138000`, and a phone or id
+/// written as a number would reach validation (whose `decimal_notation` and
+/// `scientific_notation` checks look at the text) as a different number. serde_json's
+/// `arbitrary_precision` keeps digits but not the text either (`1E3` reads `1e+3`), and
+/// it would change every `Value` in the program.
+fn cell_text(value: &RawValue) -> Result<String, serde_json::Error> {
+    let text = value.get();
+    match text.as_bytes().first() {
+        Some(b'"') => serde_json::from_str(text),
+        Some(b'[' | b'{') => Ok(compact(text)),
+        _ if text == "null" => Ok(String::new()),
+        _ => Ok(text.to_string()),
+    }
+}
+
+/// Valid JSON without the white space between its tokens.
+fn compact(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in json.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
             }
-            _ => n.to_string(),
-        },
-        other @ (Value::Array(_) | Value::Object(_)) => {
-            serde_json::to_string(&other).unwrap_or_default()
+        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
+            in_string = c == '"';
+            out.push(c);
         }
     }
+    out
 }
 
 // ---------------------------------------------------------------- limits
