@@ -6,6 +6,8 @@
 //! anything is sent. The second pass yields rows. Neither pass holds more than one element
 //! in memory: the array is walked element by element with a serde `SeqAccess` (on a
 //! helper thread feeding a bounded channel for the second pass), JSON Lines line by line.
+//! Values are read as the text the file holds (numbers are never rewritten by a float),
+//! and an object that gives a key twice fails its row: no value is silently chosen.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -18,6 +20,7 @@ use serde_json::value::RawValue;
 use super::encoding::Text;
 use super::limits::{self, JSON_ELEMENT_BYTES, JSON_KEYS};
 use super::{spawn_reader, ChannelRecords, Flaw, ManifestError, Msg, Record};
+use crate::problem::{Code, Problem};
 
 /// The keys seen so far, trimmed, in order of first appearance.
 #[derive(Default)]
@@ -280,13 +283,13 @@ impl<'de> Visitor<'de> for ArrayRows<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         loop {
             *self.element += 1;
-            let Some(cells) = seq.next_element_seed(RowObject {
+            let Some(object) = seq.next_element_seed(RowObject {
                 header: self.header,
             })?
             else {
                 return Ok(());
             };
-            let record = record(*self.element, cells, self.header);
+            let record = record(*self.element, object, self.header);
             if self.tx.send(Msg::Record(record)).is_err() {
                 *self.stopped = true;
                 return Err(de::Error::custom("the reader was dropped"));
@@ -295,45 +298,64 @@ impl<'de> Visitor<'de> for ArrayRows<'_> {
     }
 }
 
+/// One object's cells in header order, and the keys it gave more than once.
+struct Object {
+    cells: Vec<String>,
+    /// (cell index, how many times the object gave that key).
+    repeated: Vec<(usize, u32)>,
+}
+
 /// Reads one object into cells in header order.
 struct RowObject<'a> {
     header: &'a Header,
 }
 
 impl<'de> DeserializeSeed<'de> for RowObject<'_> {
-    type Value = Vec<String>;
+    type Value = Object;
 
-    fn deserialize<D: de::Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<Vec<String>, D::Error> {
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Object, D::Error> {
         deserializer.deserialize_map(self)
     }
 }
 
 impl<'de> Visitor<'de> for RowObject<'_> {
-    type Value = Vec<String>;
+    type Value = Object;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object (one record: {\"column\": value, ...})")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<String>, A::Error> {
-        let mut cells = vec![String::new(); self.header.keys.names.len()];
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Object, A::Error> {
+        let width = self.header.keys.names.len();
+        let mut cells = vec![String::new(); width];
+        let mut given = vec![0u32; width];
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             let value: Box<RawValue> = map.next_value()?;
             // A key the first pass did not see cannot happen unless the file changed
             // in between; such a value is dropped rather than misplaced.
-            if let Some(&i) = self.header.keys.index.get(key.trim()) {
+            let Some(&i) = self.header.keys.index.get(key.trim()) else {
+                continue;
+            };
+            given[i] = given[i].saturating_add(1);
+            // serde_json would keep the last of a repeated key's values; the row fails
+            // instead (`duplicate_field`), and its report shows the first that is not
+            // empty: a row whose cell showed an empty first value could be skipped as
+            // empty, and the other values lost without a word.
+            if cells[i].trim().is_empty() {
                 cells[i] = cell_text(&value).map_err(de::Error::custom)?;
             }
         }
-        Ok(cells)
+        let repeated = given
+            .into_iter()
+            .enumerate()
+            .filter(|&(_, times)| times > 1)
+            .collect();
+        Ok(Object { cells, repeated })
     }
 }
 
-fn record(row: u64, cells: Vec<String>, header: &Header) -> Record {
-    let mut record = Record::new(row, cells);
+fn record(row: u64, object: Object, header: &Header) -> Record {
+    let mut record = Record::new(row, object.cells);
     if header.flag_replacements {
         record.flaws = record
             .cells
@@ -343,7 +365,30 @@ fn record(row: u64, cells: Vec<String>, header: &Header) -> Record {
             .map(|(i, _)| (i, Flaw::BadText))
             .collect();
     }
+    record.flaws.extend(
+        object
+            .repeated
+            .into_iter()
+            .map(|(i, times)| (i, Flaw::Repeated { times })),
+    );
     record
+}
+
+/// The problem of a row whose object gives the key of column `name` `times` times.
+pub(crate) fn repeated_key(name: &str, times: u32) -> Problem {
+    let times = match times {
+        2 => "twice".to_string(),
+        n => format!("{n} times"),
+    };
+    Problem::new(
+        Code::DuplicateField,
+        name,
+        format!(
+            "the object gives the key \"{name}\" {times} (spaces around a key do not count): a \
+             record holds one value per key, and ferry does not pick one; keep the right value \
+             and remove the others (the report shows the first that is not empty)"
+        ),
+    )
 }
 
 /// A JSON value as cell text: strings as they are, numbers and booleans exactly as
@@ -493,8 +538,8 @@ pub(crate) fn line_rows(
                 Some(
                     RowObject { header: &header }
                         .deserialize(&mut de)
-                        .and_then(|cells| de.end().map(|()| cells))
-                        .map(|cells| record(line_no, cells, &header))
+                        .and_then(|object| de.end().map(|()| object))
+                        .map(|object| record(line_no, object, &header))
                         .map_err(|e| line_error(&path, &e, line_no)),
                 )
             }
