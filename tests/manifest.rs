@@ -1506,7 +1506,12 @@ proptest! {
             // Rows with content are never lost: the writers produced at most as many as
             // there are rows, and blank rows are the only ones skipped.
             prop_assert!(c.total <= rows.len() as u64);
-            let blank = rows.iter().filter(|r| r.iter().all(|c| c.trim().is_empty())).count();
+            // A JSON object holds the header's keys only: cells past them are never written.
+            let width = if format.starts_with("json") { header.len() } else { usize::MAX };
+            let blank = rows
+                .iter()
+                .filter(|r| r.iter().take(width).all(|c| c.trim().is_empty()))
+                .count();
             prop_assert!(
                 c.total + blank as u64 >= rows.len() as u64,
                 "{} rows read of {} ({} blank)",
