@@ -164,8 +164,9 @@ pub struct ReconcileArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct SandboxArgs {
-    /// Address to listen on (loopback).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Address to listen on: loopback only (127.x.x.x, [::1] or localhost), since the
+    /// sandbox has no real authentication.
+    #[arg(long, default_value = "127.0.0.1:8080", value_parser = loopback_addr)]
     pub addr: std::net::SocketAddr,
     /// Delay every answer by this many milliseconds.
     #[arg(long, default_value_t = 0)]
@@ -192,4 +193,27 @@ pub struct DemoArgs {
     /// Folder for the demo's report folders (default: ferry-reports/demo-<run-id>/).
     #[arg(long)]
     pub report_dir: Option<PathBuf>,
+}
+
+/// `--addr` of `ferry sandbox`: `HOST:PORT` where the host is a loopback address or
+/// `localhost` (which is bound as 127.0.0.1); anything else is refused with the reason.
+fn loopback_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or("give HOST:PORT, such as 127.0.0.1:8080")?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("{port:?} is not a port: give a number from 0 to 65535"))?;
+    let ip: IpAddr = match url::Host::parse(host) {
+        Ok(url::Host::Ipv4(ip)) => ip.into(),
+        Ok(url::Host::Ipv6(ip)) => ip.into(),
+        Ok(url::Host::Domain(name)) if name == "localhost" => Ipv4Addr::LOCALHOST.into(),
+        // Any other name could resolve to anything, now or later.
+        _ => return Err(crate::sandbox::LOOPBACK_ONLY.to_string()),
+    };
+    if !ip.is_loopback() {
+        return Err(crate::sandbox::LOOPBACK_ONLY.to_string());
+    }
+    Ok(SocketAddr::new(ip, port))
 }

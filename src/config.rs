@@ -42,25 +42,54 @@ impl fmt::Display for Secret {
 }
 
 /// Where a secret comes from, as the config names it (never the value).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum SecretSource {
     Env(String),
+    /// A path is never printed: what a user pasted into `token_file` may be the token.
     File(PathBuf),
     /// Built in, for the loopback sandbox only.
     Fixed(Secret),
 }
 
+impl fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretSource::Env(var) => f.debug_tuple("Env").field(var).finish(),
+            SecretSource::File(_) => f.write_str("File(***)"),
+            SecretSource::Fixed(_) => f.write_str("Fixed(***)"),
+        }
+    }
+}
+
 impl SecretSource {
+    /// The secret; `key` is the config key without its `_env`/`_file` ending
+    /// (`targets.arctos.token`). An error names the key, and the variable (whose name
+    /// was checked to look like one), but never a file's path: users paste secrets into
+    /// the wrong key, and the path is the value of `*_file`.
     pub fn load(&self, key: &str) -> Result<Secret, ConfigError> {
-        let value = match self {
-            SecretSource::Env(var) => std::env::var(var).map_err(|_| {
-                ConfigError::new(format!(
-                    "{key}: the environment variable {var} is not set (or not valid UTF-8); export it before running"
-                ))
-            })?,
-            SecretSource::File(path) => std::fs::read_to_string(path).map_err(|e| {
-                ConfigError::new(format!("{key}: cannot read {}: {e}", path.display()))
-            })?,
+        let (value, key) = match self {
+            SecretSource::Env(var) => (
+                std::env::var(var).map_err(|_| {
+                    ConfigError::new(format!(
+                        "{key}_env: the environment variable {var} is not set (or not valid UTF-8); export it before running"
+                    ))
+                })?,
+                format!("{key}_env"),
+            ),
+            SecretSource::File(path) => (
+                std::fs::read_to_string(path).map_err(|e| {
+                    let why = match e.kind() {
+                        std::io::ErrorKind::NotFound => "does not exist".to_string(),
+                        std::io::ErrorKind::InvalidData => "is not UTF-8 text".to_string(),
+                        kind => format!("cannot be read ({kind})"),
+                    };
+                    ConfigError::new(format!(
+                        "{key}_file: the file it names {why}; check the path (it is not shown \
+                         here, in case a secret was written in its place)"
+                    ))
+                })?,
+                format!("{key}_file"),
+            ),
             SecretSource::Fixed(s) => return Ok(s.clone()),
         };
         let value = value.trim();
@@ -712,13 +741,16 @@ fn looks_like_a_variable_name(value: &str) -> bool {
 /// https anywhere; plain http only to this machine, where nothing crosses a network.
 /// A URL that carries a credential (user info, or a query such as `?token=`) is refused
 /// without being quoted.
+///
+/// No message quotes the value at all: a secret pasted into `base_url` by mistake is
+/// neither a URL nor https, and would be echoed by exactly these errors.
 pub fn check_base_url(base: &str) -> Result<reqwest::Url, String> {
     let userinfo = "a user name or password in the URL is a secret written in the config; remove it (the value is not shown here) and use token_env / app_key_env";
     let url = reqwest::Url::parse(base).map_err(|e| {
         if base.contains('@') {
             userinfo.to_string()
         } else {
-            format!("{base:?} is not a URL ({e})")
+            format!("not a URL ({e}); give the vendor's address, such as https://arctos.example.com (the value is not shown here, in case it is a secret)")
         }
     })?;
     if !url.username().is_empty() || url.password().is_some() {
@@ -732,11 +764,9 @@ pub fn check_base_url(base: &str) -> Result<reqwest::Url, String> {
         "https" => {}
         "http" if is_loopback(&url) => {}
         "http" => {
-            return Err(format!(
-                "{base:?}: plain http:// would send credentials and personal data unencrypted; use https:// (http is allowed only for loopback hosts)"
-            ))
+            return Err("plain http:// would send credentials and personal data unencrypted; use https:// (http is allowed only for loopback hosts)".into())
         }
-        other => return Err(format!("{base:?}: unsupported scheme {other:?}; use https://")),
+        _ => return Err("not an https:// address; use https:// (the value is not shown here, in case it is a secret)".into()),
     }
     Ok(url)
 }
@@ -999,7 +1029,8 @@ mod tests {
     fn secrets_never_print() {
         let s = Secret::new("sekret");
         assert_eq!(format!("{s:?} {s}"), "*** ***");
-        let source = SecretSource::Fixed(s);
-        assert!(!format!("{source:?}").contains("sekret"));
+        for source in [SecretSource::Fixed(s), SecretSource::File("sekret".into())] {
+            assert!(!format!("{source:?}").contains("sekret"));
+        }
     }
 }

@@ -17,6 +17,7 @@ pub enum Code {
     InvalidUtf8,
     CellTooLong,
     UnclosedQuote,
+    DuplicateField,
     // plain values
     Required,
     InvalidInteger,
@@ -75,6 +76,7 @@ impl Code {
             InvalidUtf8 => "invalid_utf8",
             CellTooLong => "cell_too_long",
             UnclosedQuote => "unclosed_quote",
+            DuplicateField => "duplicate_field",
             Required => "required",
             InvalidInteger => "invalid_integer",
             InvalidBoolean => "invalid_boolean",

@@ -1614,6 +1614,23 @@ fn agent_setting_rules() {
             with(AGENT, &[("callNumber", "[true]")]),
             bad(&[("invalid_list", "callNumber")]),
         ),
+        // JSON number items are checked as written, not as an f64 rewrote them
+        (
+            with(AGENT, &[("callNumber", "[123456789012345]")]),
+            list("callNumber", &["123456789012345"]),
+        ),
+        (
+            with(AGENT, &[("callNumber", "[1234567890123456789012]")]),
+            bad(&[("number_too_long", "callNumber")]),
+        ),
+        (
+            with(AGENT, &[("callNumber", "[5551001.0]")]),
+            bad(&[("invalid_characters", "callNumber")]),
+        ),
+        (
+            with(AGENT, &[("callNumber", "[1e3]")]),
+            bad(&[("invalid_characters", "callNumber")]),
+        ),
         // the defaults: one number, at most 15 digits
         (
             with(AGENT, &[("callNumberDefault", "123456789012345")]),

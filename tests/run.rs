@@ -1915,11 +1915,18 @@ impl Mount {
 
     /// Fills what is left of it.
     fn fill(&self) {
+        self.fill_leaving(0);
+    }
+
+    /// Fills it but for `free` bytes (rounded to the block the file system counts in).
+    fn fill_leaving(&self, free: u64) {
         use std::io::Write;
         let mut file = std::fs::File::create(self.0.join("filler")).expect("filler");
         let block = vec![0u8; 4096];
         while file.write_all(&block).is_ok() {}
         let _ = file.sync_all();
+        let full = file.metadata().expect("filler size").len();
+        file.set_len(full.saturating_sub(free)).expect("free some");
     }
 }
 
@@ -1958,7 +1965,8 @@ fn state_disk_full_mid_run_stops_it_with_exit_3() {
 
 /// Issue 8: a full disk under the report folder: no more is sent, the exit is 3 (never
 /// 2 after sending), and the state keeps every outcome, so a run with a new report
-/// folder finishes the job without sending anything twice.
+/// folder finishes the job without sending anything twice. Under `--log-format json`
+/// stderr holds JSON lines only.
 #[test]
 fn report_disk_full_mid_run_stops_it_with_exit_3_and_a_rerun_finishes() {
     let ws = Workspace::new();
@@ -1973,7 +1981,7 @@ fn report_disk_full_mid_run_stops_it_with_exit_3_and_a_rerun_finishes() {
         "appointments.csv",
         "appointments",
         "disk/r1",
-        &["--rate", "10"],
+        &["--rate", "10", "--log-format", "json"],
     );
     let child = start_sending(&ws, &sandbox, &args);
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -1981,6 +1989,11 @@ fn report_disk_full_mid_run_stops_it_with_exit_3_and_a_rerun_finishes() {
     let output = child.wait_with_output().expect("ferry finishes");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(3), "{stdout}");
+    let stderr = json_lines(&String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        stderr.last().map(|l| l["exit_code"].clone()),
+        Some(3.into())
+    );
     assert!(stdout.contains("is incomplete"), "{stdout}");
     assert!(
         stdout.contains("the reports could not be written"),
@@ -1997,6 +2010,63 @@ fn report_disk_full_mid_run_stops_it_with_exit_3_and_a_rerun_finishes() {
     let stats = sandbox.stats();
     assert_eq!(count(&stats, &["created", "appointments"]), n as u64);
     assert_eq!(count(&stats, &["duplicates_rejected", "appointments"]), 0);
+}
+
+/// Issue 9: when report.xlsx met a full disk, zip's `ZipWriter` printed "ZipWriter::drop:
+/// failed to finalize archive" on stderr as it was dropped, a line that is not JSON.
+/// Whatever room the disk has left, stderr holds JSON lines only, a report.xlsx that is
+/// there opens, and one that could not be written is said so in summary.json.
+#[test]
+fn report_xlsx_on_a_full_disk_leaves_json_lines_only() {
+    let ws = Workspace::new();
+    let Some(disk) = Mount::tmpfs(&ws.join("disk"), "1m") else {
+        return;
+    };
+    let mut manifest = String::from("userId,callType,callNumber\n");
+    for i in 0..40 {
+        manifest.push_str(&format!("u{i},1,5551{i:03}\n"));
+    }
+    ws.write("agents.csv", &manifest);
+    let mut xlsx_alone_failed = false;
+    for pages in 0..16 {
+        let _ = std::fs::remove_dir_all(ws.join("disk/r"));
+        disk.fill_leaving(pages * 4096);
+        let out = ws.ferry(&[
+            "validate",
+            "agents.csv",
+            "--kind",
+            "agent-settings",
+            "--report-dir",
+            "disk/r",
+            "--log-format",
+            "json",
+        ]);
+        let lines = json_lines(&out.stderr);
+        let last = lines
+            .last()
+            .unwrap_or_else(|| panic!("{pages}: no log line"));
+        assert_eq!(last["exit_code"], out.code, "{pages} pages: {}", out.stderr);
+        assert!(matches!(out.code, 0 | 2), "{pages} pages: {}", out.stderr);
+        let xlsx = ws.join("disk/r/report.xlsx");
+        if xlsx.exists() {
+            calamine::open_workbook::<calamine::Xlsx<_>, _>(&xlsx)
+                .unwrap_or_else(|e| panic!("{pages} pages: a broken report.xlsx was left: {e}"));
+        }
+        if let Ok(summary) = std::fs::read(ws.join("disk/r/summary.json")) {
+            let summary: serde_json::Value =
+                serde_json::from_slice(&summary).expect("summary.json is whole");
+            let aborted = summary["aborted"].as_str().unwrap_or_default();
+            if aborted.contains("report.xlsx could not be written") {
+                assert!(!xlsx.exists(), "{pages} pages");
+                assert_eq!(out.code, 2, "{pages} pages: nothing was sent");
+                xlsx_alone_failed = true;
+            }
+        }
+    }
+    assert!(
+        xlsx_alone_failed,
+        "some room on the disk fits the CSV files and summary.json, not report.xlsx"
+    );
 }
 
 /// Issue 8: a dead endpoint (connection refused) used to fail every row one by one, and
@@ -2071,6 +2141,14 @@ fn a_concurrency_that_holds_the_rate_down_is_named_once() {
     assert!(warnings[0].contains("[targets.arctos]"), "{}", warnings[0]);
 }
 
+/// Every line of `stderr`, parsed: under `--log-format json` each one must be JSON.
+fn json_lines(stderr: &str) -> Vec<serde_json::Value> {
+    stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
 /// Issue 8: under `--log-format json` every stderr line is JSON — a fatal error, and the
 /// end-of-run summary with what a log shipper needs — and the text summary says how long
 /// the run took, prints the problem table, and after an abort the command that finishes
@@ -2084,12 +2162,6 @@ fn the_operator_sees_json_lines_only_and_a_summary_that_says_what_next() {
     let mut manifest = appointments_csv("OPS", n);
     manifest.push_str("15,OPS-BAD,,normal,,,,943,2,normal,maybe\n");
     ws.write("appointments.csv", &manifest);
-    let json_lines = |stderr: &str| -> Vec<serde_json::Value> {
-        stderr
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-            .collect()
-    };
 
     let out = ws
         .ferry(&run_args(

@@ -1035,19 +1035,26 @@ async fn one_seed_gives_one_fault_sequence() {
     }
 }
 
-#[test]
-fn a_rate_outside_0_to_1_is_refused() {
+/// The error of a sandbox that must not start.
+fn refused(options: Options) -> std::io::Error {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime");
-    let result = runtime.block_on(sandbox::start(Options {
+    let error = runtime
+        .block_on(sandbox::start(options))
+        .expect_err("refused");
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+    error
+}
+
+#[test]
+fn a_rate_outside_0_to_1_is_refused() {
+    refused(Options {
         addr: "127.0.0.1:0".parse().expect("an address"),
         fail_rate: 1.5,
         ..Options::default()
-    }));
-    let error = result.expect_err("refused");
-    assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+    });
 }
 
 /// The sandbox must not be what limits a load test: more than 10,000 requests per second
@@ -1098,4 +1105,125 @@ fn sustains_ten_thousand_requests_per_second() {
     });
     eprintln!("{rate:.0} requests/s");
     assert!(rate > 10_000.0, "{rate:.0} requests/s");
+}
+
+/// `ferry sandbox --addr ADDR` as the real binary: the exit code and stderr of a refusal,
+/// or the address it says it listens on (then it is stopped).
+enum Served {
+    Refused { code: i32, stderr: String },
+    Listening(String),
+}
+
+fn ferry_sandbox(addr: &str, extra: &[&str]) -> Served {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["sandbox", "--addr", addr])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ferry starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the sandbox listens or exits within 20 s");
+    if let Some(url) = line.trim().strip_prefix("ferry sandbox listening on ") {
+        child.kill().expect("stop the sandbox");
+        child.wait().expect("the sandbox ends");
+        return Served::Listening(url.to_string());
+    }
+    let status = child.wait().expect("ferry ends");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    Served::Refused {
+        code: status.code().expect("an exit code"),
+        stderr,
+    }
+}
+
+/// SPEC §7: the sandbox serves on loopback. It has no real authentication, so `--addr`
+/// could open it to a network (`0.0.0.0`, a LAN address, a name that resolves anywhere):
+/// that is refused with exit 2 and the reason, in text and in JSON logs.
+#[test]
+fn sandbox_addr_off_loopback_is_refused_with_exit_2() {
+    for addr in [
+        "0.0.0.0:8080",
+        "[::]:8080",
+        "192.168.1.10:0",
+        "10.0.0.1:8080",
+        "[fe80::1]:8080",
+        "example.com:8080",
+        "localhost.example.com:0",
+        "127.0.0.1",
+        "127.0.0.1:http",
+    ] {
+        let Served::Refused { code, stderr } = ferry_sandbox(addr, &[]) else {
+            panic!("{addr}: the sandbox started");
+        };
+        assert_eq!(code, 2, "{addr}: {stderr}");
+        assert!(stderr.contains(addr), "{addr}: {stderr}");
+        let Served::Refused { code, stderr } = ferry_sandbox(addr, &["--log-format", "json"])
+        else {
+            panic!("{addr}: the sandbox started");
+        };
+        assert_eq!(code, 2, "{addr}: {stderr}");
+        for line in stderr.lines() {
+            let line: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{addr}: not JSON ({e}): {line}"));
+            assert_eq!(line["exit_code"], 2, "{line}");
+        }
+    }
+    for addr in ["0.0.0.0:8080", "192.168.1.10:0", "example.com:8080"] {
+        let Served::Refused { stderr, .. } = ferry_sandbox(addr, &[]) else {
+            panic!("{addr}: the sandbox started");
+        };
+        assert!(
+            stderr.contains(sandbox::LOOPBACK_ONLY),
+            "{addr}: the refusal says why: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn sandbox_addr_on_loopback_is_served() {
+    for (addr, host) in [
+        ("127.0.0.1:0", "127.0.0.1"),
+        ("127.0.0.2:0", "127.0.0.2"),
+        ("[::1]:0", "[::1]"),
+        ("localhost:0", "127.0.0.1"),
+        ("LocalHost:0", "127.0.0.1"),
+    ] {
+        match ferry_sandbox(addr, &[]) {
+            Served::Listening(url) => assert!(
+                url.starts_with(&format!("http://{host}:")),
+                "{addr}: listening on {url}"
+            ),
+            Served::Refused { code, stderr } => panic!("{addr}: exit {code}: {stderr}"),
+        }
+    }
+}
+
+#[test]
+fn the_library_refuses_to_serve_off_loopback_too() {
+    let error = refused(Options {
+        addr: "0.0.0.0:0".parse().expect("an address"),
+        ..Options::default()
+    });
+    assert!(
+        error.to_string().contains(sandbox::LOOPBACK_ONLY),
+        "{error}"
+    );
 }

@@ -1022,7 +1022,7 @@ fn secret_file_contents_never_appear_in_errors() {
     let empty = dir.path().join("empty.secret");
     std::fs::write(&empty, "  \n").expect("write");
     let missing = dir.path().join("missing.secret");
-    for (path, expect) in [(&empty, "empty"), (&missing, "cannot read")] {
+    for (path, expect) in [(&empty, "empty"), (&missing, "does not exist")] {
         let toml = format!(
             "[targets.arctos]\nbase_url = \"https://arctos.example.com\"\ntoken_file = {:?}\n",
             path.display().to_string()
@@ -1039,6 +1039,96 @@ fn secret_file_contents_never_appear_in_errors() {
             "{path:?}: {}",
             abort.message()
         );
+        assert!(
+            abort.message().contains("targets.arctos.token_file"),
+            "the message names the key that was set: {}",
+            abort.message()
+        );
+        assert!(
+            !abort.message().contains(&path.display().to_string()),
+            "{}",
+            abort.message()
+        );
+    }
+}
+
+/// Issue 9: the path of a `*_file` key and a `base_url` that is no https:// address
+/// were quoted in their errors, but users paste secrets into the wrong key. Each error
+/// names the key and what is wrong, and the value appears nowhere in the output.
+#[test]
+fn a_secret_pasted_into_a_file_key_or_base_url_is_never_echoed() {
+    let ws = Workspace::new("http://127.0.0.1:9");
+    let pasted = format!("sekret/Pq1Pasted+{}", unique("p").replace('_', "-"));
+    let loopback = "base_url = \"http://127.0.0.1:9\"";
+    let cases = [
+        (
+            format!("[targets.arctos]\n{loopback}\ntoken_file = \"{pasted}\""),
+            "appointments",
+            "targets.arctos.token_file: the file it names does not exist",
+        ),
+        (
+            format!("[targets.arctos]\n{loopback}\nlicense_key_file = \"{pasted}\"\nlogin_user_id = \"ops\""),
+            "appointments",
+            "targets.arctos.license_key_file: the file it names does not exist",
+        ),
+        (
+            format!("[targets.quanshi]\n{loopback}\ntoken_file = \"{pasted}\""),
+            "calls",
+            "targets.quanshi.token_file: the file it names does not exist",
+        ),
+        (
+            format!("[targets.aicc]\n{loopback}\napp_key_file = \"{pasted}\""),
+            "agent-settings",
+            "targets.aicc.app_key_file: the file it names does not exist",
+        ),
+        (
+            format!("[targets.aicc]\n{loopback}\napp_key_env = \"AICC_APP_KEY\"\ntoken_file = \"{pasted}\""),
+            "agent-settings",
+            "targets.aicc.token_file: the file it names does not exist",
+        ),
+        (
+            format!("[targets.arctos]\nbase_url = \"{pasted}\"\ntoken_env = \"ARCTOS_TOKEN\""),
+            "appointments",
+            "targets.arctos.base_url: not a URL",
+        ),
+        (
+            format!("[targets.arctos]\nbase_url = \"sekret:{pasted}\"\ntoken_env = \"ARCTOS_TOKEN\""),
+            "appointments",
+            "targets.arctos.base_url: not an https:// address",
+        ),
+        (
+            format!("[targets.quanshi]\nbase_url = \"http://quanshi.example.com/{pasted}\"\ntoken_env = \"QUANSHI_TOKEN\""),
+            "calls",
+            "targets.quanshi.base_url: plain http://",
+        ),
+    ];
+    for (i, (toml, kind, says)) in cases.iter().enumerate() {
+        let config = format!("pasted-{i}.toml");
+        ws.write(&config, toml);
+        for format in ["text", "json"] {
+            let out = ws.ferry(&[
+                "run",
+                &format!("{kind}.csv"),
+                "--kind",
+                kind,
+                "--config",
+                &config,
+                "--state",
+                &format!("state-pasted-{i}.db"),
+                "--report-dir",
+                &format!("reports/pasted-{i}-{format}"),
+                "--log-format",
+                format,
+                "-vv",
+            ]);
+            assert_exit(&out, 2, toml);
+            let all = format!("{}{}", stdout(&out), stderr(&out));
+            assert!(all.contains(says), "{toml}\nwanted {says:?} in:\n{all}");
+            for part in pasted.split(['/', '+']) {
+                assert!(!all.contains(part), "{toml}\nshows {part:?}:\n{all}");
+            }
+            ws.assert_clean(&out, toml);
+        }
     }
 }
 

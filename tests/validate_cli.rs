@@ -1483,3 +1483,83 @@ fn every_help_example_of_validate_run_and_reconcile_runs_as_written_from_the_rep
         );
     }
 }
+
+/// serde_json kept the last value of a key an object gives twice, silently: the row
+/// fails instead, in a JSON array (rows are elements) and in JSON Lines (rows are lines)
+/// alike, and keys count as one when they differ only by spaces around them. A row whose
+/// first value is empty is not skipped as an empty row.
+#[test]
+fn a_json_object_that_gives_a_key_twice_fails_its_row() {
+    let objects = [
+        r#"{"userId": "u1", "callNumber": "5551001", "callNumber": "5551002"}"#,
+        r#"{"userId": "u2", " callType": "1", "callType ": "2", "callType": null}"#,
+        r#"{"userId": "u3", "callNumber": "5551003"}"#,
+        r#"{"userId": null, "userId": "u4"}"#,
+    ];
+    for (name, text) in [
+        ("agents.json", format!("[\n{}\n]\n", objects.join(",\n"))),
+        ("agents.jsonl", objects.join("\n")),
+    ] {
+        let dir = TempDir::new().expect("temp dir");
+        let manifest = write(&dir, name, text);
+        let run = validate(&dir, &manifest, "agent-settings", &[]);
+        assert_eq!(run.code, 1, "{name}: {}", run.stderr);
+        // As a CSV cell: quoted, its quotes doubled.
+        let quoted = |key: &str, times: &str| {
+            format!(
+                "the object gives the key \"{key}\" {times} (spaces around a key do not count): \
+                 a record holds one value per key, and ferry does not pick one; keep the right \
+                 value and remove the others (the report shows the first that is not empty)"
+            )
+            .replace('"', "\"\"")
+        };
+        let expected = format!(
+            "{FAILED_HEADER},userId,callNumber,callType\n\
+             1,u1,validation,duplicate_field,\"{}\",callNumber,,,,0,u1,5551001,\n\
+             2,u2,validation,duplicate_field,\"{}\",callType,,,,0,u2,,1\n\
+             4,u4,validation,duplicate_field,\"{}\",userId,,,,0,u4,,\n",
+            quoted("callNumber", "twice"),
+            quoted("callType", "3 times"),
+            quoted("userId", "twice"),
+        );
+        assert_eq!(run.records("failed.csv"), parse_csv(&expected), "{name}");
+        let valid = run.records("valid.csv");
+        assert_eq!(valid.len(), 2, "{name}: {valid:?}");
+        assert_eq!(valid[1][..2], ["3", "u3"]);
+        assert_eq!(
+            printed_table(&run.stdout),
+            table(&[("duplicate_field", 3, "1, 2, 4")])
+        );
+    }
+}
+
+/// A phone written as a JSON number reached validation as an f64 rewrote it
+/// (`8613800138000.0` as `8613800138000`), so the spreadsheet checks saw a different
+/// number from the file's.
+#[test]
+fn a_phone_written_as_a_json_number_is_checked_as_written() {
+    let dir = TempDir::new().expect("temp dir");
+    let manifest = write(
+        &dir,
+        "calls.json",
+        r#"[
+  {"eventId": 542818, "name": "A", "countryCode": 86, "mobile": 8613800138000.0},
+  {"eventId": 542818, "name": "B", "countryCode": 86, "mobile": 8.61810000003E+12},
+  {"eventId": 542818, "name": "C", "countryCode": 86, "mobile": 13800138000}
+]"#,
+    );
+    let run = validate(&dir, &manifest, "calls", &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let failed = run.records("failed.csv");
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    assert_eq!(&failed[1][..4], ["1", "", "validation", "decimal_notation"]);
+    assert_eq!(
+        &failed[2][..4],
+        ["2", "", "validation", "scientific_notation"]
+    );
+    assert_eq!(failed[1][13..], ["8613800138000.0"]);
+    assert_eq!(failed[2][13..], ["8.61810000003E+12"]);
+    let valid = run.records("valid.csv");
+    assert_eq!(valid.len(), 2, "{valid:?}");
+    assert_eq!(valid[1][0], "3");
+}

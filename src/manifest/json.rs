@@ -6,6 +6,8 @@
 //! anything is sent. The second pass yields rows. Neither pass holds more than one element
 //! in memory: the array is walked element by element with a serde `SeqAccess` (on a
 //! helper thread feeding a bounded channel for the second pass), JSON Lines line by line.
+//! Values are read as the text the file holds (numbers are never rewritten by a float),
+//! and an object that gives a key twice fails its row: no value is silently chosen.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -13,11 +15,12 @@ use std::io::{BufRead, BufReader, Read};
 use std::sync::mpsc::SyncSender;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::encoding::Text;
 use super::limits::{self, JSON_ELEMENT_BYTES, JSON_KEYS};
 use super::{spawn_reader, ChannelRecords, Flaw, ManifestError, Msg, Record};
+use crate::problem::{Code, Problem};
 
 /// The keys seen so far, trimmed, in order of first appearance.
 #[derive(Default)]
@@ -280,13 +283,13 @@ impl<'de> Visitor<'de> for ArrayRows<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         loop {
             *self.element += 1;
-            let Some(cells) = seq.next_element_seed(RowObject {
+            let Some(object) = seq.next_element_seed(RowObject {
                 header: self.header,
             })?
             else {
                 return Ok(());
             };
-            let record = record(*self.element, cells, self.header);
+            let record = record(*self.element, object, self.header);
             if self.tx.send(Msg::Record(record)).is_err() {
                 *self.stopped = true;
                 return Err(de::Error::custom("the reader was dropped"));
@@ -295,45 +298,64 @@ impl<'de> Visitor<'de> for ArrayRows<'_> {
     }
 }
 
+/// One object's cells in header order, and the keys it gave more than once.
+struct Object {
+    cells: Vec<String>,
+    /// (cell index, how many times the object gave that key).
+    repeated: Vec<(usize, u32)>,
+}
+
 /// Reads one object into cells in header order.
 struct RowObject<'a> {
     header: &'a Header,
 }
 
 impl<'de> DeserializeSeed<'de> for RowObject<'_> {
-    type Value = Vec<String>;
+    type Value = Object;
 
-    fn deserialize<D: de::Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<Vec<String>, D::Error> {
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Object, D::Error> {
         deserializer.deserialize_map(self)
     }
 }
 
 impl<'de> Visitor<'de> for RowObject<'_> {
-    type Value = Vec<String>;
+    type Value = Object;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object (one record: {\"column\": value, ...})")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<String>, A::Error> {
-        let mut cells = vec![String::new(); self.header.keys.names.len()];
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Object, A::Error> {
+        let width = self.header.keys.names.len();
+        let mut cells = vec![String::new(); width];
+        let mut given = vec![0u32; width];
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            let value: Value = map.next_value()?;
+            let value: Box<RawValue> = map.next_value()?;
             // A key the first pass did not see cannot happen unless the file changed
             // in between; such a value is dropped rather than misplaced.
-            if let Some(&i) = self.header.keys.index.get(key.trim()) {
-                cells[i] = value_text(value);
+            let Some(&i) = self.header.keys.index.get(key.trim()) else {
+                continue;
+            };
+            given[i] = given[i].saturating_add(1);
+            // serde_json would keep the last of a repeated key's values; the row fails
+            // instead (`duplicate_field`), and its report shows the first that is not
+            // empty: a row whose cell showed an empty first value could be skipped as
+            // empty, and the other values lost without a word.
+            if cells[i].trim().is_empty() {
+                cells[i] = cell_text(&value).map_err(de::Error::custom)?;
             }
         }
-        Ok(cells)
+        let repeated = given
+            .into_iter()
+            .enumerate()
+            .filter(|&(_, times)| times > 1)
+            .collect();
+        Ok(Object { cells, repeated })
     }
 }
 
-fn record(row: u64, cells: Vec<String>, header: &Header) -> Record {
-    let mut record = Record::new(row, cells);
+fn record(row: u64, object: Object, header: &Header) -> Record {
+    let mut record = Record::new(row, object.cells);
     if header.flag_replacements {
         record.flaws = record
             .cells
@@ -343,30 +365,73 @@ fn record(row: u64, cells: Vec<String>, header: &Header) -> Record {
             .map(|(i, _)| (i, Flaw::BadText))
             .collect();
     }
+    record.flaws.extend(
+        object
+            .repeated
+            .into_iter()
+            .map(|(i, times)| (i, Flaw::Repeated { times })),
+    );
     record
 }
 
-/// A JSON value as cell text: strings as they are, numbers as written (a whole float as
-/// an integer), booleans `true`/`false`, null empty, arrays and objects as compact JSON
-/// (a later stage reads a list cell such as `["123","456"]`).
-pub(crate) fn value_text(value: Value) -> String {
-    match value {
-        Value::Null => String::new(),
-        Value::Bool(b) => b.to_string(),
-        Value::String(s) => s,
-        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-            (Some(i), _, _) => i.to_string(),
-            (_, Some(u), _) => u.to_string(),
-            // Below 2^53 a whole float is an exact integer: `12.0` reads `12`.
-            (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
-                (f as i64).to_string()
+/// The problem of a row whose object gives the key of column `name` `times` times.
+pub(crate) fn repeated_key(name: &str, times: u32) -> Problem {
+    let times = match times {
+        2 => "twice".to_string(),
+        n => format!("{n} times"),
+    };
+    Problem::new(
+        Code::DuplicateField,
+        name,
+        format!(
+            "the object gives the key \"{name}\" {times} (spaces around a key do not count): a \
+             record holds one value per key, and ferry does not pick one; keep the right value \
+             and remove the others (the report shows the first that is not empty)"
+        ),
+    )
+}
+
+/// A JSON value as cell text: strings as they are, numbers and booleans exactly as
+/// written, null empty, arrays and objects as compact JSON (a later stage reads a list
+/// cell such as `["123","456"]`).
+///
+/// The value is read raw, not as a `serde_json::Value`: a `Value` holds a number as an
+/// f64 or a 64-bit integer, so `123456789012345678901` would become
+/// `1.2345678901234567e+20` and `8613800138000.0` `8613800138000`, and a phone or id
+/// written as a number would reach validation (whose `decimal_notation` and
+/// `scientific_notation` checks look at the text) as a different number. serde_json's
+/// `arbitrary_precision` keeps digits but not the text either (`1E3` reads `1e+3`), and
+/// it would change every `Value` in the program.
+fn cell_text(value: &RawValue) -> Result<String, serde_json::Error> {
+    let text = value.get();
+    match text.as_bytes().first() {
+        Some(b'"') => serde_json::from_str(text),
+        Some(b'[' | b'{') => Ok(compact(text)),
+        _ if text == "null" => Ok(String::new()),
+        _ => Ok(text.to_string()),
+    }
+}
+
+/// Valid JSON without the white space between its tokens.
+fn compact(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in json.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
             }
-            _ => n.to_string(),
-        },
-        other @ (Value::Array(_) | Value::Object(_)) => {
-            serde_json::to_string(&other).unwrap_or_default()
+        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
+            in_string = c == '"';
+            out.push(c);
         }
     }
+    out
 }
 
 // ---------------------------------------------------------------- limits
@@ -473,8 +538,8 @@ pub(crate) fn line_rows(
                 Some(
                     RowObject { header: &header }
                         .deserialize(&mut de)
-                        .and_then(|cells| de.end().map(|()| cells))
-                        .map(|cells| record(line_no, cells, &header))
+                        .and_then(|object| de.end().map(|()| object))
+                        .map(|object| record(line_no, object, &header))
                         .map_err(|e| line_error(&path, &e, line_no)),
                 )
             }

@@ -482,6 +482,8 @@ pub(crate) enum Flaw {
     /// A quote opened in this cell never closed; the cell was cut at its first line
     /// break and the `swallowed` lines after it were read as rows of their own.
     OpenQuote { how: OpenQuote, swallowed: u64 },
+    /// A JSON object gave this cell's key `times` times.
+    Repeated { times: u32 },
 }
 
 /// How a quoted cell showed that its quote was never closed.
@@ -677,6 +679,12 @@ impl Shaper {
                 cell
             };
             let flawed = |flaw: Flaw| record.flaws.contains(&(raw, flaw));
+            if let Some(times) = record.flaws.iter().find_map(|&(r, flaw)| match flaw {
+                Flaw::Repeated { times } if r == raw => Some(times),
+                _ => None,
+            }) {
+                defects.push(json::repeated_key(name, times));
+            }
             if flawed(Flaw::BadText) {
                 defects.push(Problem::new(
                     Code::InvalidUtf8,

@@ -5,6 +5,8 @@
 //! as much work as everything else a `validate` does), in constant-memory mode, fed
 //! through a bounded channel: its size never grows ferry's memory.
 
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
@@ -126,7 +128,7 @@ impl XlsxWriter {
                 return Ok(());
             };
             write_summary(&mut workbook, &summary, note.as_deref(), &text)?;
-            workbook.save(&out)
+            save(&mut workbook, &out)
         });
         XlsxWriter {
             tx,
@@ -160,6 +162,67 @@ impl XlsxWriter {
             .join()
             .map_err(|_| XlsxError::ParameterError("the workbook writer panicked".into()))??;
         Ok(self.path)
+    }
+}
+
+/// Saves the workbook at `path`; a file that could not be written whole is removed, so a
+/// `report.xlsx` that is there opens (the error says what happened).
+fn save(workbook: &mut Workbook, path: &Path) -> Result<(), XlsxError> {
+    let mut file = KeepFirstError {
+        inner: BufWriter::new(File::create(path)?),
+        error: None,
+    };
+    let saved = workbook
+        .save_to_writer(&mut file)
+        .and_then(|()| Ok(file.flush()?));
+    let result = match file.error.take() {
+        Some(e) => Err(XlsxError::IoError(e)),
+        None => saved,
+    };
+    drop(file);
+    if result.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    result
+}
+
+/// The file under `report.xlsx`: it keeps the first write error and fails that write,
+/// so the save stops there, then swallows every later write. zip also finalizes an
+/// archive when its `ZipWriter` is dropped, and if that fails it prints
+/// "ZipWriter::drop: failed to finalize archive" straight to stderr (zip 9,
+/// `src/write.rs`, `impl Drop for ZipWriter`): on a full disk that line, which is not
+/// JSON, broke `--log-format json`. Swallowed, the finalizing succeeds silently, and
+/// `save` reports the kept error the normal way.
+struct KeepFirstError<W> {
+    inner: W,
+    error: Option<io::Error>,
+}
+
+impl<W: Write> Write for KeepFirstError<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.error.is_some() {
+            return Ok(buf.len());
+        }
+        self.inner.write(buf).map_err(|e| self.keep(e))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.error.is_some() {
+            return Ok(());
+        }
+        self.inner.flush().map_err(|e| self.keep(e))
+    }
+}
+
+impl<W> KeepFirstError<W> {
+    /// Keeps `e` (unless it only asks to try again) and returns a copy for the caller.
+    fn keep(&mut self, e: io::Error) -> io::Error {
+        if e.kind() == io::ErrorKind::Interrupted {
+            return e;
+        }
+        let copy = io::Error::new(e.kind(), e.to_string());
+        self.error = Some(e);
+        copy
     }
 }
 

@@ -35,10 +35,16 @@ use tokio::task::{JoinHandle, JoinSet};
 use faults::{Fault, Faults};
 use stats::Stats;
 
+/// Why `Options::addr` must be a loopback address (SPEC §7), said where it is refused.
+pub const LOOPBACK_ONLY: &str = "the sandbox serves on loopback only: it has no real \
+    authentication (its credentials are well-known test values), so anyone who could reach \
+    it could use it; give 127.0.0.1:PORT (or another 127.x.x.x), [::1]:PORT or localhost:PORT";
+
 /// How the sandbox behaves. `Default` is `127.0.0.1:8080`, no faults, seed 1.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Where to listen; port 0 picks a free port (see [`Sandbox::addr`]).
+    /// Where to listen, on loopback only; port 0 picks a free port (see
+    /// [`Sandbox::addr`]).
     pub addr: SocketAddr,
     /// Every vendor request is answered this much later.
     pub latency_ms: u64,
@@ -178,6 +184,12 @@ async fn interrupted() -> io::Result<()> {
 }
 
 fn check(options: &Options) -> io::Result<()> {
+    if !options.addr.ip().is_loopback() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: {LOOPBACK_ONLY}", options.addr),
+        ));
+    }
     for (name, rate) in [
         ("fail rate", options.fail_rate),
         ("throttle rate", options.throttle_rate),

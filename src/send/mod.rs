@@ -493,7 +493,7 @@ impl Sender {
         };
         Ok(match &self.target.auth {
             Auth::Arctos(ArctosAuth::Token(t)) => Credentials {
-                bearer: Some(load(t, "token_env")?),
+                bearer: Some(load(t, "token")?),
                 ..Credentials::default()
             },
             Auth::Arctos(ArctosAuth::Login {
@@ -501,7 +501,7 @@ impl Sender {
                 user_id,
                 client_id,
             }) => {
-                let key = load(license_key, "license_key_env")?;
+                let key = load(license_key, "license_key")?;
                 let token = self.log_in(&key, user_id, client_id).await?;
                 Credentials {
                     bearer: Some(token),
@@ -509,12 +509,12 @@ impl Sender {
                 }
             }
             Auth::Quanshi { token } => Credentials {
-                body_token: Some(load(token, "token_env")?),
+                body_token: Some(load(token, "token")?),
                 ..Credentials::default()
             },
             Auth::Aicc { app_key, token } => Credentials {
-                app_key: Some(load(app_key, "app_key_env")?),
-                bearer: token.as_ref().map(|t| load(t, "token_env")).transpose()?,
+                app_key: Some(load(app_key, "app_key")?),
+                bearer: token.as_ref().map(|t| load(t, "token")).transpose()?,
                 ..Credentials::default()
             },
         })

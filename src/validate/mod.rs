@@ -330,15 +330,19 @@ pub fn parse_time(raw: &str, tz: Option<chrono_tz::Tz>) -> Result<i64, (Code, St
 pub fn split_list(raw: &str) -> Result<Vec<String>, String> {
     let s = raw.trim();
     if s.starts_with('[') {
-        let values: Vec<serde_json::Value> =
+        // Raw, so that a number item is checked as written (`1e3`, not `1000.0`).
+        let values: Vec<&serde_json::value::RawValue> =
             serde_json::from_str(s).map_err(|e| format!("not a valid JSON array ({e})"))?;
         return values
             .into_iter()
-            .map(|v| match v {
-                serde_json::Value::String(s) => Ok(s.trim().to_string()),
-                serde_json::Value::Number(n) => Ok(n.to_string()),
-                other => Err(format!(
-                    "list items must be numbers or strings, got {other}"
+            .map(|v| match v.get().as_bytes().first() {
+                Some(b'"') => serde_json::from_str::<String>(v.get())
+                    .map(|s| s.trim().to_string())
+                    .map_err(|e| format!("not a valid JSON array ({e})")),
+                Some(b'-' | b'0'..=b'9') => Ok(v.get().to_string()),
+                _ => Err(format!(
+                    "list items must be numbers or strings, got {}",
+                    v.get()
                 )),
             })
             .collect();
