@@ -79,6 +79,9 @@ pub fn reconcile(settings: &Settings, config: &Config) -> Result<ReconcileReport
         .unwrap_or_default();
     let id = manifest::manifest_id(&sha);
     let mut reports = Reports::create(&dir, Mode::Run, &manifest.header, id.clone())?;
+    let fed_back = state
+        .has_sources_from(&id)
+        .map_err(|e| Error::Other(e.to_string()))?;
     let (mut rows_read, mut in_doubt) = (0u64, 0u64);
     for raw in manifest.rows {
         let mut raw = raw?;
@@ -86,7 +89,8 @@ pub fn reconcile(settings: &Settings, config: &Config) -> Result<ReconcileReport
         let defects = std::mem::take(&mut raw.defects);
         let checked = validator.check(raw.row, &raw.cells, defects);
         let own_key = checked.as_ref().ok().map(|v| v.key.clone());
-        let found = best_entry(&state, own_key.iter().cloned(), &id, raw.row)?;
+        let origin = fed_back.then_some((id.as_str(), raw.row));
+        let found = best_entry(&state, own_key.iter().cloned(), origin)?;
         let outcome = match (found, checked) {
             (Some((key, entry)), _) => fate(key, entry, &settings.target),
             (None, Ok(valid)) => RowOutcome {
@@ -142,17 +146,19 @@ pub fn reconcile(settings: &Settings, config: &Config) -> Result<ReconcileReport
 }
 
 /// The most telling record among the row's own key and the keys fed back from it.
+/// `origin`: the manifest's id and the row's number, when keys were fed back from it.
 fn best_entry(
     state: &State,
     own_key: impl Iterator<Item = String>,
-    manifest_id: &str,
-    row: u64,
+    origin: Option<(&str, u64)>,
 ) -> Result<Option<(String, Entry)>, Error> {
     let state_err = |e: crate::state::StateError| Error::Other(e.to_string());
     let mut keys: Vec<String> = own_key.collect();
-    for key in state.keys_from(manifest_id, row).map_err(state_err)? {
-        if !keys.contains(&key) {
-            keys.push(key);
+    if let Some((manifest, row)) = origin {
+        for key in state.keys_from(manifest, row).map_err(state_err)? {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
         }
     }
     let mut best: Option<(String, Entry)> = None;

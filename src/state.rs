@@ -237,6 +237,20 @@ impl State {
         .map_err(|e| self.err(e))
     }
 
+    /// Whether any key was fed back from the manifest `manifest` (by its id): when none
+    /// was, its rows need no lookup by origin.
+    pub fn has_sources_from(&self, manifest: &str) -> Result<bool, StateError> {
+        self.conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM sources
+                 WHERE target = ?1 AND kind = ?2 AND manifest = ?3)",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![self.target, self.kind, manifest], |r| r.get(0))
+            })
+            .map_err(|e| self.err(e))
+    }
+
     /// The keys fed back from row `row` of the manifest `manifest` (by its id).
     pub fn keys_from(&self, manifest: &str, row: u64) -> Result<Vec<String>, StateError> {
         let mut stmt = self
