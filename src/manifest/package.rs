@@ -286,20 +286,22 @@ impl Scanner {
     fn byte(&mut self, b: u8) -> Option<Over> {
         self.pos += 1;
         if let Some(attribute) = self.reference {
+            // Inside the tag, as XML reads it: a `<` or `>` in a quoted value is part of
+            // the value (calamine reads it so), not a tag of its own.
             if self.quote.is_none() && b == b'>' {
                 self.reference = None;
-                if let Some(over) = past_the_grid(&self.attributes, attribute) {
-                    return Some(over);
-                }
-            } else {
-                match self.quote {
-                    None if b == b'"' || b == b'\'' => self.quote = Some(b),
-                    Some(q) if q == b => self.quote = None,
-                    _ => {}
-                }
-                // No cap needed: a tag is bounded by `XLSX_ELEMENT_BYTES` (`Over::Run`).
-                self.attributes.push(b);
+                return past_the_grid(&self.attributes, attribute);
             }
+            match self.quote {
+                None if b == b'"' || b == b'\'' => self.quote = Some(b),
+                Some(q) if q == b => self.quote = None,
+                _ => {}
+            }
+            if self.pos - self.last_tag > XLSX_ELEMENT_BYTES {
+                return Some(Over::Run);
+            }
+            self.attributes.push(b);
+            return None;
         }
         if let Some(tag) = self.sst_tag.as_mut() {
             if b == b'>' {
@@ -586,8 +588,12 @@ mod tests {
             ),
             (br#"<dimension ref="A1:XFD1048576"/><sheetData>"#, None),
             (br#"<dimension ref="A1:ZZZZZZZ1"/>"#, column("ZZZZZZZ")),
-            // A `>` inside a quoted value does not end the tag.
+            // A `>` inside a quoted value does not end the tag, nor does a `<` start one.
             (br#"<c t="a>b" r="AAAAAAAAAA1">"#, column("AAAAAAAAAA")),
+            (
+                br#"<dimension ref="AborderIds><sheetView a="/>"#,
+                column("AborderIds"),
+            ),
             // Other attributes, closing tags, tags without attributes and text pass.
             (
                 br#"<c s="99999999999" t="AAAAAAAAAA"><v>AAAAAAAAAA1</v></c>"#,
