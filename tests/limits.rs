@@ -475,6 +475,21 @@ fn fuzz_cell_reference_overflow_is_exit_2_not_a_panic() {
             "{sheet}"
         );
     }
+    // The same fuzz target, next: calamine subtracts a dimension's start from its end.
+    let (path, error) = refused_sheet(&format!(
+        "{}<dimension ref=\"I1:G9\"/><sheetData>{}{SHEET_END}",
+        SHEET_START
+            .strip_suffix("<sheetData>")
+            .expect("the sheet's start"),
+        inline_row(1, "userId")
+    ));
+    assert_eq!(
+        error,
+        format!(
+            "{path}: its part \"xl/worksheets/sheet1.xml\" gives the sheet's dimension as \
+             \"I1:G9\", which ends before it starts; {WORKBOOK_TODO}"
+        )
+    );
 }
 
 #[test]

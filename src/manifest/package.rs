@@ -163,12 +163,23 @@ enum Over {
     Row(String),
     /// A cell reference past Excel's last column (its letters as written).
     Column(String),
+    /// A dimension (`ref` of `<dimension>`) whose end comes before its start, as written.
+    Backwards(String),
 }
 
 impl Over {
     fn error(&self, path: &str, name: &str) -> ManifestError {
         let size = limits::bytes(XLSX_ELEMENT_BYTES);
         let (what, limit) = match self {
+            Over::Backwards(dimension) => {
+                return ManifestError::Unreadable {
+                    path: path.to_string(),
+                    message: format!(
+                        "its part \"{name}\" gives the sheet's dimension as \"{dimension}\", \
+                         which ends before it starts; {TODO}"
+                    ),
+                }
+            }
             Over::Run => (
                 format!("its part \"{name}\" holds a tag or a text longer than {size}"),
                 format!(
@@ -290,7 +301,7 @@ impl Scanner {
             // the value (calamine reads it so), not a tag of its own.
             if self.quote.is_none() && b == b'>' {
                 self.reference = None;
-                return past_the_grid(&self.attributes, attribute);
+                return bad_reference(&self.attributes, attribute);
             }
             match self.quote {
                 None if b == b'"' || b == b'\'' => self.quote = Some(b),
@@ -416,12 +427,13 @@ impl Scanner {
     }
 }
 
-/// The first cell reference past Excel's grid in attribute `name` of a tag's
-/// `attributes` (the bytes between its name and its `>`). Attributes are split as
-/// calamine splits them (a key runs to `=`; it stops at the first malformed one), and a
-/// reference is read as calamine reads it: letters (the column), then digits (the row),
-/// up to the first other byte; a dimension's `ref` holds two, split at `:`.
-fn past_the_grid(attributes: &[u8], name: &[u8]) -> Option<Over> {
+/// The first cell reference in attribute `name` of a tag's `attributes` (the bytes
+/// between its name and its `>`) that calamine cannot do its sums on: past Excel's grid,
+/// or, for a dimension (`ref`, two references split at `:`), ending before it starts.
+/// Attributes are split as calamine splits them (a key runs to `=`; it stops at the
+/// first malformed one), and a reference is read as calamine reads it: letters (the
+/// column), then digits (the row), up to the first other byte.
+fn bad_reference(attributes: &[u8], name: &[u8]) -> Option<Over> {
     let mut rest = attributes.strip_suffix(b"/").unwrap_or(attributes);
     loop {
         rest = rest.trim_ascii_start();
@@ -437,6 +449,8 @@ fn past_the_grid(attributes: &[u8], name: &[u8]) -> Option<Over> {
         if key != name {
             continue;
         }
+        // The (column, row) of each reference that calamine reads whole.
+        let mut whole = Vec::new();
         for reference in value.split(|b| *b == b':') {
             let letters = reference
                 .iter()
@@ -465,6 +479,17 @@ fn past_the_grid(attributes: &[u8], name: &[u8]) -> Option<Over> {
             }
             if column_number > COLUMNS as u64 {
                 return Some(Over::Column(shown(column)));
+            }
+            if letters > 0 && digits > 0 && letters + digits == reference.len() {
+                whole.push((column_number, row_number));
+            }
+        }
+        // calamine subtracts the start from the end of a dimension of two references.
+        if let [(start_column, start_row), (end_column, end_row)] = whole[..] {
+            let pieces = value.split(|b| *b == b':').count();
+            let backwards = end_column < start_column || end_row < start_row;
+            if name == b"ref" && pieces == 2 && backwards {
+                return Some(Over::Backwards(String::from_utf8_lossy(value).into_owned()));
             }
         }
     }
@@ -566,6 +591,7 @@ mod tests {
     fn fuzz_cell_reference_overflow_is_caught_before_calamine() {
         let row = |r: &str| Some(Over::Row(r.to_string()));
         let column = |c: &str| Some(Over::Column(c.to_string()));
+        let backwards = |d: &str| Some(Over::Backwards(d.to_string()));
         let cases: &[(&[u8], Option<Over>)] = &[
             (br#"<sheetData><c r="AshetDat">"#, column("AshetDat")),
             (
@@ -588,6 +614,15 @@ mod tests {
             ),
             (br#"<dimension ref="A1:XFD1048576"/><sheetData>"#, None),
             (br#"<dimension ref="A1:ZZZZZZZ1"/>"#, column("ZZZZZZZ")),
+            // calamine subtracts a dimension's start from its end: found by the fuzzer too.
+            (br#"<dimension ref="I1:G9"/>"#, backwards("I1:G9")),
+            (br#"<dimension ref="A9:B1"/>"#, backwards("A9:B1")),
+            (br#"<dimension ref="B2:B2"/><dimension ref="A1"/>"#, None),
+            // Dimensions calamine refuses before subtracting pass (it says what is wrong).
+            (
+                br#"<dimension ref="I1:G"/><dimension ref="I1:G9:A1"/>"#,
+                None,
+            ),
             // A `>` inside a quoted value does not end the tag, nor does a `<` start one.
             (br#"<c t="a>b" r="AAAAAAAAAA1">"#, column("AAAAAAAAAA")),
             (
