@@ -385,29 +385,117 @@ fn a_hand_made_workbook_within_the_limits_reads() {
     assert_eq!(run.records("valid.csv")[1][..2], ["2", "u1"]);
 }
 
+/// Validates a workbook whose one sheet is `sheet`, which ferry must refuse (exit 2, no
+/// panic): the manifest's path as messages show it, and the error line.
+fn refused_sheet(sheet: &str) -> (String, String) {
+    let dir = TempDir::new().expect("temp dir");
+    let manifest = workbook(
+        &dir,
+        "m.xlsx",
+        &[("xl/worksheets/sheet1.xml", sheet.as_bytes())],
+    );
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 2, "{sheet}\n{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    (manifest.display().to_string(), run.error())
+}
+
+/// What ferry says to do about a workbook whose parts pass a bound.
+const WORKBOOK_TODO: &str = "if a spreadsheet saved it, save the sheet as CSV UTF-8 and pass \
+                             that; a workbook from anywhere else may not be what it claims";
+
 #[test]
 fn a_cell_at_row_four_billion_is_exit_2_not_half_a_gigabyte() {
-    let dir = TempDir::new().expect("temp dir");
-    let sheet = format!(
+    let (path, error) = refused_sheet(&format!(
         "{SHEET_START}{}{}{}{SHEET_END}",
         inline_row(1, "userId"),
         inline_row(2, "u1"),
         inline_row(4_000_000_000, "u2")
-    );
-    let manifest = workbook(
-        &dir,
-        "far.xlsx",
-        &[("xl/worksheets/sheet1.xml", sheet.as_bytes())],
-    );
-    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
+    ));
     assert_eq!(
-        run.error(),
+        error,
         format!(
-            "{}: sheet \"Sheet1\" has a cell at row 4,000,000,000, more than the 1,048,576 rows \
+            "{path}: its part \"xl/worksheets/sheet1.xml\" refers to row 4,000,000,000, more \
+             than the 1,048,576 rows (Excel's limit) ferry reads; {WORKBOOK_TODO}"
+        )
+    );
+}
+
+#[test]
+fn a_row_counted_on_past_the_last_row_is_exit_2() {
+    // No reference past the grid: the row after Excel's last has no `r` of its own.
+    let (path, error) = refused_sheet(&format!(
+        "{SHEET_START}{}{}{}<row><c t=\"inlineStr\"><is><t>u2</t></is></c></row>{SHEET_END}",
+        inline_row(1, "userId"),
+        inline_row(2, "u1"),
+        inline_row(1_048_576, "u3")
+    ));
+    assert_eq!(
+        error,
+        format!(
+            "{path}: sheet \"Sheet1\" has a cell at row 1,048,577, more than the 1,048,576 rows \
              (Excel's limit) ferry reads; the file was not saved by a spreadsheet as it is; open \
-             it in one and save it again, or save the sheet as CSV UTF-8",
-            manifest.display()
+             it in one and save it again, or save the sheet as CSV UTF-8"
+        )
+    );
+}
+
+/// Found by the fuzzer (fuzz target `xlsx_parts`, input `<sheetData><c r="AshetDat">`):
+/// calamine adds up a cell reference's letters and digits in a u32 unchecked, so a long
+/// one panicked its reader thread ("attempt to multiply with overflow") in debug builds,
+/// and in release builds wrapped round to a cell the file never named (`A4294967297` is
+/// A1, in the header). Such references are now refused before calamine reads them.
+#[test]
+fn fuzz_cell_reference_overflow_is_exit_2_not_a_panic() {
+    let cases = [
+        (
+            format!(
+                "{SHEET_START}{}<row r=\"2\"><c r=\"AshetDat2\" t=\"inlineStr\"><is><t>u1</t></is></c></row>{SHEET_END}",
+                inline_row(1, "userId")
+            ),
+            "column AshetDat, more than the 16,384 columns",
+        ),
+        (
+            format!(
+                "{SHEET_START}{}{}{SHEET_END}",
+                inline_row(1, "userId"),
+                inline_row(4_294_967_297, "u1")
+            ),
+            "row 4,294,967,297, more than the 1,048,576 rows",
+        ),
+        (
+            format!(
+                "{}<dimension ref=\"A1:ZZZZZZZ1\"/><sheetData>{}{SHEET_END}",
+                SHEET_START.strip_suffix("<sheetData>").expect("the sheet's start"),
+                inline_row(1, "userId")
+            ),
+            "column ZZZZZZZ, more than the 16,384 columns",
+        ),
+    ];
+    for (sheet, what) in cases {
+        let (path, error) = refused_sheet(&sheet);
+        assert_eq!(
+            error,
+            format!(
+                "{path}: its part \"xl/worksheets/sheet1.xml\" refers to {what} (Excel's limit) \
+                 ferry reads; {WORKBOOK_TODO}"
+            ),
+            "{sheet}"
+        );
+    }
+    // The same fuzz target, next: calamine subtracts a dimension's start from its end.
+    let (path, error) = refused_sheet(&format!(
+        "{}<dimension ref=\"I1:G9\"/><sheetData>{}{SHEET_END}",
+        SHEET_START
+            .strip_suffix("<sheetData>")
+            .expect("the sheet's start"),
+        inline_row(1, "userId")
+    ));
+    assert_eq!(
+        error,
+        format!(
+            "{path}: its part \"xl/worksheets/sheet1.xml\" gives the sheet's dimension as \
+             \"I1:G9\", which ends before it starts; {WORKBOOK_TODO}"
         )
     );
 }

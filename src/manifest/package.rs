@@ -10,15 +10,21 @@
 //! - its content, inflated once and scanned byte by byte, never parsed or kept: no tag or
 //!   text, no cell (`<c>`) and no shared string (`<si>`) longer than
 //!   `XLSX_ELEMENT_BYTES`, and no more shared strings, counted or declared, than
-//!   `XLSX_SHARED_STRINGS`.
+//!   `XLSX_SHARED_STRINGS`;
+//! - the cell references calamine turns into numbers (`r` of a cell or a row, `ref` of
+//!   the sheet's dimension): none past Excel's last row or column. calamine adds them up
+//!   unchecked, so a reference of many letters or digits panicked (debug builds) or
+//!   wrapped round to a cell the file never named (release builds); the fuzzer found it.
 //!
-//! Sheet rows and columns past Excel's are checked as cells are read (`xlsx.rs`).
+//! Sheet rows and columns past Excel's reached without a reference (cells and rows
+//! counted on from the last one) are checked as cells are read (`xlsx.rs`).
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 
 use super::limits::{
-    self, XLSX_ELEMENT_BYTES, XLSX_PART_BYTES, XLSX_SHARED_STRINGS, XLSX_SHEET_BYTES,
+    self, COLUMNS, SHEET_ROWS, XLSX_ELEMENT_BYTES, XLSX_PART_BYTES, XLSX_SHARED_STRINGS,
+    XLSX_SHEET_BYTES,
 };
 use super::ManifestError;
 
@@ -153,12 +159,27 @@ enum Over {
     Strings { declared: Option<u64> },
     /// More cell formats than `XLSX_STYLES`.
     Styles,
+    /// A cell reference past Excel's last row (the row number, for messages).
+    Row(String),
+    /// A cell reference past Excel's last column (its letters as written).
+    Column(String),
+    /// A dimension (`ref` of `<dimension>`) whose end comes before its start, as written.
+    Backwards(String),
 }
 
 impl Over {
     fn error(&self, path: &str, name: &str) -> ManifestError {
         let size = limits::bytes(XLSX_ELEMENT_BYTES);
         let (what, limit) = match self {
+            Over::Backwards(dimension) => {
+                return ManifestError::Unreadable {
+                    path: path.to_string(),
+                    message: format!(
+                        "its part \"{name}\" gives the sheet's dimension as \"{dimension}\", \
+                         which ends before it starts; {TODO}"
+                    ),
+                }
+            }
             Over::Run => (
                 format!("its part \"{name}\" holds a tag or a text longer than {size}"),
                 format!(
@@ -201,6 +222,14 @@ impl Over {
                 format!("it declares {} shared strings", limits::count(*n)),
                 limits::count(XLSX_SHARED_STRINGS),
             ),
+            Over::Row(row) => (
+                format!("its part \"{name}\" refers to row {row}"),
+                format!("{} rows (Excel's limit)", limits::count(SHEET_ROWS)),
+            ),
+            Over::Column(column) => (
+                format!("its part \"{name}\" refers to column {column}"),
+                format!("{} columns (Excel's limit)", limits::count(COLUMNS as u64)),
+            ),
             Over::Strings { declared: None } => (
                 format!(
                     "its part \"{name}\" holds more than {} shared strings",
@@ -237,6 +266,13 @@ struct Scanner {
     elements: u64,
     /// The `<sst ...>` tag, kept to read `uniqueCount`.
     sst_tag: Option<Vec<u8>>,
+    /// The attribute holding cell references in the tag being read (`r` of `<c>` and
+    /// `<row>`, `ref` of `<dimension>`), whose attributes are kept in `attributes`.
+    reference: Option<&'static [u8]>,
+    attributes: Vec<u8>,
+    /// The quote character of the attribute value being read, if inside one (a `>`
+    /// there does not end the tag).
+    quote: Option<u8>,
 }
 
 impl Scanner {
@@ -251,12 +287,33 @@ impl Scanner {
             element_start: None,
             elements: 0,
             sst_tag: None,
+            reference: None,
+            attributes: Vec::new(),
+            quote: None,
         }
     }
 
     /// Takes one byte; `Some` as soon as a bound is passed.
     fn byte(&mut self, b: u8) -> Option<Over> {
         self.pos += 1;
+        if let Some(attribute) = self.reference {
+            // Inside the tag, as XML reads it: a `<` or `>` in a quoted value is part of
+            // the value (calamine reads it so), not a tag of its own.
+            if self.quote.is_none() && b == b'>' {
+                self.reference = None;
+                return bad_reference(&self.attributes, attribute);
+            }
+            match self.quote {
+                None if b == b'"' || b == b'\'' => self.quote = Some(b),
+                Some(q) if q == b => self.quote = None,
+                _ => {}
+            }
+            if self.pos - self.last_tag > XLSX_ELEMENT_BYTES {
+                return Some(Over::Run);
+            }
+            self.attributes.push(b);
+            return None;
+        }
         if let Some(tag) = self.sst_tag.as_mut() {
             if b == b'>' {
                 let declared = unique_count(tag);
@@ -299,7 +356,7 @@ impl Scanner {
             }
             b'/' | b'>' | b' ' | b'\t' | b'\r' | b'\n' => {
                 self.in_name = false;
-                return self.tag();
+                return self.tag(b != b'/' && b != b'>');
             }
             // A namespace prefix (`x:c`): only the local name counts.
             b':' => self.name = Some(Vec::with_capacity(NAME)),
@@ -311,11 +368,23 @@ impl Scanner {
         None
     }
 
-    /// A tag's name has been read.
-    fn tag(&mut self) -> Option<Over> {
+    /// A tag's name has been read; `attributes` when more of the tag follows.
+    fn tag(&mut self, attributes: bool) -> Option<Over> {
         let name = self.name.take()?;
         if self.part == Part::Styles {
             return self.style_tag(&name);
+        }
+        if attributes && !self.closing && matches!(self.part, Part::Sheet | Part::Other) {
+            // Any part but shared strings and styles: the workbook may put a sheet anywhere.
+            self.reference = match name.as_slice() {
+                b"c" | b"row" => Some(b"r"),
+                b"dimension" => Some(b"ref"),
+                _ => None,
+            };
+            if self.reference.is_some() {
+                self.attributes.clear();
+                self.quote = None;
+            }
         }
         let (element, container) = match self.part {
             Part::Sheet => (&b"c"[..], &b"sheetData"[..]),
@@ -355,6 +424,74 @@ impl Scanner {
             return Some(Over::Run);
         }
         None
+    }
+}
+
+/// The first cell reference in attribute `name` of a tag's `attributes` (the bytes
+/// between its name and its `>`) that calamine cannot do its sums on: past Excel's grid,
+/// or, for a dimension (`ref`, two references split at `:`), ending before it starts.
+/// Attributes are split as calamine splits them (a key runs to `=`; it stops at the
+/// first malformed one), and a reference is read as calamine reads it: letters (the
+/// column), then digits (the row), up to the first other byte.
+fn bad_reference(attributes: &[u8], name: &[u8]) -> Option<Over> {
+    let mut rest = attributes.strip_suffix(b"/").unwrap_or(attributes);
+    loop {
+        rest = rest.trim_ascii_start();
+        let eq = rest.iter().position(|b| *b == b'=')?;
+        let key = rest[..eq].trim_ascii_end();
+        let (&quote, tail) = rest[eq + 1..].trim_ascii_start().split_first()?;
+        if quote != b'"' && quote != b'\'' {
+            return None;
+        }
+        let close = tail.iter().position(|b| *b == quote).unwrap_or(tail.len());
+        let value = &tail[..close];
+        rest = tail.get(close + 1..).unwrap_or_default();
+        if key != name {
+            continue;
+        }
+        // The (column, row) of each reference that calamine reads whole.
+        let mut whole = Vec::new();
+        for reference in value.split(|b| *b == b':') {
+            let letters = reference
+                .iter()
+                .take_while(|b| b.is_ascii_alphabetic())
+                .count();
+            let (column, tail) = reference.split_at(letters);
+            let digits = tail.iter().take_while(|b| b.is_ascii_digit()).count();
+            let row = &tail[..digits];
+            let column_number = column.iter().fold(0u64, |n, b| {
+                n.saturating_mul(26)
+                    .saturating_add(u64::from(b.to_ascii_uppercase() - b'A') + 1)
+            });
+            let row_number = row.iter().fold(0u64, |n, b| {
+                n.saturating_mul(10).saturating_add(u64::from(b - b'0'))
+            });
+            // As written, cut short when very long.
+            let shown = |text: &[u8]| match text.len() {
+                0..=20 => String::from_utf8_lossy(text).into_owned(),
+                _ => format!("{}…", String::from_utf8_lossy(&text[..20])),
+            };
+            if row_number > SHEET_ROWS {
+                return Some(Over::Row(match row_number {
+                    u64::MAX => shown(row),
+                    n => limits::count(n),
+                }));
+            }
+            if column_number > COLUMNS as u64 {
+                return Some(Over::Column(shown(column)));
+            }
+            if letters > 0 && digits > 0 && letters + digits == reference.len() {
+                whole.push((column_number, row_number));
+            }
+        }
+        // calamine subtracts the start from the end of a dimension of two references.
+        if let [(start_column, start_row), (end_column, end_row)] = whole[..] {
+            let pieces = value.split(|b| *b == b':').count();
+            let backwards = end_column < start_column || end_row < start_row;
+            if name == b"ref" && pieces == 2 && backwards {
+                return Some(Over::Backwards(String::from_utf8_lossy(value).into_owned()));
+            }
+        }
     }
 }
 
@@ -444,6 +581,69 @@ mod tests {
             scan_bytes(Part::Styles, &long),
             Some(Over::Element(Part::Styles))
         );
+    }
+
+    /// Found by the fuzzer (fuzz target `xlsx_parts`): calamine adds up a cell
+    /// reference's letters and digits unchecked, so `<c r="AshetDat">` panicked with
+    /// "attempt to multiply with overflow" in debug builds and named a made-up cell in
+    /// release builds.
+    #[test]
+    fn fuzz_cell_reference_overflow_is_caught_before_calamine() {
+        let row = |r: &str| Some(Over::Row(r.to_string()));
+        let column = |c: &str| Some(Over::Column(c.to_string()));
+        let backwards = |d: &str| Some(Over::Backwards(d.to_string()));
+        let cases: &[(&[u8], Option<Over>)] = &[
+            (br#"<sheetData><c r="AshetDat">"#, column("AshetDat")),
+            (
+                br#"<sheetData><row r="1"><c r="XFD1048576"><v>1</v></c></row>"#,
+                None,
+            ),
+            (br#"<sheetData><c r="XFE1">"#, column("XFE")),
+            (br#"<sheetData><c r="A1048577">"#, row("1,048,577")),
+            (
+                br#"<sheetData><x:c t="s" r='A99999999999'/>"#,
+                row("99,999,999,999"),
+            ),
+            (
+                br#"<sheetData><row spans="1:2" r="4000000000">"#,
+                row("4,000,000,000"),
+            ),
+            (
+                br#"<sheetData><row r="123456789012345678901234567890">"#,
+                row("12345678901234567890…"),
+            ),
+            (br#"<dimension ref="A1:XFD1048576"/><sheetData>"#, None),
+            (br#"<dimension ref="A1:ZZZZZZZ1"/>"#, column("ZZZZZZZ")),
+            // calamine subtracts a dimension's start from its end: found by the fuzzer too.
+            (br#"<dimension ref="I1:G9"/>"#, backwards("I1:G9")),
+            (br#"<dimension ref="A9:B1"/>"#, backwards("A9:B1")),
+            (br#"<dimension ref="B2:B2"/><dimension ref="A1"/>"#, None),
+            // Dimensions calamine refuses before subtracting pass (it says what is wrong).
+            (
+                br#"<dimension ref="I1:G"/><dimension ref="I1:G9:A1"/>"#,
+                None,
+            ),
+            // A `>` inside a quoted value does not end the tag, nor does a `<` start one.
+            (br#"<c t="a>b" r="AAAAAAAAAA1">"#, column("AAAAAAAAAA")),
+            (
+                br#"<dimension ref="AborderIds><sheetView a="/>"#,
+                column("AborderIds"),
+            ),
+            // Other attributes, closing tags, tags without attributes and text pass.
+            (
+                br#"<c s="99999999999" t="AAAAAAAAAA"><v>AAAAAAAAAA1</v></c>"#,
+                None,
+            ),
+            (br#"<c>r="AAAAAAAAAA1"</c><row/>"#, None),
+            // Attributes calamine cannot split stop the check, as they stop calamine.
+            (br#"<c t=s r="AAAAAAAAAA1">"#, None),
+        ];
+        for (xml, expected) in cases {
+            let text = String::from_utf8_lossy(xml);
+            assert_eq!(&scan_bytes(Part::Sheet, xml), expected, "{text}");
+            assert_eq!(&scan_bytes(Part::Other, xml), expected, "{text}");
+            assert_eq!(scan_bytes(Part::SharedStrings, xml), None, "{text}");
+        }
     }
 
     #[test]
