@@ -12,6 +12,7 @@ pub enum Code {
     InvalidUtf8,
     CellTooLong,
     UnclosedQuote,
+    RowTooLong,
     // plain values
     Required,
     InvalidInteger,
@@ -70,6 +71,7 @@ impl Code {
             InvalidUtf8 => "invalid_utf8",
             CellTooLong => "cell_too_long",
             UnclosedQuote => "unclosed_quote",
+            RowTooLong => "row_too_long",
             Required => "required",
             InvalidInteger => "invalid_integer",
             InvalidBoolean => "invalid_boolean",

@@ -537,3 +537,129 @@ fn a_sheet_whose_rows_repeat_is_exit_2_before_anything_is_sent() {
         run.stderr
     );
 }
+
+// ------------------------------------------------------------------ one row's memory
+
+/// The long row of the tests below: `u1` and 40 notes of 30,000 characters (1.2 MB,
+/// each cell within Excel's 32,767), then a row `u2`.
+const NOTES: usize = 40;
+const NOTE: usize = 30_000;
+
+fn long_row_header() -> Vec<String> {
+    let mut header = vec!["userId".to_string()];
+    header.extend((1..=NOTES).map(|i| format!("note{i}")));
+    header
+}
+
+/// The long row fails on its own, holding the first 1 MiB of its text (`u1`, 34 whole
+/// notes and 28,574 characters of the 35th); the row after it is read as usual.
+fn assert_long_row_fails_alone(run: &Run) {
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let failed = run.records("failed.csv");
+    assert_eq!(failed.len(), 2, "the header and the long row");
+    assert_eq!(
+        failed[1][..11],
+        [
+            "2",
+            "u1",
+            "validation",
+            "row_too_long",
+            "the row holds more than 1 MiB of text, far more than any manifest row: only its \
+             first 1 MiB was read, up to column \"note35\" (cut short there), and the cells \
+             after it read as empty. Check the row for text pasted over and over or a missing \
+             line break, fix it, then feed it again",
+            "",
+            "",
+            "",
+            "",
+            "0",
+            "u1",
+        ]
+    );
+    let kept: Vec<usize> = failed[1][11..].iter().map(String::len).collect();
+    let mut expected = vec![NOTE; 34];
+    expected.push(1024 * 1024 - 2 - 34 * NOTE);
+    expected.extend([0; 5]);
+    assert_eq!(kept, expected);
+    let valid = run.records("valid.csv");
+    assert_eq!(valid.len(), 2, "the header and u2");
+    assert_eq!(valid[1][..2], ["3", "u2"]);
+    let summary = run.summary();
+    assert_eq!(summary["counts"]["total"], 2);
+    assert_eq!(summary["counts"]["failed_total"], 1);
+}
+
+#[test]
+fn a_csv_row_of_1_2_mb_fails_with_row_too_long_and_the_next_row_reads() {
+    // Issue 9: a row kept every cell, so one line of 16,384 cells of 128 KiB held 2 GiB.
+    let dir = TempDir::new().expect("temp dir");
+    let mut body = long_row_header().join(",");
+    body.push_str("\nu1");
+    for _ in 0..NOTES {
+        body.push(',');
+        body.push_str(&"x".repeat(NOTE));
+    }
+    body.push_str("\nu2");
+    body.push_str(&",".repeat(NOTES));
+    body.push('\n');
+    let manifest = write(&dir, "agents.csv", body);
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_long_row_fails_alone(&run);
+}
+
+#[test]
+fn a_header_past_1_mib_is_exit_2() {
+    let dir = TempDir::new().expect("temp dir");
+    let names: Vec<String> = (0..NOTES)
+        .map(|i| format!("{i}{}", "h".repeat(NOTE)))
+        .collect();
+    let manifest = write(
+        &dir,
+        "agents.csv",
+        format!("userId,{}\nu1\n", names.join(",")),
+    );
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        run.error(),
+        format!(
+            "{}: the header (row 1) of the file holds more than the 1 MiB of text ferry reads \
+             in a row; a header only names its columns: check that row 1 is the header",
+            manifest.display()
+        )
+    );
+}
+
+/// A workbook written by rust_xlsxwriter, as a spreadsheet would save it.
+fn spreadsheet(
+    dir: &TempDir,
+    name: &str,
+    build: impl FnOnce(&mut rust_xlsxwriter::Workbook) -> Result<(), rust_xlsxwriter::XlsxError>,
+) -> PathBuf {
+    let path = dir.path().join(name);
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    build(&mut workbook).expect("build the workbook");
+    workbook.save(&path).expect("save the workbook");
+    path
+}
+
+#[test]
+fn an_xlsx_row_of_1_2_mb_fails_with_row_too_long_and_the_next_row_reads() {
+    // Issue 9: 1.8 MB of inline cells of 32,767 characters peaked at 538 MB.
+    let dir = TempDir::new().expect("temp dir");
+    let manifest = spreadsheet(&dir, "agents.xlsx", |book| {
+        let sheet = book.add_worksheet();
+        for (col, name) in long_row_header().iter().enumerate() {
+            sheet.write_string(0, col as u16, name)?;
+        }
+        sheet.write_string(1, 0, "u1")?;
+        let note = "x".repeat(NOTE);
+        for col in 1..=NOTES {
+            sheet.write_string(1, col as u16, &note)?;
+        }
+        sheet.write_string(2, 0, "u2")?;
+        Ok(())
+    });
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_long_row_fails_alone(&run);
+}

@@ -26,6 +26,14 @@ pub const CELL_LINE_BREAKS: u64 = 253;
 /// Columns of a manifest: Excel's last column is XFD.
 pub const COLUMNS: usize = 16_384;
 
+/// Bytes of text kept for one CSV/TSV or XLSX row. `COLUMNS` cells of `CELL_CHARS`
+/// would be gigabytes; a real manifest row is a few hundred bytes. Past it the row's
+/// later cells are read past, not kept, and the row fails with `row_too_long`.
+pub const ROW_BYTES: usize = 1024 * 1024;
+
+// A row keeps at least one whole cell of any script.
+const _: () = assert!(ROW_BYTES > CELL_BYTES);
+
 /// Rows of a sheet: Excel's last row. (CSV and JSON rows are lines or elements of the
 /// file itself, so their numbers cannot run ahead of the file's size.)
 pub const SHEET_ROWS: u64 = 1_048_576;

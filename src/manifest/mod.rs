@@ -380,6 +380,9 @@ pub(crate) enum Flaw {
     /// A quote opened in this cell never closed; the cell was cut at its first line
     /// break and the `swallowed` lines after it were read as rows of their own.
     OpenQuote { how: OpenQuote, swallowed: u64 },
+    /// The record passed `limits::ROW_BYTES` in this cell: from here on nothing was
+    /// kept, so the rest of the row reads as empty.
+    RowCut,
 }
 
 /// How a quoted cell showed that its quote was never closed.
@@ -404,8 +407,10 @@ impl Record {
         }
     }
 
+    /// Nothing in its cells. A row cut at `ROW_BYTES` is never blank: what was not kept
+    /// may hold anything.
     fn is_blank(&self) -> bool {
-        self.cells.iter().all(|c| is_blank(c))
+        self.cells.iter().all(|c| is_blank(c)) && !self.flaws.iter().any(|f| f.1 == Flaw::RowCut)
     }
 }
 
@@ -445,10 +450,30 @@ fn tabular(
                     todo: "remove the columns the kind does not use, or split the file".to_string(),
                 })
             }
-            Some(Ok(record)) => break record.cells,
+            Some(Ok(record)) => {
+                header_flaws(path, what, &record)?;
+                break record.cells;
+            }
         }
     };
     Ok(shaped(Shaper::new(header, layout, label), records))
+}
+
+/// A header cut at `ROW_BYTES` cannot name its columns: the names past the cut would be
+/// missing.
+fn header_flaws(path: &str, what: &str, header: &Record) -> Result<(), ManifestError> {
+    if !header.flaws.iter().any(|(_, f)| *f == Flaw::RowCut) {
+        return Ok(());
+    }
+    let row = header.row;
+    Err(ManifestError::Unreadable {
+        path: path.to_string(),
+        message: format!(
+            "the header (row {row}) of {what} holds more than the {} of text ferry reads in a \
+             row; a header only names its columns: check that row {row} is the header",
+            limits::bytes(limits::ROW_BYTES as u64)
+        ),
+    })
 }
 
 fn shaped(shaper: Shaper, records: Records) -> Manifest {
@@ -540,7 +565,8 @@ impl Shaper {
             Flaw::OpenQuote { how, swallowed } => Some((raw, how, swallowed)),
             _ => None,
         });
-        if blank && open_quote.is_none() {
+        let flawed_row = self.row_flaws(&record);
+        if blank && open_quote.is_none() && flawed_row.is_empty() {
             return None;
         }
         let mut defects = Vec::new();
@@ -550,6 +576,7 @@ impl Shaper {
         } else if let Some(problem) = self.ragged(&record.cells, record.width) {
             defects.push(problem);
         }
+        defects.extend(flawed_row);
         let mut cells = Vec::with_capacity(self.keep.len());
         for (&raw, name) in self.keep.iter().zip(&self.header) {
             let cell = record
@@ -611,19 +638,45 @@ impl Shaper {
         })
     }
 
+    /// The header name of raw column `raw` (empty when the column is not kept), and the
+    /// column as a message names it.
+    fn column(&self, raw: usize) -> (String, String) {
+        match self.keep.binary_search(&raw) {
+            Ok(i) => (
+                self.header[i].clone(),
+                format!("column \"{}\"", self.header[i]),
+            ),
+            Err(_) => (String::new(), format!("column {}", raw + 1)),
+        }
+    }
+
+    /// The problem of a row cut at `ROW_BYTES`. Such a row is reported even when the
+    /// cells it kept are empty: what was not kept may hold anything.
+    fn row_flaws(&self, record: &Record) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        for &(raw, flaw) in &record.flaws {
+            if flaw == Flaw::RowCut {
+                let (_, column) = self.column(raw);
+                let size = limits::bytes(limits::ROW_BYTES as u64);
+                problems.push(Problem::new(
+                    Code::RowTooLong,
+                    "",
+                    format!(
+                        "the row holds more than {size} of text, far more than any manifest \
+                         row: only its first {size} was read, up to {column} (cut short \
+                         there), and the cells after it read as empty. Check the row for text \
+                         pasted over and over or a missing line break, fix it, then feed it \
+                         again"
+                    ),
+                ));
+            }
+        }
+        problems
+    }
+
     /// The problem of a row whose quoted cell (raw column `raw`) never closed.
     fn open_quote(&self, raw: usize, how: OpenQuote, swallowed: u64) -> Problem {
-        let field = self
-            .keep
-            .iter()
-            .position(|&k| k == raw)
-            .map(|i| self.header[i].clone())
-            .unwrap_or_default();
-        let column = if field.is_empty() {
-            format!("column {}", raw + 1)
-        } else {
-            format!("column \"{field}\"")
-        };
+        let (field, column) = self.column(raw);
         let lines = match swallowed {
             1 => "the line after it".to_string(),
             n => format!("the {} lines after it", limits::count(n)),

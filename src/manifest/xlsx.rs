@@ -3,9 +3,10 @@
 //! Before calamine opens the file, `package` bounds what its zip expands to.
 //!
 //! Memory: the sheet's cells are streamed from the zip with calamine's cell reader on a
-//! helper thread, a bounded channel holding a few hundred rows at most. calamine does load
-//! the workbook's shared-strings table (every distinct text in the workbook) and styles
-//! into memory when it opens the file; that is the one part that grows with the file.
+//! helper thread, a bounded channel holding a few hundred rows at most, and a row keeps
+//! at most `ROW_BYTES` of text. calamine does load the workbook's shared-strings table
+//! (every distinct text in the workbook) and styles into memory when it opens the file;
+//! that is the one part that grows with the file.
 //!
 //! A number is shown the way Excel shows it through the cell's number format, because
 //! that is what a person sees and fixes: `912345678` formatted `0000000000` reads
@@ -20,9 +21,9 @@ use std::sync::mpsc::SyncSender;
 
 use calamine::{DataRef, ExcelDateTime, ExcelDateTimeType, Reader, Xlsx};
 
-use super::limits::{self, COLUMNS, SHEET_ROWS};
+use super::limits::{self, COLUMNS, ROW_BYTES, SHEET_ROWS};
 use super::number_format::{general_number, NumberFormat};
-use super::{package, spawn_reader, ManifestError, Msg, Record};
+use super::{package, spawn_reader, Flaw, ManifestError, Msg, Record};
 
 /// Opens the workbook and starts streaming the chosen sheet's rows.
 pub(crate) fn records(
@@ -81,19 +82,7 @@ fn read_sheet(
     tx: &SyncSender<Msg>,
 ) -> Result<(), Option<ManifestError>> {
     let is_1904 = workbook.has_1904_epoch();
-    let fail = |row: Option<u32>, e: &dyn std::fmt::Display| {
-        let message = match row {
-            Some(row) => format!(
-                "sheet \"{sheet}\", near row {}: cannot read it: {e}",
-                row + 1
-            ),
-            None => format!("sheet \"{sheet}\": cannot read it: {e}"),
-        };
-        Some(ManifestError::Unreadable {
-            path: path.to_string(),
-            message,
-        })
-    };
+    let fail = |row: Option<u32>, e: &dyn std::fmt::Display| unreadable_at(path, sheet, row, e);
     let mut reader = workbook
         .worksheet_cells_reader(sheet)
         .map_err(|e| fail(None, &e))?;
@@ -106,9 +95,9 @@ fn read_sheet(
             NumberFormat::parse(code.map_or("General", |f| f.format_code.as_str()))
         })
         .collect();
-    let mut current: Option<(u32, Vec<String>)> = None;
+    let mut current: Option<SheetRow> = None;
     loop {
-        let last_row = current.as_ref().map(|(r, _)| *r);
+        let last_row = current.as_ref().map(|r| r.row);
         let next = reader
             .next_cell_with_style_id()
             .map_err(|e| fail(last_row, &e))?;
@@ -119,62 +108,144 @@ fn read_sheet(
         let Some(text) = cell_text(cell.get_value(), formats.get(style), is_1904) else {
             continue;
         };
-        if u64::from(row) >= SHEET_ROWS {
-            // Checked before the row is held anywhere: reports index rows by number.
-            return Err(Some(ManifestError::Limit {
-                path: path.to_string(),
-                what: format!(
-                    "sheet \"{sheet}\" has a cell at row {}",
-                    limits::count(u64::from(row) + 1)
-                ),
-                limit: format!("{} rows (Excel's limit)", limits::count(SHEET_ROWS)),
-                todo: "the file was not saved by a spreadsheet as it is; open it in one and save \
-                       it again, or save the sheet as CSV UTF-8"
-                    .to_string(),
-            }));
-        }
-        if column as usize >= COLUMNS {
-            return Err(fail(
-                Some(row),
-                &format!("a cell lies beyond Excel's last column (index {column})"),
-            ));
-        }
-        if last_row.is_some_and(|last| row < last) {
-            // Excel writes rows in order; a row seen again (or out of order) would be two
-            // records with one row number, which no report can tell apart.
-            return Err(fail(
-                Some(row),
-                &format!(
-                    "row {} comes again after row {}: the sheet's rows are out of order; open it in Excel and save it again",
-                    u64::from(row) + 1,
-                    u64::from(last_row.unwrap_or(0)) + 1
-                ),
-            ));
-        }
+        check_position(path, sheet, (row, column), last_row)?;
         if last_row != Some(row) {
-            if let Some((r, cells)) = current.take() {
-                send(tx, r, cells)?;
+            if let Some(done) = current.take() {
+                send(tx, done.record())?;
             }
-            current = Some((row, Vec::new()));
+            current = Some(SheetRow::new(row));
         }
-        if let Some((_, cells)) = current.as_mut() {
-            let column = column as usize;
-            if cells.len() <= column {
-                cells.resize(column + 1, String::new());
-            }
-            cells[column] = text;
+        if let Some(current) = current.as_mut() {
+            current.put(column as usize, text);
         }
     }
-    if let Some((r, cells)) = current.take() {
-        send(tx, r, cells)?;
+    if let Some(done) = current.take() {
+        send(tx, done.record())?;
     }
     Ok(())
 }
 
-fn send(tx: &SyncSender<Msg>, row: u32, cells: Vec<String>) -> Result<(), Option<ManifestError>> {
-    let record = Record::new(u64::from(row) + 1, cells);
+fn unreadable_at(
+    path: &str,
+    sheet: &str,
+    row: Option<u32>,
+    e: &dyn std::fmt::Display,
+) -> Option<ManifestError> {
+    let message = match row {
+        Some(row) => format!(
+            "sheet \"{sheet}\", near row {}: cannot read it: {e}",
+            row + 1
+        ),
+        None => format!("sheet \"{sheet}\": cannot read it: {e}"),
+    };
+    Some(ManifestError::Unreadable {
+        path: path.to_string(),
+        message,
+    })
+}
+
+/// A cell's place is one a spreadsheet writes: within Excel's rows and columns, in a row
+/// not before the last one read.
+fn check_position(
+    path: &str,
+    sheet: &str,
+    (row, column): (u32, u32),
+    last_row: Option<u32>,
+) -> Result<(), Option<ManifestError>> {
+    if u64::from(row) >= SHEET_ROWS {
+        // Checked before the row is held anywhere: reports index rows by number.
+        return Err(Some(ManifestError::Limit {
+            path: path.to_string(),
+            what: format!(
+                "sheet \"{sheet}\" has a cell at row {}",
+                limits::count(u64::from(row) + 1)
+            ),
+            limit: format!("{} rows (Excel's limit)", limits::count(SHEET_ROWS)),
+            todo: "the file was not saved by a spreadsheet as it is; open it in one and save \
+                   it again, or save the sheet as CSV UTF-8"
+                .to_string(),
+        }));
+    }
+    if column as usize >= COLUMNS {
+        return Err(unreadable_at(
+            path,
+            sheet,
+            Some(row),
+            &format!("a cell lies beyond Excel's last column (index {column})"),
+        ));
+    }
+    if let Some(last) = last_row.filter(|&last| row < last) {
+        // Excel writes rows in order; a row seen again (or out of order) would be two
+        // records with one row number, which no report can tell apart.
+        return Err(unreadable_at(
+            path,
+            sheet,
+            Some(row),
+            &format!(
+                "row {} comes again after row {}: the sheet's rows are out of order; open it in Excel and save it again",
+                u64::from(row) + 1,
+                u64::from(last) + 1
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn send(tx: &SyncSender<Msg>, record: Record) -> Result<(), Option<ManifestError>> {
     // The reader was dropped: stop quietly.
     tx.send(Msg::Record(record)).map_err(|_| None)
+}
+
+/// The row being read: its cells, kept to `ROW_BYTES` of text, and what was wrong.
+struct SheetRow {
+    row: u32,
+    cells: Vec<String>,
+    /// Bytes of text kept.
+    bytes: usize,
+    cut: bool,
+    flaws: Vec<(usize, Flaw)>,
+}
+
+impl SheetRow {
+    fn new(row: u32) -> SheetRow {
+        SheetRow {
+            row,
+            cells: Vec::new(),
+            bytes: 0,
+            cut: false,
+            flaws: Vec::new(),
+        }
+    }
+
+    /// Takes the cell at `column`.
+    fn put(&mut self, column: usize, mut text: String) {
+        if self.cells.len() <= column {
+            // Cells past the cut are empty but still counted: the row keeps its width.
+            self.cells.resize(column + 1, String::new());
+        }
+        if self.cut {
+            return;
+        }
+        let room = ROW_BYTES - self.bytes;
+        if text.len() > room {
+            // Keep the row's first `ROW_BYTES`, as CSV does: this cell up to there.
+            let mut end = room;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            self.cut = true;
+            self.flaws.push((column, Flaw::RowCut));
+        }
+        self.bytes += text.len();
+        self.cells[column] = text;
+    }
+
+    fn record(self) -> Record {
+        let mut record = Record::new(u64::from(self.row) + 1, self.cells);
+        record.flaws = self.flaws;
+        record
+    }
 }
 
 /// A cell's text as Excel shows it; `None` for an empty cell. `format` is the cell's
