@@ -34,6 +34,11 @@ pub const ROW_BYTES: usize = 1024 * 1024;
 // A row keeps at least one whole cell of any script.
 const _: () = assert!(ROW_BYTES > CELL_BYTES);
 
+/// Bytes of records read ahead on a reader thread (`RecordSender`), waiting for the
+/// validator: a few hundred rows of a real manifest, or 32 rows of `ROW_BYTES`. A single
+/// larger record still passes on its own.
+pub const CHANNEL_BYTES: u64 = 32 * 1024 * 1024;
+
 /// Rows of a sheet: Excel's last row. (CSV and JSON rows are lines or elements of the
 /// file itself, so their numbers cannot run ahead of the file's size.)
 pub const SHEET_ROWS: u64 = 1_048_576;

@@ -16,6 +16,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Condvar, Mutex};
 
 use crate::problem::{Code, Problem};
 
@@ -412,6 +413,14 @@ impl Record {
     fn is_blank(&self) -> bool {
         self.cells.iter().all(|c| is_blank(c)) && !self.flaws.iter().any(|f| f.1 == Flaw::RowCut)
     }
+
+    /// Roughly the memory the record holds, for the reader channel's byte budget.
+    fn bytes(&self) -> u64 {
+        let cells: usize = self.cells.iter().map(String::capacity).sum();
+        let slots = self.cells.capacity() * std::mem::size_of::<String>()
+            + self.flaws.capacity() * std::mem::size_of::<(usize, Flaw)>();
+        (std::mem::size_of::<Record>() + slots + cells) as u64
+    }
 }
 
 fn is_blank(cell: &str) -> bool {
@@ -775,36 +784,84 @@ pub(crate) enum Msg {
     Done,
 }
 
-/// Rows read on a helper thread, through a bounded channel (so memory stays flat).
+impl Msg {
+    /// What the message holds, against the channel's byte budget.
+    fn bytes(&self) -> u64 {
+        match self {
+            Msg::Record(record) => record.bytes(),
+            Msg::Failed(_) | Msg::Done => 0,
+        }
+    }
+}
+
+/// Rows read on a helper thread, through a channel bounded in records and in bytes (so
+/// memory stays flat however long the rows are).
 pub(crate) struct ChannelRecords {
     path: String,
     rx: Receiver<Msg>,
+    budget: Arc<Budget>,
     finished: bool,
 }
 
-/// How many records may wait in a reader thread's channel.
+/// How many records may wait in a reader thread's channel, `limits::CHANNEL_BYTES` of
+/// them at most. Deep, so that the reader runs ahead in bursts rather than being woken
+/// for every row (a channel two records deep reads a sheet at half the speed).
 const CHANNEL_DEPTH: usize = 256;
 
-/// Runs `read` on a thread of its own. `read` returns `Err(Some(e))` to end the stream
-/// with an error, `Err(None)` when the receiving side is gone.
-pub(crate) fn spawn_reader<F>(
+/// The sending end of a reader thread's channel: before it sends a record, it waits
+/// until the records not yet received leave room for it in `limits::CHANNEL_BYTES`.
+#[derive(Clone)]
+pub(crate) struct RecordSender {
+    tx: SyncSender<Msg>,
+    budget: Arc<Budget>,
+}
+
+impl RecordSender {
+    /// Sends `msg`, once there is room for it; an error when the receiving side is gone.
+    pub(crate) fn send(&self, msg: Msg) -> Result<(), mpsc::SendError<Msg>> {
+        if !self.budget.take(msg.bytes()) {
+            return Err(mpsc::SendError(msg));
+        }
+        self.tx.send(msg)
+    }
+}
+
+/// The JSON array reader (src/manifest/json.rs) still sends through a plain
+/// `SyncSender`: its elements wait by count only, up to `CHANNEL_DEPTH`, until it takes a
+/// `RecordSender` (its closure's `tx` and `ArrayRows::tx` change type; nothing else).
+impl From<RecordSender> for SyncSender<Msg> {
+    fn from(sender: RecordSender) -> Self {
+        sender.tx
+    }
+}
+
+/// Runs `read` on a thread of its own, sending through `S` (a `RecordSender`). `read`
+/// returns `Err(Some(e))` to end the stream with an error, `Err(None)` when the
+/// receiving side is gone.
+pub(crate) fn spawn_reader<S, F>(
     path: &str,
     name: &str,
     read: F,
 ) -> Result<ChannelRecords, ManifestError>
 where
-    F: FnOnce(SyncSender<Msg>) -> Result<(), Option<ManifestError>> + Send + 'static,
+    S: From<RecordSender>,
+    F: FnOnce(S) -> Result<(), Option<ManifestError>> + Send + 'static,
 {
     let (tx, rx) = mpsc::sync_channel(CHANNEL_DEPTH);
+    let budget = Arc::new(Budget::new(limits::CHANNEL_BYTES));
+    let sender = RecordSender {
+        tx,
+        budget: Arc::clone(&budget),
+    };
     std::thread::Builder::new()
         .name(name.to_string())
         .spawn(move || {
-            let end = match read(tx.clone()) {
+            let end = match read(S::from(sender.clone())) {
                 Ok(()) => Msg::Done,
                 Err(Some(e)) => Msg::Failed(e),
                 Err(None) => return,
             };
-            let _ = tx.send(end);
+            let _ = sender.send(end);
         })
         .map_err(|e| ManifestError::Unreadable {
             path: path.to_string(),
@@ -813,8 +870,80 @@ where
     Ok(ChannelRecords {
         path: path.to_string(),
         rx,
+        budget,
         finished: false,
     })
+}
+
+/// Bytes of the records in a reader's channel: the sender takes before it sends, the
+/// receiver gives back what it receives.
+struct Budget {
+    state: Mutex<Held>,
+    changed: Condvar,
+    limit: u64,
+}
+
+#[derive(Default)]
+struct Held {
+    bytes: u64,
+    /// The receiving side is gone: nothing will be given back.
+    closed: bool,
+    /// The sender waits for room (a wake-up costs a system call: only then is one sent).
+    waiting: bool,
+}
+
+impl Budget {
+    fn new(limit: u64) -> Budget {
+        Budget {
+            state: Mutex::new(Held::default()),
+            changed: Condvar::new(),
+            limit,
+        }
+    }
+
+    /// Waits until `bytes` fit, and takes them. A record larger than the whole budget
+    /// passes when the channel is empty, so nothing waits forever. False when the
+    /// receiving side is gone.
+    fn take(&self, bytes: u64) -> bool {
+        let Ok(mut held) = self.state.lock() else {
+            return false;
+        };
+        while !held.closed && held.bytes > 0 && held.bytes.saturating_add(bytes) > self.limit {
+            held.waiting = true;
+            held = match self.changed.wait(held) {
+                Ok(held) => held,
+                Err(_) => return false,
+            };
+            held.waiting = false;
+        }
+        held.bytes = held.bytes.saturating_add(bytes);
+        !held.closed
+    }
+
+    /// Gives back what a received message took (a plain `SyncSender` took nothing: the
+    /// count then stays at zero).
+    fn give(&self, bytes: u64) {
+        if let Ok(mut held) = self.state.lock() {
+            held.bytes = held.bytes.saturating_sub(bytes);
+            if held.waiting {
+                self.changed.notify_one();
+            }
+        }
+    }
+
+    fn close(&self) {
+        if let Ok(mut held) = self.state.lock() {
+            held.closed = true;
+            self.changed.notify_one();
+        }
+    }
+}
+
+impl Drop for ChannelRecords {
+    fn drop(&mut self) {
+        // The relay may be waiting for room that will never be given back.
+        self.budget.close();
+    }
 }
 
 impl Iterator for ChannelRecords {
@@ -825,6 +954,9 @@ impl Iterator for ChannelRecords {
             return None;
         }
         let msg = self.rx.recv();
+        if let Ok(msg) = &msg {
+            self.budget.give(msg.bytes());
+        }
         if !matches!(msg, Ok(Msg::Record(_))) {
             self.finished = true;
         }
@@ -840,5 +972,77 @@ impl Iterator for ChannelRecords {
                     .to_string(),
             })),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    /// A record of one cell of `bytes` bytes.
+    fn record_of(row: u64, bytes: usize) -> Record {
+        Record::new(row, vec!["x".repeat(bytes)])
+    }
+
+    #[test]
+    fn a_reader_runs_ahead_by_the_byte_budget_not_by_256_records() {
+        const BYTES: usize = 4 * 1024 * 1024;
+        let sent = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&sent);
+        let mut records = spawn_reader("test", "test-reader", move |tx: RecordSender| {
+            for row in 1..=64 {
+                tx.send(Msg::Record(record_of(row, BYTES)))
+                    .map_err(|_| None)?;
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(())
+        })
+        .expect("reader starts");
+        std::thread::sleep(Duration::from_millis(300));
+        // Seven fit in the 32 MiB (with what a record holds besides its text); before
+        // the budget, all 64 (256 MiB) were read ahead.
+        let ahead = sent.load(Ordering::SeqCst);
+        assert!(ahead <= 8, "{ahead} records of 4 MiB read ahead");
+        let rows: Vec<u64> = records.by_ref().map(|r| r.expect("a record").row).collect();
+        assert_eq!(rows, (1..=64).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_record_larger_than_the_budget_passes_alone() {
+        let big = limits::CHANNEL_BYTES as usize + 1;
+        let records = spawn_reader("test", "test-reader", move |tx: RecordSender| {
+            for row in 1..=3 {
+                tx.send(Msg::Record(record_of(row, big)))
+                    .map_err(|_| None)?;
+            }
+            Ok(())
+        })
+        .expect("reader starts");
+        let rows: Vec<u64> = records.map(|r| r.expect("a record").row).collect();
+        assert_eq!(rows, [1, 2, 3]);
+    }
+
+    #[test]
+    fn dropping_the_rows_stops_a_reader_waiting_for_room() {
+        let (done_tx, done_rx) = mpsc::channel();
+        let mut records = spawn_reader("test", "test-reader", move |tx: RecordSender| {
+            let mut result = Ok(());
+            for row in 1..=100 {
+                if tx.send(Msg::Record(record_of(row, 1024 * 1024))).is_err() {
+                    result = Err(None);
+                    break;
+                }
+            }
+            let _ = done_tx.send(());
+            result
+        })
+        .expect("reader starts");
+        assert_eq!(records.next().map(|r| r.map(|r| r.row).ok()), Some(Some(1)));
+        drop(records);
+        done_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the reader stops once nobody reads");
     }
 }

@@ -3,10 +3,10 @@
 //! Before calamine opens the file, `package` bounds what its zip expands to.
 //!
 //! Memory: the sheet's cells are streamed from the zip with calamine's cell reader on a
-//! helper thread, a bounded channel holding a few hundred rows at most, and a row keeps
-//! at most `ROW_BYTES` of text. calamine does load the workbook's shared-strings table
-//! (every distinct text in the workbook) and styles into memory when it opens the file;
-//! that is the one part that grows with the file.
+//! helper thread, a channel holding a few hundred rows (`CHANNEL_BYTES`) at most, and a
+//! row keeps at most `ROW_BYTES` of text. calamine does load the workbook's shared-strings
+//! table (every distinct text in the workbook) and styles into memory when it opens the
+//! file; that is the one part that grows with the file.
 //!
 //! A number is shown the way Excel shows it through the cell's number format, because
 //! that is what a person sees and fixes: `912345678` formatted `0000000000` reads
@@ -17,13 +17,12 @@
 
 use std::fs::File;
 use std::io::BufReader;
-use std::sync::mpsc::SyncSender;
 
 use calamine::{DataRef, ExcelDateTime, ExcelDateTimeType, Reader, Xlsx};
 
 use super::limits::{self, COLUMNS, ROW_BYTES, SHEET_ROWS};
 use super::number_format::{general_number, NumberFormat};
-use super::{package, spawn_reader, Flaw, ManifestError, Msg, Record};
+use super::{package, spawn_reader, Flaw, ManifestError, Msg, Record, RecordSender};
 
 /// Opens the workbook and starts streaming the chosen sheet's rows.
 pub(crate) fn records(
@@ -79,7 +78,7 @@ fn read_sheet(
     path: &str,
     mut workbook: Xlsx<BufReader<File>>,
     sheet: &str,
-    tx: &SyncSender<Msg>,
+    tx: &RecordSender,
 ) -> Result<(), Option<ManifestError>> {
     let is_1904 = workbook.has_1904_epoch();
     let fail = |row: Option<u32>, e: &dyn std::fmt::Display| unreadable_at(path, sheet, row, e);
@@ -191,7 +190,7 @@ fn check_position(
     Ok(())
 }
 
-fn send(tx: &SyncSender<Msg>, record: Record) -> Result<(), Option<ManifestError>> {
+fn send(tx: &RecordSender, record: Record) -> Result<(), Option<ManifestError>> {
     // The reader was dropped: stop quietly.
     tx.send(Msg::Record(record)).map_err(|_| None)
 }
