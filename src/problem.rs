@@ -13,6 +13,8 @@ pub enum Code {
     CellTooLong,
     UnclosedQuote,
     RowTooLong,
+    MergedCell,
+    DuplicateCell,
     // plain values
     Required,
     InvalidInteger,
@@ -72,6 +74,8 @@ impl Code {
             CellTooLong => "cell_too_long",
             UnclosedQuote => "unclosed_quote",
             RowTooLong => "row_too_long",
+            MergedCell => "merged_cell",
+            DuplicateCell => "duplicate_cell",
             Required => "required",
             InvalidInteger => "invalid_integer",
             InvalidBoolean => "invalid_boolean",

@@ -70,6 +70,10 @@ pub const XLSX_SHARED_STRINGS: u64 = 2_000_000;
 /// escaped and formatted, is well under it.
 pub const XLSX_ELEMENT_BYTES: u64 = 1024 * 1024;
 
+/// Merged ranges (`<mergeCell>`) in one worksheet part. A real sheet has a handful;
+/// each costs a little memory and a check on every row it covers.
+pub const XLSX_MERGED_RANGES: u64 = 10_000;
+
 /// Cell formats (`<xf>`) in an XLSX file's styles: Excel's own limit. calamine builds a
 /// style record for each (with its own copy of the number format), all held in memory.
 pub const XLSX_STYLES: u64 = 64_000;

@@ -384,6 +384,11 @@ pub(crate) enum Flaw {
     /// The record passed `limits::ROW_BYTES` in this cell: from here on nothing was
     /// kept, so the rest of the row reads as empty.
     RowCut,
+    /// A sheet holds this cell twice (no spreadsheet writes that); the first was kept.
+    Twice,
+    /// This cell, and those right of it up to the range's last column, lie inside a
+    /// merged range without being its first cell: they read as empty.
+    Merged(Range),
 }
 
 /// How a quoted cell showed that its quote was never closed.
@@ -395,6 +400,37 @@ pub(crate) enum OpenQuote {
     TooManyLines,
     /// It ran over several lines and past `limits::CELL_BYTES`.
     TooLong,
+}
+
+/// A range of sheet cells, 0-based and inclusive, as a merge covers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Range {
+    pub first_row: u32,
+    pub first_col: u32,
+    pub last_row: u32,
+    pub last_col: u32,
+}
+
+impl Range {
+    /// `B2:B5` (or `B2` for one cell), as a spreadsheet names it.
+    fn name(&self) -> String {
+        rust_xlsxwriter::utility::cell_range(
+            self.first_row,
+            column_number(self.first_col),
+            self.last_row,
+            column_number(self.last_col),
+        )
+    }
+}
+
+/// `C2` for row index 1, column index 2.
+fn cell_name(row: u32, col: u32) -> String {
+    rust_xlsxwriter::utility::row_col_to_cell(row, column_number(col))
+}
+
+/// A column index as rust_xlsxwriter takes it (readers keep columns below `COLUMNS`).
+fn column_number(col: u32) -> u16 {
+    u16::try_from(col).unwrap_or(u16::MAX)
 }
 
 impl Record {
@@ -468,20 +504,36 @@ fn tabular(
     Ok(shaped(Shaper::new(header, layout, label), records))
 }
 
-/// A header cut at `ROW_BYTES` cannot name its columns: the names past the cut would be
-/// missing.
+/// A header that cannot name its columns: one cut at `ROW_BYTES`, or (in a sheet) with
+/// merged or doubled cells. Any of them would shift or blank a column's name.
 fn header_flaws(path: &str, what: &str, header: &Record) -> Result<(), ManifestError> {
-    if !header.flaws.iter().any(|(_, f)| *f == Flaw::RowCut) {
-        return Ok(());
-    }
     let row = header.row;
-    Err(ManifestError::Unreadable {
-        path: path.to_string(),
-        message: format!(
+    let message = match header
+        .flaws
+        .iter()
+        .find(|(_, f)| matches!(f, Flaw::RowCut | Flaw::Twice | Flaw::Merged(_)))
+    {
+        None => return Ok(()),
+        Some((_, Flaw::Merged(range))) => format!(
+            "the header (row {row}) of {what} has the merged cells {}, and a merged header names \
+             only its first column; unmerge them and give each column its own name (a title \
+             above the header does not belong in a manifest: delete its row)",
+            range.name()
+        ),
+        Some((raw, Flaw::Twice)) => format!(
+            "the header (row {row}) of {what} holds cell {} twice, which no spreadsheet writes; \
+             open the file in a spreadsheet, check the header and save it again",
+            cell_name(u32::try_from(row - 1).unwrap_or(u32::MAX), *raw as u32)
+        ),
+        Some(_) => format!(
             "the header (row {row}) of {what} holds more than the {} of text ferry reads in a \
              row; a header only names its columns: check that row {row} is the header",
             limits::bytes(limits::ROW_BYTES as u64)
         ),
+    };
+    Err(ManifestError::Unreadable {
+        path: path.to_string(),
+        message,
     })
 }
 
@@ -659,28 +711,83 @@ impl Shaper {
         }
     }
 
-    /// The problem of a row cut at `ROW_BYTES`. Such a row is reported even when the
-    /// cells it kept are empty: what was not kept may hold anything.
+    /// The problems of a row cut at `ROW_BYTES`, and of sheet cells that are doubled or
+    /// inside a merge, in the columns the manifest keeps. Such a row is reported even
+    /// when its cells are empty: a merge is exactly what leaves them so.
     fn row_flaws(&self, record: &Record) -> Vec<Problem> {
         let mut problems = Vec::new();
         for &(raw, flaw) in &record.flaws {
-            if flaw == Flaw::RowCut {
-                let (_, column) = self.column(raw);
-                let size = limits::bytes(limits::ROW_BYTES as u64);
-                problems.push(Problem::new(
-                    Code::RowTooLong,
-                    "",
-                    format!(
-                        "the row holds more than {size} of text, far more than any manifest \
-                         row: only its first {size} was read, up to {column} (cut short \
-                         there), and the cells after it read as empty. Check the row for text \
-                         pasted over and over or a missing line break, fix it, then feed it \
-                         again"
-                    ),
-                ));
+            match flaw {
+                Flaw::RowCut => {
+                    let (_, column) = self.column(raw);
+                    let size = limits::bytes(limits::ROW_BYTES as u64);
+                    problems.push(Problem::new(
+                        Code::RowTooLong,
+                        "",
+                        format!(
+                            "the row holds more than {size} of text, far more than any manifest \
+                             row: only its first {size} was read, up to {column} (cut short \
+                             there), and the cells after it read as empty. Check the row for text \
+                             pasted over and over or a missing line break, fix it, then feed it \
+                             again"
+                        ),
+                    ));
+                }
+                Flaw::Twice => {
+                    let (field, _) = self.column(raw);
+                    if field.is_empty() {
+                        continue;
+                    }
+                    let row = u32::try_from(record.row - 1).unwrap_or(u32::MAX);
+                    problems.push(Problem::new(
+                        Code::DuplicateCell,
+                        field,
+                        format!(
+                            "the sheet holds this cell ({}) twice, which no spreadsheet writes: \
+                             ferry read the first and cannot tell which is meant. Open the file \
+                             in a spreadsheet, check the cell and save it again, then feed this \
+                             row again",
+                            cell_name(row, raw as u32)
+                        ),
+                    ));
+                }
+                Flaw::Merged(range) => problems.extend(self.merged(raw, range)),
+                Flaw::BadText | Flaw::Cut | Flaw::OpenQuote { .. } => {}
             }
         }
         problems
+    }
+
+    /// The problem of a row whose cells from raw column `raw` to the end of `range` lie
+    /// inside that merged range; none when the manifest keeps none of those columns.
+    fn merged(&self, raw: usize, range: Range) -> Option<Problem> {
+        const NAMED: usize = 3;
+        let from = self.keep.partition_point(|&k| k < raw);
+        let to = self.keep.partition_point(|&k| k <= range.last_col as usize);
+        let names = self.header.get(from..to).filter(|n| !n.is_empty())?;
+        let mut columns: Vec<String> = names
+            .iter()
+            .take(NAMED)
+            .map(|n| format!("\"{n}\""))
+            .collect();
+        if names.len() > NAMED {
+            columns.push(format!("{} more", names.len() - NAMED));
+        }
+        let (columns, lie) = match names.len() {
+            1 => (format!("column {}", columns[0]), "lies"),
+            _ => (format!("columns {}", columns.join(", ")), "lie"),
+        };
+        Some(Problem::new(
+            Code::MergedCell,
+            names[0].clone(),
+            format!(
+                "{columns} {lie} inside the merged cells {}: a merge shows its first cell's \
+                 value ({}) in all its cells but stores it only there, so this row does not \
+                 have it. Unmerge the cells and fill in each one, then feed this row again",
+                range.name(),
+                cell_name(range.first_row, range.first_col)
+            ),
+        ))
     }
 
     /// The problem of a row whose quoted cell (raw column `raw`) never closed.

@@ -8,6 +8,11 @@
 //! table (every distinct text in the workbook) and styles into memory when it opens the
 //! file; that is the one part that grows with the file.
 //!
+//! Nothing in a sheet is lost without a word: a cell inside a merged range (other than
+//! its first, which holds the value) fails its row with `merged_cell`, a row that only
+//! a merge reaches into included; a cell the sheet's XML gives twice fails its row with
+//! `duplicate_cell`.
+//!
 //! A number is shown the way Excel shows it through the cell's number format, because
 //! that is what a person sees and fixes: `912345678` formatted `0000000000` reads
 //! `0912345678`, `8613800138000` formatted `0` reads `8613800138000`, and the same phone
@@ -18,11 +23,11 @@
 use std::fs::File;
 use std::io::BufReader;
 
-use calamine::{DataRef, ExcelDateTime, ExcelDateTimeType, Reader, Xlsx};
+use calamine::{DataRef, Dimensions, ExcelDateTime, ExcelDateTimeType, Reader, Xlsx};
 
 use super::limits::{self, COLUMNS, ROW_BYTES, SHEET_ROWS};
 use super::number_format::{general_number, NumberFormat};
-use super::{package, spawn_reader, Flaw, ManifestError, Msg, Record, RecordSender};
+use super::{package, spawn_reader, Flaw, ManifestError, Msg, Range, Record, RecordSender};
 
 /// Opens the workbook and starts streaming the chosen sheet's rows.
 pub(crate) fn records(
@@ -30,7 +35,7 @@ pub(crate) fn records(
     mut file: File,
     sheet: Option<&str>,
 ) -> Result<(String, super::ChannelRecords), ManifestError> {
-    package::check(path, &mut file)?;
+    let package = package::check(path, &mut file)?;
     let unreadable = |message: String| ManifestError::Unreadable {
         path: path.to_string(),
         message,
@@ -68,20 +73,31 @@ pub(crate) fn records(
     let owned_path = path.to_string();
     let sheet_name = name.clone();
     let rows = spawn_reader(path, "ferry-xlsx-reader", move |tx| {
-        read_sheet(&owned_path, workbook, &sheet_name, &tx)
+        read_sheet(&owned_path, workbook, &sheet_name, package.merges, &tx)
     })?;
     Ok((name, rows))
 }
 
-/// Sends the sheet's non-empty rows; returns an error to end the stream with.
+/// Sends the sheet's non-empty rows, and the rows a merge reaches into; returns an
+/// error to end the stream with.
 fn read_sheet(
     path: &str,
     mut workbook: Xlsx<BufReader<File>>,
     sheet: &str,
+    has_merges: bool,
     tx: &RecordSender,
 ) -> Result<(), Option<ManifestError>> {
     let is_1904 = workbook.has_1904_epoch();
     let fail = |row: Option<u32>, e: &dyn std::fmt::Display| unreadable_at(path, sheet, row, e);
+    // `package` checked every merge of every sheet: this pass over the sheet runs only
+    // when there are some, and holds a bounded list.
+    let mut merges = Merges::new(if has_merges {
+        workbook
+            .merge_cells_by_sheet_name(sheet)
+            .map_err(|e| fail(None, &e))?
+    } else {
+        Vec::new()
+    });
     let mut reader = workbook
         .worksheet_cells_reader(sheet)
         .map_err(|e| fail(None, &e))?;
@@ -104,14 +120,16 @@ fn read_sheet(
             break;
         };
         let (row, column) = cell.get_position();
-        let Some(text) = cell_text(cell.get_value(), formats.get(style), is_1904) else {
-            continue;
-        };
+        let text = cell_text(cell.get_value(), formats.get(style), is_1904);
+        if text.is_none() && last_row != Some(row) {
+            continue; // an empty cell starts no row
+        }
         check_position(path, sheet, (row, column), last_row)?;
         if last_row != Some(row) {
             if let Some(done) = current.take() {
-                send(tx, done.record())?;
+                send(tx, done.record(&mut merges))?;
             }
+            merges.send_rows_before(row, tx)?;
             current = Some(SheetRow::new(row));
         }
         if let Some(current) = current.as_mut() {
@@ -119,9 +137,9 @@ fn read_sheet(
         }
     }
     if let Some(done) = current.take() {
-        send(tx, done.record())?;
+        send(tx, done.record(&mut merges))?;
     }
-    Ok(())
+    merges.send_rows_before(u32::MAX, tx)
 }
 
 fn unreadable_at(
@@ -199,6 +217,8 @@ fn send(tx: &RecordSender, record: Record) -> Result<(), Option<ManifestError>> 
 struct SheetRow {
     row: u32,
     cells: Vec<String>,
+    /// Columns seen in this row, empty cells included, to catch a cell given twice.
+    seen: Vec<bool>,
     /// Bytes of text kept.
     bytes: usize,
     cut: bool,
@@ -210,14 +230,26 @@ impl SheetRow {
         SheetRow {
             row,
             cells: Vec::new(),
+            seen: Vec::new(),
             bytes: 0,
             cut: false,
             flaws: Vec::new(),
         }
     }
 
-    /// Takes the cell at `column`.
-    fn put(&mut self, column: usize, mut text: String) {
+    /// Takes the cell at `column`: its text, or `None` when it is empty.
+    fn put(&mut self, column: usize, text: Option<String>) {
+        if self.seen.len() <= column {
+            self.seen.resize(column + 1, false);
+        }
+        if std::mem::replace(&mut self.seen[column], true) {
+            // The first is kept, and the row fails: never a silent overwrite.
+            self.flaws.push((column, Flaw::Twice));
+            return;
+        }
+        let Some(mut text) = text else {
+            return;
+        };
         if self.cells.len() <= column {
             // Cells past the cut are empty but still counted: the row keeps its width.
             self.cells.resize(column + 1, String::new());
@@ -240,10 +272,95 @@ impl SheetRow {
         self.cells[column] = text;
     }
 
-    fn record(self) -> Record {
+    fn record(self, merges: &mut Merges) -> Record {
         let mut record = Record::new(u64::from(self.row) + 1, self.cells);
         record.flaws = self.flaws;
+        record.flaws.extend(merges.flaws(self.row));
         record
+    }
+}
+
+/// The sheet's merged ranges, met row by row as the sheet is read (rows rise). A cell
+/// inside a merge other than its first reads as empty, since the merge keeps its value
+/// in the first cell only: each row that has such cells carries a `Flaw::Merged` for
+/// them, and a row that has nothing else is sent all the same, so that it is reported
+/// rather than skipped as empty.
+struct Merges {
+    /// Sorted by first row; `next` is the first not yet reached.
+    ranges: Vec<Range>,
+    next: usize,
+    /// The ranges reached that the last row looked at still lies in.
+    active: Vec<Range>,
+    /// Rows before this one have been looked at.
+    cursor: u32,
+}
+
+impl Merges {
+    fn new(dimensions: Vec<Dimensions>) -> Merges {
+        let mut ranges: Vec<Range> = dimensions
+            .into_iter()
+            .map(|d| Range {
+                first_row: d.start.0,
+                first_col: d.start.1,
+                last_row: d.end.0,
+                last_col: d.end.1,
+            })
+            .collect();
+        ranges.sort_by_key(|r| (r.first_row, r.first_col));
+        Merges {
+            ranges,
+            next: 0,
+            active: Vec::new(),
+            cursor: 0,
+        }
+    }
+
+    /// The merged cells of `row`, which is past every row looked at before.
+    fn flaws(&mut self, row: u32) -> Vec<(usize, Flaw)> {
+        while let Some(range) = self.ranges.get(self.next).filter(|r| r.first_row <= row) {
+            self.active.push(*range);
+            self.next += 1;
+        }
+        self.active.retain(|r| r.last_row >= row);
+        self.cursor = row.saturating_add(1);
+        self.active
+            .iter()
+            .filter_map(|r| {
+                // In its first row, a range's first cell is the one that holds the value.
+                let first = if r.first_row == row {
+                    r.first_col + 1
+                } else {
+                    r.first_col
+                };
+                (first <= r.last_col).then_some((first as usize, Flaw::Merged(*r)))
+            })
+            .collect()
+    }
+
+    /// Sends the rows from the cursor up to `until` (not included) that hold merged
+    /// cells and nothing else.
+    fn send_rows_before(
+        &mut self,
+        until: u32,
+        tx: &RecordSender,
+    ) -> Result<(), Option<ManifestError>> {
+        loop {
+            let reaches = self.active.iter().any(|r| r.last_row >= self.cursor);
+            let row = match self.ranges.get(self.next) {
+                _ if reaches => self.cursor,
+                Some(range) => range.first_row.max(self.cursor),
+                None => return Ok(()),
+            };
+            if row >= until {
+                return Ok(());
+            }
+            let flaws = self.flaws(row);
+            if !flaws.is_empty() {
+                let mut record = Record::new(u64::from(row) + 1, Vec::new());
+                record.flaws = flaws;
+                send(tx, record)?;
+            }
+        }
     }
 }
 
