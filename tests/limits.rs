@@ -870,3 +870,57 @@ fn a_cell_given_twice_fails_its_row_and_keeps_the_first() {
     );
     assert_eq!(run.records("valid.csv")[1][..2], ["3", "u2"]);
 }
+
+/// A workbook whose first sheet, `Old`, is hidden; `Agents`, after it, is what a person
+/// sees when the file opens.
+fn hidden_first_sheet(dir: &TempDir) -> PathBuf {
+    spreadsheet(dir, "agents.xlsx", |book| {
+        let old = book.add_worksheet().set_name("Old")?;
+        old.write_row(0, 0, ["userId"])?;
+        old.write_row(1, 0, ["old1"])?;
+        old.set_hidden(true);
+        let agents = book.add_worksheet().set_name("Agents")?;
+        agents.write_row(0, 0, ["userId"])?;
+        agents.write_row(1, 0, ["u1"])?;
+        agents.write_row(2, 0, ["u2"])?;
+        agents.set_active(true);
+        Ok(())
+    })
+}
+
+#[test]
+fn without_sheet_the_first_visible_sheet_is_read_and_named() {
+    // Issue 9: a hidden first sheet, which nobody sees in Excel, was the one read.
+    let dir = TempDir::new().expect("temp dir");
+    let manifest = hidden_first_sheet(&dir);
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let valid = run.records("valid.csv");
+    let rows: Vec<&[String]> = valid[1..].iter().map(|r| &r[..2]).collect();
+    assert_eq!(rows, [["2", "u1"], ["3", "u2"]]);
+    assert!(
+        run.stderr.contains(&format!(
+            "{}: reading sheet \"Agents\", the first visible one: the first sheet, \"Old\", is \
+             hidden (--sheet chooses another)",
+            manifest.display()
+        )),
+        "{}",
+        run.stderr
+    );
+
+    // Named, a hidden sheet is read.
+    let dir = TempDir::new().expect("temp dir");
+    let manifest = hidden_first_sheet(&dir);
+    let run = ferry(
+        &dir,
+        "validate",
+        &manifest,
+        "agent-settings",
+        &["--sheet", "Old"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let valid = run.records("valid.csv");
+    assert_eq!(valid.len(), 2);
+    assert_eq!(valid[1][..2], ["2", "old1"]);
+    assert!(!run.stderr.contains("first visible"), "{}", run.stderr);
+}

@@ -315,13 +315,7 @@ fn open_path(
         }
         Format::Xlsx => {
             let (sheet, records) = xlsx::records(path, file, sheet)?;
-            tabular(
-                path,
-                Box::new(records),
-                Layout::Sheet,
-                "UTF-8",
-                &format!("sheet \"{sheet}\""),
-            )?
+            tabular(path, Box::new(records), Layout::Sheet, "UTF-8", &sheet)?
         }
         Format::Json | Format::Jsonl => {
             let second = open()?;

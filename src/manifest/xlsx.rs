@@ -11,7 +11,8 @@
 //! Nothing in a sheet is lost without a word: a cell inside a merged range (other than
 //! its first, which holds the value) fails its row with `merged_cell`, a row that only
 //! a merge reaches into included; a cell the sheet's XML gives twice fails its row with
-//! `duplicate_cell`.
+//! `duplicate_cell`; and without `--sheet` the first *visible* sheet is read, since a
+//! hidden one is not what a person looking at the workbook means.
 //!
 //! A number is shown the way Excel shows it through the cell's number format, because
 //! that is what a person sees and fixes: `912345678` formatted `0000000000` reads
@@ -23,13 +24,16 @@
 use std::fs::File;
 use std::io::BufReader;
 
-use calamine::{DataRef, Dimensions, ExcelDateTime, ExcelDateTimeType, Reader, Xlsx};
+use calamine::{
+    DataRef, Dimensions, ExcelDateTime, ExcelDateTimeType, Reader, SheetType, SheetVisible, Xlsx,
+};
 
 use super::limits::{self, COLUMNS, ROW_BYTES, SHEET_ROWS};
 use super::number_format::{general_number, NumberFormat};
 use super::{package, spawn_reader, Flaw, ManifestError, Msg, Range, Record, RecordSender};
 
-/// Opens the workbook and starts streaming the chosen sheet's rows.
+/// Opens the workbook and starts streaming the chosen sheet's rows. Returns the sheet
+/// as messages name it, and its rows.
 pub(crate) fn records(
     path: &str,
     mut file: File,
@@ -49,33 +53,78 @@ pub(crate) fn records(
     if names.is_empty() {
         return Err(unreadable("the workbook has no sheets".to_string()));
     }
-    let name = match sheet {
-        None => names[0].clone(),
-        Some(wanted) => names
-            .iter()
-            .find(|n| n.as_str() == wanted)
-            .or_else(|| {
-                let mut folded = names
-                    .iter()
-                    .filter(|n| n.to_lowercase() == wanted.to_lowercase());
-                match (folded.next(), folded.next()) {
-                    (Some(only), None) => Some(only),
-                    _ => None,
-                }
-            })
-            .cloned()
-            .ok_or_else(|| ManifestError::UnknownSheet {
+    let (name, described) = match sheet {
+        None => first_visible(path, &workbook),
+        Some(wanted) => {
+            let name = by_name(&names, wanted).ok_or_else(|| ManifestError::UnknownSheet {
                 path: path.to_string(),
                 sheet: wanted.to_string(),
                 sheets: names.clone(),
-            })?,
+            })?;
+            let described = format!("sheet \"{name}\"");
+            (name, described)
+        }
     };
     let owned_path = path.to_string();
-    let sheet_name = name.clone();
     let rows = spawn_reader(path, "ferry-xlsx-reader", move |tx| {
-        read_sheet(&owned_path, workbook, &sheet_name, package.merges, &tx)
+        read_sheet(&owned_path, workbook, &name, package.merges, &tx)
     })?;
-    Ok((name, rows))
+    Ok((described, rows))
+}
+
+/// `--sheet NAME`: the sheet of that name, or the only one that matches it ignoring case.
+fn by_name(names: &[String], wanted: &str) -> Option<String> {
+    names
+        .iter()
+        .find(|n| n.as_str() == wanted)
+        .or_else(|| {
+            let mut folded = names
+                .iter()
+                .filter(|n| n.to_lowercase() == wanted.to_lowercase());
+            match (folded.next(), folded.next()) {
+                (Some(only), None) => Some(only),
+                _ => None,
+            }
+        })
+        .cloned()
+}
+
+/// Without `--sheet`: the first sheet a person sees when the workbook opens, that is the
+/// first visible worksheet (a hidden sheet, or a chart, never holds the manifest they
+/// mean). Says so when that is not the first sheet. Returns the name, and the sheet as
+/// messages name it.
+fn first_visible(path: &str, workbook: &Xlsx<BufReader<File>>) -> (String, String) {
+    let sheets = workbook.sheets_metadata();
+    // The caller made sure there is one.
+    let first = &sheets[0].name;
+    let visible = sheets
+        .iter()
+        .find(|s| s.visible == SheetVisible::Visible && s.typ == SheetType::WorkSheet);
+    match visible {
+        Some(sheet) if sheet.name != *first => {
+            let skipped = if sheets[0].visible == SheetVisible::Visible {
+                "is not a worksheet"
+            } else {
+                "is hidden"
+            };
+            // Said once: `run` opens the manifest twice (a check, then the send).
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                tracing::warn!(
+                    "{path}: reading sheet \"{}\", the first visible one: the first sheet, \
+                     \"{first}\", {skipped} (--sheet chooses another)",
+                    sheet.name
+                )
+            });
+            let described = format!(
+                "sheet \"{}\" (the first visible one; \"{first}\" before it {skipped})",
+                sheet.name
+            );
+            (sheet.name.clone(), described)
+        }
+        // None visible (only a file no spreadsheet saved): the first, as before.
+        _ => (first.clone(), format!("sheet \"{first}\"")),
+    }
 }
 
 /// Sends the sheet's non-empty rows, and the rows a merge reaches into; returns an
