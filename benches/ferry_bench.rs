@@ -546,7 +546,7 @@ const HOSTILE_APPOINTMENTS: u64 = 3;
 const HUGE_ANSWER_BYTES: u64 = 500 * 1024 * 1024;
 
 /// Peak RSS of `ferry run` against answers that never end or never fit, and of `ferry
-/// validate` of workbooks built to blow up when read.
+/// validate` of workbooks (and a CSV line) built to blow up when read.
 fn bench_hostile() -> Result<()> {
     hostile_answers()?;
     hostile_workbooks()
@@ -762,6 +762,43 @@ fn hostile_workbooks() -> Result<()> {
         "agent-settings",
     ));
 
+    // One row as wide and as full as Excel allows: 16,384 inline cells of 32,767
+    // characters (512 MiB of text in about 1 MiB of zip), then a row after it.
+    let path = dir.path().join("wide-inline.xlsx");
+    let cell = format!(
+        "<c t=\"inlineStr\"><is><t>{}</t></is></c>",
+        "x".repeat(32_767)
+    );
+    hand_made(
+        &path,
+        &[Part {
+            name: "xl/worksheets/sheet1.xml",
+            head: &format!(
+                "{XML_DECL}<worksheet xmlns=\"{MAIN_NS}\"><sheetData>{}<row r=\"2\">",
+                inline_row(1, "userId")
+            ),
+            unit: &cell,
+            times: 16_384,
+            tail: &format!("</row>{}</sheetData></worksheet>", inline_row(3, "u3")),
+        }],
+    )?;
+    cases.push((
+        "wide-inline",
+        "a row of 16,384 inline cells of 32,767 characters",
+        path,
+        "agent-settings",
+    ));
+
+    // The same row as one CSV line (512 MiB on disk).
+    let path = dir.path().join("wide-line.csv");
+    write_wide_line(&path)?;
+    cases.push((
+        "wide-line",
+        "a CSV line of 16,384 cells of 32,767 characters",
+        path,
+        "agent-settings",
+    ));
+
     // An honest workbook, as a spreadsheet saves it: every cell a shared string.
     let csv = dir.path().join("calls.csv");
     let generated = write_calls(&csv, LEGIT_XLSX_ROWS)?;
@@ -821,7 +858,7 @@ fn hostile_workbooks() -> Result<()> {
             fs::metadata(path)?.len() as f64 / MIB
         );
         println!(
-            "hostile xlsx {name}: peak RSS {} [target < {HOSTILE_XLSX_RSS_MIB} MiB: {}], \
+            "hostile read {name}: peak RSS {} [target < {HOSTILE_XLSX_RSS_MIB} MiB: {}], \
              {:.2} s wall, {end}{said}",
             peak(&done),
             verdict(done.killed_at_kib.is_none() && rss_mib(&done) < HOSTILE_XLSX_RSS_MIB),
@@ -1199,6 +1236,20 @@ fn hand_made(path: &Path, parts: &[Part]) -> Result<()> {
         zip.write_all(part.tail.as_bytes())?;
     }
     zip.finish()?.flush()?;
+    Ok(())
+}
+
+/// A header, one line of 16,384 cells of 32,767 characters, and a short line after it.
+fn write_wide_line(path: &Path) -> Result<()> {
+    let mut out = io::BufWriter::new(File::create(path)?);
+    let cell = "x".repeat(32_767);
+    out.write_all(b"userId\nu1")?;
+    for _ in 1..16_384 {
+        out.write_all(b",")?;
+        out.write_all(cell.as_bytes())?;
+    }
+    out.write_all(b"\nu3\n")?;
+    out.flush()?;
     Ok(())
 }
 

@@ -359,6 +359,11 @@ fn workbook(dir: &TempDir, name: &str, parts: &[(&str, &[u8])]) -> PathBuf {
     path
 }
 
+/// A hand-made workbook of one sheet, `sheet` (its XML).
+fn one_sheet(dir: &TempDir, name: &str, sheet: &str) -> PathBuf {
+    workbook(dir, name, &[("xl/worksheets/sheet1.xml", sheet.as_bytes())])
+}
+
 const SHEET_START: &str = r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>"#;
 const SHEET_END: &str = "</sheetData></worksheet>";
 
@@ -375,11 +380,7 @@ fn a_hand_made_workbook_within_the_limits_reads() {
         inline_row(1, "userId"),
         inline_row(2, "u1")
     );
-    let manifest = workbook(
-        &dir,
-        "ok.xlsx",
-        &[("xl/worksheets/sheet1.xml", sheet.as_bytes())],
-    );
+    let manifest = one_sheet(&dir, "ok.xlsx", &sheet);
     let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.records("valid.csv")[1][..2], ["2", "u1"]);
@@ -588,11 +589,7 @@ fn a_cell_of_a_million_rich_text_runs_is_exit_2() {
     }
     sheet.push_str("</is></c></row>");
     sheet.push_str(SHEET_END);
-    let manifest = workbook(
-        &dir,
-        "runs.xlsx",
-        &[("xl/worksheets/sheet1.xml", sheet.as_bytes())],
-    );
+    let manifest = one_sheet(&dir, "runs.xlsx", &sheet);
     let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert_eq!(
@@ -620,11 +617,7 @@ fn a_sheet_whose_rows_repeat_is_exit_2_before_anything_is_sent() {
         inline_row(5, "u2"),
         inline_row(3, "u3")
     );
-    let manifest = workbook(
-        &dir,
-        "order.xlsx",
-        &[("xl/worksheets/sheet1.xml", sheet.as_bytes())],
-    );
+    let manifest = one_sheet(&dir, "order.xlsx", &sheet);
     let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
@@ -632,4 +625,402 @@ fn a_sheet_whose_rows_repeat_is_exit_2_before_anything_is_sent() {
         "{}",
         run.stderr
     );
+}
+
+// ------------------------------------------------------------------ one row's memory
+
+/// The long row of the tests below: `u1` and 40 notes of 30,000 characters (1.2 MB,
+/// each cell within Excel's 32,767), then a row `u2`.
+const NOTES: usize = 40;
+const NOTE: usize = 30_000;
+
+fn long_row_header() -> Vec<String> {
+    let mut header = vec!["userId".to_string()];
+    header.extend((1..=NOTES).map(|i| format!("note{i}")));
+    header
+}
+
+/// The long row fails on its own, holding the first 1 MiB of its text (`u1`, 34 whole
+/// notes and 28,574 characters of the 35th); the row after it is read as usual.
+fn assert_long_row_fails_alone(run: &Run) {
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let failed = run.records("failed.csv");
+    assert_eq!(failed.len(), 2, "the header and the long row");
+    assert_eq!(
+        failed[1][..11],
+        [
+            "2",
+            "u1",
+            "validation",
+            "row_too_long",
+            "the row holds more than 1 MiB of text, far more than any manifest row: only its \
+             first 1 MiB was read, up to column \"note35\" (cut short there), and the cells \
+             after it read as empty. Check the row for text pasted over and over or a missing \
+             line break, fix it, then feed it again",
+            "",
+            "",
+            "",
+            "",
+            "0",
+            "u1",
+        ]
+    );
+    let kept: Vec<usize> = failed[1][11..].iter().map(String::len).collect();
+    let mut expected = vec![NOTE; 34];
+    expected.push(1024 * 1024 - 2 - 34 * NOTE);
+    expected.extend([0; 5]);
+    assert_eq!(kept, expected);
+    let valid = run.records("valid.csv");
+    assert_eq!(valid.len(), 2, "the header and u2");
+    assert_eq!(valid[1][..2], ["3", "u2"]);
+    let summary = run.summary();
+    assert_eq!(summary["counts"]["total"], 2);
+    assert_eq!(summary["counts"]["failed_total"], 1);
+}
+
+#[test]
+fn a_csv_row_of_1_2_mb_fails_with_row_too_long_and_the_next_row_reads() {
+    // Issue 9: a row kept every cell, so one line of 16,384 cells of 128 KiB held 2 GiB.
+    let dir = TempDir::new().expect("temp dir");
+    let mut body = long_row_header().join(",");
+    body.push_str("\nu1");
+    for _ in 0..NOTES {
+        body.push(',');
+        body.push_str(&"x".repeat(NOTE));
+    }
+    body.push_str("\nu2");
+    body.push_str(&",".repeat(NOTES));
+    body.push('\n');
+    let manifest = write(&dir, "agents.csv", body);
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_long_row_fails_alone(&run);
+}
+
+#[test]
+fn a_header_past_1_mib_is_exit_2() {
+    let dir = TempDir::new().expect("temp dir");
+    let names: Vec<String> = (0..NOTES)
+        .map(|i| format!("{i}{}", "h".repeat(NOTE)))
+        .collect();
+    let manifest = write(
+        &dir,
+        "agents.csv",
+        format!("userId,{}\nu1\n", names.join(",")),
+    );
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        run.error(),
+        format!(
+            "{}: the header (row 1) of the file holds more than the 1 MiB of text ferry reads \
+             in a row; a header only names its columns: check that row 1 is the header",
+            manifest.display()
+        )
+    );
+}
+
+/// A workbook written by rust_xlsxwriter, as a spreadsheet would save it.
+fn spreadsheet(
+    dir: &TempDir,
+    name: &str,
+    build: impl FnOnce(&mut rust_xlsxwriter::Workbook) -> Result<(), rust_xlsxwriter::XlsxError>,
+) -> PathBuf {
+    let path = dir.path().join(name);
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    build(&mut workbook).expect("build the workbook");
+    workbook.save(&path).expect("save the workbook");
+    path
+}
+
+#[test]
+fn an_xlsx_row_of_1_2_mb_fails_with_row_too_long_and_the_next_row_reads() {
+    // Issue 9: 1.8 MB of inline cells of 32,767 characters peaked at 538 MB.
+    let dir = TempDir::new().expect("temp dir");
+    let manifest = spreadsheet(&dir, "agents.xlsx", |book| {
+        let sheet = book.add_worksheet();
+        for (col, name) in long_row_header().iter().enumerate() {
+            sheet.write_string(0, col as u16, name)?;
+        }
+        sheet.write_string(1, 0, "u1")?;
+        let note = "x".repeat(NOTE);
+        for col in 1..=NOTES {
+            sheet.write_string(1, col as u16, &note)?;
+        }
+        sheet.write_string(2, 0, "u2")?;
+        Ok(())
+    });
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_long_row_fails_alone(&run);
+}
+
+// ------------------------------------------------------------------ what a sheet hides
+
+#[test]
+fn cells_inside_a_merge_fail_their_rows_even_rows_with_nothing_else() {
+    // Issue 9: a merged cell read as empty after its first row, silently.
+    let dir = TempDir::new().expect("temp dir");
+    let manifest = spreadsheet(&dir, "agents.xlsx", |book| {
+        let sheet = book.add_worksheet();
+        let plain = rust_xlsxwriter::Format::new();
+        sheet.write_row(0, 0, ["userId", "group", "note"])?;
+        sheet.write_row(1, 0, ["u1"])?;
+        sheet.merge_range(1, 1, 3, 1, "G1", &plain)?;
+        sheet.write_row(1, 2, ["n1"])?;
+        sheet.write_row(2, 0, ["u2"])?;
+        sheet.write_row(2, 2, ["n2"])?;
+        sheet.write_row(3, 0, ["u3"])?;
+        sheet.write_row(4, 0, ["u4"])?;
+        sheet.merge_range(4, 2, 5, 2, "a note over two rows", &plain)?;
+        sheet.write_row(6, 0, ["u7", "G7", "n7"])?;
+        sheet.write_row(7, 0, ["u8"])?;
+        sheet.merge_range(7, 1, 8, 2, "a block", &plain)?;
+        sheet.write_row(8, 0, ["u9"])?;
+        Ok(())
+    });
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let merged = |columns: &str, range: &str, first: &str| {
+        format!(
+            "{columns} inside the merged cells {range}: a merge shows its first cell's value \
+             ({first}) in all its cells but stores it only there, so this row does not have it. \
+             Unmerge the cells and fill in each one, then feed this row again"
+        )
+    };
+    let failed = run.records("failed.csv");
+    let expected: Vec<Vec<String>> = vec![
+        failed[0].clone(),
+        [
+            "3",
+            "u2",
+            "validation",
+            "merged_cell",
+            &merged("column \"group\" lies", "B2:B4", "B2"),
+            "group",
+            "",
+            "",
+            "",
+            "0",
+            "u2",
+            "",
+            "n2",
+        ]
+        .map(String::from)
+        .to_vec(),
+        [
+            "4",
+            "u3",
+            "validation",
+            "merged_cell",
+            &merged("column \"group\" lies", "B2:B4", "B2"),
+            "group",
+            "",
+            "",
+            "",
+            "0",
+            "u3",
+            "",
+            "",
+        ]
+        .map(String::from)
+        .to_vec(),
+        [
+            "6",
+            "",
+            "validation",
+            "merged_cell;required",
+            &format!(
+                "{}; userId is required; fill it in",
+                merged("column \"note\" lies", "C5:C6", "C5")
+            ),
+            "note;userId",
+            "",
+            "",
+            "",
+            "0",
+            "",
+            "",
+            "",
+        ]
+        .map(String::from)
+        .to_vec(),
+        [
+            "8",
+            "u8",
+            "validation",
+            "merged_cell",
+            &merged("column \"note\" lies", "B8:C9", "B8"),
+            "note",
+            "",
+            "",
+            "",
+            "0",
+            "u8",
+            "a block",
+            "",
+        ]
+        .map(String::from)
+        .to_vec(),
+        [
+            "9",
+            "u9",
+            "validation",
+            "merged_cell",
+            &merged("columns \"group\", \"note\" lie", "B8:C9", "B8"),
+            "group",
+            "",
+            "",
+            "",
+            "0",
+            "u9",
+            "",
+            "",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    assert_eq!(failed, expected);
+    let valid = run.records("valid.csv");
+    let rows: Vec<&str> = valid[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(rows, ["2", "5", "7"]);
+    assert_eq!(run.summary()["counts"]["total"], 8);
+}
+
+#[test]
+fn a_header_merged_across_columns_is_exit_2_naming_the_range() {
+    let dir = TempDir::new().expect("temp dir");
+    let manifest = spreadsheet(&dir, "agents.xlsx", |book| {
+        let sheet = book.add_worksheet();
+        sheet.write_row(0, 0, ["userId"])?;
+        sheet.merge_range(0, 1, 0, 3, "notes", &rust_xlsxwriter::Format::new())?;
+        sheet.write_row(1, 0, ["u1", "a", "b", "c"])?;
+        Ok(())
+    });
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        run.error(),
+        format!(
+            "{}: the header (row 1) of sheet \"Sheet1\" has the merged cells B1:D1, and a merged \
+             header names only its first column; unmerge them and give each column its own \
+             name (a title above the header does not belong in a manifest: delete its row)",
+            manifest.display()
+        )
+    );
+}
+
+#[test]
+fn a_merged_range_no_spreadsheet_writes_is_exit_2_before_calamine_parses_it() {
+    // Upside down (calamine's own parser subtracts the rows), and past Excel's last row.
+    for range in ["B5:B2", "A1:A99999999"] {
+        let dir = TempDir::new().expect("temp dir");
+        let sheet = format!(
+            "{SHEET_START}{}{}</sheetData><mergeCells count=\"1\"><mergeCell ref=\"{range}\"/>\
+             </mergeCells></worksheet>",
+            inline_row(1, "userId"),
+            inline_row(2, "u1")
+        );
+        let manifest = one_sheet(&dir, "merged.xlsx", &sheet);
+        let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+        assert_eq!(run.code, 2, "{range}: {}", run.stderr);
+        assert_eq!(
+            run.error(),
+            format!(
+                "{}: its part \"xl/worksheets/sheet1.xml\" has a merged range that is not a \
+                 range of cells within Excel's rows and columns (<mergeCell ref=\"{range}\"/>); \
+                 if a spreadsheet saved it, save the sheet as CSV UTF-8 and pass that; a \
+                 workbook from anywhere else may not be what it claims",
+                manifest.display()
+            )
+        );
+    }
+}
+
+#[test]
+fn a_cell_given_twice_fails_its_row_and_keeps_the_first() {
+    // Issue 9: the last of two cells with one reference won, silently.
+    let dir = TempDir::new().expect("temp dir");
+    let sheet = format!(
+        "{SHEET_START}{}{}{}{SHEET_END}",
+        r#"<row r="1"><c r="A1" t="inlineStr"><is><t>userId</t></is></c><c r="B1" t="inlineStr"><is><t>note</t></is></c></row>"#,
+        r#"<row r="2"><c r="A2" t="inlineStr"><is><t>u1</t></is></c><c r="B2" t="inlineStr"><is><t>first</t></is></c><c r="B2" t="inlineStr"><is><t>second</t></is></c></row>"#,
+        inline_row(3, "u2")
+    );
+    let manifest = one_sheet(&dir, "twice.xlsx", &sheet);
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let failed = run.records("failed.csv");
+    assert_eq!(
+        failed[1..],
+        [[
+            "2",
+            "u1",
+            "validation",
+            "duplicate_cell",
+            "the sheet holds this cell (B2) twice, which no spreadsheet writes: ferry read the \
+             first and cannot tell which is meant. Open the file in a spreadsheet, check the \
+             cell and save it again, then feed this row again",
+            "note",
+            "",
+            "",
+            "",
+            "0",
+            "u1",
+            "first",
+        ]]
+    );
+    assert_eq!(run.records("valid.csv")[1][..2], ["3", "u2"]);
+}
+
+/// A workbook whose first sheet, `Old`, is hidden; `Agents`, after it, is what a person
+/// sees when the file opens.
+fn hidden_first_sheet(dir: &TempDir) -> PathBuf {
+    spreadsheet(dir, "agents.xlsx", |book| {
+        let old = book.add_worksheet().set_name("Old")?;
+        old.write_row(0, 0, ["userId"])?;
+        old.write_row(1, 0, ["old1"])?;
+        old.set_hidden(true);
+        let agents = book.add_worksheet().set_name("Agents")?;
+        agents.write_row(0, 0, ["userId"])?;
+        agents.write_row(1, 0, ["u1"])?;
+        agents.write_row(2, 0, ["u2"])?;
+        agents.set_active(true);
+        Ok(())
+    })
+}
+
+#[test]
+fn without_sheet_the_first_visible_sheet_is_read_and_named() {
+    // Issue 9: a hidden first sheet, which nobody sees in Excel, was the one read.
+    let dir = TempDir::new().expect("temp dir");
+    let manifest = hidden_first_sheet(&dir);
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let valid = run.records("valid.csv");
+    let rows: Vec<&[String]> = valid[1..].iter().map(|r| &r[..2]).collect();
+    assert_eq!(rows, [["2", "u1"], ["3", "u2"]]);
+    assert!(
+        run.stderr.contains(&format!(
+            "{}: reading sheet \"Agents\", the first visible one: the first sheet, \"Old\", is \
+             hidden (--sheet chooses another)",
+            manifest.display()
+        )),
+        "{}",
+        run.stderr
+    );
+
+    // Named, a hidden sheet is read.
+    let dir = TempDir::new().expect("temp dir");
+    let manifest = hidden_first_sheet(&dir);
+    let run = ferry(
+        &dir,
+        "validate",
+        &manifest,
+        "agent-settings",
+        &["--sheet", "Old"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let valid = run.records("valid.csv");
+    assert_eq!(valid.len(), 2);
+    assert_eq!(valid[1][..2], ["2", "old1"]);
+    assert!(!run.stderr.contains("first visible"), "{}", run.stderr);
 }

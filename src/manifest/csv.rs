@@ -7,7 +7,8 @@
 //!   with one), and a record's row is its first line minus the line breaks inside the
 //!   quoted cells before it;
 //! - bound memory whatever the file: a cell keeps at most `CELL_BYTES` (the row then
-//!   fails with `cell_too_long`), a record at most `COLUMNS` cells;
+//!   fails with `cell_too_long`), a record at most `COLUMNS` cells and `ROW_BYTES` of
+//!   text (past it, `row_too_long`);
 //! - catch a quote left open, which would swallow the rows after it into one cell: a
 //!   quoted cell that runs over more than `CELL_LINE_BREAKS` line breaks (Excel's own
 //!   limit), or past `CELL_BYTES` over several lines, or to the end of the file, is cut
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use csv_core::ReadRecordResult;
 
 use super::encoding::Text;
-use super::limits::{CELL_BYTES, CELL_LINE_BREAKS, COLUMNS};
+use super::limits::{CELL_BYTES, CELL_LINE_BREAKS, COLUMNS, ROW_BYTES};
 use super::{Flaw, ManifestError, OpenQuote, Record};
 
 /// Input is fed to the parser in pieces of at most this many bytes, each ending at the
@@ -119,11 +120,13 @@ impl CsvRecords {
             if b.breaks > breaks_before && b.hold.is_none() {
                 let newline_kept = b.width < COLUMNS
                     && !b.cell_cut
+                    && b.row_cut.is_none()
                     && b.text.len() > b.cell_start
                     && b.text.last() == Some(&b'\n');
                 b.hold = Some(Hold {
                     line: self.lines,
                     cut: b.text.len() - usize::from(newline_kept),
+                    row_cut: b.row_cut,
                     breaks_before,
                     bytes: Vec::new(),
                 });
@@ -220,6 +223,7 @@ impl CsvRecords {
         let swallowed = self.lines - hold.line;
         b.text.truncate(hold.cut);
         b.cell_cut = false;
+        b.row_cut = hold.row_cut;
         b.breaks = hold.breaks_before;
         let column = b.width;
         b.finish_cell();
@@ -245,6 +249,7 @@ impl CsvRecords {
         let check_replacements = !self.raw_utf8 && self.replaced.load(Ordering::Relaxed);
         let mut cells = Vec::with_capacity(b.bounds.len());
         let mut flaws: Vec<(usize, Flaw)> = b.cut.iter().map(|&i| (i, Flaw::Cut)).collect();
+        flaws.extend(b.row_cut.map(|i| (i, Flaw::RowCut)));
         let mut start = 0;
         for (i, &end) in b.bounds.iter().enumerate() {
             let field = &b.text[start..end];
@@ -300,8 +305,12 @@ struct Building {
     /// Line breaks in the cell being read, and in the record so far.
     cell_breaks: u64,
     breaks: u64,
+    /// Bytes of the cell being read so far, kept or not.
+    cell_len: usize,
     /// The cell being read was longer than `CELL_BYTES`.
     cell_cut: bool,
+    /// The cell where the record passed `ROW_BYTES`: nothing after it was kept.
+    row_cut: Option<usize>,
     /// Cells cut at `CELL_BYTES`.
     cut: Vec<usize>,
     /// Set at the first line break inside the cell being read.
@@ -314,6 +323,8 @@ struct Hold {
     line: u64,
     /// The cell's kept length before that line break.
     cut: usize,
+    /// `Building::row_cut` then.
+    row_cut: Option<usize>,
     /// Line breaks in the record before that one.
     breaks_before: u64,
     /// The input read since, to be read again.
@@ -342,18 +353,27 @@ impl Building {
         if self.width >= COLUMNS {
             return;
         }
-        let room = CELL_BYTES - (self.text.len() - self.cell_start);
-        if bytes.len() > room {
-            self.text.extend_from_slice(&bytes[..room]);
+        // The cell's length counts what was read, kept or not: it is what tells a cell
+        // too long (and a quote left open) even in a row whose text is no longer kept.
+        let cell_room = CELL_BYTES.saturating_sub(self.cell_len);
+        self.cell_len = self.cell_len.saturating_add(bytes.len());
+        if bytes.len() > cell_room {
             self.cell_cut = true;
-        } else {
-            self.text.extend_from_slice(bytes);
         }
+        let row_room = match self.row_cut {
+            Some(_) => 0,
+            None => ROW_BYTES.saturating_sub(self.text.len()),
+        };
+        let keep = bytes.len().min(cell_room);
+        if keep > row_room && self.row_cut.is_none() {
+            self.row_cut = Some(self.width);
+        }
+        self.text.extend_from_slice(&bytes[..keep.min(row_room)]);
     }
 
     fn finish_cell(&mut self) {
         if self.width < COLUMNS {
-            if self.cell_cut {
+            if self.cell_cut || self.row_cut == Some(self.width) {
                 // Cut mid-character: drop the incomplete character, not the cell.
                 let cell = &self.text[self.cell_start..];
                 if let Err(e) = std::str::from_utf8(cell) {
@@ -361,6 +381,8 @@ impl Building {
                         self.text.truncate(self.cell_start + e.valid_up_to());
                     }
                 }
+            }
+            if self.cell_cut {
                 self.cut.push(self.width);
             }
             self.bounds.push(self.text.len());
@@ -368,6 +390,7 @@ impl Building {
         self.width += 1;
         self.cell_start = self.text.len();
         self.cell_breaks = 0;
+        self.cell_len = 0;
         self.cell_cut = false;
         self.hold = None;
     }

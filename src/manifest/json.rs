@@ -12,14 +12,13 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
-use std::sync::mpsc::SyncSender;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::encoding::Text;
 use super::limits::{self, JSON_ELEMENT_BYTES, JSON_KEYS};
-use super::{spawn_reader, ChannelRecords, Flaw, ManifestError, Msg, Record};
+use super::{spawn_reader, ChannelRecords, Flaw, ManifestError, Msg, Record, RecordSender};
 use crate::problem::{Code, Problem};
 
 /// The keys seen so far, trimmed, in order of first appearance.
@@ -268,7 +267,7 @@ impl<'de> Visitor<'de> for ScanObject<'_> {
 
 struct ArrayRows<'a> {
     header: &'a Header,
-    tx: &'a SyncSender<Msg>,
+    tx: &'a RecordSender,
     element: &'a mut u64,
     stopped: &'a mut bool,
 }

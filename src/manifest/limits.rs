@@ -26,6 +26,19 @@ pub const CELL_LINE_BREAKS: u64 = 253;
 /// Columns of a manifest: Excel's last column is XFD.
 pub const COLUMNS: usize = 16_384;
 
+/// Bytes of text kept for one CSV/TSV or XLSX row. `COLUMNS` cells of `CELL_CHARS`
+/// would be gigabytes; a real manifest row is a few hundred bytes. Past it the row's
+/// later cells are read past, not kept, and the row fails with `row_too_long`.
+pub const ROW_BYTES: usize = 1024 * 1024;
+
+// A row keeps at least one whole cell of any script.
+const _: () = assert!(ROW_BYTES > CELL_BYTES);
+
+/// Bytes of records read ahead on a reader thread (`RecordSender`), waiting for the
+/// validator: a few hundred rows of a real manifest, or 32 rows of `ROW_BYTES`. A single
+/// larger record still passes on its own.
+pub const CHANNEL_BYTES: u64 = 32 * 1024 * 1024;
+
 /// Rows of a sheet: Excel's last row. (CSV and JSON rows are lines or elements of the
 /// file itself, so their numbers cannot run ahead of the file's size.)
 pub const SHEET_ROWS: u64 = 1_048_576;
@@ -56,6 +69,10 @@ pub const XLSX_SHARED_STRINGS: u64 = 2_000_000;
 /// and of any single tag or text in an XLSX part: a cell of `CELL_CHARS` characters,
 /// escaped and formatted, is well under it.
 pub const XLSX_ELEMENT_BYTES: u64 = 1024 * 1024;
+
+/// Merged ranges (`<mergeCell>`) in one worksheet part. A real sheet has a handful;
+/// each costs a little memory and a check on every row it covers.
+pub const XLSX_MERGED_RANGES: u64 = 10_000;
 
 /// Cell formats (`<xf>`) in an XLSX file's styles: Excel's own limit. calamine builds a
 /// style record for each (with its own copy of the number format), all held in memory.

@@ -16,6 +16,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Condvar, Mutex};
 
 use crate::problem::{Code, Problem};
 
@@ -414,7 +415,7 @@ fn open_path(
                 Box::new(records),
                 Layout::Sheet,
                 "UTF-8",
-                &format!("sheet \"{}\"", chosen.name),
+                &chosen.label,
             )?;
             manifest.notice = chosen.notice;
             manifest
@@ -484,6 +485,14 @@ pub(crate) enum Flaw {
     OpenQuote { how: OpenQuote, swallowed: u64 },
     /// A JSON object gave this cell's key `times` times.
     Repeated { times: u32 },
+    /// The record passed `limits::ROW_BYTES` in this cell: from here on nothing was
+    /// kept, so the rest of the row reads as empty.
+    RowCut,
+    /// A sheet holds this cell twice (no spreadsheet writes that); the first was kept.
+    Twice,
+    /// This cell, and those right of it up to the range's last column, lie inside a
+    /// merged range without being its first cell: they read as empty.
+    Merged(Range),
 }
 
 /// How a quoted cell showed that its quote was never closed.
@@ -497,6 +506,37 @@ pub(crate) enum OpenQuote {
     TooLong,
 }
 
+/// A range of sheet cells, 0-based and inclusive, as a merge covers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Range {
+    pub first_row: u32,
+    pub first_col: u32,
+    pub last_row: u32,
+    pub last_col: u32,
+}
+
+impl Range {
+    /// `B2:B5` (or `B2` for one cell), as a spreadsheet names it.
+    fn name(&self) -> String {
+        rust_xlsxwriter::utility::cell_range(
+            self.first_row,
+            column_number(self.first_col),
+            self.last_row,
+            column_number(self.last_col),
+        )
+    }
+}
+
+/// `C2` for row index 1, column index 2.
+fn cell_name(row: u32, col: u32) -> String {
+    rust_xlsxwriter::utility::row_col_to_cell(row, column_number(col))
+}
+
+/// A column index as rust_xlsxwriter takes it (readers keep columns below `COLUMNS`).
+fn column_number(col: u32) -> u16 {
+    u16::try_from(col).unwrap_or(u16::MAX)
+}
+
 impl Record {
     /// A record of `cells` with nothing wrong.
     pub(crate) fn new(row: u64, cells: Vec<String>) -> Record {
@@ -508,8 +548,18 @@ impl Record {
         }
     }
 
+    /// Nothing in its cells. A row cut at `ROW_BYTES` is never blank: what was not kept
+    /// may hold anything.
     fn is_blank(&self) -> bool {
-        self.cells.iter().all(|c| is_blank(c))
+        self.cells.iter().all(|c| is_blank(c)) && !self.flaws.iter().any(|f| f.1 == Flaw::RowCut)
+    }
+
+    /// Roughly the memory the record holds, for the reader channel's byte budget.
+    fn bytes(&self) -> u64 {
+        let cells: usize = self.cells.iter().map(String::capacity).sum();
+        let slots = self.cells.capacity() * std::mem::size_of::<String>()
+            + self.flaws.capacity() * std::mem::size_of::<(usize, Flaw)>();
+        (std::mem::size_of::<Record>() + slots + cells) as u64
     }
 }
 
@@ -549,10 +599,46 @@ fn tabular(
                     todo: "remove the columns the kind does not use, or split the file".to_string(),
                 })
             }
-            Some(Ok(record)) => break record.cells,
+            Some(Ok(record)) => {
+                header_flaws(path, what, &record)?;
+                break record.cells;
+            }
         }
     };
     Ok(shaped(Shaper::new(header, layout, label), records))
+}
+
+/// A header that cannot name its columns: one cut at `ROW_BYTES`, or (in a sheet) with
+/// merged or doubled cells. Any of them would shift or blank a column's name.
+fn header_flaws(path: &str, what: &str, header: &Record) -> Result<(), ManifestError> {
+    let row = header.row;
+    let message = match header
+        .flaws
+        .iter()
+        .find(|(_, f)| matches!(f, Flaw::RowCut | Flaw::Twice | Flaw::Merged(_)))
+    {
+        None => return Ok(()),
+        Some((_, Flaw::Merged(range))) => format!(
+            "the header (row {row}) of {what} has the merged cells {}, and a merged header names \
+             only its first column; unmerge them and give each column its own name (a title \
+             above the header does not belong in a manifest: delete its row)",
+            range.name()
+        ),
+        Some((raw, Flaw::Twice)) => format!(
+            "the header (row {row}) of {what} holds cell {} twice, which no spreadsheet writes; \
+             open the file in a spreadsheet, check the header and save it again",
+            cell_name(u32::try_from(row - 1).unwrap_or(u32::MAX), *raw as u32)
+        ),
+        Some(_) => format!(
+            "the header (row {row}) of {what} holds more than the {} of text ferry reads in a \
+             row; a header only names its columns: check that row {row} is the header",
+            limits::bytes(limits::ROW_BYTES as u64)
+        ),
+    };
+    Err(ManifestError::Unreadable {
+        path: path.to_string(),
+        message,
+    })
 }
 
 fn shaped(shaper: Shaper, records: Records) -> Manifest {
@@ -651,7 +737,8 @@ impl Shaper {
             Flaw::OpenQuote { how, swallowed } => Some((raw, how, swallowed)),
             _ => None,
         });
-        if blank && open_quote.is_none() {
+        let flawed_row = self.row_flaws(&record);
+        if blank && open_quote.is_none() && flawed_row.is_empty() {
             return None;
         }
         let mut defects = Vec::new();
@@ -662,6 +749,7 @@ impl Shaper {
             defects.push(problem);
         }
         let origin = self.origin.of(&record);
+        defects.extend(flawed_row);
         let mut cells = Vec::with_capacity(self.keep.len());
         for (&raw, name) in self.keep.iter().zip(&self.header) {
             let cell = record
@@ -730,19 +818,100 @@ impl Shaper {
         })
     }
 
+    /// The header name of raw column `raw` (empty when the column is not kept), and the
+    /// column as a message names it.
+    fn column(&self, raw: usize) -> (String, String) {
+        match self.keep.binary_search(&raw) {
+            Ok(i) => (
+                self.header[i].clone(),
+                format!("column \"{}\"", self.header[i]),
+            ),
+            Err(_) => (String::new(), format!("column {}", raw + 1)),
+        }
+    }
+
+    /// The problems of a row cut at `ROW_BYTES`, and of sheet cells that are doubled or
+    /// inside a merge, in the columns the manifest keeps. Such a row is reported even
+    /// when its cells are empty: a merge is exactly what leaves them so.
+    fn row_flaws(&self, record: &Record) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        for &(raw, flaw) in &record.flaws {
+            match flaw {
+                Flaw::RowCut => {
+                    let (_, column) = self.column(raw);
+                    let size = limits::bytes(limits::ROW_BYTES as u64);
+                    problems.push(Problem::new(
+                        Code::RowTooLong,
+                        "",
+                        format!(
+                            "the row holds more than {size} of text, far more than any manifest \
+                             row: only its first {size} was read, up to {column} (cut short \
+                             there), and the cells after it read as empty. Check the row for text \
+                             pasted over and over or a missing line break, fix it, then feed it \
+                             again"
+                        ),
+                    ));
+                }
+                Flaw::Twice => {
+                    let (field, _) = self.column(raw);
+                    if field.is_empty() {
+                        continue;
+                    }
+                    let row = u32::try_from(record.row - 1).unwrap_or(u32::MAX);
+                    problems.push(Problem::new(
+                        Code::DuplicateCell,
+                        field,
+                        format!(
+                            "the sheet holds this cell ({}) twice, which no spreadsheet writes: \
+                             ferry read the first and cannot tell which is meant. Open the file \
+                             in a spreadsheet, check the cell and save it again, then feed this \
+                             row again",
+                            cell_name(row, raw as u32)
+                        ),
+                    ));
+                }
+                Flaw::Merged(range) => problems.extend(self.merged(raw, range)),
+                Flaw::BadText | Flaw::Cut | Flaw::OpenQuote { .. } | Flaw::Repeated { .. } => {}
+            }
+        }
+        problems
+    }
+
+    /// The problem of a row whose cells from raw column `raw` to the end of `range` lie
+    /// inside that merged range; none when the manifest keeps none of those columns.
+    fn merged(&self, raw: usize, range: Range) -> Option<Problem> {
+        const NAMED: usize = 3;
+        let from = self.keep.partition_point(|&k| k < raw);
+        let to = self.keep.partition_point(|&k| k <= range.last_col as usize);
+        let names = self.header.get(from..to).filter(|n| !n.is_empty())?;
+        let mut columns: Vec<String> = names
+            .iter()
+            .take(NAMED)
+            .map(|n| format!("\"{n}\""))
+            .collect();
+        if names.len() > NAMED {
+            columns.push(format!("{} more", names.len() - NAMED));
+        }
+        let (columns, lie) = match names.len() {
+            1 => (format!("column {}", columns[0]), "lies"),
+            _ => (format!("columns {}", columns.join(", ")), "lie"),
+        };
+        Some(Problem::new(
+            Code::MergedCell,
+            names[0].clone(),
+            format!(
+                "{columns} {lie} inside the merged cells {}: a merge shows its first cell's \
+                 value ({}) in all its cells but stores it only there, so this row does not \
+                 have it. Unmerge the cells and fill in each one, then feed this row again",
+                range.name(),
+                cell_name(range.first_row, range.first_col)
+            ),
+        ))
+    }
+
     /// The problem of a row whose quoted cell (raw column `raw`) never closed.
     fn open_quote(&self, raw: usize, how: OpenQuote, swallowed: u64) -> Problem {
-        let field = self
-            .keep
-            .iter()
-            .position(|&k| k == raw)
-            .map(|i| self.header[i].clone())
-            .unwrap_or_default();
-        let column = if field.is_empty() {
-            format!("column {}", raw + 1)
-        } else {
-            format!("column \"{field}\"")
-        };
+        let (field, column) = self.column(raw);
         let lines = match swallowed {
             1 => "the line after it".to_string(),
             n => format!("the {} lines after it", limits::count(n)),
@@ -899,36 +1068,74 @@ pub(crate) enum Msg {
     Done,
 }
 
-/// Rows read on a helper thread, through a bounded channel (so memory stays flat).
+impl Msg {
+    /// What the message holds, against the channel's byte budget.
+    fn bytes(&self) -> u64 {
+        match self {
+            Msg::Record(record) => record.bytes(),
+            Msg::Failed(_) | Msg::Done => 0,
+        }
+    }
+}
+
+/// Rows read on a helper thread, through a channel bounded in records and in bytes (so
+/// memory stays flat however long the rows are).
 pub(crate) struct ChannelRecords {
     path: String,
     rx: Receiver<Msg>,
+    budget: Arc<Budget>,
     finished: bool,
 }
 
-/// How many records may wait in a reader thread's channel.
+/// How many records may wait in a reader thread's channel, `limits::CHANNEL_BYTES` of
+/// them at most. Deep, so that the reader runs ahead in bursts rather than being woken
+/// for every row (a channel two records deep reads a sheet at half the speed).
 const CHANNEL_DEPTH: usize = 256;
 
-/// Runs `read` on a thread of its own. `read` returns `Err(Some(e))` to end the stream
-/// with an error, `Err(None)` when the receiving side is gone.
+/// The sending end of a reader thread's channel: before it sends a record, it waits
+/// until the records not yet received leave room for it in `limits::CHANNEL_BYTES`.
+#[derive(Clone)]
+pub(crate) struct RecordSender {
+    tx: SyncSender<Msg>,
+    budget: Arc<Budget>,
+}
+
+impl RecordSender {
+    /// Sends `msg`, once there is room for it; an error when the receiving side is gone.
+    pub(crate) fn send(&self, msg: Msg) -> Result<(), mpsc::SendError<Msg>> {
+        if !self.budget.take(msg.bytes()) {
+            return Err(mpsc::SendError(msg));
+        }
+        self.tx.send(msg)
+    }
+}
+
+/// Runs `read` on a thread of its own, sending through a `RecordSender`. `read` returns
+/// `Err(Some(e))` to end the stream with an error, `Err(None)` when the receiving side
+/// is gone.
 pub(crate) fn spawn_reader<F>(
     path: &str,
     name: &str,
     read: F,
 ) -> Result<ChannelRecords, ManifestError>
 where
-    F: FnOnce(SyncSender<Msg>) -> Result<(), Option<ManifestError>> + Send + 'static,
+    F: FnOnce(RecordSender) -> Result<(), Option<ManifestError>> + Send + 'static,
 {
     let (tx, rx) = mpsc::sync_channel(CHANNEL_DEPTH);
+    let budget = Arc::new(Budget::new(limits::CHANNEL_BYTES));
+    let sender = RecordSender {
+        tx,
+        budget: Arc::clone(&budget),
+    };
     std::thread::Builder::new()
         .name(name.to_string())
         .spawn(move || {
-            let end = match read(tx.clone()) {
+            let end = match read(sender.clone()) {
                 Ok(()) => Msg::Done,
                 Err(Some(e)) => Msg::Failed(e),
                 Err(None) => return,
             };
-            let _ = tx.send(end);
+            let _ = sender.send(end);
         })
         .map_err(|e| ManifestError::Unreadable {
             path: path.to_string(),
@@ -937,8 +1144,79 @@ where
     Ok(ChannelRecords {
         path: path.to_string(),
         rx,
+        budget,
         finished: false,
     })
+}
+
+/// Bytes of the records in a reader's channel: the sender takes before it sends, the
+/// receiver gives back what it receives.
+struct Budget {
+    state: Mutex<Held>,
+    changed: Condvar,
+    limit: u64,
+}
+
+#[derive(Default)]
+struct Held {
+    bytes: u64,
+    /// The receiving side is gone: nothing will be given back.
+    closed: bool,
+    /// The sender waits for room (a wake-up costs a system call: only then is one sent).
+    waiting: bool,
+}
+
+impl Budget {
+    fn new(limit: u64) -> Budget {
+        Budget {
+            state: Mutex::new(Held::default()),
+            changed: Condvar::new(),
+            limit,
+        }
+    }
+
+    /// Waits until `bytes` fit, and takes them. A record larger than the whole budget
+    /// passes when the channel is empty, so nothing waits forever. False when the
+    /// receiving side is gone.
+    fn take(&self, bytes: u64) -> bool {
+        let Ok(mut held) = self.state.lock() else {
+            return false;
+        };
+        while !held.closed && held.bytes > 0 && held.bytes.saturating_add(bytes) > self.limit {
+            held.waiting = true;
+            held = match self.changed.wait(held) {
+                Ok(held) => held,
+                Err(_) => return false,
+            };
+            held.waiting = false;
+        }
+        held.bytes = held.bytes.saturating_add(bytes);
+        !held.closed
+    }
+
+    /// Gives back what a received message took.
+    fn give(&self, bytes: u64) {
+        if let Ok(mut held) = self.state.lock() {
+            held.bytes = held.bytes.saturating_sub(bytes);
+            if held.waiting {
+                self.changed.notify_one();
+            }
+        }
+    }
+
+    fn close(&self) {
+        if let Ok(mut held) = self.state.lock() {
+            held.closed = true;
+            self.changed.notify_one();
+        }
+    }
+}
+
+impl Drop for ChannelRecords {
+    fn drop(&mut self) {
+        // The relay may be waiting for room that will never be given back.
+        self.budget.close();
+    }
 }
 
 impl Iterator for ChannelRecords {
@@ -949,6 +1227,9 @@ impl Iterator for ChannelRecords {
             return None;
         }
         let msg = self.rx.recv();
+        if let Ok(msg) = &msg {
+            self.budget.give(msg.bytes());
+        }
         if !matches!(msg, Ok(Msg::Record(_))) {
             self.finished = true;
         }
@@ -964,5 +1245,77 @@ impl Iterator for ChannelRecords {
                     .to_string(),
             })),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    /// A record of one cell of `bytes` bytes.
+    fn record_of(row: u64, bytes: usize) -> Record {
+        Record::new(row, vec!["x".repeat(bytes)])
+    }
+
+    #[test]
+    fn a_reader_runs_ahead_by_the_byte_budget_not_by_256_records() {
+        const BYTES: usize = 4 * 1024 * 1024;
+        let sent = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&sent);
+        let mut records = spawn_reader("test", "test-reader", move |tx: RecordSender| {
+            for row in 1..=64 {
+                tx.send(Msg::Record(record_of(row, BYTES)))
+                    .map_err(|_| None)?;
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(())
+        })
+        .expect("reader starts");
+        std::thread::sleep(Duration::from_millis(300));
+        // Seven fit in the 32 MiB (with what a record holds besides its text); before
+        // the budget, all 64 (256 MiB) were read ahead.
+        let ahead = sent.load(Ordering::SeqCst);
+        assert!(ahead <= 8, "{ahead} records of 4 MiB read ahead");
+        let rows: Vec<u64> = records.by_ref().map(|r| r.expect("a record").row).collect();
+        assert_eq!(rows, (1..=64).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_record_larger_than_the_budget_passes_alone() {
+        let big = limits::CHANNEL_BYTES as usize + 1;
+        let records = spawn_reader("test", "test-reader", move |tx: RecordSender| {
+            for row in 1..=3 {
+                tx.send(Msg::Record(record_of(row, big)))
+                    .map_err(|_| None)?;
+            }
+            Ok(())
+        })
+        .expect("reader starts");
+        let rows: Vec<u64> = records.map(|r| r.expect("a record").row).collect();
+        assert_eq!(rows, [1, 2, 3]);
+    }
+
+    #[test]
+    fn dropping_the_rows_stops_a_reader_waiting_for_room() {
+        let (done_tx, done_rx) = mpsc::channel();
+        let mut records = spawn_reader("test", "test-reader", move |tx: RecordSender| {
+            let mut result = Ok(());
+            for row in 1..=100 {
+                if tx.send(Msg::Record(record_of(row, 1024 * 1024))).is_err() {
+                    result = Err(None);
+                    break;
+                }
+            }
+            let _ = done_tx.send(());
+            result
+        })
+        .expect("reader starts");
+        assert_eq!(records.next().map(|r| r.map(|r| r.row).ok()), Some(Some(1)));
+        drop(records);
+        done_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the reader stops once nobody reads");
     }
 }

@@ -15,6 +15,10 @@
 //!   the sheet's dimension): none past Excel's last row or column. calamine adds them up
 //!   unchecked, so a reference of many letters or digits panicked (debug builds) or
 //!   wrapped round to a cell the file never named (release builds); the fuzzer found it.
+//! - its merged ranges (`<mergeCell ref="B2:B5"/>`, which a worksheet lists after its
+//!   cells): at most `XLSX_MERGED_RANGES`, each a range within Excel's rows and columns,
+//!   written plainly. calamine's own parser of a range can overflow (a panic in a debug
+//!   build) on what a spreadsheet never writes, so nothing else reaches it.
 //!
 //! Sheet rows and columns past Excel's reached without a reference (cells and rows
 //! counted on from the last one) are checked as cells are read (`xlsx.rs`).
@@ -23,8 +27,8 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 
 use super::limits::{
-    self, COLUMNS, SHEET_ROWS, XLSX_ELEMENT_BYTES, XLSX_PART_BYTES, XLSX_SHARED_STRINGS,
-    XLSX_SHEET_BYTES,
+    self, COLUMNS, SHEET_ROWS, XLSX_ELEMENT_BYTES, XLSX_MERGED_RANGES, XLSX_PART_BYTES,
+    XLSX_SHARED_STRINGS, XLSX_SHEET_BYTES,
 };
 use super::ManifestError;
 
@@ -33,8 +37,15 @@ use super::ManifestError;
 const TODO: &str = "if a spreadsheet saved it, save the sheet as CSV UTF-8 and pass that; \
                     a workbook from anywhere else may not be what it claims";
 
+/// What the check learnt of the workbook.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Package {
+    /// Some worksheet has merged cells (all of them checked).
+    pub merges: bool,
+}
+
 /// Checks `file`'s parts. A file that is not a zip passes: calamine says what is wrong.
-pub(crate) fn check(path: &str, file: &mut File) -> Result<(), ManifestError> {
+pub(crate) fn check(path: &str, file: &mut File) -> Result<Package, ManifestError> {
     let result = check_parts(path, file);
     file.seek(SeekFrom::Start(0))
         .map_err(|source| ManifestError::Io {
@@ -52,13 +63,13 @@ enum Part {
     Other,
 }
 
-fn check_parts(path: &str, file: &File) -> Result<(), ManifestError> {
+fn check_parts(path: &str, file: &File) -> Result<Package, ManifestError> {
     let clone = file.try_clone().map_err(|source| ManifestError::Io {
         path: path.to_string(),
         source,
     })?;
     let Ok(mut zip) = zip::ZipArchive::new(BufReader::new(clone)) else {
-        return Ok(());
+        return Ok(Package::default());
     };
     let mut parts = Vec::new();
     for i in 0..zip.len() {
@@ -100,11 +111,12 @@ fn check_parts(path: &str, file: &File) -> Result<(), ManifestError> {
         }
         parts.push((i, name, part));
     }
+    let mut package = Package::default();
     for (i, name, part) in parts {
         let entry = zip.by_index(i).map_err(|e| unreadable(path, &name, &e))?;
-        scan(path, &name, part, entry)?;
+        package.merges |= scan(path, &name, part, entry)? > 0;
     }
-    Ok(())
+    Ok(package)
 }
 
 impl Part {
@@ -125,8 +137,9 @@ fn unreadable(path: &str, name: &str, e: &dyn std::fmt::Display) -> ManifestErro
     }
 }
 
-/// Inflates one part and checks it as it streams by.
-fn scan(path: &str, name: &str, part: Part, mut reader: impl Read) -> Result<(), ManifestError> {
+/// Inflates one part and checks it as it streams by. Returns how many merged ranges it
+/// lists.
+fn scan(path: &str, name: &str, part: Part, mut reader: impl Read) -> Result<u64, ManifestError> {
     let mut scanner = Scanner::new(part);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -144,7 +157,7 @@ fn scan(path: &str, name: &str, part: Part, mut reader: impl Read) -> Result<(),
     }
     match scanner.end() {
         Some(over) => Err(over.error(path, name)),
-        None => Ok(()),
+        None => Ok(scanner.merges),
     }
 }
 
@@ -165,11 +178,29 @@ enum Over {
     Column(String),
     /// A dimension (`ref` of `<dimension>`) whose end comes before its start, as written.
     Backwards(String),
+    /// More merged ranges than `XLSX_MERGED_RANGES`.
+    Merges,
+    /// A merged range that is not plainly a range of cells within Excel's bounds: its
+    /// tag's attributes, as far as they were read.
+    BadMerge(Vec<u8>),
+    /// A second list of merged ranges (calamine would read only the first).
+    MergeLists,
 }
 
 impl Over {
     fn error(&self, path: &str, name: &str) -> ManifestError {
         let size = limits::bytes(XLSX_ELEMENT_BYTES);
+        let cell = || {
+            format!(
+                "{size} (a cell holds at most {} characters)",
+                limits::CELL_CHARS
+            )
+        };
+        let malformed = |what: String| ManifestError::Unreadable {
+            path: path.to_string(),
+            message: format!("its part \"{name}\" has {what}; {TODO}"),
+        };
+        let mut todo = TODO;
         let (what, limit) = match self {
             Over::Backwards(dimension) => {
                 return ManifestError::Unreadable {
@@ -182,17 +213,11 @@ impl Over {
             }
             Over::Run => (
                 format!("its part \"{name}\" holds a tag or a text longer than {size}"),
-                format!(
-                    "{size} (a cell holds at most {} characters)",
-                    limits::CELL_CHARS
-                ),
+                cell(),
             ),
             Over::Element(Part::Sheet) => (
                 format!("a cell of its part \"{name}\" takes more than {size} of XML"),
-                format!(
-                    "{size} (a cell holds at most {} characters)",
-                    limits::CELL_CHARS
-                ),
+                cell(),
             ),
             Over::Element(Part::Styles) => (
                 format!(
@@ -213,10 +238,7 @@ impl Over {
             ),
             Over::Element(_) => (
                 format!("a shared string of its part \"{name}\" takes more than {size} of XML"),
-                format!(
-                    "{size} (a cell holds at most {} characters)",
-                    limits::CELL_CHARS
-                ),
+                cell(),
             ),
             Over::Strings { declared: Some(n) } => (
                 format!("it declares {} shared strings", limits::count(*n)),
@@ -237,12 +259,35 @@ impl Over {
                 ),
                 limits::count(XLSX_SHARED_STRINGS),
             ),
+            Over::Merges => {
+                todo = "unmerge the sheet's cells (select them all, then Unmerge Cells) and \
+                        fill in each one; a manifest needs no merged cells";
+                (
+                    format!(
+                        "its part \"{name}\" has more than {} merged ranges",
+                        limits::count(XLSX_MERGED_RANGES)
+                    ),
+                    limits::count(XLSX_MERGED_RANGES),
+                )
+            }
+            Over::BadMerge(tag) => {
+                return malformed(format!(
+                    "a merged range that is not a range of cells within Excel's rows and \
+                     columns (<mergeCell{}>)",
+                    String::from_utf8_lossy(tag)
+                ))
+            }
+            Over::MergeLists => {
+                return malformed(
+                    "more than one list of merged cells, which no spreadsheet writes".to_string(),
+                )
+            }
         };
         ManifestError::Limit {
             path: path.to_string(),
             what,
             limit,
-            todo: TODO.to_string(),
+            todo: todo.to_string(),
         }
     }
 }
@@ -273,7 +318,16 @@ struct Scanner {
     /// The quote character of the attribute value being read, if inside one (a `>`
     /// there does not end the tag).
     quote: Option<u8>,
+    /// In a sheet: merged ranges and lists of them so far, and the attributes of the
+    /// `<mergeCell ...>` tag being read.
+    merges: u64,
+    merge_lists: u64,
+    merge_tag: Option<Vec<u8>>,
 }
+
+/// The most bytes of a `<mergeCell ...>` tag's attributes (`ref="A1:XFD1048576"` takes
+/// 20): a longer one is refused.
+const MERGE_TAG: usize = 256;
 
 impl Scanner {
     fn new(part: Part) -> Scanner {
@@ -290,6 +344,9 @@ impl Scanner {
             reference: None,
             attributes: Vec::new(),
             quote: None,
+            merges: 0,
+            merge_lists: 0,
+            merge_tag: None,
         }
     }
 
@@ -325,6 +382,19 @@ impl Scanner {
                 tag.push(b);
             }
         }
+        if let Some(tag) = self.merge_tag.as_mut() {
+            if b == b'>' {
+                let tag = std::mem::take(tag);
+                self.merge_tag = None;
+                if !merge_attributes_ok(&tag) {
+                    return Some(Over::BadMerge(tag));
+                }
+            } else if b == b'<' || tag.len() >= MERGE_TAG {
+                return Some(Over::BadMerge(std::mem::take(tag)));
+            } else {
+                tag.push(b);
+            }
+        }
         if b == b'<' {
             if self.pos - self.last_tag > XLSX_ELEMENT_BYTES {
                 return Some(Over::Run);
@@ -356,7 +426,7 @@ impl Scanner {
             }
             b'/' | b'>' | b' ' | b'\t' | b'\r' | b'\n' => {
                 self.in_name = false;
-                return self.tag(b != b'/' && b != b'>');
+                return self.tag(b);
             }
             // A namespace prefix (`x:c`): only the local name counts.
             b':' => self.name = Some(Vec::with_capacity(NAME)),
@@ -368,8 +438,9 @@ impl Scanner {
         None
     }
 
-    /// A tag's name has been read; `attributes` when more of the tag follows.
-    fn tag(&mut self, attributes: bool) -> Option<Over> {
+    /// A tag's name has been read, up to `end` (the byte after it).
+    fn tag(&mut self, end: u8) -> Option<Over> {
+        let attributes = end != b'/' && end != b'>';
         let name = self.name.take()?;
         if self.part == Part::Styles {
             return self.style_tag(&name);
@@ -384,6 +455,22 @@ impl Scanner {
             if self.reference.is_some() {
                 self.attributes.clear();
                 self.quote = None;
+            }
+        }
+        if self.part == Part::Sheet && !self.closing {
+            if name == b"mergeCell" {
+                self.merges += 1;
+                if self.merges > XLSX_MERGED_RANGES {
+                    return Some(Over::Merges);
+                }
+                if end != b'>' {
+                    self.merge_tag = Some(vec![end]);
+                }
+            } else if name == b"mergeCells" {
+                self.merge_lists += 1;
+                if self.merge_lists > 1 {
+                    return Some(Over::MergeLists);
+                }
             }
         }
         let (element, container) = match self.part {
@@ -493,6 +580,82 @@ fn bad_reference(attributes: &[u8], name: &[u8]) -> Option<Over> {
             }
         }
     }
+}
+
+/// Whether what follows `<mergeCell` up to its `>` is plain `name="value"` pairs, and
+/// every `ref` among them a range of cells within Excel's bounds, its first cell above
+/// and left of its last. Anything else (entities, a stray `>`, a reversed range, a row
+/// past Excel's) is refused, so calamine only ever parses ranges it parses safely.
+fn merge_attributes_ok(attributes: &[u8]) -> bool {
+    // XML's white space only (a form feed, say, would part a name for one parser and not
+    // for another).
+    let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    let trim_start = |s: &[u8]| -> usize { s.iter().take_while(|b| space(b)).count() };
+    let mut rest = attributes;
+    loop {
+        let skipped = trim_start(rest);
+        let trimmed = &rest[skipped..];
+        if trimmed.is_empty() || trimmed == b"/" {
+            return true;
+        }
+        if skipped == 0 {
+            return false; // attributes are set apart by white space
+        }
+        let Some(eq) = trimmed.iter().position(|&b| b == b'=') else {
+            return false;
+        };
+        let name = &trimmed[..eq];
+        let name = &name[..name.len() - name.iter().rev().take_while(|b| space(b)).count()];
+        let value = &trimmed[eq + 1..];
+        let value = &value[trim_start(value)..];
+        let Some((&quote, value)) = value.split_first() else {
+            return false;
+        };
+        let Some(close) = value.iter().position(|&b| b == quote) else {
+            return false;
+        };
+        let plain_name = !name.is_empty()
+            && name
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"_:.-".contains(b));
+        if !matches!(quote, b'"' | b'\'') || !plain_name {
+            return false;
+        }
+        if name == b"ref" && cell_range(&value[..close]).is_none() {
+            return false;
+        }
+        rest = &value[close + 1..];
+    }
+}
+
+/// `B2:C5` or `B2` as (first row, first column, last row, last column), 1-based,
+/// within Excel's sheet and in order.
+fn cell_range(text: &[u8]) -> Option<(u64, u64, u64, u64)> {
+    let mut ends = text.splitn(2, |&b| b == b':');
+    let first = cell(ends.next()?)?;
+    let last = match ends.next() {
+        Some(last) => cell(last)?,
+        None => first,
+    };
+    (first.0 <= last.0 && first.1 <= last.1).then_some((first.0, first.1, last.0, last.1))
+}
+
+/// `B2` as (row, column), 1-based, within Excel's sheet.
+fn cell(text: &[u8]) -> Option<(u64, u64)> {
+    let letters = text.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+    let (column, row) = text.split_at(letters);
+    if !(1..=3).contains(&column.len())
+        || !(1..=7).contains(&row.len())
+        || !row.iter().all(u8::is_ascii_digit)
+    {
+        return None;
+    }
+    let column = column.iter().fold(0u64, |n, b| {
+        n * 26 + u64::from(b.to_ascii_uppercase() - b'A') + 1
+    });
+    let row = row.iter().fold(0u64, |n, b| n * 10 + u64::from(b - b'0'));
+    let inside = (1..=SHEET_ROWS).contains(&row) && (1..=COLUMNS as u64).contains(&column);
+    inside.then_some((row, column))
 }
 
 /// `uniqueCount="N"` in the `<sst ...>` tag.
@@ -644,6 +807,59 @@ mod tests {
             assert_eq!(&scan_bytes(Part::Other, xml), expected, "{text}");
             assert_eq!(scan_bytes(Part::SharedStrings, xml), None, "{text}");
         }
+    }
+
+    #[test]
+    fn merged_ranges_pass_only_when_plain_and_within_excel() {
+        let sheet = |merges: &str| {
+            format!("<worksheet><sheetData/><mergeCells>{merges}</mergeCells></worksheet>")
+        };
+        for plain in [
+            r#"<mergeCell ref="B2:B5"/>"#,
+            r#"<x:mergeCell  ref = 'A1:XFD1048576' />"#,
+            r#"<mergeCell ref="c3"></mergeCell>"#,
+            r#"<mergeCell/>"#,
+        ] {
+            assert_eq!(
+                scan_bytes(Part::Sheet, sheet(plain).as_bytes()),
+                None,
+                "{plain}"
+            );
+        }
+        for odd in [
+            r#"<mergeCell ref="B5:B2"/>"#,
+            r#"<mergeCell ref="C2:B2"/>"#,
+            r#"<mergeCell ref="A0"/>"#,
+            r#"<mergeCell ref="XFE1"/>"#,
+            r#"<mergeCell ref="A1048577"/>"#,
+            r#"<mergeCell ref="AAAAAAAA1"/>"#,
+            r#"<mergeCell ref="A99999999999"/>"#,
+            r#"<mergeCell ref="A1:B2:C3"/>"#,
+            r#"<mergeCell ref="$A$1:B2"/>"#,
+            r#"<mergeCell ref="A&#49;"/>"#,
+            r#"<mergeCell ref=A1/>"#,
+            r#"<mergeCell x="y"ref="A1:B2"/>"#,
+            r#"<mergeCell note="a>b" ref="B5:B2"/>"#,
+            "<mergeCell ref=\"A1:B2\"\x0cx=\"y\"/>",
+        ] {
+            assert!(
+                matches!(
+                    scan_bytes(Part::Sheet, sheet(odd).as_bytes()),
+                    Some(Over::BadMerge(_))
+                ),
+                "{odd}"
+            );
+        }
+        let two_lists = "<worksheet><mergeCells/><mergeCells/></worksheet>";
+        assert_eq!(
+            scan_bytes(Part::Sheet, two_lists.as_bytes()),
+            Some(Over::MergeLists)
+        );
+        let many = "<mergeCell ref=\"A1:A2\"/>".repeat(XLSX_MERGED_RANGES as usize + 1);
+        assert_eq!(
+            scan_bytes(Part::Sheet, sheet(&many).as_bytes()),
+            Some(Over::Merges)
+        );
     }
 
     #[test]

@@ -3,9 +3,16 @@
 //! Before calamine opens the file, `package` bounds what its zip expands to.
 //!
 //! Memory: the sheet's cells are streamed from the zip with calamine's cell reader on a
-//! helper thread, a bounded channel holding a few hundred rows at most. calamine does load
-//! the workbook's shared-strings table (every distinct text in the workbook) and styles
-//! into memory when it opens the file; that is the one part that grows with the file.
+//! helper thread, a channel holding a few hundred rows (`CHANNEL_BYTES`) at most, and a
+//! row keeps at most `ROW_BYTES` of text. calamine does load the workbook's shared-strings
+//! table (every distinct text in the workbook) and styles into memory when it opens the
+//! file; that is the one part that grows with the file.
+//!
+//! Nothing in a sheet is lost without a word: a cell inside a merged range (other than
+//! its first, which holds the value) fails its row with `merged_cell`, a row that only
+//! a merge reaches into included; a cell the sheet's XML gives twice fails its row with
+//! `duplicate_cell`; and without `--sheet` the first *visible* sheet is read, since a
+//! hidden one is not what a person looking at the workbook means.
 //!
 //! A number is shown the way Excel shows it through the cell's number format, because
 //! that is what a person sees and fixes: `912345678` formatted `0000000000` reads
@@ -16,18 +23,31 @@
 
 use std::fs::File;
 use std::io::BufReader;
-use std::sync::mpsc::SyncSender;
 
-use calamine::{DataRef, ExcelDateTime, ExcelDateTimeType, Reader, Xlsx};
+use calamine::{
+    DataRef, Dimensions, ExcelDateTime, ExcelDateTimeType, Reader, SheetType, SheetVisible, Xlsx,
+};
 
-use super::limits::{self, COLUMNS, SHEET_ROWS};
+use super::limits::{self, COLUMNS, ROW_BYTES, SHEET_ROWS};
 use super::number_format::{general_number, NumberFormat};
-use super::{package, spawn_reader, ManifestError, Msg, Record};
+use super::{package, spawn_reader, Flaw, ManifestError, Msg, Range, Record, RecordSender};
 
-/// The sheet read, and why when it is not the one a person would guess.
+/// The sheet read, how messages name it, and why it was chosen when a person would not
+/// guess it.
 pub(crate) struct Chosen {
     pub name: String,
+    pub label: String,
     pub notice: Option<String>,
+}
+
+impl Chosen {
+    fn plain(name: String) -> Chosen {
+        Chosen {
+            label: format!("sheet \"{name}\""),
+            name,
+            notice: None,
+        }
+    }
 }
 
 /// Opens the workbook and starts streaming the chosen sheet's rows.
@@ -36,7 +56,7 @@ pub(crate) fn records(
     mut file: File,
     sheet: Option<&str>,
 ) -> Result<(Chosen, super::ChannelRecords), ManifestError> {
-    package::check(path, &mut file)?;
+    let package = package::check(path, &mut file)?;
     let unreadable = |message: String| ManifestError::Unreadable {
         path: path.to_string(),
         message,
@@ -50,43 +70,32 @@ pub(crate) fn records(
     if names.is_empty() {
         return Err(unreadable("the workbook has no sheets".to_string()));
     }
-    let mut notice = None;
-    let name = match sheet {
-        None if is_ferry_report(&mut workbook, &names) => {
+    let chosen = match sheet {
+        None if is_ferry_report(&mut workbook, &names) => Chosen {
             // A fixed report fed back: its first sheet may be `succeeded` (an older
             // ferry's layout), and reading that would skip every row and send no fix.
-            notice = Some(format!(
+            notice: Some(format!(
                 "{path} is a ferry report: reading its \"{FED_BACK_SHEET}\" sheet (the rows to \
                  fix and send again); pass --sheet to read another"
-            ));
-            FED_BACK_SHEET.to_string()
-        }
-        None => names[0].clone(),
-        Some(wanted) => names
-            .iter()
-            .find(|n| n.as_str() == wanted)
-            .or_else(|| {
-                let mut folded = names
-                    .iter()
-                    .filter(|n| n.to_lowercase() == wanted.to_lowercase());
-                match (folded.next(), folded.next()) {
-                    (Some(only), None) => Some(only),
-                    _ => None,
-                }
-            })
-            .cloned()
-            .ok_or_else(|| ManifestError::UnknownSheet {
+            )),
+            ..Chosen::plain(FED_BACK_SHEET.to_string())
+        },
+        None => first_visible(path, &workbook),
+        Some(wanted) => {
+            let name = by_name(&names, wanted).ok_or_else(|| ManifestError::UnknownSheet {
                 path: path.to_string(),
                 sheet: wanted.to_string(),
                 sheets: names.clone(),
-            })?,
+            })?;
+            Chosen::plain(name)
+        }
     };
     let owned_path = path.to_string();
-    let sheet_name = name.clone();
+    let name = chosen.name.clone();
     let rows = spawn_reader(path, "ferry-xlsx-reader", move |tx| {
-        read_sheet(&owned_path, workbook, &sheet_name, &tx)
+        read_sheet(&owned_path, workbook, &name, package.merges, &tx)
     })?;
-    Ok((Chosen { name, notice }, rows))
+    Ok((chosen, rows))
 }
 
 /// The sheet of ferry's own report that is fed back: the rows to fix and send again.
@@ -122,27 +131,81 @@ fn is_ferry_report(workbook: &mut Xlsx<BufReader<File>>, names: &[String]) -> bo
     run_id && command
 }
 
-/// Sends the sheet's non-empty rows; returns an error to end the stream with.
+/// `--sheet NAME`: the sheet of that name, or the only one that matches it ignoring case.
+fn by_name(names: &[String], wanted: &str) -> Option<String> {
+    names
+        .iter()
+        .find(|n| n.as_str() == wanted)
+        .or_else(|| {
+            let mut folded = names
+                .iter()
+                .filter(|n| n.to_lowercase() == wanted.to_lowercase());
+            match (folded.next(), folded.next()) {
+                (Some(only), None) => Some(only),
+                _ => None,
+            }
+        })
+        .cloned()
+}
+
+/// Without `--sheet`: the first sheet a person sees when the workbook opens, that is the
+/// first visible worksheet (a hidden sheet, or a chart, never holds the manifest they
+/// mean). Says so when that is not the first sheet. Returns the name, and the sheet as
+/// messages name it.
+fn first_visible(path: &str, workbook: &Xlsx<BufReader<File>>) -> Chosen {
+    let sheets = workbook.sheets_metadata();
+    // The caller made sure there is one.
+    let first = &sheets[0].name;
+    let visible = sheets
+        .iter()
+        .find(|s| s.visible == SheetVisible::Visible && s.typ == SheetType::WorkSheet);
+    match visible {
+        Some(sheet) if sheet.name != *first => {
+            let skipped = if sheets[0].visible == SheetVisible::Visible {
+                "is not a worksheet"
+            } else {
+                "is hidden"
+            };
+            // Said once by the command (`run` opens the manifest twice).
+            let notice = format!(
+                "{path}: reading sheet \"{}\", the first visible one: the first sheet, \
+                 \"{first}\", {skipped} (--sheet chooses another)",
+                sheet.name
+            );
+            Chosen {
+                name: sheet.name.clone(),
+                label: format!(
+                    "sheet \"{}\" (the first visible one; \"{first}\" before it {skipped})",
+                    sheet.name
+                ),
+                notice: Some(notice),
+            }
+        }
+        // None visible (only a file no spreadsheet saved): the first, as before.
+        _ => Chosen::plain(first.clone()),
+    }
+}
+
+/// Sends the sheet's non-empty rows, and the rows a merge reaches into; returns an
+/// error to end the stream with.
 fn read_sheet(
     path: &str,
     mut workbook: Xlsx<BufReader<File>>,
     sheet: &str,
-    tx: &SyncSender<Msg>,
+    has_merges: bool,
+    tx: &RecordSender,
 ) -> Result<(), Option<ManifestError>> {
     let is_1904 = workbook.has_1904_epoch();
-    let fail = |row: Option<u32>, e: &dyn std::fmt::Display| {
-        let message = match row {
-            Some(row) => format!(
-                "sheet \"{sheet}\", near row {}: cannot read it: {e}",
-                row + 1
-            ),
-            None => format!("sheet \"{sheet}\": cannot read it: {e}"),
-        };
-        Some(ManifestError::Unreadable {
-            path: path.to_string(),
-            message,
-        })
-    };
+    let fail = |row: Option<u32>, e: &dyn std::fmt::Display| unreadable_at(path, sheet, row, e);
+    // `package` checked every merge of every sheet: this pass over the sheet runs only
+    // when there are some, and holds a bounded list.
+    let mut merges = Merges::new(if has_merges {
+        workbook
+            .merge_cells_by_sheet_name(sheet)
+            .map_err(|e| fail(None, &e))?
+    } else {
+        Vec::new()
+    });
     let mut reader = workbook
         .worksheet_cells_reader(sheet)
         .map_err(|e| fail(None, &e))?;
@@ -155,9 +218,9 @@ fn read_sheet(
             NumberFormat::parse(code.map_or("General", |f| f.format_code.as_str()))
         })
         .collect();
-    let mut current: Option<(u32, Vec<String>)> = None;
+    let mut current: Option<SheetRow> = None;
     loop {
-        let last_row = current.as_ref().map(|(r, _)| *r);
+        let last_row = current.as_ref().map(|r| r.row);
         let next = reader
             .next_cell_with_style_id()
             .map_err(|e| fail(last_row, &e))?;
@@ -165,65 +228,248 @@ fn read_sheet(
             break;
         };
         let (row, column) = cell.get_position();
-        let Some(text) = cell_text(cell.get_value(), formats.get(style), is_1904) else {
-            continue;
-        };
-        if u64::from(row) >= SHEET_ROWS {
-            // Checked before the row is held anywhere: reports index rows by number.
-            return Err(Some(ManifestError::Limit {
-                path: path.to_string(),
-                what: format!(
-                    "sheet \"{sheet}\" has a cell at row {}",
-                    limits::count(u64::from(row) + 1)
-                ),
-                limit: format!("{} rows (Excel's limit)", limits::count(SHEET_ROWS)),
-                todo: "the file was not saved by a spreadsheet as it is; open it in one and save \
-                       it again, or save the sheet as CSV UTF-8"
-                    .to_string(),
-            }));
+        let text = cell_text(cell.get_value(), formats.get(style), is_1904);
+        if text.is_none() && last_row != Some(row) {
+            continue; // an empty cell starts no row
         }
-        if column as usize >= COLUMNS {
-            return Err(fail(
-                Some(row),
-                &format!("a cell lies beyond Excel's last column (index {column})"),
-            ));
-        }
-        if last_row.is_some_and(|last| row < last) {
-            // Excel writes rows in order; a row seen again (or out of order) would be two
-            // records with one row number, which no report can tell apart.
-            return Err(fail(
-                Some(row),
-                &format!(
-                    "row {} comes again after row {}: the sheet's rows are out of order; open it in Excel and save it again",
-                    u64::from(row) + 1,
-                    u64::from(last_row.unwrap_or(0)) + 1
-                ),
-            ));
-        }
+        check_position(path, sheet, (row, column), last_row)?;
         if last_row != Some(row) {
-            if let Some((r, cells)) = current.take() {
-                send(tx, r, cells)?;
+            if let Some(done) = current.take() {
+                send(tx, done.record(&mut merges))?;
             }
-            current = Some((row, Vec::new()));
+            merges.send_rows_before(row, tx)?;
+            current = Some(SheetRow::new(row));
         }
-        if let Some((_, cells)) = current.as_mut() {
-            let column = column as usize;
-            if cells.len() <= column {
-                cells.resize(column + 1, String::new());
-            }
-            cells[column] = text;
+        if let Some(current) = current.as_mut() {
+            current.put(column as usize, text);
         }
     }
-    if let Some((r, cells)) = current.take() {
-        send(tx, r, cells)?;
+    if let Some(done) = current.take() {
+        send(tx, done.record(&mut merges))?;
+    }
+    merges.send_rows_before(u32::MAX, tx)
+}
+
+fn unreadable_at(
+    path: &str,
+    sheet: &str,
+    row: Option<u32>,
+    e: &dyn std::fmt::Display,
+) -> Option<ManifestError> {
+    let message = match row {
+        Some(row) => format!(
+            "sheet \"{sheet}\", near row {}: cannot read it: {e}",
+            row + 1
+        ),
+        None => format!("sheet \"{sheet}\": cannot read it: {e}"),
+    };
+    Some(ManifestError::Unreadable {
+        path: path.to_string(),
+        message,
+    })
+}
+
+/// A cell's place is one a spreadsheet writes: within Excel's rows and columns, in a row
+/// not before the last one read.
+fn check_position(
+    path: &str,
+    sheet: &str,
+    (row, column): (u32, u32),
+    last_row: Option<u32>,
+) -> Result<(), Option<ManifestError>> {
+    if u64::from(row) >= SHEET_ROWS {
+        // Checked before the row is held anywhere: reports index rows by number.
+        return Err(Some(ManifestError::Limit {
+            path: path.to_string(),
+            what: format!(
+                "sheet \"{sheet}\" has a cell at row {}",
+                limits::count(u64::from(row) + 1)
+            ),
+            limit: format!("{} rows (Excel's limit)", limits::count(SHEET_ROWS)),
+            todo: "the file was not saved by a spreadsheet as it is; open it in one and save \
+                   it again, or save the sheet as CSV UTF-8"
+                .to_string(),
+        }));
+    }
+    if column as usize >= COLUMNS {
+        return Err(unreadable_at(
+            path,
+            sheet,
+            Some(row),
+            &format!("a cell lies beyond Excel's last column (index {column})"),
+        ));
+    }
+    if let Some(last) = last_row.filter(|&last| row < last) {
+        // Excel writes rows in order; a row seen again (or out of order) would be two
+        // records with one row number, which no report can tell apart.
+        return Err(unreadable_at(
+            path,
+            sheet,
+            Some(row),
+            &format!(
+                "row {} comes again after row {}: the sheet's rows are out of order; open it in Excel and save it again",
+                u64::from(row) + 1,
+                u64::from(last) + 1
+            ),
+        ));
     }
     Ok(())
 }
 
-fn send(tx: &SyncSender<Msg>, row: u32, cells: Vec<String>) -> Result<(), Option<ManifestError>> {
-    let record = Record::new(u64::from(row) + 1, cells);
+fn send(tx: &RecordSender, record: Record) -> Result<(), Option<ManifestError>> {
     // The reader was dropped: stop quietly.
     tx.send(Msg::Record(record)).map_err(|_| None)
+}
+
+/// The row being read: its cells, kept to `ROW_BYTES` of text, and what was wrong.
+struct SheetRow {
+    row: u32,
+    cells: Vec<String>,
+    /// Columns seen in this row, empty cells included, to catch a cell given twice.
+    seen: Vec<bool>,
+    /// Bytes of text kept.
+    bytes: usize,
+    cut: bool,
+    flaws: Vec<(usize, Flaw)>,
+}
+
+impl SheetRow {
+    fn new(row: u32) -> SheetRow {
+        SheetRow {
+            row,
+            cells: Vec::new(),
+            seen: Vec::new(),
+            bytes: 0,
+            cut: false,
+            flaws: Vec::new(),
+        }
+    }
+
+    /// Takes the cell at `column`: its text, or `None` when it is empty.
+    fn put(&mut self, column: usize, text: Option<String>) {
+        if self.seen.len() <= column {
+            self.seen.resize(column + 1, false);
+        }
+        if std::mem::replace(&mut self.seen[column], true) {
+            // The first is kept, and the row fails: never a silent overwrite.
+            self.flaws.push((column, Flaw::Twice));
+            return;
+        }
+        let Some(mut text) = text else {
+            return;
+        };
+        if self.cells.len() <= column {
+            // Cells past the cut are empty but still counted: the row keeps its width.
+            self.cells.resize(column + 1, String::new());
+        }
+        if self.cut {
+            return;
+        }
+        let room = ROW_BYTES - self.bytes;
+        if text.len() > room {
+            // Keep the row's first `ROW_BYTES`, as CSV does: this cell up to there.
+            let mut end = room;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            self.cut = true;
+            self.flaws.push((column, Flaw::RowCut));
+        }
+        self.bytes += text.len();
+        self.cells[column] = text;
+    }
+
+    fn record(self, merges: &mut Merges) -> Record {
+        let mut record = Record::new(u64::from(self.row) + 1, self.cells);
+        record.flaws = self.flaws;
+        record.flaws.extend(merges.flaws(self.row));
+        record
+    }
+}
+
+/// The sheet's merged ranges, met row by row as the sheet is read (rows rise). A cell
+/// inside a merge other than its first reads as empty, since the merge keeps its value
+/// in the first cell only: each row that has such cells carries a `Flaw::Merged` for
+/// them, and a row that has nothing else is sent all the same, so that it is reported
+/// rather than skipped as empty.
+struct Merges {
+    /// Sorted by first row; `next` is the first not yet reached.
+    ranges: Vec<Range>,
+    next: usize,
+    /// The ranges reached that the last row looked at still lies in.
+    active: Vec<Range>,
+    /// Rows before this one have been looked at.
+    cursor: u32,
+}
+
+impl Merges {
+    fn new(dimensions: Vec<Dimensions>) -> Merges {
+        let mut ranges: Vec<Range> = dimensions
+            .into_iter()
+            .map(|d| Range {
+                first_row: d.start.0,
+                first_col: d.start.1,
+                last_row: d.end.0,
+                last_col: d.end.1,
+            })
+            .collect();
+        ranges.sort_by_key(|r| (r.first_row, r.first_col));
+        Merges {
+            ranges,
+            next: 0,
+            active: Vec::new(),
+            cursor: 0,
+        }
+    }
+
+    /// The merged cells of `row`, which is past every row looked at before.
+    fn flaws(&mut self, row: u32) -> Vec<(usize, Flaw)> {
+        while let Some(range) = self.ranges.get(self.next).filter(|r| r.first_row <= row) {
+            self.active.push(*range);
+            self.next += 1;
+        }
+        self.active.retain(|r| r.last_row >= row);
+        self.cursor = row.saturating_add(1);
+        self.active
+            .iter()
+            .filter_map(|r| {
+                // In its first row, a range's first cell is the one that holds the value.
+                let first = if r.first_row == row {
+                    r.first_col + 1
+                } else {
+                    r.first_col
+                };
+                (first <= r.last_col).then_some((first as usize, Flaw::Merged(*r)))
+            })
+            .collect()
+    }
+
+    /// Sends the rows from the cursor up to `until` (not included) that hold merged
+    /// cells and nothing else.
+    fn send_rows_before(
+        &mut self,
+        until: u32,
+        tx: &RecordSender,
+    ) -> Result<(), Option<ManifestError>> {
+        loop {
+            let reaches = self.active.iter().any(|r| r.last_row >= self.cursor);
+            let row = match self.ranges.get(self.next) {
+                _ if reaches => self.cursor,
+                Some(range) => range.first_row.max(self.cursor),
+                None => return Ok(()),
+            };
+            if row >= until {
+                return Ok(());
+            }
+            let flaws = self.flaws(row);
+            if !flaws.is_empty() {
+                let mut record = Record::new(u64::from(row) + 1, Vec::new());
+                record.flaws = flaws;
+                send(tx, record)?;
+            }
+        }
+    }
 }
 
 /// A cell's text as Excel shows it; `None` for an empty cell. `format` is the cell's

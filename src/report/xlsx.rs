@@ -24,10 +24,12 @@ const MAX_COLUMNS: usize = crate::manifest::limits::COLUMNS;
 const MAX_CELL_CHARS: usize = crate::manifest::limits::CELL_CHARS;
 
 /// Rows travel in chunks: one channel message per row costs more in thread wake-ups
-/// than writing the row. A chunk of wide rows is sent sooner, so that a queue of them
-/// stays small.
+/// than writing the row. A chunk of wide or long rows is sent sooner, so that a queue of
+/// them stays small (rows of a megabyte, as a manifest may hold, would otherwise make
+/// chunks of half a gigabyte).
 const CHUNK: usize = 512;
 const CHUNK_CELLS: usize = 64 * 1024;
+const CHUNK_BYTES: usize = 4 * 1024 * 1024;
 /// Chunks in the channel before reporting waits for the workbook.
 const QUEUE: usize = 8;
 
@@ -142,7 +144,10 @@ impl XlsxWriter {
     /// so the CSV formula guard has no place here).
     pub fn row<'a>(&mut self, table: usize, cells: impl Iterator<Item = &'a str>) {
         self.pending.push(table, cells.take(MAX_COLUMNS));
-        if self.pending.rows.len() >= CHUNK || self.pending.cell_ends.len() >= CHUNK_CELLS {
+        if self.pending.rows.len() >= CHUNK
+            || self.pending.cell_ends.len() >= CHUNK_CELLS
+            || self.pending.text.len() >= CHUNK_BYTES
+        {
             self.send_pending();
         }
     }
