@@ -326,6 +326,16 @@ fn json_lines_with_a_key_each_name_the_line() {
 /// A workbook written part by part, so that a test can put in it what no spreadsheet
 /// would. `parts` are (name, XML) besides the package's fixed ones.
 fn workbook(dir: &TempDir, name: &str, parts: &[(&str, &[u8])]) -> PathBuf {
+    workbook_with_sheet_at(dir, name, "worksheets/sheet1.xml", parts)
+}
+
+/// A hand-made workbook whose relationships put its one sheet at `target`.
+fn workbook_with_sheet_at(
+    dir: &TempDir,
+    name: &str,
+    target: &str,
+    parts: &[(&str, &[u8])],
+) -> PathBuf {
     let path = dir.path().join(name);
     let file = std::fs::File::create(&path).expect("create xlsx");
     let mut zip = zip::ZipWriter::new(file);
@@ -333,7 +343,7 @@ fn workbook(dir: &TempDir, name: &str, parts: &[(&str, &[u8])]) -> PathBuf {
         .compression_method(zip::CompressionMethod::Deflated)
         .compression_level(Some(1))
         .large_file(true);
-    let fixed: [(&str, &[u8]); 4] = [
+    let fixed: [(&str, &[u8]); 3] = [
         (
             "[Content_Types].xml",
             br#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#,
@@ -346,12 +356,12 @@ fn workbook(dir: &TempDir, name: &str, parts: &[(&str, &[u8])]) -> PathBuf {
             "xl/workbook.xml",
             br#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>"#,
         ),
-        (
-            "xl/_rels/workbook.xml.rels",
-            br#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#,
-        ),
     ];
-    for (part, xml) in fixed.iter().chain(parts) {
+    let rels = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="{target}"/></Relationships>"#
+    );
+    let rels: [(&str, &[u8]); 1] = [("xl/_rels/workbook.xml.rels", rels.as_bytes())];
+    for (part, xml) in fixed.iter().chain(&rels).chain(parts) {
         zip.start_file(*part, options).expect("start part");
         zip.write_all(xml).expect("write part");
     }
@@ -404,6 +414,35 @@ fn refused_sheet(sheet: &str) -> (String, String) {
 /// What ferry says to do about a workbook whose parts pass a bound.
 const WORKBOOK_TODO: &str = "if a spreadsheet saved it, save the sheet as CSV UTF-8 and pass \
                              that; a workbook from anywhere else may not be what it claims";
+
+#[test]
+fn a_sheet_in_a_part_not_named_as_xml_is_exit_2_not_read_unchecked() {
+    // The bounds are checked on parts named .xml; calamine reads a sheet wherever the
+    // workbook's relationships put it.
+    let dir = TempDir::new().expect("temp dir");
+    let sheet = format!(
+        "{SHEET_START}{}{}{SHEET_END}",
+        inline_row(1, "userId"),
+        inline_row(4_000_000_000, "u2")
+    );
+    let manifest = workbook_with_sheet_at(
+        &dir,
+        "hidden-part.xlsx",
+        "worksheets/sheet1.bin",
+        &[("xl/worksheets/sheet1.bin", sheet.as_bytes())],
+    );
+    let run = ferry(&dir, "validate", &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        run.error(),
+        format!(
+            "{}: its workbook puts a sheet in the part \"worksheets/sheet1.bin\", which is not \
+             named as XML (no spreadsheet does that, and ferry checks only XML parts before \
+             reading them); {WORKBOOK_TODO}",
+            manifest.display()
+        )
+    );
+}
 
 #[test]
 fn a_cell_at_row_four_billion_is_exit_2_not_half_a_gigabyte() {

@@ -111,12 +111,80 @@ fn check_parts(path: &str, file: &File) -> Result<Package, ManifestError> {
         }
         parts.push((i, name, part));
     }
+    check_sheet_targets(path, &mut zip)?;
     let mut package = Package::default();
     for (i, name, part) in parts {
         let entry = zip.by_index(i).map_err(|e| unreadable(path, &name, &e))?;
         package.merges |= scan(path, &name, part, entry)? > 0;
     }
     Ok(package)
+}
+
+/// The workbook's relationships: where calamine finds each sheet. Only parts named
+/// `.xml` are scanned above (images and the like are not read), so a sheet put in a part
+/// named otherwise would pass every bound unchecked: such a workbook is refused. Read
+/// whole, so bounded far below the other parts (a workbook of a thousand sheets takes
+/// about 100 KiB).
+const RELATIONSHIPS: &str = "xl/_rels/workbook.xml.rels";
+const RELATIONSHIPS_BYTES: u64 = 1024 * 1024;
+
+fn check_sheet_targets(
+    path: &str,
+    zip: &mut zip::ZipArchive<BufReader<File>>,
+) -> Result<(), ManifestError> {
+    let Some(index) = (0..zip.len()).find(|&i| {
+        zip.by_index_raw(i).is_ok_and(|e| {
+            e.name()
+                .is_ok_and(|n| n.eq_ignore_ascii_case(RELATIONSHIPS))
+        })
+    }) else {
+        return Ok(()); // calamine says what is wrong with a workbook without them
+    };
+    let entry = zip
+        .by_index(index)
+        .map_err(|e| unreadable(path, RELATIONSHIPS, &e))?;
+    let mut xml = Vec::new();
+    entry
+        .take(RELATIONSHIPS_BYTES + 1)
+        .read_to_end(&mut xml)
+        .map_err(|e| unreadable(path, RELATIONSHIPS, &e))?;
+    if xml.len() as u64 > RELATIONSHIPS_BYTES {
+        return Err(ManifestError::Limit {
+            path: path.to_string(),
+            what: format!("its part \"{RELATIONSHIPS}\" is larger"),
+            limit: limits::bytes(RELATIONSHIPS_BYTES),
+            todo: TODO.to_string(),
+        });
+    }
+    match sheet_target_not_xml(&String::from_utf8_lossy(&xml)) {
+        Some(target) => Err(ManifestError::Unreadable {
+            path: path.to_string(),
+            message: format!(
+                "its workbook puts a sheet in the part \"{target}\", which is not named as \
+                 XML (no spreadsheet does that, and ferry checks only XML parts before reading \
+                 them); {TODO}"
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The first worksheet or chart sheet target in workbook relationships that does not
+/// end in `.xml`.
+fn sheet_target_not_xml(rels: &str) -> Option<String> {
+    let attribute = |tag: &str, name: &str| -> Option<String> {
+        let at = tag.find(&format!("{name}="))? + name.len() + 1;
+        let rest = tag.get(at..)?;
+        let quote = rest.chars().next().filter(|q| *q == '"' || *q == '\'')?;
+        let value = &rest[1..];
+        Some(value[..value.find(quote)?].to_string())
+    };
+    rels.split('<').skip(1).find_map(|tag| {
+        let kind = attribute(tag, "Type")?;
+        let sheet = kind.ends_with("/worksheet") || kind.ends_with("/chartsheet");
+        let target = attribute(tag, "Target")?;
+        (sheet && !target.to_ascii_lowercase().ends_with(".xml")).then_some(target)
+    })
 }
 
 impl Part {
@@ -743,6 +811,28 @@ mod tests {
         assert_eq!(
             scan_bytes(Part::Styles, &long),
             Some(Over::Element(Part::Styles))
+        );
+    }
+
+    #[test]
+    fn a_sheet_part_not_named_as_xml_is_found_in_the_relationships() {
+        let rels = |target: &str| {
+            format!(
+                r#"<?xml version="1.0"?><Relationships><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.bin"/><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="{target}"/></Relationships>"#
+            )
+        };
+        assert_eq!(sheet_target_not_xml(&rels("worksheets/sheet1.xml")), None);
+        assert_eq!(
+            sheet_target_not_xml(&rels("/xl/worksheets/Sheet1.XML")),
+            None
+        );
+        assert_eq!(
+            sheet_target_not_xml(&rels("media/image1.png")),
+            Some("media/image1.png".to_string())
+        );
+        assert_eq!(
+            sheet_target_not_xml(&rels("worksheets/sheet1.xml.bin")),
+            Some("worksheets/sheet1.xml.bin".to_string())
         );
     }
 
