@@ -7,10 +7,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use calamine::{Data, Reader, Xlsx};
-
 #[path = "common/report_support.rs"]
 mod report_support;
+use report_support::parse_csv;
+#[path = "common/xlsx_support.rs"]
+mod xlsx_support;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -24,23 +25,27 @@ struct Run {
 }
 
 impl Run {
-    /// A report CSV's records without the origin columns, each row checked to be its
-    /// own origin.
-    fn records(&self, name: &str) -> Vec<Vec<String>> {
+    /// A report CSV's text, its BOM checked and removed.
+    fn csv_text(&self, name: &str) -> String {
         let path = self.reports.join(name);
         let bytes = std::fs::read(&path)
             .unwrap_or_else(|e| panic!("{}: {e}\nstderr: {}", path.display(), self.stderr));
         assert!(bytes.starts_with(BOM), "{name} starts with a BOM");
-        let text = std::str::from_utf8(&bytes[BOM.len()..]).expect("UTF-8");
+        String::from_utf8(bytes[BOM.len()..].to_vec()).expect("UTF-8")
+    }
+
+    /// A report CSV's records without the origin columns, each row checked to be its
+    /// own origin.
+    fn records(&self, name: &str) -> Vec<Vec<String>> {
         let id = report_support::manifest_id(&self.summary());
-        let text = report_support::drop_origins(text, |row| (row.to_string(), id.clone()));
-        csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(text.as_bytes())
-            .records()
-            .map(|r| r.expect("valid CSV").iter().map(str::to_string).collect())
-            .collect()
+        let text =
+            report_support::drop_origins(&self.csv_text(name), |row| (row.to_string(), id.clone()));
+        parse_csv(&text)
+    }
+
+    /// A report CSV's records as written, origin columns included.
+    fn records_with_origins(&self, name: &str) -> Vec<Vec<String>> {
+        parse_csv(&self.csv_text(name))
     }
 
     fn summary(&self) -> Value {
@@ -215,41 +220,43 @@ fn widest_csv(dir: &TempDir, rows: usize) -> PathBuf {
     write(dir, "wide.csv", body)
 }
 
-fn sheet(path: &Path, name: &str) -> Vec<Vec<Data>> {
-    let mut workbook: Xlsx<_> = calamine::open_workbook(path).expect("report.xlsx opens");
-    let range = workbook
-        .worksheet_range(name)
-        .unwrap_or_else(|e| panic!("sheet {name}: {e}"));
-    range.rows().map(<[Data]>::to_vec).collect()
-}
-
 fn assert_cut_at_excel_s_last_column(run: &Run, table: &str) {
     // The CSV keeps every column: 7 ferry columns and the manifest's 16,384.
     let csv = run.records(&format!("{table}.csv"));
     assert_eq!(csv[0].len(), 7 + 16_384);
     assert_eq!(csv[1].last().map(String::as_str), Some("v16383"));
-    // The sheet stops at XFD, and the summary sheet says where.
-    let xlsx = run.reports.join("report.xlsx");
-    let rows = sheet(&xlsx, table);
-    assert_eq!(rows[0].len(), 16_384);
-    assert_eq!(rows[0][16_383], Data::String("c16374".into()));
-    assert_eq!(rows[1][16_383], Data::String("v16374".into()));
-    let summary = sheet(&xlsx, "summary");
-    let table_stop = format!("sheet \"{table}\" at column \"c16374\"");
-    let more = if table == "valid" {
-        ""
+    // Each sheet is its CSV laid out for a person and stops at XFD: `ferry_row`, the
+    // message, then the manifest's columns up to c16381; ferry's other columns are past
+    // the edge.
+    let book = xlsx_support::Book::open(&run.reports.join("report.xlsx"));
+    let tables: &[&str] = if table == "valid" {
+        &["failed", "valid"]
     } else {
-        ", sheet \"skipped\" at column \"c16371\", sheet \"unprocessed\" at column \"c16371\""
+        &["failed", "succeeded", "skipped", "unprocessed"]
     };
+    for name in tables {
+        let csv = run.records_with_origins(&format!("{name}.csv"));
+        xlsx_support::assert_person_sheet(&book, name, &csv);
+    }
+    let rows = book.text_cells(table);
+    assert_eq!(rows[0].len(), 16_384);
+    assert_eq!(rows[0][..3], ["ferry_row", "ferry_warning", "userId"]);
+    assert_eq!(rows[0][16_383], "c16381");
+    assert_eq!(rows[1][16_383], "v16381");
+    let summary = book.text_cells("summary");
+    let stops: Vec<String> = tables
+        .iter()
+        .map(|name| format!("sheet \"{name}\" at column \"c16381\""))
+        .collect();
     assert_eq!(
         summary[0],
         [
-            Data::String("note".into()),
-            Data::String(format!(
+            "note".to_string(),
+            format!(
                 "a sheet holds 16384 columns and the tables have up to 16396, so the sheets stop \
-                 early ({table_stop}, sheet \"failed\" at column \"c16371\"{more}); the CSV \
-                 files hold every column"
-            ))
+                 early ({}); the CSV files hold every column",
+                stops.join(", ")
+            )
         ]
     );
 }

@@ -4,6 +4,8 @@
 
 #[path = "common/run_support.rs"]
 mod run_support;
+#[path = "common/xlsx_support.rs"]
+mod xlsx_support;
 
 use run_support::*;
 
@@ -2812,6 +2814,86 @@ fn reconcile_without_a_state_is_exit_2_and_creates_none() {
         out.stderr
     );
     assert!(!ws.join("nowhere.db").exists());
+}
+
+/// A report table as its CSV has it: header first.
+fn records(table: &Table) -> Vec<Vec<String>> {
+    std::iter::once(table.header.clone())
+        .chain(table.rows.iter().cloned())
+        .collect()
+}
+
+/// Issue 10: report.xlsx is for a person: a run's workers finish rows in their own
+/// order, but every sheet lists them by `ferry_row`, `failed` first and open.
+#[test]
+fn report_xlsx_of_a_run_lists_rows_in_ferry_row_order_though_they_finished_out_of_order() {
+    let ws = Workspace::new();
+    // Answered late, and a 503 now and then: a retried row finishes after later ones.
+    let flags = ["--latency-ms", "20", "--fail-rate", "0.3", "--seed", "5"];
+    let sandbox = Sandbox::start(ws.path(), &flags);
+    ws.config_for(&sandbox, FAST);
+    let rows: Vec<Vec<String>> = (0..120)
+        .map(|i| {
+            let mut cells = appointment_cells(&format!("ORDER-{i:04}"));
+            if i % 15 == 7 {
+                cells[2] = "vip".into();
+            }
+            cells
+        })
+        .collect();
+    ws.write("appointments.csv", &csv_text(APPOINTMENTS_HEADER, &rows));
+    ws.ferry(&run_args("appointments.csv", "appointments", "r1", &[]))
+        .expect(1);
+    let reports = Reports::read_with_origins(&ws.join("r1"));
+    let finished = reports.succeeded.ferry_rows();
+    assert!(
+        !finished.is_sorted(),
+        "the test needs rows that finish out of order: {finished:?}"
+    );
+    let book = xlsx_support::Book::open(&ws.join("r1/report.xlsx"));
+    assert_eq!(
+        book.sheet_names(),
+        ["failed", "succeeded", "skipped", "unprocessed", "summary"]
+    );
+    assert_eq!(book.active_sheet(), "failed");
+    for (name, table) in reports.tables() {
+        xlsx_support::assert_person_sheet(&book, name, &records(table));
+    }
+    let sheet_rows: Vec<String> = book.text_cells("succeeded")[1..]
+        .iter()
+        .map(|r| r[0].clone())
+        .collect();
+    let mut sorted = finished.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sheet_rows,
+        sorted.iter().map(u64::to_string).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        book.text_cells("failed")[0][..4],
+        ["ferry_row", "ferry_error", "business_id", "out_task_num"]
+    );
+}
+
+#[test]
+fn report_xlsx_of_a_run_without_failures_opens_on_the_first_sheet_with_rows() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &[]);
+    ws.config_for(&sandbox, FAST);
+    ws.write("appointments.csv", &appointments_csv("OPEN", 5));
+    ws.ferry(&run_args("appointments.csv", "appointments", "r1", &[]))
+        .expect(0);
+    let book = xlsx_support::Book::open(&ws.join("r1/report.xlsx"));
+    assert_eq!(book.active_sheet(), "succeeded");
+    // Again: every row is done already.
+    ws.ferry(&run_args("appointments.csv", "appointments", "r2", &[]))
+        .expect(0);
+    let book = xlsx_support::Book::open(&ws.join("r2/report.xlsx"));
+    assert_eq!(book.active_sheet(), "skipped");
+    let reports = Reports::read_with_origins(&ws.join("r2"));
+    for (name, table) in reports.tables() {
+        xlsx_support::assert_person_sheet(&book, name, &records(table));
+    }
 }
 
 /// A workbook as a person's spreadsheet program saves it again: every sheet and cell

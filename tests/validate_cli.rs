@@ -8,10 +8,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use calamine::{Data, Reader, Xlsx};
-
 #[path = "common/report_support.rs"]
 mod report_support;
+use report_support::parse_csv;
+#[path = "common/xlsx_support.rs"]
+mod xlsx_support;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -82,21 +83,6 @@ impl Run {
     fn summary(&self) -> Value {
         serde_json::from_slice(&self.file("summary.json")).expect("summary.json is JSON")
     }
-}
-
-fn parse_csv(text: &str) -> Vec<Vec<String>> {
-    csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.as_bytes())
-        .records()
-        .map(|r| {
-            r.expect("a report is valid CSV")
-                .iter()
-                .map(str::to_string)
-                .collect()
-        })
-        .collect()
 }
 
 /// Runs `ferry <args>` in `dir` (so no `./ferry.toml` is found by accident), with the
@@ -592,46 +578,24 @@ fn reports_have_a_bom_and_neutralise_formulas_but_keep_plus_numbers() {
     assert_eq!(&failed[1][10..], ["u2", "9", "'@SUM(A1)", "+886911211211"]);
 }
 
-fn sheet(path: &Path, name: &str) -> Vec<Vec<Data>> {
-    let mut workbook: Xlsx<_> = calamine::open_workbook(path).expect("report.xlsx opens");
-    let range = workbook
-        .worksheet_range(name)
-        .unwrap_or_else(|e| panic!("sheet {name}: {e}"));
-    assert_eq!(range.start(), Some((0, 0)), "sheet {name} starts at A1");
-    range.rows().map(<[Data]>::to_vec).collect()
-}
-
-/// A sheet's cells as text: every one must be a text cell (an empty one may be blank).
-fn text_cells(rows: &[Vec<Data>], sheet: &str) -> Vec<Vec<String>> {
-    rows.iter()
-        .enumerate()
-        .map(|(r, row)| {
-            row.iter()
-                .enumerate()
-                .map(|(c, cell)| match cell {
-                    Data::String(s) => s.clone(),
-                    Data::Empty => String::new(),
-                    other => panic!(
-                        "{sheet} row {} column {}: {other:?} is not a text cell",
-                        r + 1,
-                        c + 1
-                    ),
-                })
-                .collect()
-        })
+/// The sheet header of a publishers report as a person sees it: `ferry_row`, the
+/// message, the manifest's columns, then ferry's other columns in CSV order.
+fn person_header(message: &str, csv_header: &str, manifest: &str) -> Vec<String> {
+    let ferry: Vec<&str> = csv_header
+        .split(',')
+        .chain(["ferry_source_row", "ferry_source"])
+        .filter(|c| *c != "ferry_row" && *c != message)
+        .collect();
+    ["ferry_row", message]
+        .into_iter()
+        .chain(manifest.split(','))
+        .chain(ferry)
+        .map(String::from)
         .collect()
 }
 
-/// Rows padded to one width, as a CSV has them.
-fn padded(mut rows: Vec<Vec<String>>, width: usize) -> Vec<Vec<String>> {
-    for row in &mut rows {
-        row.resize(width, String::new());
-    }
-    rows
-}
-
 #[test]
-fn report_xlsx_has_the_tables_as_text_sheets() {
+fn report_xlsx_has_the_tables_as_sheets_laid_out_for_a_person() {
     let dir = TempDir::new().expect("temp dir");
     let run = validate(
         &dir,
@@ -640,30 +604,34 @@ fn report_xlsx_has_the_tables_as_text_sheets() {
         &["--config", &sample_config()],
     );
     assert_eq!(run.code, 1, "{}", run.stderr);
-    let xlsx = run.reports.join("report.xlsx");
-    let workbook: Xlsx<_> = calamine::open_workbook(&xlsx).expect("report.xlsx opens");
-    assert_eq!(workbook.sheet_names(), ["valid", "failed", "summary"]);
-    for name in ["valid", "failed"] {
+    let book = xlsx_support::Book::open(&run.reports.join("report.xlsx"));
+    assert_eq!(book.sheet_names(), ["failed", "valid", "summary"]);
+    assert_eq!(book.active_sheet(), "failed", "it opens on the rows to fix");
+    for name in ["failed", "valid"] {
         let csv = parse_csv(&run.csv_with_origins(&format!("{name}.csv")));
-        let width = csv[0].len();
-        let cells = padded(text_cells(&sheet(&xlsx, name), name), width);
-        assert_eq!(cells, csv, "sheet {name} holds {name}.csv");
+        xlsx_support::assert_person_sheet(&book, name, &csv);
     }
+    let manifest = "out_task_num,customer_title,customer_name,customer_id_num,\
+                    customer_country_code,customer_phone,customer_email";
+    let valid = book.text_cells("valid");
+    assert_eq!(
+        valid[0],
+        person_header("ferry_warning", VALID_HEADER, manifest)
+    );
+    let failed = book.text_cells("failed");
+    assert_eq!(
+        failed[0],
+        person_header("ferry_error", FAILED_HEADER, manifest)
+    );
+    assert!(failed[1][1].contains(' '), "a message: {:?}", failed[1]);
     // Leading zeros and plus signs survive as text.
-    let valid = text_cells(&sheet(&xlsx, "valid"), "valid");
-    assert!(
-        valid.iter().any(|r| r.contains(&"0911211211".to_string())),
-        "{valid:?}"
-    );
-    assert!(
-        valid.iter().any(|r| r.contains(&"+886".to_string())),
-        "{valid:?}"
-    );
-    assert!(
-        valid.iter().any(|r| r.contains(&"00886".to_string())),
-        "{valid:?}"
-    );
-    let summary = text_cells(&sheet(&xlsx, "summary"), "summary");
+    for text in ["0911211211", "+886", "00886"] {
+        assert!(
+            valid.iter().any(|r| r.contains(&text.to_string())),
+            "{valid:?}"
+        );
+    }
+    let summary = book.text_cells("summary");
     let get = |key: &str| {
         summary
             .iter()
@@ -672,6 +640,7 @@ fn report_xlsx_has_the_tables_as_text_sheets() {
             .unwrap_or_else(|| panic!("summary sheet lacks {key}: {summary:?}"))
     };
     assert_eq!(get("command"), "validate");
+    assert!(!get("run_id").is_empty());
     assert_eq!(get("kind"), "publishers");
     assert_eq!(get("counts.total"), "8");
     assert_eq!(get("counts.succeeded"), "5");
@@ -680,13 +649,90 @@ fn report_xlsx_has_the_tables_as_text_sheets() {
 }
 
 #[test]
+fn report_xlsx_without_failures_opens_on_the_valid_rows() {
+    let dir = TempDir::new().expect("temp dir");
+    let manifest = write(&dir, "agents.csv", "userId,callType\nu1,1\nu2,2\n");
+    let run = validate(&dir, &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let book = xlsx_support::Book::open(&run.reports.join("report.xlsx"));
+    assert_eq!(book.sheet_names(), ["failed", "valid", "summary"]);
+    assert_eq!(book.active_sheet(), "valid");
+    // The empty failed sheet still has its frozen, filtered header.
+    assert_eq!(book.autofilter("failed").as_deref(), Some("A1:N1"));
+    for name in ["failed", "valid"] {
+        let csv = parse_csv(&run.csv_with_origins(&format!("{name}.csv")));
+        xlsx_support::assert_person_sheet(&book, name, &csv);
+    }
+}
+
+#[test]
+fn report_xlsx_of_an_empty_manifest_opens_on_its_summary() {
+    let dir = TempDir::new().expect("temp dir");
+    let manifest = write(&dir, "agents.csv", "userId,callType\n");
+    let run = validate(&dir, &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let book = xlsx_support::Book::open(&run.reports.join("report.xlsx"));
+    assert_eq!(book.active_sheet(), "summary");
+}
+
+#[test]
+fn report_xlsx_columns_fit_their_text_with_wide_characters_counting_two() {
+    let dir = TempDir::new().expect("temp dir");
+    let long = "x".repeat(100);
+    let manifest = write(
+        &dir,
+        "agents.csv",
+        format!(
+            "userId,callType,备注,n\n\
+             u1,1,电话号码电话号码,1\n\
+             u2,1,{long},2\n\
+             u3,9,短,3\n"
+        ),
+    );
+    let run = validate(&dir, &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let book = xlsx_support::Book::open(&run.reports.join("report.xlsx"));
+    for name in ["failed", "valid"] {
+        let csv = parse_csv(&run.csv_with_origins(&format!("{name}.csv")));
+        xlsx_support::assert_person_sheet(&book, name, &csv);
+    }
+    let valid = book.text_cells("valid");
+    assert_eq!(
+        valid[0][..6],
+        [
+            "ferry_row",
+            "ferry_warning",
+            "userId",
+            "callType",
+            "备注",
+            "n"
+        ]
+    );
+    let widths = book.widths("valid");
+    // ferry_row: its header and the filter button; ferry_warning: empty, so its header;
+    // userId: the minimum; 备注: a hundred characters, so the cap; n: the minimum.
+    assert_eq!(widths[..6], [12, 16, 9, 11, 60, 8]);
+    let failed = book.widths("failed");
+    // 短 and its header 备注 (4 + the filter button), one character of padding.
+    assert_eq!(failed[4], 8);
+    let dir2 = TempDir::new().expect("temp dir");
+    let manifest = write(&dir2, "agents.csv", "userId,备注\nu1,电话号码电话号码\n");
+    let run = validate(&dir2, &manifest, "agent-settings", &[]);
+    let book = xlsx_support::Book::open(&run.reports.join("report.xlsx"));
+    // Eight wide characters count sixteen.
+    assert_eq!(book.widths("valid")[3], 17);
+}
+
+#[test]
 fn report_xlsx_cells_hold_the_original_text_not_formulas() {
     let dir = TempDir::new().expect("temp dir");
     let manifest = write(&dir, "agents.csv", "userId,note,code\nu1,=cmd(),007\n");
     let run = validate(&dir, &manifest, "agent-settings", &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let valid = text_cells(&sheet(&run.reports.join("report.xlsx"), "valid"), "valid");
-    assert_eq!(valid[1][9..], ["u1", "=cmd()", "007"]);
+    let book = xlsx_support::Book::open(&run.reports.join("report.xlsx"));
+    let valid = book.text_cells("valid");
+    assert_eq!(valid[0][2..5], ["userId", "note", "code"]);
+    assert_eq!(valid[1][..5], ["2", "", "u1", "=cmd()", "007"]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -751,8 +797,15 @@ fn a_one_megabyte_cell_fails_its_row_only() {
     let valid = run.records("valid.csv");
     assert_eq!(valid[1][..2], ["3", "u2"]);
     // The spreadsheet copy cannot hold it; it must still be written.
-    let sheet_rows = text_cells(&sheet(&run.reports.join("report.xlsx"), "failed"), "failed");
+    let book = xlsx_support::Book::open(&run.reports.join("report.xlsx"));
+    let sheet_rows = book.text_cells("failed");
     assert_eq!(sheet_rows[1][0], "2");
+    assert_eq!(sheet_rows[0][3], "note");
+    assert_eq!(
+        sheet_rows[1][3].chars().count(),
+        32_767,
+        "Excel's longest cell"
+    );
 }
 
 #[test]

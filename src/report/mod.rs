@@ -1,11 +1,12 @@
 //! Reconciliation reports: one CSV per fate (`succeeded.csv` or `valid.csv`,
 //! `failed.csv`, `skipped.csv`, `unprocessed.csv`), `summary.json`, and `report.xlsx`
-//! with the same tables. All CSV writer setup lives here.
+//! with the same tables laid out for a person (`xlsx`). All CSV writer setup lives here.
 //!
 //! CSVs are UTF-8 with a BOM (Excel reads CSV without one in the local code page) and
 //! have formula-looking cells neutralised. Rows are written as outcomes arrive, so an
 //! interrupted run still leaves complete reports for what finished.
 
+mod sort;
 mod summary;
 mod xlsx;
 
@@ -26,6 +27,15 @@ pub enum Mode {
     Run,
 }
 
+impl Mode {
+    /// Whether rows are reported in `ferry_row` order: `validate` reports each row as it
+    /// reads it; `run` as its workers finish them. (`reconcile`, which shares `run`'s
+    /// folder, reports in order too; sorting rows already in order costs it little.)
+    fn rows_in_order(self) -> bool {
+        self == Mode::Validate
+    }
+}
+
 /// `ferry_row`: the row's number in the manifest this run read.
 pub const ROW_COLUMN: &str = "ferry_row";
 /// `ferry_source_row`: the row's number in the manifest it first came from, kept through
@@ -34,6 +44,10 @@ pub const SOURCE_ROW_COLUMN: &str = "ferry_source_row";
 /// `ferry_source`: which manifest that was: the first 16 hex digits of its SHA-256
 /// (`manifest::manifest_id`).
 pub const SOURCE_COLUMN: &str = "ferry_source";
+/// The message a person reads about a row: why it failed, was skipped or was not sent.
+pub const ERROR_COLUMN: &str = "ferry_error";
+/// What a person should know about a row that succeeded (or is valid).
+pub const WARNING_COLUMN: &str = "ferry_warning";
 
 pub const SUCCEEDED_COLUMNS: &[&str] = &[
     ROW_COLUMN,
@@ -42,7 +56,7 @@ pub const SUCCEEDED_COLUMNS: &[&str] = &[
     "ferry_request_id",
     "ferry_server_request_id",
     "ferry_attempts",
-    "ferry_warning",
+    WARNING_COLUMN,
     SOURCE_ROW_COLUMN,
     SOURCE_COLUMN,
 ];
@@ -52,7 +66,7 @@ pub const FAILED_COLUMNS: &[&str] = &[
     "ferry_key",
     "ferry_stage",
     "ferry_error_code",
-    "ferry_error",
+    ERROR_COLUMN,
     "ferry_field",
     "ferry_http_status",
     "ferry_request_id",
@@ -90,12 +104,22 @@ impl Table {
         }
     }
 
+    /// The column a person reads first about a row of this table.
+    fn message_column(self) -> &'static str {
+        match self {
+            Table::Succeeded | Table::Valid => WARNING_COLUMN,
+            _ => ERROR_COLUMN,
+        }
+    }
+
+    /// A folder's tables, in the workbook's sheet order: the failed rows first, which
+    /// are what a person opens the report for.
     pub fn tables(mode: Mode) -> &'static [Table] {
         match mode {
-            Mode::Validate => &[Table::Valid, Table::Failed],
+            Mode::Validate => &[Table::Failed, Table::Valid],
             Mode::Run => &[
-                Table::Succeeded,
                 Table::Failed,
+                Table::Succeeded,
                 Table::Skipped,
                 Table::Unprocessed,
             ],
@@ -103,7 +127,6 @@ impl Table {
     }
 }
 
-/// The report folder being written.
 /// The problem codes of the failed rows, each with its count of rows and the first few
 /// of them: the table `validate` and `run` print. A row counts once per code.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -138,6 +161,7 @@ impl ProblemTable {
     }
 }
 
+/// The report folder being written.
 pub struct Reports {
     dir: PathBuf,
     mode: Mode,
@@ -285,7 +309,12 @@ impl Reports {
                     .collect()
             })
             .collect();
-        let xlsx = xlsx::XlsxWriter::start(&dir.join("report.xlsx"), Table::tables(mode), headers);
+        let xlsx = xlsx::XlsxWriter::start(
+            &dir.join("report.xlsx"),
+            Table::tables(mode),
+            headers,
+            mode.rows_in_order(),
+        );
         Ok(Reports {
             xlsx,
             dir: dir.to_path_buf(),
@@ -344,7 +373,7 @@ impl Reports {
         let writer = &mut self.writers[index].1;
         write_guarded(writer, record())
             .map_err(|e| csv_err(&self.dir.join(format!("{}.csv", table.name())), e))?;
-        self.xlsx.row(index, record());
+        self.xlsx.row(index, row.row, record());
         Ok(())
     }
 

@@ -1,19 +1,27 @@
-//! `report.xlsx`: the report tables as sheets plus a summary sheet, every cell stored
-//! as text so phone numbers, ids and leading zeros survive a round trip through Excel.
+//! `report.xlsx`: the report tables as sheets a person can work in, plus a summary sheet.
+//!
+//! Each sheet is its CSV table rearranged for reading (`person_order`): `ferry_row`, the
+//! message, the manifest's own columns, then ferry's other columns in CSV order, under a
+//! frozen header with an autofilter, in columns as wide as what they hold, rows in
+//! `ferry_row` order. `ferry_row` is a number; every other cell is text, so phone numbers,
+//! ids and leading zeros survive a round trip through Excel. Header names stay the CSV's,
+//! so a fed-back `failed` sheet reads like `failed.csv`.
 //!
 //! The workbook is written on its own thread while rows are reported (building it is
 //! as much work as everything else a `validate` does), in constant-memory mode, fed
-//! through a bounded channel: its size never grows ferry's memory.
+//! through a bounded channel: its size never grows ferry's memory. Rows that may arrive
+//! out of order (`run`) are put in order by `sort::RowSorter`, in bounded memory too.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
-use rust_xlsxwriter::{Format, Workbook, XlsxError};
+use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 
-use super::{Summary, Table};
+use super::sort::RowSorter;
+use super::{Summary, Table, ROW_COLUMN};
 
 /// Excel's limits: a sheet has at most 1,048,576 rows and 16,384 columns, a cell at most
 /// 32,767 characters. A wider table is cut at the last column, and the summary sheet says
@@ -33,6 +41,19 @@ const CHUNK_BYTES: usize = 4 * 1024 * 1024;
 /// Chunks in the channel before reporting waits for the workbook.
 const QUEUE: usize = 8;
 
+/// Memory for putting out-of-order rows in order; past it they go to sorted runs on
+/// disk. Small enough that a million-row `run` stays within its memory target.
+const SORT_BUDGET: usize = 16 << 20;
+/// Sorted runs of one table before they are merged into one (each holds a file open).
+const SORT_MAX_RUNS: usize = 32;
+
+/// Column widths, in characters (an East Asian wide character counts two): as wide as
+/// the longest text in the column, within these bounds.
+const MIN_WIDTH: usize = 8;
+const MAX_WIDTH: usize = 60;
+/// Room beside a header for the autofilter's drop-down button.
+const FILTER_BUTTON: usize = 2;
+
 enum Message {
     Rows(Chunk),
     Finish(Box<Summary>),
@@ -45,18 +66,57 @@ struct Chunk {
     text: String,
     /// End offset of each cell in `text`.
     cell_ends: Vec<usize>,
-    /// Table and number of cells of each row.
-    rows: Vec<(usize, usize)>,
+    /// Table, `ferry_row` and number of cells of each row.
+    rows: Vec<(usize, u64, usize)>,
 }
 
 impl Chunk {
-    fn push<'a>(&mut self, table: usize, cells: impl Iterator<Item = &'a str>) {
+    fn push<'a>(&mut self, table: usize, row: u64, cells: impl Iterator<Item = &'a str>) {
         let before = self.cell_ends.len();
         for cell in cells {
             self.text.push_str(cell);
             self.cell_ends.push(self.text.len());
         }
-        self.rows.push((table, self.cell_ends.len() - before));
+        self.rows.push((table, row, self.cell_ends.len() - before));
+    }
+
+    /// Each row: its table, `ferry_row` and cells.
+    fn rows(&self) -> impl Iterator<Item = (usize, u64, ChunkCells<'_>)> {
+        let mut first = 0;
+        self.rows.iter().map(move |&(table, row, count)| {
+            let ends = &self.cell_ends[first..first + count];
+            let start = if first == 0 {
+                0
+            } else {
+                self.cell_ends[first - 1]
+            };
+            first += count;
+            let cells = ChunkCells {
+                text: &self.text,
+                ends: ends.iter(),
+                start,
+            };
+            (table, row, cells)
+        })
+    }
+}
+
+/// The cells of one row of a chunk.
+#[derive(Clone)]
+struct ChunkCells<'a> {
+    text: &'a str,
+    ends: std::slice::Iter<'a, usize>,
+    start: usize,
+}
+
+impl<'a> Iterator for ChunkCells<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let end = *self.ends.next()?;
+        let cell = &self.text[self.start..end];
+        self.start = end;
+        Some(cell)
     }
 }
 
@@ -69,68 +129,36 @@ pub struct XlsxWriter {
 }
 
 impl XlsxWriter {
-    /// One sheet per table, each starting with its header row.
-    pub fn start(path: &Path, tables: &[Table], headers: Vec<Vec<String>>) -> XlsxWriter {
+    /// One sheet per table, in the order of `tables`, each starting with its header
+    /// row (`headers`: each table's CSV header). `in_order`: rows are reported in
+    /// `ferry_row` order, so they go straight to their sheet.
+    pub fn start(
+        path: &Path,
+        tables: &[Table],
+        headers: Vec<Vec<String>>,
+        in_order: bool,
+    ) -> XlsxWriter {
         let (tx, rx) = sync_channel::<Message>(QUEUE);
-        let names: Vec<&'static str> = tables.iter().map(|t| t.name()).collect();
+        let sheets: Vec<Sheet> = tables
+            .iter()
+            .zip(headers)
+            .map(|(&table, header)| Sheet::new(table, header))
+            .collect();
         let out = path.to_path_buf();
-        let note = cut_note(&names, &headers);
         let thread = std::thread::spawn(move || {
-            let mut workbook = Workbook::new();
-            // Compression is most of the time a large workbook takes; level 1 halves it
-            // for a file about half as large again.
-            workbook.set_zip_compression_level(1);
-            let text = Format::new().set_num_format("@");
-            for (name, header) in names.iter().zip(&headers) {
-                let sheet = workbook.add_worksheet_with_constant_memory()?;
-                sheet.set_name(*name)?;
-                if !header.is_empty() {
-                    // Text format on whole columns: what a person types there stays text.
-                    let last = header.len().min(MAX_COLUMNS) - 1;
-                    sheet.set_column_range_format(0, last as u16, &text)?;
-                }
-                write_row(sheet, 0, header.iter().map(String::as_str))?;
-            }
-            let mut next_row = vec![1u32; names.len()];
-            let mut summary = None;
-            while let Ok(message) = rx.recv() {
-                match message {
-                    Message::Rows(chunk) => {
-                        let (mut cell, mut start) = (0, 0);
-                        for &(table, count) in &chunk.rows {
-                            let ends = &chunk.cell_ends[cell..cell + count];
-                            cell += count;
-                            let cells = ends.iter().map(|&end| {
-                                let text = &chunk.text[start..end];
-                                start = end;
-                                text
-                            });
-                            let row = next_row[table];
-                            let sheet = workbook.worksheet_from_index(table)?;
-                            if row < MAX_ROWS - 1 {
-                                write_row(sheet, row, cells)?;
-                            } else if row == MAX_ROWS - 1 {
-                                let note = format!(
-                                    "… more rows than a sheet can hold; see {}.csv",
-                                    names[table]
-                                );
-                                sheet.write_string(row, 0, note)?;
-                            }
-                            next_row[table] = row.saturating_add(1);
-                        }
-                    }
-                    Message::Finish(s) => {
-                        summary = Some(s);
-                        break;
-                    }
-                }
-            }
+            let mut sorter = (!in_order).then(|| {
+                let keep = u64::from(MAX_ROWS - 1);
+                RowSorter::new(sheets.len(), SORT_BUDGET, SORT_MAX_RUNS, keep)
+            });
+            let mut book = Book::new(sheets)?;
             // Without a summary the run ended abnormally: the CSVs are the record.
-            let Some(summary) = summary else {
+            let Some(summary) = receive(&rx, &mut book, sorter.as_mut())? else {
                 return Ok(());
             };
-            write_summary(&mut workbook, &summary, note.as_deref(), &text)?;
-            save(&mut workbook, &out)
+            if let Some(sorter) = sorter {
+                sorter.drain(|table, row, cells| book.put(table, row, cells))?;
+            }
+            book.finish(&summary, &out)
         });
         XlsxWriter {
             tx,
@@ -140,10 +168,10 @@ impl XlsxWriter {
         }
     }
 
-    /// Queues one row for a table's sheet (raw values: a text cell is never a formula,
-    /// so the CSV formula guard has no place here).
-    pub fn row<'a>(&mut self, table: usize, cells: impl Iterator<Item = &'a str>) {
-        self.pending.push(table, cells.take(MAX_COLUMNS));
+    /// Queues one row for a table's sheet, its cells in CSV order (raw values: a text
+    /// cell is never a formula, so the CSV formula guard has no place here).
+    pub fn row<'a>(&mut self, table: usize, row: u64, cells: impl Iterator<Item = &'a str>) {
+        self.pending.push(table, row, cells);
         if self.pending.rows.len() >= CHUNK
             || self.pending.cell_ends.len() >= CHUNK_CELLS
             || self.pending.text.len() >= CHUNK_BYTES
@@ -168,6 +196,273 @@ impl XlsxWriter {
             .map_err(|_| XlsxError::ParameterError("the workbook writer panicked".into()))??;
         Ok(self.path)
     }
+}
+
+/// Takes rows until the summary comes (`None`: the reporting side went away without
+/// one), into their sheets or, when they may be out of order, into `sorter`.
+fn receive(
+    rx: &Receiver<Message>,
+    book: &mut Book,
+    mut sorter: Option<&mut RowSorter>,
+) -> Result<Option<Box<Summary>>, XlsxError> {
+    while let Ok(message) = rx.recv() {
+        let chunk = match message {
+            Message::Rows(chunk) => chunk,
+            Message::Finish(summary) => return Ok(Some(summary)),
+        };
+        for (table, row, cells) in chunk.rows() {
+            match sorter.as_deref_mut() {
+                Some(sorter) => sorter.push(table, row, cells)?,
+                None => book.put(table, row, cells)?,
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The sheet's columns, each as an index into the table's CSV columns (ferry's, then
+/// the manifest's `manifest_columns`): `ferry_row` and the message a person reads
+/// first, then the manifest's own columns, then the rest of ferry's in CSV order. The
+/// one place that says how a sheet is laid out.
+fn person_order(table: Table, manifest_columns: usize) -> Vec<usize> {
+    let ferry = table.columns();
+    let first = [ROW_COLUMN, table.message_column()];
+    let at = |name: &str| {
+        ferry
+            .iter()
+            .position(|c| *c == name)
+            .expect("every table has a row and a message column")
+    };
+    first
+        .iter()
+        .map(|c| at(c))
+        .chain(ferry.len()..ferry.len() + manifest_columns)
+        .chain((0..ferry.len()).filter(|&i| !first.contains(&ferry[i])))
+        .collect()
+}
+
+/// One table's sheet: its layout, and what has been written to it.
+struct Sheet {
+    name: &'static str,
+    /// The CSV header.
+    header: Vec<String>,
+    /// The sheet column of each CSV column; `None` past the sheet's last column.
+    column: Vec<Option<u16>>,
+    /// The CSV column of `ferry_row`, written as a number.
+    row_cell: usize,
+    /// Widest text of each sheet column so far, in characters, up to `MAX_WIDTH`.
+    widths: Vec<u8>,
+    /// The sheet row the next row goes to.
+    next: u32,
+    /// Data rows written, and the last `ferry_row` among them.
+    rows: u32,
+    last_row: u64,
+}
+
+impl Sheet {
+    fn new(table: Table, header: Vec<String>) -> Sheet {
+        let ferry_columns = table.columns().len();
+        let order = person_order(table, header.len().saturating_sub(ferry_columns));
+        let mut column = vec![None; header.len()];
+        for (sheet_col, &csv_col) in order.iter().enumerate().take(MAX_COLUMNS) {
+            column[csv_col] = Some(sheet_col as u16);
+        }
+        Sheet {
+            name: table.name(),
+            row_cell: order[0],
+            widths: vec![0; header.len().min(MAX_COLUMNS)],
+            header,
+            column,
+            next: 1,
+            rows: 0,
+            last_row: 0,
+        }
+    }
+
+    /// The header of the sheet's last column, when the table is cut to fit a sheet.
+    fn cut_at(&self) -> Option<&str> {
+        let last = Some((MAX_COLUMNS - 1) as u16);
+        if self.header.len() <= MAX_COLUMNS {
+            return None;
+        }
+        let csv_col = self.column.iter().position(|c| *c == last)?;
+        Some(&self.header[csv_col])
+    }
+
+    /// Widens a column to fit `text` (measured only while the column can grow).
+    fn measure(&mut self, col: u16, text: &str) {
+        let width = &mut self.widths[usize::from(col)];
+        if usize::from(*width) < MAX_WIDTH {
+            *width = (*width).max(text_width(text, MAX_WIDTH) as u8);
+        }
+    }
+}
+
+/// The workbook and its table sheets.
+struct Book {
+    workbook: Workbook,
+    sheets: Vec<Sheet>,
+    text: Format,
+}
+
+impl Book {
+    fn new(sheets: Vec<Sheet>) -> Result<Book, XlsxError> {
+        let mut workbook = Workbook::new();
+        // Compression is most of the time a large workbook takes; level 1 halves it
+        // for a file about half as large again.
+        workbook.set_zip_compression_level(1);
+        let text = Format::new().set_num_format("@");
+        let mut book = Book {
+            workbook,
+            sheets,
+            text,
+        };
+        for i in 0..book.sheets.len() {
+            book.start_sheet(i)?;
+        }
+        Ok(book)
+    }
+
+    fn start_sheet(&mut self, i: usize) -> Result<(), XlsxError> {
+        let sheet = &mut self.sheets[i];
+        let ws = self.workbook.add_worksheet_with_constant_memory()?;
+        ws.set_name(sheet.name)?;
+        if sheet.widths.len() > 1 {
+            // Text format on whole columns but `ferry_row`'s: what a person types there
+            // stays text.
+            ws.set_column_range_format(1, (sheet.widths.len() - 1) as u16, &self.text)?;
+        }
+        for (csv_col, name) in sheet.header.iter().enumerate() {
+            let Some(col) = sheet.column[csv_col] else {
+                continue;
+            };
+            ws.write_string(0, col, truncate_chars(name, MAX_CELL_CHARS))?;
+            let width = &mut sheet.widths[usize::from(col)];
+            *width = (text_width(name, MAX_WIDTH) + FILTER_BUTTON).min(MAX_WIDTH) as u8;
+        }
+        Ok(())
+    }
+
+    /// Writes one row to a table's sheet, rows in `ferry_row` order; past the rows a
+    /// sheet holds, a note says where the rest are.
+    fn put<'a>(
+        &mut self,
+        table: usize,
+        row: u64,
+        cells: impl Iterator<Item = &'a str>,
+    ) -> Result<(), XlsxError> {
+        let sheet = &mut self.sheets[table];
+        let ws = self.workbook.worksheet_from_index(table)?;
+        debug_assert!(
+            row > sheet.last_row,
+            "rows reach their sheet in ferry_row order"
+        );
+        let at = sheet.next;
+        sheet.next = at.saturating_add(1);
+        if at == MAX_ROWS - 1 {
+            let note = format!("… more rows than a sheet can hold; see {}.csv", sheet.name);
+            ws.write_string(at, 0, note)?;
+        }
+        if at >= MAX_ROWS - 1 {
+            return Ok(());
+        }
+        (sheet.rows, sheet.last_row) = (sheet.rows + 1, row);
+        for (csv_col, cell) in cells.enumerate() {
+            let Some(&Some(col)) = sheet.column.get(csv_col) else {
+                continue;
+            };
+            if csv_col == sheet.row_cell {
+                // The one number: a person sorts and filters by it.
+                ws.write_number(at, col, row as f64)?;
+                let digits = row.checked_ilog10().unwrap_or(0) as u8 + 1;
+                let width = &mut sheet.widths[usize::from(col)];
+                *width = (*width).max(digits);
+            } else if !cell.is_empty() {
+                // A string cell is text whatever its format: phones and ids stay as written.
+                let cell = truncate_chars(cell, MAX_CELL_CHARS);
+                ws.write_string(at, col, cell)?;
+                sheet.measure(col, cell);
+            }
+        }
+        Ok(())
+    }
+
+    /// Frozen headers, filters and widths, the sheet a person sees first, the summary
+    /// sheet; then saves.
+    fn finish(mut self, summary: &Summary, path: &Path) -> Result<(), XlsxError> {
+        // The failed rows are what a person opens the workbook for; otherwise the first
+        // sheet with rows, or the summary.
+        let active = self.sheets.iter().position(|s| s.rows > 0);
+        for (i, sheet) in self.sheets.iter().enumerate() {
+            let ws = self.workbook.worksheet_from_index(i)?;
+            dress(ws, sheet)?;
+            if active == Some(i) {
+                ws.set_active(true);
+            }
+        }
+        let note = cut_note(&self.sheets);
+        let summary_sheet =
+            write_summary(&mut self.workbook, summary, note.as_deref(), &self.text)?;
+        if active.is_none() {
+            summary_sheet.set_active(true);
+        }
+        save(&mut self.workbook, path)
+    }
+}
+
+/// The header row frozen, an autofilter over header and rows, column widths that fit.
+fn dress(ws: &mut Worksheet, sheet: &Sheet) -> Result<(), XlsxError> {
+    let last_col = sheet.widths.len().saturating_sub(1) as u16;
+    ws.set_freeze_panes(1, 0)?;
+    ws.autofilter(0, 0, sheet.rows, last_col)?;
+    for (col, &width) in sheet.widths.iter().enumerate() {
+        let width = (usize::from(width) + 1).clamp(MIN_WIDTH, MAX_WIDTH);
+        ws.set_column_width(col as u16, width as f64)?;
+    }
+    Ok(())
+}
+
+/// How many character cells `text` takes on screen, its longest line (East Asian wide
+/// characters count two), counted up to `stop`.
+fn text_width(text: &str, stop: usize) -> usize {
+    let (mut longest, mut line) = (0, 0);
+    for c in text.chars() {
+        if c == '\n' {
+            line = 0;
+            continue;
+        }
+        line += if is_wide(c) { 2 } else { 1 };
+        longest = longest.max(line);
+        if longest >= stop {
+            break;
+        }
+    }
+    longest
+}
+
+/// East Asian Wide and Fullwidth characters (Unicode UAX #11), by their main blocks:
+/// Hangul Jamo, CJK radicals to Yi, Hangul syllables, CJK compatibility, vertical and
+/// small forms, full-width forms, emoji, and the supplementary ideographs. A width is a
+/// sheet's guess anyway: Excel measures with the font.
+fn is_wide(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x1100..=0x115F
+            | 0x2E80..=0x303E
+            | 0x3041..=0x33FF
+            | 0x3400..=0x4DBF
+            | 0x4E00..=0x9FFF
+            | 0xA000..=0xA4CF
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE10..=0xFE19
+            | 0xFE30..=0xFE6F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6
+            | 0x1F300..=0x1F64F
+            | 0x1F900..=0x1F9FF
+            | 0x20000..=0x3FFFD
+    )
 }
 
 /// Saves the workbook at `path`; a file that could not be written whole is removed, so a
@@ -231,33 +526,22 @@ impl<W> KeepFirstError<W> {
     }
 }
 
-fn write_row<'a>(
-    sheet: &mut rust_xlsxwriter::Worksheet,
-    row: u32,
-    cells: impl Iterator<Item = &'a str>,
-) -> Result<(), XlsxError> {
-    for (col, cell) in cells.take(MAX_COLUMNS).enumerate() {
-        if cell.is_empty() {
-            continue;
-        }
-        // A string cell is text whatever its format: phones and ids stay as written.
-        sheet.write_string(row, col as u16, truncate_chars(cell, MAX_CELL_CHARS))?;
-    }
-    Ok(())
-}
-
 /// What the summary sheet says when the tables are wider than a sheet: where each sheet
 /// stops.
-fn cut_note(names: &[&str], headers: &[Vec<String>]) -> Option<String> {
-    let widest = headers.iter().map(Vec::len).max()?;
+fn cut_note(sheets: &[Sheet]) -> Option<String> {
+    let widest = sheets.iter().map(|s| s.header.len()).max()?;
     if widest <= MAX_COLUMNS {
         return None;
     }
-    let stops: Vec<String> = names
+    let stops: Vec<String> = sheets
         .iter()
-        .zip(headers)
-        .filter(|(_, h)| h.len() > MAX_COLUMNS)
-        .map(|(name, h)| format!("sheet \"{name}\" at column \"{}\"", h[MAX_COLUMNS - 1]))
+        .filter_map(|s| {
+            Some(format!(
+                "sheet \"{}\" at column \"{}\"",
+                s.name,
+                s.cut_at()?
+            ))
+        })
         .collect();
     Some(format!(
         "a sheet holds {MAX_COLUMNS} columns and the tables have up to {widest}, so the \
@@ -266,12 +550,14 @@ fn cut_note(names: &[&str], headers: &[Vec<String>]) -> Option<String> {
     ))
 }
 
-fn write_summary(
-    workbook: &mut Workbook,
+/// The summary sheet: the summary's keys (`run_id`, `command`, …) in column A, so that
+/// ferry knows its own report when it is fed back (`manifest::xlsx`).
+fn write_summary<'a>(
+    workbook: &'a mut Workbook,
     summary: &Summary,
     note: Option<&str>,
     text: &Format,
-) -> Result<(), XlsxError> {
+) -> Result<&'a mut Worksheet, XlsxError> {
     let sheet = workbook.add_worksheet();
     sheet.set_name("summary")?;
     let value =
@@ -285,7 +571,7 @@ fn write_summary(
         sheet.write_string_with_format(i as u32, 0, key, text)?;
         sheet.write_string_with_format(i as u32, 1, val, text)?;
     }
-    Ok(())
+    Ok(sheet)
 }
 
 fn truncate_chars(s: &str, max: usize) -> &str {
@@ -315,5 +601,101 @@ fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, Strin
         serde_json::Value::String(s) => out.push((prefix.to_string(), s.clone())),
         serde_json::Value::Null => out.push((prefix.to_string(), String::new())),
         other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sheet_header(table: Table, manifest: &[&str]) -> Vec<String> {
+        let csv: Vec<&str> = table
+            .columns()
+            .iter()
+            .copied()
+            .chain(manifest.iter().copied())
+            .collect();
+        person_order(table, manifest.len())
+            .into_iter()
+            .map(|i| csv[i].to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_sheet_puts_the_row_the_message_and_the_manifest_before_ferry_s_other_columns() {
+        assert_eq!(
+            sheet_header(Table::Failed, &["手机", "name"]),
+            [
+                "ferry_row",
+                "ferry_error",
+                "手机",
+                "name",
+                "ferry_key",
+                "ferry_stage",
+                "ferry_error_code",
+                "ferry_field",
+                "ferry_http_status",
+                "ferry_request_id",
+                "ferry_server_request_id",
+                "ferry_attempts",
+                "ferry_source_row",
+                "ferry_source",
+            ]
+        );
+        for table in [Table::Succeeded, Table::Valid] {
+            assert_eq!(
+                sheet_header(table, &["userId"]),
+                [
+                    "ferry_row",
+                    "ferry_warning",
+                    "userId",
+                    "ferry_key",
+                    "ferry_remote_id",
+                    "ferry_request_id",
+                    "ferry_server_request_id",
+                    "ferry_attempts",
+                    "ferry_source_row",
+                    "ferry_source",
+                ]
+            );
+        }
+        for table in [Table::Skipped, Table::Unprocessed] {
+            assert_eq!(sheet_header(table, &[]), sheet_header(Table::Failed, &[]));
+        }
+    }
+
+    #[test]
+    fn a_wide_table_is_cut_at_the_sheet_s_last_column() {
+        let manifest: Vec<String> = (0..MAX_COLUMNS).map(|i| format!("c{i}")).collect();
+        let header: Vec<String> = Table::Valid
+            .columns()
+            .iter()
+            .map(|c| c.to_string())
+            .chain(manifest)
+            .collect();
+        let sheet = Sheet::new(Table::Valid, header);
+        assert_eq!(sheet.widths.len(), MAX_COLUMNS);
+        // ferry_row, ferry_warning, then c0…: the last column is c16381.
+        assert_eq!(sheet.cut_at(), Some("c16381"));
+        assert_eq!(sheet.column[0], Some(0), "ferry_row");
+        assert_eq!(sheet.column[1], None, "ferry_key is past the edge");
+    }
+
+    #[test]
+    fn text_width_counts_the_longest_line_and_wide_characters_twice() {
+        let cases = [
+            ("", 0),
+            ("0911211211", 10),
+            ("手机", 4),
+            ("ｆｕｌｌ", 8),
+            ("a\nlonger line\nb", 11),
+            ("Lin 林", 6),
+            ("한국어", 6),
+            ("é", 1),
+        ];
+        for (text, want) in cases {
+            assert_eq!(text_width(text, MAX_WIDTH), want, "{text:?}");
+        }
+        assert_eq!(text_width(&"x".repeat(10_000), MAX_WIDTH), MAX_WIDTH);
     }
 }

@@ -5,13 +5,7 @@
 /// the ferry columns and hold `expected(ferry_row)` on every row. Written back the way
 /// ferry writes CSV, so the rest of the text compares as it was.
 pub fn drop_origins(text: &str, expected: impl Fn(&str) -> (String, String)) -> String {
-    let mut records: Vec<Vec<String>> = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.as_bytes())
-        .records()
-        .map(|r| r.expect("valid CSV").iter().map(str::to_string).collect())
-        .collect();
+    let mut records = parse_csv(text);
     let at = records[0]
         .iter()
         .position(|h| h == "ferry_source_row")
@@ -44,4 +38,20 @@ pub fn manifest_id(summary: &serde_json::Value) -> String {
         .as_str()
         .expect("manifest_sha256");
     sha.get(..16).unwrap_or_default().to_string()
+}
+
+/// A report CSV's records (header first), parsed.
+pub fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| {
+            r.expect("a report is valid CSV")
+                .iter()
+                .map(str::to_string)
+                .collect()
+        })
+        .collect()
 }
