@@ -289,10 +289,12 @@ impl Sheet {
         Some(&self.header[csv_col])
     }
 
-    /// Widens a column to fit `text` (measured only while the column can grow).
+    /// Widens a column to fit `text`. Most cells are not measured at all: a text never
+    /// shows wider than its UTF-8 bytes (a wide character takes three or four), so one
+    /// no longer than the column's width cannot widen it.
     fn measure(&mut self, col: u16, text: &str) {
         let width = &mut self.widths[usize::from(col)];
-        if usize::from(*width) < MAX_WIDTH {
+        if text.len() > usize::from(*width) && usize::from(*width) < MAX_WIDTH {
             *width = (*width).max(text_width(text, MAX_WIDTH) as u8);
         }
     }
