@@ -66,7 +66,7 @@ impl RowSorter {
         let need: usize = cells.clone().map(|c| 4 + c.len()).sum();
         let held = self.buffer.len() + (self.index.len() + 1) * size_of::<Entry>();
         if !self.index.is_empty() && held + need > self.budget {
-            self.spill()?;
+            self.spill().map_err(in_temp_folder)?;
         }
         if self.buffer.capacity() == 0 {
             // Reserved whole: a buffer that doubled its way up would hold the old and
@@ -138,7 +138,7 @@ impl RowSorter {
             return Ok(());
         }
         if !self.index.is_empty() {
-            self.spill()?;
+            self.spill().map_err(in_temp_folder)?;
         }
         self.buffer = Vec::new();
         for (table, runs) in std::mem::take(&mut self.runs).into_iter().enumerate() {
@@ -222,8 +222,8 @@ fn merge<E: From<io::Error>>(
     let mut readers = Vec::with_capacity(runs.len());
     let mut heap = BinaryHeap::with_capacity(runs.len());
     for run in runs {
-        let mut reader = Reader::open(run)?;
-        if reader.advance()? {
+        let mut reader = Reader::open(run).map_err(in_temp_folder)?;
+        if reader.advance().map_err(in_temp_folder)? {
             heap.push(Reverse((reader.row, readers.len())));
             readers.push(reader);
         }
@@ -235,11 +235,24 @@ fn merge<E: From<io::Error>>(
         }
         handed += 1;
         put(row, &readers[i].record)?;
-        if readers[i].advance()? {
+        if readers[i].advance().map_err(in_temp_folder)? {
             heap.push(Reverse((readers[i].row, i)));
         }
     }
     Ok(())
+}
+
+/// An error of the sorted runs says where they are: not in the report folder, whose disk
+/// may have room when the temporary folder's has none.
+fn in_temp_folder(e: io::Error) -> io::Error {
+    let folder = std::env::temp_dir();
+    io::Error::new(
+        e.kind(),
+        format!(
+            "putting rows in order in the temporary folder {}: {e}",
+            folder.display()
+        ),
+    )
 }
 
 /// One row's cells as stored: each a u32 LE byte length, then its UTF-8 text.
@@ -400,7 +413,9 @@ mod tests {
         write_record(&mut file, 2, &[9, 0, 0, 0, b'a']).expect("write");
         let run = Run { file, rows: 1 };
         let got = merge(vec![run], u64::MAX, |_, _| Ok::<_, io::Error>(()));
-        assert_eq!(got.expect_err("damaged").kind(), io::ErrorKind::InvalidData);
+        let e = got.expect_err("damaged");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("in the temporary folder"), "{e}");
         let mut file = tempfile::tempfile().expect("temp file");
         write_record(&mut file, 2, &[1, 0, 0, 0, b'a']).expect("write");
         let run = Run { file, rows: 2 };

@@ -356,7 +356,7 @@ impl Book {
         let sheet = &mut self.sheets[table];
         let ws = self.workbook.worksheet_from_index(table)?;
         debug_assert!(
-            row > sheet.last_row,
+            sheet.rows == 0 || row > sheet.last_row,
             "rows reach their sheet in ferry_row order"
         );
         let at = sheet.next;
