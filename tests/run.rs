@@ -2049,6 +2049,10 @@ fn report_xlsx_on_a_full_disk_leaves_json_lines_only() {
             .unwrap_or_else(|| panic!("{pages}: no log line"));
         assert_eq!(last["exit_code"], out.code, "{pages} pages: {}", out.stderr);
         assert!(matches!(out.code, 0 | 2), "{pages} pages: {}", out.stderr);
+        assert!(
+            !ws.join("disk/r/.summary.json.partial").exists(),
+            "{pages} pages: a half-written summary was left"
+        );
         let xlsx = ws.join("disk/r/report.xlsx");
         if xlsx.exists() {
             calamine::open_workbook::<calamine::Xlsx<_>, _>(&xlsx)

@@ -429,12 +429,22 @@ impl Reports {
         let json = serde_json::to_vec_pretty(&summary).expect("a summary always serialises");
         // Written whole or not at all: a summary.json that is there is complete.
         let partial = self.dir.join(".summary.json.partial");
-        std::fs::write(&partial, json)
-            .and_then(|()| std::fs::rename(&partial, &summary_path))
-            .map_err(|source| ReportError::Io {
-                path: summary_path.display().to_string(),
+        let written =
+            std::fs::write(&partial, json).and_then(|()| std::fs::rename(&partial, &summary_path));
+        if let Err(source) = written {
+            // Nothing half-written stays behind; the message names both failures.
+            let _ = std::fs::remove_file(&partial);
+            let also = match &xlsx {
+                Err(ReportError::Io { source, .. }) => {
+                    format!(" (and report.xlsx could not be written: {source})")
+                }
+                _ => String::new(),
+            };
+            return Err(ReportError::Io {
+                path: format!("{}{also}", summary_path.display()),
                 source,
-            })?;
+            });
+        }
         xlsx?;
         Ok(self.dir)
     }
