@@ -77,7 +77,8 @@ pub struct ManifestArgs {
     /// Text encoding: utf-8 (default), gb18030, gbk, big5, utf-16, utf-16le, utf-16be.
     #[arg(long)]
     pub encoding: Option<String>,
-    /// XLSX sheet to read (default: the first).
+    /// XLSX sheet to read (default: the first visible one; for a report.xlsx of ferry's
+    /// own, fed back, its `failed` sheet).
     #[arg(long)]
     pub sheet: Option<String>,
     /// Quanshi event for every row without an `eventId` cell (kind calls).

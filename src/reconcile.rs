@@ -183,6 +183,7 @@ fn rank(status: &Status) -> u8 {
         Status::Succeeded => 3,
         Status::InFlight | Status::Unknown => 2,
         Status::Failed => 1,
+        Status::NotSent => 0,
     }
 }
 
@@ -237,6 +238,16 @@ fn fate(key: String, entry: Entry, target: &str) -> RowOutcome {
                 )],
                 http_status: None,
             },
+        },
+        Status::NotSent => Outcome::Unprocessed {
+            problem: Problem::new(
+                Code::NotAttempted,
+                "",
+                format!(
+                    "not attempted: run {run} stopped at {at} before sending it (its \
+                     summary.json says why); fix the cause and run the manifest again"
+                ),
+            ),
         },
         Status::Failed => match entry.error {
             Some(failure) => failure.into_outcome(),

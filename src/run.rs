@@ -989,6 +989,7 @@ async fn worker(cx: &WorkerContext, work: Work) {
             // Not carried out this time; a deliberate resend of a row in doubt stays
             // in doubt, so only --retry-unknown sends it again.
             Outcome::Unprocessed { .. } if row.resend => (Status::Unknown, None),
+            Outcome::Unprocessed { .. } => (Status::NotSent, None),
             _ => (Status::Failed, None),
         };
         if matches!(outcome, Outcome::Failed { .. }) {
@@ -1053,12 +1054,16 @@ fn recorder(
         // busy timeout): rows sent before stay marked in flight, so the next run
         // reports them unknown rather than sending them twice.
         if state_ok {
-            let updates = updates_of(&messages);
+            let (updates, links) = updates_of(&messages);
             let committed = cx
                 .lock
                 .check()
                 .and_then(|()| state.check_file().map_err(|e| e.to_string()))
-                .and_then(|()| state.apply(cx.run_id, &updates).map_err(|e| e.to_string()));
+                .and_then(|()| {
+                    state
+                        .apply(cx.run_id, &updates, &links)
+                        .map_err(|e| e.to_string())
+                });
             if let Err(e) = committed {
                 stop.abort(format!("the state could not be written: {e}"));
                 state_ok = false;
@@ -1137,30 +1142,49 @@ fn not_recorded(outcome: &Outcome) -> Outcome {
     }
 }
 
-/// The state updates a group of messages asks for, in order.
-fn updates_of(messages: &[ToRecorder]) -> Vec<state::Update> {
+/// The state updates a group of messages asks for, in order, and the links of the rows
+/// fed back from earlier manifests.
+fn updates_of(messages: &[ToRecorder]) -> (Vec<state::Update>, Vec<state::Link>) {
     let mut updates = Vec::new();
+    let mut links = Vec::new();
     for m in messages {
         match m {
             ToRecorder::InFlight(keys, _) => updates.extend(
                 keys.iter()
                     .map(|k| state::Update::new(k.clone(), Status::InFlight, None, String::new())),
             ),
-            ToRecorder::Rows(rows) => updates.extend(rows.iter().filter_map(|r| {
-                let mut update = r.update.clone()?;
-                // What `ferry reconcile` reports of the key later: its last error, and
-                // the earlier manifest's row a fed-back row came from.
-                update.error = crate::outcome::Failure::of(&r.outcome.outcome);
-                update.source = r
-                    .cells
-                    .origin
-                    .earlier()
-                    .map(|id| (id.to_string(), r.cells.origin.row));
-                Some(update)
-            })),
+            ToRecorder::Rows(rows) => {
+                for r in rows {
+                    if let Some(update) = &r.update {
+                        // What `ferry reconcile` reports of the key later.
+                        updates.push(state::Update {
+                            error: crate::outcome::Failure::of(&r.outcome.outcome),
+                            ..update.clone()
+                        });
+                    }
+                    links.extend(link_of(r));
+                }
+            }
         }
     }
-    updates
+    (updates, links)
+}
+
+/// The link of a row fed back from an earlier manifest whose key the vendor now knows
+/// of, or knew of already (skipped as done): `ferry reconcile` of that manifest counts
+/// the row through it. Rows never sent (invalid, not attempted) link nothing.
+fn link_of(r: &Record) -> Option<state::Link> {
+    let manifest = r.cells.origin.earlier()?;
+    let sent = match &r.outcome.outcome {
+        Outcome::Succeeded { .. } | Outcome::Skipped { .. } => true,
+        Outcome::Failed { stage, .. } => !matches!(stage, Stage::Validation | Stage::Dependency),
+        Outcome::Unprocessed { .. } => false,
+    };
+    (sent && !r.outcome.key.is_empty()).then(|| state::Link {
+        manifest: manifest.to_string(),
+        row: r.cells.origin.row,
+        key: r.outcome.key.clone(),
+    })
 }
 
 /// SIGINT/SIGTERM at any stage. Before anything can be sent there is nothing to finish:

@@ -21,6 +21,9 @@ pub enum Status {
     Succeeded,
     Failed,
     Unknown,
+    /// Marked in flight, then not sent after all (the run stopped first: refused
+    /// authentication, an interrupt): a later run sends it like a new row.
+    NotSent,
 }
 
 impl Status {
@@ -30,6 +33,7 @@ impl Status {
             Status::Succeeded => "succeeded",
             Status::Failed => "failed",
             Status::Unknown => "unknown",
+            Status::NotSent => "not_sent",
         }
     }
 
@@ -39,6 +43,7 @@ impl Status {
             "succeeded" => Status::Succeeded,
             "failed" => Status::Failed,
             "unknown" => Status::Unknown,
+            "not_sent" => Status::NotSent,
             _ => return None,
         })
     }
@@ -67,14 +72,21 @@ pub struct Update {
     pub request_ids: String,
     /// What went wrong, for a failed or unknown outcome.
     pub error: Option<Failure>,
-    /// The row of an earlier manifest this key was fed back from (`Origin`): recorded so
-    /// that `ferry reconcile` of that manifest finds the key even when the fix changed
-    /// it (a corrected phone number is another key).
-    pub source: Option<(String, u64)>,
+}
+
+/// A key sent (or found done) for a row fed back from an earlier manifest: recorded so
+/// that `ferry reconcile` of that manifest finds the key even when the fix changed it (a
+/// corrected phone number is another key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    /// The earlier manifest's id (`ferry_source`) and row (`ferry_source_row`).
+    pub manifest: String,
+    pub row: u64,
+    pub key: String,
 }
 
 impl Update {
-    /// An update with no error and no earlier source.
+    /// An update with no error.
     pub fn new(
         key: String,
         status: Status,
@@ -87,7 +99,6 @@ impl Update {
             remote_id,
             request_ids,
             error: None,
-            source: None,
         }
     }
 }
@@ -288,8 +299,14 @@ impl State {
     }
 
     /// Applies updates in one transaction: the group commit.
-    pub fn apply(&mut self, run_id: &str, updates: &[Update]) -> Result<(), StateError> {
-        if updates.is_empty() {
+    /// Applies `updates` and records `links`, in one transaction.
+    pub fn apply(
+        &mut self,
+        run_id: &str,
+        updates: &[Update],
+        links: &[Link],
+    ) -> Result<(), StateError> {
+        if updates.is_empty() && links.is_empty() {
             return Ok(());
         }
         let now = chrono::Utc::now().to_rfc3339();
@@ -338,10 +355,10 @@ impl State {
                     u.error.as_ref().and_then(|f| serde_json::to_string(f).ok())
                 ])
                 .map_err(err)?;
-                if let Some((manifest, row)) = &u.source {
-                    link.execute(params![self.target, self.kind, manifest, row, u.key])
-                        .map_err(err)?;
-                }
+            }
+            for l in links {
+                link.execute(params![self.target, self.kind, l.manifest, l.row, l.key])
+                    .map_err(err)?;
             }
         }
         tx.commit().map_err(err)
@@ -471,6 +488,7 @@ mod tests {
             .apply(
                 "run1",
                 &[update("7|+8618100000030", Status::Succeeded, None)],
+                &[],
             )
             .unwrap();
         state
@@ -527,9 +545,13 @@ mod tests {
         };
         let mut failed = update("7|+8618100000030", Status::Failed, None);
         failed.error = Some(failure.clone());
-        let mut fixed = update("7|+8618100000031", Status::Succeeded, Some("r-9"));
-        fixed.source = Some(("0123456789abcdef".into(), 12));
-        state.apply("run1", &[failed, fixed]).unwrap();
+        let fixed = update("7|+8618100000031", Status::Succeeded, Some("r-9"));
+        let link = Link {
+            manifest: "0123456789abcdef".into(),
+            row: 12,
+            key: "7|+8618100000031".into(),
+        };
+        state.apply("run1", &[failed, fixed], &[link]).unwrap();
         drop(state);
         let state = State::open(&path, "t", "calls").unwrap();
         assert_eq!(
@@ -552,11 +574,11 @@ mod tests {
         let path = dir.path().join("s.db");
         let mut state = State::open(&path, "t", "appointments").unwrap();
         state
-            .apply("run1", &[update("A", Status::Succeeded, Some("id-1"))])
+            .apply("run1", &[update("A", Status::Succeeded, Some("id-1"))], &[])
             .unwrap();
         let done = state.get("A").unwrap().unwrap();
         state
-            .apply("run2", &[update("A", Status::Failed, None)])
+            .apply("run2", &[update("A", Status::Failed, None)], &[])
             .unwrap();
         let after = state.get("A").unwrap().unwrap();
         assert_eq!(after.status, Status::Succeeded);
@@ -607,12 +629,14 @@ mod tests {
                     update("A", Status::InFlight, None),
                     update("B", Status::InFlight, None),
                 ],
+                &[],
             )
             .unwrap();
         state
             .apply(
                 "run1",
                 &[update("A", Status::Succeeded, Some("2026112300001"))],
+                &[],
             )
             .unwrap();
         drop(state);

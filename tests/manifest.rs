@@ -227,43 +227,38 @@ fn a_fed_back_row_keeps_the_row_and_manifest_it_first_came_from() {
                3,,0123456789abcdef,source row cleared\n\
                4,x,0123456789abcdef,source row mangled\n\
                5,19,not-an-id,id mangled\n\
-               6,12.0,0123456789abcdef,from a workbook\n";
+               6,12.0,0123456789abcdef,from a workbook\n\
+               7,17,0123456789abcdef,a line copied from the first\n\
+               8,17,fedcba9876543210,row 17 of another manifest\n";
     let (h, rows) = read_bytes("failed.csv", csv);
     assert_eq!(h, header(&["name"]));
-    let from = |row: u64| Origin {
+    let from = |row: u64, id: &str| Origin {
         row,
-        manifest: OriginManifest::Earlier("0123456789abcdef".to_string()),
+        manifest: OriginManifest::Earlier(id.to_string()),
+    };
+    // Its place in the original is lost: ferry_row counts rows of this file, so it is
+    // not offered instead (row 0: the reports leave ferry_source_row empty).
+    let lost = |row: u64| Origin {
+        row,
+        manifest: OriginManifest::Unknown,
     };
     let origins: Vec<Origin> = rows.into_iter().map(|r| r.origin).collect();
     assert_eq!(
         origins,
         [
-            from(17),
-            // Its place in the original is lost: ferry_row counts rows of this file.
-            Origin {
-                row: 3,
-                manifest: OriginManifest::Unknown
-            },
-            Origin {
-                row: 4,
-                manifest: OriginManifest::Unknown
-            },
-            Origin {
-                row: 19,
-                manifest: OriginManifest::Unknown
-            },
-            from(12),
+            from(17, "0123456789abcdef"),
+            lost(0),
+            lost(0),
+            lost(19),
+            from(12, "0123456789abcdef"),
+            // A second claim of one original row is a copied line, not that row.
+            lost(0),
+            from(17, "fedcba9876543210"),
         ]
     );
     // A report of a ferry before ferry_source_row: ferry_row is the original row.
     let (_, rows) = read_bytes("failed.csv", "ferry_row,name\n7,old\n");
-    assert_eq!(
-        rows[0].origin,
-        Origin {
-            row: 7,
-            manifest: OriginManifest::Unknown
-        }
-    );
+    assert_eq!(rows[0].origin, lost(7));
     // A manifest with no ferry columns is its own origin.
     let (_, rows) = read_bytes("m.csv", "name\nfresh\n");
     assert_eq!(rows[0].origin, Origin::here(2));
@@ -735,7 +730,7 @@ fn json_array_union_header_and_value_kinds() {
         .into_iter()
         // A key named ferry_row makes every object a fed-back row: the third's value
         // is its source row.
-        .zip([1, 2, 9])
+        .zip([0, 0, 9])
         .map(|(r, source_row)| unknown_origin(r, source_row))
         .collect::<Vec<_>>()
     );
@@ -967,12 +962,11 @@ fn xlsx_cells_read_as_excel_shows_them() {
             row(4, &["Bo", "+886912345678", "", "", "", "", ""]),
         ]
         .into_iter()
-        // The sheet has a ferry_ column: its rows read as fed back, from a manifest
-        // ferry cannot name.
-        .map(|r| {
-            let own = r.row;
-            unknown_origin(r, own)
-        })
+        // The sheet has a ferry_row column: its rows read as fed back from a report made
+        // before ferry_source_row, in a manifest ferry cannot name; Ada's ferry_row is 2,
+        // Bo's is empty.
+        .zip([2, 0])
+        .map(|(r, source_row)| unknown_origin(r, source_row))
         .collect::<Vec<_>>()
     );
 }

@@ -1034,6 +1034,18 @@ fn wrong_token_aborts_with_exit_3_and_a_fixed_token_finishes() {
         everything += &std::fs::read_to_string(ws.join("r1").join(file)).unwrap();
     }
     assert!(!everything.contains(wrong), "the token leaked");
+    // reconcile agrees with the run: nothing was sent, so nothing failed (rows the
+    // refused requests carried were recorded as not sent, not as failed).
+    let out = ws
+        .ferry(&reconcile_args("appointments.csv", "appointments", "c1"))
+        .expect(1);
+    assert!(
+        out.stdout.contains(&format!(
+            "{n} rows: 0 done, 0 failed, 0 in doubt, {n} never attempted"
+        )),
+        "{}",
+        out.stdout
+    );
 
     // "fix the cause and run again": everything goes through.
     ws.ferry(&run_args("appointments.csv", "appointments", "r2", &[]))
@@ -3023,4 +3035,60 @@ fn round_trip_run_fix_the_failed_sheet_feed_the_workbook_back_and_reconcile_all_
     reconciled.assert_accounts_for(2..=5);
     assert_eq!(reconciled.succeeded.ferry_rows(), [2, 3, 4, 5]);
     assert_eq!(count(&sandbox.stats(), &["created", "calls"]), 4);
+}
+
+#[test]
+fn reconcile_counts_a_fed_back_row_found_already_done_and_never_a_copied_line() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &[]);
+    ws.config_for(&sandbox, FAST);
+    // Row 3 repeats row 2's record; row 4's number is mistyped.
+    ws.write(
+        "calls.csv",
+        "eventId,name,countryCode,mobile\n\
+         1001,Chen,86,18100000030\n\
+         1001,Chen,86,18100000030\n\
+         1001,Li,86,1810000003\n",
+    );
+    ws.ferry(&run_args("calls.csv", "calls", "r1", &[]))
+        .expect(1);
+    // Fed back: row 3 is found already done (skipped); row 4 is left wrong, and a line
+    // copied from it adds a new person with a good number.
+    let failed = std::fs::read_to_string(ws.join("r1/failed.csv")).expect("failed.csv");
+    let li = failed
+        .lines()
+        .find(|l| l.contains(",Li,"))
+        .expect("Li's line");
+    let copy = li
+        .replace(",Li,86,1810000003", ",Wu,86,18100000036")
+        .replacen("4,", "9,", 1);
+    ws.write("fixed.csv", &format!("{failed}{copy}\n"));
+    let out = ws
+        .ferry(&run_args("fixed.csv", "calls", "r2", &[]))
+        .expect(1);
+    assert!(
+        out.stderr
+            .contains("1 rows of this fed-back report do not say which row"),
+        "{}",
+        out.stderr
+    );
+    let second = Reports::read_with_origins(&ws.join("r2"));
+    assert_eq!(second.skipped.rows.len(), 1);
+    assert_eq!(second.succeeded.rows.len(), 1);
+    assert_eq!(second.succeeded.column("ferry_source_row"), [""]);
+    assert_eq!(second.succeeded.column("ferry_source"), [""]);
+
+    // Row 3 counts as done (its record was); Li's row does not: Wu's success is not hers.
+    let out = ws
+        .ferry(&reconcile_args("calls.csv", "calls", "c"))
+        .expect(1);
+    assert!(
+        out.stdout
+            .contains("3 rows: 2 done, 1 failed, 0 in doubt, 0 never attempted"),
+        "{}",
+        out.stdout
+    );
+    let reconciled = Reports::read(&ws.join("c"));
+    assert_eq!(reconciled.succeeded.ferry_rows(), [2, 3]);
+    assert_eq!(reconciled.failed.ferry_rows(), [4]);
 }

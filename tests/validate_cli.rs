@@ -1616,3 +1616,19 @@ fn a_phone_written_as_a_json_number_is_checked_as_written() {
     assert_eq!(valid.len(), 2, "{valid:?}");
     assert_eq!(valid[1][0], "3");
 }
+
+#[test]
+fn sheet_on_a_csv_is_exit_2_not_ignored() {
+    let dir = TempDir::new().expect("temp dir");
+    let manifest = write(&dir, "agents.csv", "userId\nu1\n");
+    let run = validate(&dir, &manifest, "agent-settings", &["--sheet", "failed"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.trim_end(),
+        format!(
+            "error: {}: --sheet \"failed\" chooses a sheet of an XLSX workbook, and this is \
+             read as CSV; leave --sheet out, or pass --format xlsx if it is a workbook",
+            manifest.display()
+        )
+    );
+}

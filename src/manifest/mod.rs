@@ -376,6 +376,17 @@ fn open_path(
     sheet: Option<&str>,
     spooled: Option<tempfile::TempPath>,
 ) -> Result<Manifest, ManifestError> {
+    if let (Some(sheet), false) = (sheet, format == Format::Xlsx) {
+        // Ignored, it would leave a person believing a sheet was chosen.
+        return Err(ManifestError::Unreadable {
+            path: path.to_string(),
+            message: format!(
+                "--sheet {sheet:?} chooses a sheet of an XLSX workbook, and this is read as {}; \
+                 leave --sheet out, or pass --format xlsx if it is a workbook",
+                format!("{format:?}").to_uppercase()
+            ),
+        });
+    }
     let open = || {
         File::open(file_path).map_err(|source| ManifestError::Io {
             path: path.to_string(),
@@ -641,7 +652,7 @@ fn header_flaws(path: &str, what: &str, header: &Record) -> Result<(), ManifestE
     })
 }
 
-fn shaped(shaper: Shaper, records: Records) -> Manifest {
+fn shaped(mut shaper: Shaper, records: Records) -> Manifest {
     let header = shaper.header.clone();
     let rows = records.filter_map(move |record| match record {
         Ok(record) => shaper.shape(record).map(Ok),
@@ -727,7 +738,7 @@ impl Shaper {
         }
     }
 
-    fn shape(&self, mut record: Record) -> Option<RawRow> {
+    fn shape(&mut self, mut record: Record) -> Option<RawRow> {
         let blank = record
             .cells
             .iter()
@@ -749,6 +760,7 @@ impl Shaper {
             defects.push(problem);
         }
         let origin = self.origin.of(&record);
+        let origin = self.origin.once(origin);
         defects.extend(flawed_row);
         let mut cells = Vec::with_capacity(self.keep.len());
         for (&raw, name) in self.keep.iter().zip(&self.header) {
@@ -988,6 +1000,9 @@ struct OriginColumns {
     source_row: Option<usize>,
     row: Option<usize>,
     source: Option<usize>,
+    /// The rows of earlier manifests claimed so far, by manifest id: a second claim of
+    /// one is a line copied in the spreadsheet (to add a person, say), not that row.
+    claimed: std::collections::HashMap<String, std::collections::HashSet<u64>>,
 }
 
 impl OriginColumns {
@@ -1004,8 +1019,9 @@ impl OriginColumns {
 
     /// The record's origin: `ferry_source_row` when the report had it, else `ferry_row`
     /// (a report of the first round), else the record itself. These are ferry's own
-    /// bookkeeping, not data to send: a cell a person cleared or mangled falls back to
-    /// the next, and the row is still read (its origin then counts as unknown).
+    /// bookkeeping, not data to send: a row whose cells were cleared or mangled is still
+    /// read, its origin unknown (row 0: reports leave `ferry_source_row` empty rather
+    /// than show a number that would mislead).
     fn of(&self, record: &Record) -> Origin {
         let number = |column: Option<usize>| {
             let cell = record.cells.get(column?)?.trim();
@@ -1033,9 +1049,31 @@ impl OriginColumns {
                 manifest: OriginManifest::Earlier(id),
             },
             (row, _) => Origin {
-                row: row.unwrap_or(record.row),
+                row: row.unwrap_or(0),
                 manifest: OriginManifest::Unknown,
             },
+        }
+    }
+
+    /// `origin`, unless an earlier row of this file already claimed the same row of the
+    /// same manifest: then it is unknown, so that a copied line never passes for the
+    /// row it was copied from (in the reports, or in `ferry reconcile`).
+    fn once(&mut self, origin: Origin) -> Origin {
+        let OriginManifest::Earlier(id) = &origin.manifest else {
+            return origin;
+        };
+        if self
+            .claimed
+            .entry(id.clone())
+            .or_default()
+            .insert(origin.row)
+        {
+            origin
+        } else {
+            Origin {
+                row: 0,
+                manifest: OriginManifest::Unknown,
+            }
         }
     }
 }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 pub use summary::{requests as summary_requests, seconds_since, Counts, Requests, Summary};
 
-use crate::manifest::Carried;
+use crate::manifest::{Carried, OriginManifest};
 use crate::outcome::{Outcome, RowOutcome};
 use crate::problem::{Code, Problem};
 
@@ -168,6 +168,8 @@ pub struct Reports {
     header: Vec<String>,
     /// `ferry_source` of the rows that came from this manifest itself.
     manifest_id: String,
+    /// Rows of a fed-back report whose place in the original is not known.
+    lost_origins: u64,
     writers: Vec<(Table, csv::Writer<BufWriter<File>>)>,
     counts: Counts,
     problems: ProblemTable,
@@ -321,6 +323,7 @@ impl Reports {
             mode,
             header: header.to_vec(),
             manifest_id,
+            lost_origins: 0,
             writers,
             counts: Counts::default(),
             problems: ProblemTable::default(),
@@ -358,7 +361,15 @@ impl Reports {
             return Ok(());
         };
         let mut fields = ferry_fields(row);
-        fields.push(carried.origin.row.to_string());
+        if carried.origin.manifest == OriginManifest::Unknown {
+            self.lost_origins += 1;
+        }
+        // Row 0: the place was lost (cleared, mangled or copied): left empty.
+        let source_row = carried.origin.row;
+        fields.push(match source_row {
+            0 => String::new(),
+            n => n.to_string(),
+        });
         fields.push(carried.origin.manifest_id(&self.manifest_id).to_string());
         // Every row has exactly the header's cells (the reader pads), but padding here
         // keeps the tables rectangular whatever a caller passes.
@@ -395,6 +406,15 @@ impl Reports {
     /// Checks the invariant, writes `summary.json` and `report.xlsx`.
     pub fn finish(mut self, summary: &mut Summary, rows_read: u64) -> Result<PathBuf, ReportError> {
         self.flush()?;
+        if self.lost_origins > 0 {
+            tracing::warn!(
+                "{} rows of this fed-back report do not say which row of the original they came \
+                 from (ferry_source_row or ferry_source cleared or edited, or a line copied): \
+                 their reports leave ferry_source_row empty, and `ferry reconcile` of the \
+                 original cannot count them",
+                self.lost_origins
+            );
+        }
         let reported = self.counts.total();
         if reported != rows_read {
             return Err(ReportError::Mismatch {
