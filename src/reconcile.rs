@@ -92,7 +92,7 @@ pub fn reconcile(settings: &Settings, config: &Config) -> Result<ReconcileReport
         let origin = fed_back.then_some((id.as_str(), raw.row));
         let found = best_entry(&state, own_key.iter().cloned(), origin)?;
         let outcome = match (found, checked) {
-            (Some((key, entry)), _) => fate(key, entry, &settings.target),
+            (Some((key, entry)), _) => fate(raw.row, key, entry, &settings.target),
             (None, Ok(valid)) => RowOutcome {
                 row: raw.row,
                 key: valid.key,
@@ -100,10 +100,6 @@ pub fn reconcile(settings: &Settings, config: &Config) -> Result<ReconcileReport
                 trail: Trail::default(),
             },
             (None, Err(rejected)) => pipeline::rejected_outcome(raw.row, rejected),
-        };
-        let outcome = RowOutcome {
-            row: raw.row,
-            ..outcome
         };
         if matches!(
             outcome.outcome,
@@ -187,8 +183,8 @@ fn rank(status: &Status) -> u8 {
     }
 }
 
-/// A recorded key's fate as a report row.
-fn fate(key: String, entry: Entry, target: &str) -> RowOutcome {
+/// A recorded key's fate as the report line of row `row`.
+fn fate(row: u64, key: String, entry: Entry, target: &str) -> RowOutcome {
     let trail = Trail {
         request_ids: entry
             .request_ids
@@ -267,7 +263,7 @@ fn fate(key: String, entry: Entry, target: &str) -> RowOutcome {
         },
     };
     RowOutcome {
-        row: 0,
+        row,
         key,
         outcome,
         trail,
