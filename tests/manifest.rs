@@ -1376,15 +1376,7 @@ fn hostile_cell() -> impl Strategy<Value = String> {
 }
 
 fn any_kind() -> impl Strategy<Value = ferry::kinds::Kind> {
-    use ferry::kinds::Kind::*;
-    prop::sample::select(vec![
-        Appointments,
-        Moderators,
-        Publishers,
-        TaskStatus,
-        Calls,
-        AgentSettings,
-    ])
+    prop::sample::select(ferry::kinds::Kind::ALL.to_vec())
 }
 
 /// A manifest of `kind`: its own header (some names dropped or unknown ones added) and
