@@ -3,10 +3,15 @@
 
 use std::io::Write;
 
+use std::time::Duration;
+
 use crate::cli::{Cli, Command, ManifestArgs, ReconcileArgs, RunArgs, SandboxArgs, ValidateArgs};
-use crate::config::{Config, SANDBOX_TARGET};
-use crate::pipeline::{self, Error};
-use crate::run;
+use crate::config::{limits, Config, Target, SANDBOX_TARGET};
+use crate::error::{check_flag, Error, Usage};
+use crate::exit::Exit;
+use crate::pipeline::run::{self, RunReport};
+use crate::pipeline::{self, Input};
+use crate::send::Backoff;
 
 /// Runs the command and returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
@@ -18,9 +23,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Demo(args) => crate::demo::run(args),
     };
     match result {
-        Ok(code) => code,
+        Ok(exit) => exit.code(),
         Err(e) => {
-            let exit_code = e.exit_code();
+            let exit_code = e.exit().code();
             if crate::logging::json() {
                 tracing::error!(event = "fatal", exit_code, "{e}");
             } else {
@@ -41,7 +46,7 @@ fn exit_130_on_interrupt() {
         else {
             return;
         };
-        runtime.block_on(run::shutdown_signal());
+        runtime.block_on(pipeline::stop::shutdown_signal());
         tracing::warn!("interrupted; nothing was sent, and the reports are incomplete");
         std::process::exit(130);
     });
@@ -93,10 +98,10 @@ fn log_summary(s: &crate::report::Summary, dir: &std::path::Path) {
         state = s.state.as_deref().unwrap_or(""),
         aborted = s.aborted.as_deref().unwrap_or(""),
         resume = resume_command(s.exit_code).as_deref().unwrap_or(""),
-        exit_code = s.exit_code,
+        exit_code = s.exit_code.code(),
         "{} finished with exit code {}",
         s.command,
-        s.exit_code
+        s.exit_code.code()
     );
 }
 
@@ -104,8 +109,8 @@ fn log_summary(s: &crate::report::Summary, dir: &std::path::Path) {
 /// one again, into a new report folder, and without the flags that send done or
 /// doubtful rows again (`--force`, `--retry-unknown`): rows done are then skipped. A
 /// manifest read from standard input must be given again.
-fn resume_command(exit_code: i32) -> Option<String> {
-    if !matches!(exit_code, 3 | 130) {
+fn resume_command(exit: Exit) -> Option<String> {
+    if !exit.stopped_early() {
         return None;
     }
     let mut words = Vec::new();
@@ -145,20 +150,11 @@ fn shell_quote(word: &str) -> String {
     }
 }
 
-fn validate(mut args: ValidateArgs) -> Result<i32, Error> {
+fn validate(mut args: ValidateArgs) -> Result<Exit, Error> {
     exit_130_on_interrupt();
     let (name, _spooled) = prepare_manifest(&mut args.manifest)?;
-    let m = &args.manifest;
-    let config = Config::discover(m.config.as_deref())?;
-    let report = pipeline::validate(
-        &m.source(),
-        &name,
-        m.kind,
-        &config,
-        m.event_id,
-        m.report_dir.as_deref(),
-        m.overwrite,
-    )?;
+    let config = Config::discover(args.manifest.config.as_deref())?;
+    let report = pipeline::validate(&input(&args.manifest, name), &config)?;
     let c = &report.summary.counts;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
@@ -172,7 +168,7 @@ fn validate(mut args: ValidateArgs) -> Result<i32, Error> {
     Ok(report.summary.exit_code)
 }
 
-fn run_command(mut args: RunArgs) -> Result<i32, Error> {
+fn run_command(mut args: RunArgs) -> Result<Exit, Error> {
     let config = Config::discover(args.manifest.config.as_deref())?;
     let (name, _spooled) = prepare_manifest(&mut args.manifest)?;
     let runtime = run::runtime()?;
@@ -184,7 +180,7 @@ fn run_command(mut args: RunArgs) -> Result<i32, Error> {
             };
             let sandbox = crate::sandbox::start(options)
                 .await
-                .map_err(|e| Error::Other(format!("cannot start the sandbox: {e}")))?;
+                .map_err(Error::SandboxStart)?;
             tracing::info!(url = %sandbox.base_url(), "built-in sandbox started");
             Some(sandbox)
         } else {
@@ -193,14 +189,65 @@ fn run_command(mut args: RunArgs) -> Result<i32, Error> {
         let url = sandbox
             .as_ref()
             .map(|s| reqwest::Url::parse(&s.base_url()).expect("the sandbox URL is valid"));
-        let settings = run::settings(&args, &name, &config, url)?;
+        let settings = run_settings(&args, input(&args.manifest, name), &config, url)?;
         run::run(settings, &config).await
     })?;
     print_run_summary(&report);
     Ok(report.summary.exit_code)
 }
 
-fn reconcile(mut args: ReconcileArgs) -> Result<i32, Error> {
+/// The manifest flags, turned into the input every command reads.
+fn input(m: &ManifestArgs, name: String) -> Input {
+    Input {
+        source: m.source(),
+        name,
+        kind: m.kind,
+        event_id: m.event_id,
+        report_dir: m.report_dir.clone(),
+        overwrite: m.overwrite,
+    }
+}
+
+/// Resolves `--target` (or the built-in sandbox) and the flag overrides.
+fn run_settings(
+    args: &RunArgs,
+    input: Input,
+    config: &Config,
+    sandbox_url: Option<reqwest::Url>,
+) -> Result<run::Settings, Error> {
+    let kind = input.kind;
+    let mut target = match (args.at.target.as_deref(), sandbox_url) {
+        (Some(SANDBOX_TARGET), Some(url)) => Target::sandbox(kind, url),
+        (name, _) => config.target_for(kind, name)?.clone(),
+    };
+    if let Some(rate) = args.rate {
+        check_flag("--rate", rate, limits::RATE)?;
+        target.rate = rate;
+        if target.burst as f64 > rate.ceil() {
+            target.burst = rate.ceil() as u32;
+        }
+    }
+    if let Some(c) = args.concurrency {
+        check_flag("--concurrency", c, limits::CONCURRENCY)?;
+        target.concurrency = Some(c);
+    }
+    if let Some(b) = args.batch_size {
+        check_flag("--batch-size", b, limits::BATCH_SIZE)?;
+        target.batch_size = b;
+    }
+    Ok(run::Settings {
+        input,
+        target,
+        state_path: config.state_path(args.at.state.as_deref()),
+        wait_lock: args.wait_lock.map(Duration::from_secs),
+        max_failed_rows: args.max_failed_rows,
+        force: args.force,
+        retry_unknown: args.retry_unknown,
+        backoff: Backoff::default(),
+    })
+}
+
+fn reconcile(mut args: ReconcileArgs) -> Result<Exit, Error> {
     exit_130_on_interrupt();
     let config = Config::discover(args.manifest.config.as_deref())?;
     let (name, _spooled) = prepare_manifest(&mut args.manifest)?;
@@ -210,14 +257,9 @@ fn reconcile(mut args: ReconcileArgs) -> Result<i32, Error> {
         name => config.target_for(m.kind, name)?.name.clone(),
     };
     let settings = crate::reconcile::Settings {
-        source: m.source(),
-        manifest_name: name,
-        kind: m.kind,
-        event_id: m.event_id,
+        input: input(m, name),
         target,
         state_path: config.state_path(args.at.state.as_deref()),
-        report_dir: m.report_dir.clone(),
-        overwrite: m.overwrite,
     };
     let report = crate::reconcile::reconcile(&settings, &config)?;
     let s = &report.summary;
@@ -247,24 +289,20 @@ fn reconcile(mut args: ReconcileArgs) -> Result<i32, Error> {
 /// Returns the manifest's name for messages and the summary.
 fn prepare_manifest(m: &mut ManifestArgs) -> Result<(String, Option<tempfile::TempPath>), Error> {
     if let Some(id) = m.event_id.filter(|id| *id < 1) {
-        return Err(Error::Usage(format!(
-            "--event-id {id}: a Quanshi event id is a positive whole number"
-        )));
+        return Err(Usage::EventId(id).into());
     }
     if m.manifest.as_os_str() != "-" {
         return Ok((pipeline::display_path(&m.manifest), None));
     }
     if m.format.is_none() {
-        return Err(Error::Usage(
-            "reading standard input (-) needs --format (csv, tsv, json, jsonl or xlsx)".into(),
-        ));
+        return Err(Usage::StdinNeedsFormat.into());
     }
     let spooled = crate::manifest::spool(std::io::stdin().lock())?;
     m.manifest = spooled.to_path_buf();
     Ok((crate::manifest::STDIN_NAME.to_string(), Some(spooled)))
 }
 
-pub fn print_run_summary(report: &run::RunReport) {
+pub fn print_run_summary(report: &RunReport) {
     let s = &report.summary;
     let c = &s.counts;
     let mut out = std::io::stdout().lock();
@@ -319,18 +357,18 @@ pub fn print_run_summary(report: &run::RunReport) {
     log_summary(s, &report.dir);
 }
 
-fn sandbox(args: SandboxArgs) -> Result<i32, Error> {
+fn sandbox(args: SandboxArgs) -> Result<Exit, Error> {
     for (name, p) in [
         ("--fail-rate", args.fail_rate),
         ("--throttle-rate", args.throttle_rate),
         ("--drop-rate", args.drop_rate),
     ] {
-        pipeline::check_flag(name, p, 0.0..=1.0)?;
+        check_flag(name, p, 0.0..=1.0)?;
     }
     // A delay past a clock's range would panic at the first request.
-    pipeline::check_flag("--latency-ms", args.latency_ms, 0..=600_000)?;
+    check_flag("--latency-ms", args.latency_ms, 0..=600_000)?;
     if let Some(n) = args.rate_limit {
-        pipeline::check_flag("--rate-limit", n, 1..=1_000_000)?;
+        check_flag("--rate-limit", n, 1..=1_000_000)?;
     }
     let options = crate::sandbox::Options {
         addr: args.addr,
@@ -344,6 +382,9 @@ fn sandbox(args: SandboxArgs) -> Result<i32, Error> {
     };
     run::runtime()?
         .block_on(crate::sandbox::serve(options))
-        .map_err(|e| Error::Other(format!("sandbox on {}: {e}", args.addr)))?;
-    Ok(0)
+        .map_err(|source| Error::Sandbox {
+            addr: args.addr,
+            source,
+        })?;
+    Ok(Exit::Done)
 }

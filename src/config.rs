@@ -231,16 +231,25 @@ pub mod limits {
     pub fn check<T: PartialOrd + Display>(
         value: T,
         range: RangeInclusive<T>,
-    ) -> Result<(), String> {
+    ) -> Result<(), OutOfRange> {
         if range.contains(&value) {
             Ok(())
         } else {
-            Err(format!(
-                "{value} is out of range: give {} to {}",
-                range.start(),
-                range.end()
-            ))
+            Err(OutOfRange {
+                value: value.to_string(),
+                start: range.start().to_string(),
+                end: range.end().to_string(),
+            })
         }
+    }
+
+    /// A value outside its range, and the range to give instead.
+    #[derive(Debug, thiserror::Error)]
+    #[error("{value} is out of range: give {start} to {end}")]
+    pub struct OutOfRange {
+        value: String,
+        start: String,
+        end: String,
     }
 }
 
@@ -591,7 +600,7 @@ fn check_target(name: &str, raw: RawTarget) -> Result<Target, ConfigError> {
             }
         }
     };
-    let checked = |name: &str, result: Result<(), String>| {
+    let checked = |name: &str, result: Result<(), limits::OutOfRange>| {
         result.map_err(|why| ConfigError::new(format!("{}: {why}", key(name))))
     };
     let rate = raw.rate.unwrap_or(10.0);

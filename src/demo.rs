@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::DemoArgs;
 use crate::config::{Config, Target};
+use crate::error::{Error, Usage};
+use crate::exit::Exit;
 use crate::kinds::Kind;
 use crate::manifest::Source;
-use crate::pipeline::Error;
-use crate::run::{self, Settings};
+use crate::pipeline::run::{self, Settings};
+use crate::pipeline::Input;
 use crate::send::Backoff;
 
 /// The samples, in the order their references need: tasks first.
@@ -55,7 +57,10 @@ const DEMO_MARKER: &str = ".ferry-demo";
 /// again: only in a folder that is new, empty, or an earlier demo's — never in one that
 /// holds anything else (`--report-dir .ferry` would otherwise replace a real state).
 fn claim_demo_folder(dir: &Path) -> Result<(), Error> {
-    let io = |e: std::io::Error| Error::Other(format!("{}: {e}", dir.display()));
+    let io = |source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
     let ours = dir.join(DEMO_MARKER).exists();
     let empty = match std::fs::read_dir(dir) {
         Ok(mut entries) => entries.next().is_none(),
@@ -63,16 +68,13 @@ fn claim_demo_folder(dir: &Path) -> Result<(), Error> {
         Err(e) => return Err(io(e)),
     };
     if !ours && !empty {
-        return Err(Error::Usage(format!(
-            "ferry demo --report-dir {}: the folder holds files that are not an earlier demo's; give a new folder",
-            dir.display()
-        )));
+        return Err(Usage::DemoFolderTaken(dir.to_path_buf()).into());
     }
     std::fs::create_dir_all(dir).map_err(io)?;
     std::fs::write(dir.join(DEMO_MARKER), "made by ferry demo\n").map_err(io)
 }
 
-pub fn run(args: DemoArgs) -> Result<i32, Error> {
+pub fn run(args: DemoArgs) -> Result<Exit, Error> {
     let dir = args.report_dir.unwrap_or_else(|| {
         crate::pipeline::default_report_dir(&format!(
             "demo-{}",
@@ -82,12 +84,13 @@ pub fn run(args: DemoArgs) -> Result<i32, Error> {
     let config = Config::parse(SAMPLE_CONFIG)?;
     claim_demo_folder(&dir)?;
     let samples_dir = dir.join("samples");
-    std::fs::create_dir_all(&samples_dir)
-        .map_err(|e| Error::Other(format!("{}: {e}", samples_dir.display())))?;
+    std::fs::create_dir_all(&samples_dir).map_err(|source| Error::Io {
+        path: samples_dir.clone(),
+        source,
+    })?;
     for (_, name, text) in SAMPLES {
         let path = samples_dir.join(name);
-        std::fs::write(&path, text)
-            .map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
+        std::fs::write(&path, text).map_err(|source| Error::Io { path, source })?;
     }
     let state_path = dir.join("state.db");
     // A fresh state each time, so the demo shows the same thing every time it runs (the
@@ -103,26 +106,29 @@ pub fn run(args: DemoArgs) -> Result<i32, Error> {
             ..crate::sandbox::Options::default()
         })
         .await
-        .map_err(|e| Error::Other(format!("cannot start the sandbox: {e}")))?;
+        .map_err(Error::SandboxStart)?;
         let url = reqwest::Url::parse(&sandbox.base_url()).expect("the sandbox URL is valid");
         let mut reports = Vec::new();
         for (kind, name, _) in SAMPLES {
-            let settings = Settings {
+            let input = Input {
                 source: Source {
                     path: samples_dir.join(name),
                     format: None,
                     encoding: None,
                     sheet: None,
                 },
-                manifest_name: format!("samples/{name}"),
+                name: format!("samples/{name}"),
                 kind: *kind,
                 event_id: None,
-                target: Target::sandbox(*kind, url.clone()),
-                state_path: state_path.clone(),
-                wait_lock: None,
                 report_dir: Some(dir.join(kind.name())),
                 // A demo run again into the same folder replaces its own reports.
                 overwrite: true,
+            };
+            let settings = Settings {
+                input,
+                target: Target::sandbox(*kind, url.clone()),
+                state_path: state_path.clone(),
+                wait_lock: None,
                 max_failed_rows: None,
                 force: false,
                 retry_unknown: false,
@@ -137,12 +143,11 @@ pub fn run(args: DemoArgs) -> Result<i32, Error> {
     let (reports, stats) = reports?;
     print_table(&dir, &reports, &stats);
     // The samples hold deliberate mistakes: failed rows are the point, not a failure.
-    let worst = reports
+    let stopped = reports
         .iter()
         .map(|r| r.summary.exit_code)
-        .max()
-        .unwrap_or(0);
-    Ok(if worst <= 1 { 0 } else { worst })
+        .find(|exit| !matches!(exit, Exit::Done | Exit::RowsFailed));
+    Ok(stopped.unwrap_or(Exit::Done))
 }
 
 fn print_table(dir: &Path, reports: &[run::RunReport], stats: &serde_json::Value) {

@@ -49,6 +49,8 @@ pub enum LockError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("the lock file {} was deleted or replaced while this run held it, so another run could take the same state; this run stopped: never delete a ferry lock file (the system releases it when its run ends)", .0.display())]
+    Replaced(PathBuf),
 }
 
 fn held_message(state: &Path, holder: Option<&Holder>, waited: &Option<Duration>) -> String {
@@ -167,14 +169,11 @@ impl StateLock {
     /// Fails once the lock file was deleted or replaced: a second run could then take
     /// a lock of its own and send the same rows. (The file is never stale: the kernel
     /// releases the lock when its holder ends, so there is no reason to delete it.)
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), LockError> {
         if same_file(&self.file, &self.path) {
             Ok(())
         } else {
-            Err(format!(
-                "the lock file {} was deleted or replaced while this run held it, so another run could take the same state; this run stopped: never delete a ferry lock file (the system releases it when its run ends)",
-                self.path.display()
-            ))
+            Err(LockError::Replaced(self.path.clone()))
         }
     }
 }
@@ -294,11 +293,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state.db");
         let held = StateLock::acquire(&state, &Holder::me("a"), None).unwrap();
-        assert_eq!(held.check(), Ok(()));
+        assert!(held.check().is_ok());
         std::fs::remove_file(lock_path(&state)).unwrap();
         assert!(held
             .check()
             .unwrap_err()
+            .to_string()
             .contains("was deleted or replaced"));
     }
 

@@ -14,25 +14,21 @@
 use std::path::PathBuf;
 
 use crate::config::Config;
-use crate::kinds::Kind;
-use crate::manifest::{self, Source};
+use crate::error::{Error, Usage};
+use crate::exit::Exit;
+use crate::manifest;
 use crate::outcome::{Outcome, RowOutcome, Stage, Trail};
-use crate::pipeline::{self, Error};
+use crate::pipeline::{self, Input};
 use crate::problem::{Code, Problem};
 use crate::report::{Mode, ProblemTable, Reports, Summary};
 use crate::state::{Entry, State, Status};
 
 /// What `reconcile` needs, its flags already turned into settings.
 pub struct Settings {
-    pub source: Source,
-    pub manifest_name: String,
-    pub kind: Kind,
-    pub event_id: Option<i64>,
+    pub input: Input,
     /// The target whose records are read (the state keeps each target apart).
     pub target: String,
     pub state_path: PathBuf,
-    pub report_dir: Option<PathBuf>,
-    pub overwrite: bool,
 }
 
 /// What `reconcile` found, for the caller to print.
@@ -47,87 +43,35 @@ pub struct ReconcileReport {
 pub fn reconcile(settings: &Settings, config: &Config) -> Result<ReconcileReport, Error> {
     let started = chrono::Utc::now();
     let run_id = pipeline::run_id(started);
-    let dir = settings
-        .report_dir
-        .clone()
-        .unwrap_or_else(|| pipeline::default_report_dir(&run_id));
+    let input = &settings.input;
+    let dir = input.report_dir_or(&run_id);
     if !settings.state_path.exists() {
         // Never created here: a mistyped path would otherwise report every row undone.
-        return Err(Error::Usage(format!(
-            "state database {}: no such file; no run has recorded anything there. Give the \
-             state the runs used with --state (or --config)",
-            settings.state_path.display()
-        )));
+        return Err(Usage::NoState(settings.state_path.clone()).into());
     }
-    let state = State::open(&settings.state_path, &settings.target, settings.kind.name())
-        .map_err(|e| Error::Other(e.to_string()))?;
-    let _claim = crate::report::claim_folder(&dir, &settings.source.path, settings.overwrite)?;
-    let pipeline::Opened {
-        manifest,
-        mut validator,
-        display_path,
-    } = pipeline::open(
-        &settings.source,
-        &settings.manifest_name,
-        settings.kind,
-        config,
-        settings.event_id,
-    )?;
-    pipeline::say_notice(&manifest);
-    let sha = pipeline::manifest_sha256(&settings.source.path)
+    let state = State::open(&settings.state_path, &settings.target, input.kind.name())?;
+    let _claim = crate::report::claim_folder(&dir, &input.source.path, input.overwrite)?;
+    let opened = pipeline::open(input, config)?;
+    pipeline::say_notice(&opened.manifest);
+    let sha = pipeline::manifest_sha256(&input.source.path)
         .join()
         .unwrap_or_default();
     let id = manifest::manifest_id(&sha);
-    let mut reports = Reports::create(&dir, Mode::Run, &manifest.header, id.clone())?;
-    let fed_back = state
-        .has_sources_from(&id)
-        .map_err(|e| Error::Other(e.to_string()))?;
-    let (mut rows_read, mut in_doubt) = (0u64, 0u64);
-    for raw in manifest.rows {
-        let mut raw = raw?;
-        rows_read += 1;
-        let defects = std::mem::take(&mut raw.defects);
-        let checked = validator.check(raw.row, &raw.cells, defects);
-        let own_key = checked.as_ref().ok().map(|v| v.key.clone());
-        let origin = fed_back.then_some((id.as_str(), raw.row));
-        let found = best_entry(&state, own_key.iter().cloned(), origin)?;
-        let outcome = match (found, checked) {
-            (Some((key, entry)), _) => fate(raw.row, key, entry, &settings.target),
-            (None, Ok(valid)) => RowOutcome {
-                row: raw.row,
-                key: valid.key,
-                outcome: never_attempted(&settings.target),
-                trail: Trail::default(),
-            },
-            (None, Err(rejected)) => pipeline::rejected_outcome(raw.row, rejected),
-        };
-        if matches!(
-            outcome.outcome,
-            Outcome::Failed {
-                stage: Stage::Unknown,
-                ..
-            }
-        ) {
-            in_doubt += 1;
-        }
-        reports.write(&outcome, &raw.carried())?;
-    }
+    let header = &opened.manifest.header;
+    let mut reports = Reports::create(&dir, Mode::Run, header, id.clone())?;
+    let (rows_read, in_doubt) = account(settings, &state, opened, &id, &mut reports)?;
     let counts = reports.counts().clone();
     let mut summary = Summary {
         run_id,
         command: "reconcile",
-        kind: settings.kind.name(),
+        kind: input.kind.name(),
         target: Some(settings.target.clone()),
-        manifest: display_path,
+        manifest: input.name.clone(),
         manifest_sha256: sha,
         state: Some(settings.state_path.display().to_string()),
         started_at: started.to_rfc3339(),
         finished_at: chrono::Utc::now().to_rfc3339(),
-        exit_code: if counts.succeeded == counts.total() {
-            0
-        } else {
-            1
-        },
+        exit_code: Exit::finished(counts.total() - counts.succeeded),
         duration_secs: crate::report::seconds_since(started),
         ..Summary::default()
     };
@@ -141,6 +85,52 @@ pub fn reconcile(settings: &Settings, config: &Config) -> Result<ReconcileReport
     })
 }
 
+/// Reports where each row of the manifest stands; returns the rows read and those in
+/// doubt.
+fn account(
+    settings: &Settings,
+    state: &State,
+    opened: pipeline::Opened,
+    id: &str,
+    reports: &mut Reports,
+) -> Result<(u64, u64), Error> {
+    let pipeline::Opened {
+        manifest,
+        mut validator,
+        ..
+    } = opened;
+    let fed_back = state.has_sources_from(id)?;
+    let (mut rows_read, mut in_doubt) = (0u64, 0u64);
+    for raw in manifest.rows {
+        let mut raw = raw?;
+        rows_read += 1;
+        let defects = std::mem::take(&mut raw.defects);
+        let checked = validator.check(raw.row, &raw.cells, defects);
+        let own_key = checked.as_ref().ok().map(|v| v.key.clone());
+        let origin = fed_back.then_some((id, raw.row));
+        let found = best_entry(state, own_key.iter().cloned(), origin)?;
+        let outcome = match (found, checked) {
+            (Some((key, entry)), _) => fate(raw.row, key, entry, &settings.target),
+            (None, Ok(valid)) => RowOutcome {
+                row: raw.row,
+                key: valid.key,
+                outcome: never_attempted(&settings.target),
+                trail: Trail::default(),
+            },
+            (None, Err(rejected)) => pipeline::rejected_outcome(raw.row, rejected),
+        };
+        if let Outcome::Failed {
+            stage: Stage::Unknown,
+            ..
+        } = outcome.outcome
+        {
+            in_doubt += 1;
+        }
+        reports.write(&outcome, &raw.carried())?;
+    }
+    Ok((rows_read, in_doubt))
+}
+
 /// The most telling record among the row's own key and the keys fed back from it.
 /// `origin`: the manifest's id and the row's number, when keys were fed back from it.
 fn best_entry(
@@ -148,10 +138,9 @@ fn best_entry(
     own_key: impl Iterator<Item = String>,
     origin: Option<(&str, u64)>,
 ) -> Result<Option<(String, Entry)>, Error> {
-    let state_err = |e: crate::state::StateError| Error::Other(e.to_string());
     let mut keys: Vec<String> = own_key.collect();
     if let Some((manifest, row)) = origin {
-        for key in state.keys_from(manifest, row).map_err(state_err)? {
+        for key in state.keys_from(manifest, row)? {
             if !keys.contains(&key) {
                 keys.push(key);
             }
@@ -159,7 +148,7 @@ fn best_entry(
     }
     let mut best: Option<(String, Entry)> = None;
     for key in keys {
-        let Some(entry) = state.get(&key).map_err(state_err)? else {
+        let Some(entry) = state.get(&key)? else {
             continue;
         };
         if best
@@ -205,35 +194,19 @@ fn fate(row: u64, key: String, entry: Entry, target: &str) -> RowOutcome {
             )],
             remote_id: entry.remote_id,
         },
-        Status::InFlight => Outcome::Failed {
-            stage: Stage::Unknown,
-            problems: vec![Problem::new(
-                Code::OutcomeUnknown,
-                "",
-                format!(
-                    "in doubt: run {run} marked it in flight at {at} and recorded no answer; \
-                     that run may be sending it now, or it stopped. Once no run is going, \
-                     `ferry run` of the same manifest reports it, and --retry-unknown sends \
-                     it again on purpose"
-                ),
-            )],
-            http_status: None,
-        },
+        Status::InFlight => in_doubt(format!(
+            "in doubt: run {run} marked it in flight at {at} and recorded no answer; \
+             that run may be sending it now, or it stopped. Once no run is going, \
+             `ferry run` of the same manifest reports it, and --retry-unknown sends \
+             it again on purpose"
+        )),
         Status::Unknown => match entry.error {
             Some(failure) if failure.stage == Stage::Unknown => failure.into_outcome(),
-            _ => Outcome::Failed {
-                stage: Stage::Unknown,
-                problems: vec![Problem::new(
-                    Code::OutcomeUnknown,
-                    "",
-                    format!(
-                        "in doubt: run {run} sent it but never learned whether the vendor \
-                         carried it out; check with the vendor, then --retry-unknown sends it \
-                         again on purpose"
-                    ),
-                )],
-                http_status: None,
-            },
+            _ => in_doubt(format!(
+                "in doubt: run {run} sent it but never learned whether the vendor \
+                 carried it out; check with the vendor, then --retry-unknown sends it \
+                 again on purpose"
+            )),
         },
         Status::NotSent => Outcome::Unprocessed {
             problem: Problem::new(
@@ -267,6 +240,14 @@ fn fate(row: u64, key: String, entry: Entry, target: &str) -> RowOutcome {
         key,
         outcome,
         trail,
+    }
+}
+
+fn in_doubt(message: String) -> Outcome {
+    Outcome::Failed {
+        stage: Stage::Unknown,
+        problems: vec![Problem::new(Code::OutcomeUnknown, "", message)],
+        http_status: None,
     }
 }
 

@@ -1477,15 +1477,15 @@ proptest! {
         )
         .unwrap();
         let reports = dir.path().join("reports");
-        let result = ferry::pipeline::validate(
-            &source(&path),
-            "m",
+        let input = ferry::pipeline::Input {
+            source: source(&path),
+            name: "m".into(),
             kind,
-            &config,
-            Some(542818),
-            Some(&reports),
-            false,
-        );
+            event_id: Some(542818),
+            report_dir: Some(reports.clone()),
+            overwrite: false,
+        };
+        let result = ferry::pipeline::validate(&input, &config);
         if let Ok(report) = result {
             let c = &report.summary.counts;
             prop_assert_eq!(c.total, c.succeeded + c.failed_total);

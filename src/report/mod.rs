@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 pub use summary::{requests as summary_requests, seconds_since, Counts, Requests, Summary};
 
+use crate::exit::Exit;
 use crate::manifest::{Carried, OriginManifest};
 use crate::outcome::{Outcome, RowOutcome};
 use crate::problem::{Code, Problem};
@@ -433,10 +434,10 @@ impl Reports {
         });
         if let Err(e) = &xlsx {
             // Nothing is sent by validate: 2; a run that sent ended in a fault: 3.
-            if summary.exit_code != 130 {
+            if summary.exit_code != Exit::Interrupted {
                 summary.exit_code = match self.mode {
-                    Mode::Validate => 2,
-                    Mode::Run => 3,
+                    Mode::Validate => Exit::NothingSent,
+                    Mode::Run => Exit::Aborted,
                 };
             }
             let why = format!("report.xlsx could not be written: {e}");

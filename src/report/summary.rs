@@ -63,7 +63,7 @@ pub struct Summary {
     pub duration_secs: f64,
     pub counts: Counts,
     pub requests: Requests,
-    pub exit_code: i32,
+    pub exit_code: crate::exit::Exit,
     /// Why the run stopped early, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aborted: Option<String>,

@@ -1,42 +1,36 @@
-//! The stages wired in order. `validate` reads, maps, validates and reports; `run`
-//! (in `run.rs`) adds batching, sending and state between validation and reporting.
+//! The stages, wired in the order data flows through them.
+//!
+//! `validate`: read → check (map and validate each row) → report.
+//! `run` (in `run.rs`) goes on after the check:
+//!
+//! ```text
+//! read+check (check.rs, whole file first) → plan (plan.rs: state, task, batch)
+//!   → mark in flight (mark.rs) → send (send.rs) → record (record.rs: state, then report)
+//! ```
+
+pub mod check;
+pub mod mark;
+pub mod plan;
+pub mod progress;
+pub mod record;
+pub mod run;
+pub mod send;
+pub mod settings;
+pub mod stop;
+
+pub use settings::Input;
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, ConfigError};
-use crate::kinds::{Columns, Ctx, Kind, MappingError};
-use crate::manifest::{self, Manifest, ManifestError, Source};
+use crate::config::Config;
+use crate::error::Error;
+use crate::exit::Exit;
+use crate::kinds::{Columns, Ctx};
+use crate::manifest::{self, Manifest};
 use crate::outcome::{Outcome, RowOutcome, Stage, Trail};
 use crate::report::ProblemTable;
-use crate::report::{Mode, ReportError, Reports, Summary};
+use crate::report::{Mode, Reports, Summary};
 use crate::validate::Validator;
-
-/// Anything that stops a command before or outside the per-row flow.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{0}")]
-    Usage(String),
-    #[error("{0}")]
-    Config(#[from] ConfigError),
-    #[error("{0}")]
-    Manifest(#[from] ManifestError),
-    #[error("{path}: {source}")]
-    Mapping { path: String, source: MappingError },
-    #[error("{0}")]
-    Report(#[from] ReportError),
-    /// Another run holds the state: nothing was sent.
-    #[error("{0}")]
-    Locked(#[from] crate::lock::LockError),
-    #[error("{0}")]
-    Other(String),
-}
-
-impl Error {
-    /// Everything here stops the command before a row is sent.
-    pub fn exit_code(&self) -> i32 {
-        2
-    }
-}
 
 /// Says how the manifest was read when a person would not guess it (a ferry report's
 /// `failed` sheet chosen): once per command, by the pass that reads it first.
@@ -54,32 +48,26 @@ pub struct Opened {
 }
 
 /// Opens the manifest and maps its header; the checks that need only the header.
-/// `name` is the manifest as the user named it (`<stdin>` for `-`).
-pub fn open(
-    source: &Source,
-    name: &str,
-    kind: Kind,
-    config: &Config,
-    event_id: Option<i64>,
-) -> Result<Opened, Error> {
-    let display_path = name.to_string();
-    let manifest = manifest::open(source)?;
-    let aliases = config.columns.get(&kind).cloned().unwrap_or_default();
-    let supplied: &[&str] = if event_id.is_some() {
+pub fn open(input: &Input, config: &Config) -> Result<Opened, Error> {
+    let display_path = input.name.clone();
+    let manifest = manifest::open(&input.source)?;
+    let aliases = config.columns.get(&input.kind).cloned().unwrap_or_default();
+    let supplied: &[&str] = if input.event_id.is_some() {
         &["eventId"]
     } else {
         &[]
     };
-    let columns = Columns::map(kind, &manifest.header, &aliases, supplied).map_err(|source| {
-        Error::Mapping {
-            path: display_path.clone(),
-            source,
-        }
-    })?;
+    let columns =
+        Columns::map(input.kind, &manifest.header, &aliases, supplied).map_err(|source| {
+            Error::Mapping {
+                path: display_path.clone(),
+                source,
+            }
+        })?;
     let ctx = Ctx {
         timezone: config.timezone,
         country_code: config.country_code,
-        event_id,
+        event_id: input.event_id,
     };
     Ok(Opened {
         manifest,
@@ -105,22 +93,12 @@ pub struct ValidateReport {
 }
 
 /// `ferry validate`: every row checked, nothing sent.
-pub fn validate(
-    source: &Source,
-    name: &str,
-    kind: Kind,
-    config: &Config,
-    event_id: Option<i64>,
-    report_dir: Option<&Path>,
-    overwrite: bool,
-) -> Result<ValidateReport, Error> {
+pub fn validate(input: &Input, config: &Config) -> Result<ValidateReport, Error> {
     let started = chrono::Utc::now();
     let run_id = run_id(started);
-    let dir = report_dir
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| default_report_dir(&run_id));
-    let _claim = crate::report::claim_folder(&dir, &source.path, overwrite)?;
-    let opened = open(source, name, kind, config, event_id)?;
+    let dir = input.report_dir_or(&run_id);
+    let _claim = crate::report::claim_folder(&dir, &input.source.path, input.overwrite)?;
+    let opened = open(input, config)?;
     let Opened {
         manifest,
         mut validator,
@@ -128,7 +106,9 @@ pub fn validate(
     } = opened;
     say_notice(&manifest);
     // Needed before the first report line: each carries the manifest's id.
-    let sha = manifest_sha256(&source.path).join().unwrap_or_default();
+    let sha = manifest_sha256(&input.source.path)
+        .join()
+        .unwrap_or_default();
     let mut reports = Reports::create(
         &dir,
         Mode::Validate,
@@ -158,13 +138,13 @@ pub fn validate(
     let mut summary = Summary {
         run_id,
         command: "validate",
-        kind: kind.name(),
+        kind: input.kind.name(),
         target: None,
         manifest: display_path,
         manifest_sha256: sha,
         started_at: started.to_rfc3339(),
         finished_at: chrono::Utc::now().to_rfc3339(),
-        exit_code: if failed > 0 { 1 } else { 0 },
+        exit_code: Exit::finished(failed),
         duration_secs: crate::report::seconds_since(started),
         ..Summary::default()
     };
@@ -189,16 +169,6 @@ pub fn rejected_outcome(row: u64, rejected: crate::kinds::Rejected) -> RowOutcom
         },
         trail: Trail::default(),
     }
-}
-
-/// A command-line flag's value checked against its range (`config::limits`); outside it
-/// is a usage error that names the flag and the range.
-pub fn check_flag<T: PartialOrd + std::fmt::Display>(
-    name: &str,
-    value: T,
-    range: std::ops::RangeInclusive<T>,
-) -> Result<(), Error> {
-    crate::config::limits::check(value, range).map_err(|why| Error::Usage(format!("{name}: {why}")))
 }
 
 /// `20261123-121530-a1b2`: sortable, and unique enough for folders made by one person.

@@ -1,0 +1,429 @@
+//! The plan stage: each valid row decided against the state (skip what is done, hold
+//! back what is in doubt), its task resolved, and batched. Runs on the reader thread,
+//! in file order; rows that are not sent go straight to the recorder.
+
+use std::collections::HashMap;
+
+use tokio::sync::mpsc;
+
+use super::progress::Progress;
+use super::record::{settle, Settled, ToRecorderTx};
+use super::settings::Settings;
+use super::stop::Stop;
+use crate::batch::{Batch, BatchRow, Batcher};
+use crate::kinds::{Kind, TaskRef, Valid};
+use crate::manifest::pin::Pin;
+use crate::manifest::{Carried, RawRow};
+use crate::outcome::{Outcome, RowOutcome, Stage, Trail};
+use crate::problem::{Code, Problem};
+use crate::state::{self, Entry, State, StateError, Status};
+use crate::validate::Validator;
+
+/// A batch with the manifest cells of its rows, in the same order, for the reports.
+pub struct Work {
+    pub batch: Batch,
+    pub cells: Vec<Carried>,
+}
+
+/// How rows already in the state are treated (`--force`, `--retry-unknown`).
+#[derive(Clone, Copy, Debug)]
+pub struct Rules {
+    pub force: bool,
+    pub retry_unknown: bool,
+    /// Sending it twice does no harm (a task status set again): never held back.
+    pub idempotent: bool,
+}
+
+/// What the state's record of a key means for this run.
+#[derive(Debug, PartialEq)]
+pub enum Decision {
+    Send {
+        resend: bool,
+    },
+    Skip(Problem),
+    /// Sent before without a known outcome: held back, and recorded unknown.
+    InDoubt(Problem, state::Update),
+}
+
+/// Decides a valid row against what the state knows of its key.
+pub fn decide(key: &str, entry: Option<Entry>, rules: Rules) -> Decision {
+    let Some(e) = entry else {
+        return Decision::Send { resend: false };
+    };
+    match e.status {
+        Status::Succeeded if !rules.force => Decision::Skip(Problem::new(
+            Code::AlreadySucceeded,
+            "",
+            format!(
+                "already succeeded in run {}{}; --force sends it again",
+                e.run_id,
+                e.remote_id
+                    .as_deref()
+                    .map(|id| format!(" (remote id {id})"))
+                    .unwrap_or_default()
+            ),
+        )),
+        Status::InFlight | Status::Unknown if !rules.idempotent && !rules.retry_unknown => {
+            let problem = Problem::new(
+                Code::OutcomeUnknown,
+                "",
+                format!(
+                    "run {} sent this row but never learned whether the vendor carried it out; check the vendor, then rerun with --retry-unknown to send it again on purpose",
+                    e.run_id
+                ),
+            );
+            let update = state::Update::new(key.to_string(), Status::Unknown, None, e.request_ids);
+            Decision::InDoubt(problem, update)
+        }
+        Status::InFlight | Status::Unknown if !rules.idempotent => Decision::Send { resend: true },
+        _ => Decision::Send { resend: false },
+    }
+}
+
+/// The arctos task a row refers to: `task_num` as given, or the one recorded for its
+/// `out_task_num`. `Ok(Err(problem))` when none is recorded.
+pub fn resolve_task(
+    state: &State,
+    task: Option<&TaskRef>,
+    target: &str,
+) -> Result<Result<Option<String>, Problem>, StateError> {
+    Ok(match task {
+        Some(TaskRef::OutTaskNum(out)) => match state.task_num(out)? {
+            Some(t) => Ok(Some(t)),
+            None => Err(Problem::new(
+                Code::UnknownTask,
+                "out_task_num",
+                format!(
+                    "no task_num is recorded for out_task_num {out:?} on target {target}: run the appointments manifest first with the same --target and --state, or give task_num"
+                ),
+            )),
+        },
+        Some(TaskRef::TaskNum(t)) => Ok(Some(t.clone())),
+        None => Ok(None),
+    })
+}
+
+/// What the reader shares with the rest of the run.
+pub struct Planner<'a> {
+    pub settings: &'a Settings,
+    pub stop: &'a Stop,
+    pub progress: &'a Progress,
+    pub pin: &'a Pin,
+    pub to_recorder: &'a ToRecorderTx,
+    pub state: State,
+    pub work: mpsc::Sender<Work>,
+}
+
+/// The reader's running state: rows waiting in open batches keep their cells here.
+struct Open {
+    batcher: Batcher,
+    cells: HashMap<u64, Carried>,
+    /// Never guess without the state: the rows after a state fault are not sent.
+    state_failed: bool,
+}
+
+impl Planner<'_> {
+    /// Validation, state checks, task references and batching, in file order. Returns
+    /// the rows read. A fault (the manifest changing or becoming unreadable, the state
+    /// failing) stops the run; the rows after it are reported unprocessed.
+    pub fn plan_all(
+        &self,
+        rows: impl Iterator<Item = Result<RawRow, crate::manifest::ManifestError>>,
+        mut validator: Validator,
+    ) -> u64 {
+        let settings = self.settings;
+        let mut open = Open {
+            batcher: Batcher::new(settings.input.kind, settings.target.batch_size),
+            cells: HashMap::new(),
+            state_failed: false,
+        };
+        let mut rows_read = 0u64;
+        for raw in rows {
+            let Some(mut raw) = self.still_readable(raw, rows_read) else {
+                break;
+            };
+            rows_read += 1;
+            let defects = std::mem::take(&mut raw.defects);
+            match validator.check(raw.row, &raw.cells, defects) {
+                Ok(valid) => self.plan_row(raw, valid, &mut open),
+                Err(rejected) => {
+                    let key = rejected.key.unwrap_or_default();
+                    let failed = failed(raw.row, key, Stage::Validation, rejected.problems);
+                    self.fail_early(failed, raw.carried(), None);
+                }
+            }
+        }
+        let last = open.batcher.finish();
+        self.dispatch(last, &mut open.cells);
+        rows_read
+    }
+
+    /// The next row, unless the file can no longer be trusted: the first pass read it
+    /// whole, so an error now means it changed or cannot be read any more.
+    fn still_readable(
+        &self,
+        raw: Result<RawRow, crate::manifest::ManifestError>,
+        rows_read: u64,
+    ) -> Option<RawRow> {
+        let raw = match raw {
+            Ok(raw) => raw,
+            Err(e) => {
+                self.stop
+                    .abort(format!("the manifest cannot be read any more: {e}"));
+                return None;
+            }
+        };
+        // The file must still be the one the first pass validated. Replaced or deleted
+        // under its name, the open file still holds it: the rest is read and reported
+        // unprocessed. Written to in place, a row may be torn: reading stops there.
+        if let Err(changed) = self.pin.check() {
+            if !changed.still_readable() {
+                self.stop.abort(format!(
+                    "{changed}; the reports hold the {rows_read} rows read before it changed"
+                ));
+                return None;
+            }
+            self.stop.abort(changed.to_string());
+        }
+        Some(raw)
+    }
+
+    /// A valid row: skipped, held back, failed, or batched to be sent.
+    fn plan_row(&self, raw: RawRow, valid: Valid, open: &mut Open) {
+        let row = raw.row;
+        let settled = |outcome| RowOutcome {
+            row,
+            key: valid.key.clone(),
+            outcome,
+            trail: Trail::default(),
+        };
+        let planned = if open.state_failed {
+            Err(None)
+        } else {
+            self.plan(&valid).map_err(Some)
+        };
+        let (task_num, resend) = match planned {
+            Ok(Plan::Send { task_num, resend }) => (task_num, resend),
+            Ok(Plan::Skip(problem)) => {
+                let skipped = settled(Outcome::Skipped { problem });
+                return self.settle_one(skipped, raw.carried(), None);
+            }
+            Ok(Plan::Fail(stage, problem, update)) => {
+                let failed = failed(row, valid.key.clone(), stage, vec![problem]);
+                return self.fail_early(failed, raw.carried(), update);
+            }
+            Err(fault) => {
+                if let Some(e) = fault {
+                    self.stop.abort(e.to_string());
+                    open.state_failed = true;
+                }
+                let unprocessed = settled(self.stop.unprocessed());
+                return self.settle_one(unprocessed, raw.carried(), None);
+            }
+        };
+        open.cells.insert(row, raw.carried());
+        let ready = open.batcher.push(BatchRow {
+            row,
+            key: valid.key,
+            item: valid.item,
+            warnings: valid.warnings,
+            task_num,
+            resend,
+        });
+        self.dispatch(ready, &mut open.cells);
+    }
+
+    /// Decides a valid row against the state and resolves its task.
+    fn plan(&self, valid: &Valid) -> Result<Plan, StateError> {
+        let settings = self.settings;
+        let rules = Rules {
+            force: settings.force,
+            retry_unknown: settings.retry_unknown,
+            idempotent: settings.input.kind == Kind::TaskStatus,
+        };
+        let resend = match decide(&valid.key, self.state.get(&valid.key)?, rules) {
+            Decision::Send { resend } => resend,
+            Decision::Skip(problem) => return Ok(Plan::Skip(problem)),
+            Decision::InDoubt(problem, update) => {
+                return Ok(Plan::Fail(Stage::Unknown, problem, Some(update)))
+            }
+        };
+        let task = valid.item.task_ref();
+        Ok(
+            match resolve_task(&self.state, task, &settings.target.name)? {
+                Ok(task_num) => Plan::Send { task_num, resend },
+                Err(problem) => Plan::Fail(Stage::Dependency, problem, None),
+            },
+        )
+    }
+
+    /// Ready batches to the senders, with their rows' cells; after a stop, straight to
+    /// the reports as unprocessed.
+    fn dispatch(&self, batches: Vec<Batch>, pending: &mut HashMap<u64, Carried>) {
+        for batch in batches {
+            let cells = batch
+                .rows
+                .iter()
+                .map(|r| pending.remove(&r.row).unwrap_or_default())
+                .collect();
+            let work = Work { batch, cells };
+            if self.stop.stopped() {
+                unprocessed(self.stop, work, self.to_recorder);
+                continue;
+            }
+            if let Err(mpsc::error::SendError(work)) = self.work.blocking_send(work) {
+                unprocessed(self.stop, work, self.to_recorder);
+            }
+        }
+    }
+
+    /// A row that fails before any request: counted toward --max-failed-rows.
+    fn fail_early(&self, outcome: RowOutcome, cells: Carried, update: Option<state::Update>) {
+        self.progress
+            .add_failed(1, self.stop, self.settings.max_failed_rows);
+        self.settle_one(outcome, cells, update);
+    }
+
+    fn settle_one(&self, outcome: RowOutcome, cells: Carried, update: Option<state::Update>) {
+        let settled = Settled {
+            outcome,
+            cells,
+            update,
+        };
+        settle(self.to_recorder, vec![settled]);
+    }
+}
+
+/// What to do with a valid row, given what the state knows.
+enum Plan {
+    Send {
+        task_num: Option<String>,
+        resend: bool,
+    },
+    Skip(Problem),
+    Fail(Stage, Problem, Option<state::Update>),
+}
+
+fn failed(row: u64, key: String, stage: Stage, problems: Vec<Problem>) -> RowOutcome {
+    RowOutcome {
+        row,
+        key,
+        outcome: Outcome::Failed {
+            stage,
+            problems,
+            http_status: None,
+        },
+        trail: Trail::default(),
+    }
+}
+
+/// Every row of a batch that will not be sent, reported unprocessed.
+pub fn unprocessed(stop: &Stop, work: Work, to: &ToRecorderTx) {
+    let outcome = stop.unprocessed();
+    let rows = work
+        .batch
+        .rows
+        .into_iter()
+        .zip(work.cells)
+        .map(|(r, cells)| Settled {
+            outcome: RowOutcome {
+                row: r.row,
+                key: r.key,
+                outcome: outcome.clone(),
+                trail: Trail::default(),
+            },
+            cells,
+            update: None,
+        })
+        .collect();
+    settle(to, rows);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(status: Status) -> Entry {
+        Entry {
+            status,
+            remote_id: Some("R1".into()),
+            request_ids: "q1".into(),
+            run_id: "run-a".into(),
+            updated_at: "2026-11-30T00:00:00Z".into(),
+            error: None,
+        }
+    }
+
+    const PLAIN: Rules = Rules {
+        force: false,
+        retry_unknown: false,
+        idempotent: false,
+    };
+
+    /// What `decide` makes of each record of the state, under each rule.
+    #[test]
+    fn each_record_of_the_state_decides_the_row() {
+        let force = Rules {
+            force: true,
+            ..PLAIN
+        };
+        let retry = Rules {
+            retry_unknown: true,
+            ..PLAIN
+        };
+        let idempotent = Rules {
+            idempotent: true,
+            ..PLAIN
+        };
+        let cases: &[(Option<Status>, Rules, &str)] = &[
+            (None, PLAIN, "send"),
+            (Some(Status::Succeeded), PLAIN, "skip"),
+            (Some(Status::Succeeded), force, "send"),
+            (Some(Status::Failed), PLAIN, "send"),
+            (Some(Status::NotSent), PLAIN, "send"),
+            (Some(Status::InFlight), PLAIN, "in doubt"),
+            (Some(Status::Unknown), PLAIN, "in doubt"),
+            (Some(Status::InFlight), retry, "resend"),
+            (Some(Status::Unknown), retry, "resend"),
+            (Some(Status::Unknown), force, "in doubt"),
+            (Some(Status::Unknown), idempotent, "send"),
+            (Some(Status::Succeeded), idempotent, "skip"),
+        ];
+        for (status, rules, want) in cases {
+            let decision = decide("k1", status.clone().map(entry), *rules);
+            let got = match decision {
+                Decision::Send { resend: false } => "send",
+                Decision::Send { resend: true } => "resend",
+                Decision::Skip(_) => "skip",
+                Decision::InDoubt(..) => "in doubt",
+            };
+            assert_eq!(got, *want, "{status:?} under {rules:?}");
+        }
+    }
+
+    #[test]
+    fn a_skip_names_the_run_and_the_remote_id() {
+        let Decision::Skip(problem) = decide("k1", Some(entry(Status::Succeeded)), PLAIN) else {
+            panic!("a success is skipped");
+        };
+        assert_eq!(problem.code, Code::AlreadySucceeded);
+        assert_eq!(
+            problem.message,
+            "already succeeded in run run-a (remote id R1); --force sends it again"
+        );
+    }
+
+    #[test]
+    fn a_row_in_doubt_is_recorded_unknown_with_its_request_ids() {
+        let Decision::InDoubt(problem, update) = decide("k1", Some(entry(Status::InFlight)), PLAIN)
+        else {
+            panic!("a row in flight is held back");
+        };
+        assert_eq!(problem.code, Code::OutcomeUnknown);
+        assert!(problem.message.starts_with("run run-a sent this row"));
+        assert_eq!(
+            update,
+            state::Update::new("k1".into(), Status::Unknown, None, "q1".into())
+        );
+    }
+}

@@ -1,0 +1,117 @@
+//! Why and how a run stops early: an abort (exit 3), or SIGINT/SIGTERM (exit 130).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use crate::exit::Exit;
+use crate::outcome::Outcome;
+use crate::problem::{Code, Problem};
+
+/// Why the run stopped early, if it did.
+#[derive(Default)]
+pub struct Stop {
+    pub aborted: AtomicBool,
+    pub interrupted: AtomicBool,
+    reason: std::sync::Mutex<Option<String>>,
+    /// Shared with the sender: once set, no new attempt leaves.
+    pub halt: Arc<AtomicBool>,
+    /// A second interrupt: the workers are stopped where they are.
+    pub hurried: AtomicBool,
+}
+
+impl Stop {
+    pub fn abort(&self, reason: String) {
+        let mut r = self.reason.lock().unwrap_or_else(|p| p.into_inner());
+        if r.is_none() {
+            *r = Some(reason);
+        }
+        self.aborted.store(true, Ordering::SeqCst);
+        self.halt.store(true, Ordering::SeqCst);
+    }
+
+    pub fn interrupt(&self) {
+        let mut r = self.reason.lock().unwrap_or_else(|p| p.into_inner());
+        if r.is_none() {
+            *r = Some("interrupted (SIGINT/SIGTERM)".into());
+        }
+        self.interrupted.store(true, Ordering::SeqCst);
+        self.halt.store(true, Ordering::SeqCst);
+    }
+
+    pub fn stopped(&self) -> bool {
+        self.aborted.load(Ordering::SeqCst) || self.interrupted.load(Ordering::SeqCst)
+    }
+
+    /// How the run ends, given the rows that failed.
+    pub fn exit(&self, failed_rows: u64) -> Exit {
+        if self.interrupted.load(Ordering::SeqCst) {
+            Exit::Interrupted
+        } else if self.aborted.load(Ordering::SeqCst) {
+            Exit::Aborted
+        } else {
+            Exit::finished(failed_rows)
+        }
+    }
+
+    pub fn reason(&self) -> Option<String> {
+        self.reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn unprocessed(&self) -> Outcome {
+        let why = self.reason().unwrap_or_else(|| "the run stopped".into());
+        Outcome::Unprocessed {
+            problem: Problem::new(
+                Code::NotAttempted,
+                "",
+                format!(
+                    "not attempted: {why}; fix the cause and run again (done rows are skipped)"
+                ),
+            ),
+        }
+    }
+}
+
+/// SIGINT/SIGTERM at any stage. Before anything can be sent there is nothing to finish:
+/// exit 130 at once. While sending, the first signal lets requests in flight finish and
+/// the reports be written; a second stops at once (safe: every row sent is marked in
+/// flight in the state, so the next run reports it unknown instead of sending it again).
+pub async fn watch_signals(stop: Arc<Stop>, sending: Arc<AtomicBool>, hurry: oneshot::Sender<()>) {
+    shutdown_signal().await;
+    if !sending.load(Ordering::SeqCst) {
+        tracing::warn!("interrupted before anything was sent");
+        std::process::exit(130);
+    }
+    tracing::warn!("interrupted: finishing requests in flight, then writing the reports (interrupt again to stop at once)");
+    stop.interrupt();
+    shutdown_signal().await;
+    tracing::warn!("stopping at once: requests in flight are reported in doubt (interrupt a third time to exit without reports)");
+    stop.hurried.store(true, Ordering::SeqCst);
+    let _ = hurry.send(());
+    shutdown_signal().await;
+    std::process::exit(130);
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
