@@ -26,7 +26,7 @@ pub const ENCODINGS: [&str; 7] = [
 ];
 
 /// The settings `validate` runs with: a time zone and a country code, as a real config
-/// gives (the proptest in tests/manifest.rs uses the same).
+/// gives (the proptest in tests/it/manifest.rs uses the same).
 static CONFIG: LazyLock<Config> = LazyLock::new(|| {
     Config::parse("[defaults]\ntimezone = \"Asia/Taipei\"\ncountry_code = \"886\"")
         .expect("the fuzz config parses")

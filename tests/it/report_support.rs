@@ -1,4 +1,4 @@
-//! Report CSVs read back: shared by the test binaries that run `ferry` and read its
+//! Report CSVs read back: shared by the suites that run `ferry` and read its
 //! report folders.
 
 /// `text` (a report CSV, BOM removed) without its origin columns, which must follow

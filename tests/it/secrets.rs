@@ -11,20 +11,17 @@
 //! redirects); there every 8-character run of every form of every secret is searched
 //! for. And property tests of the scrubber itself.
 
-#[path = "common/vendors_support.rs"]
-mod vendors_support;
-
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::vendors_support::*;
 use base64::Engine;
 use calamine::Reader;
 use ferry::config::{Config, Secret, Target};
 use ferry::kinds::Kind;
 use serde_json::{json, Value};
-use vendors_support::*;
 
 const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
 

@@ -1,5 +1,5 @@
-//! Shared helpers for the end-to-end tests of `ferry run` (`tests/run.rs`,
-//! `tests/crash.rs`): a `ferry sandbox` child process with fault flags, a fresh working
+//! Shared helpers for the end-to-end tests of `ferry run` (`tests/it/run.rs`,
+//! `tests/it/crash.rs`): a `ferry sandbox` child process with fault flags, a fresh working
 //! directory with a `ferry.toml` that points at it, the real binary run there, and the
 //! report folder read back with request ids and task numbers normalised, so that whole
 //! report files can be compared.

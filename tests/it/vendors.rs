@@ -6,11 +6,9 @@
 //! failures (nothing listening, a timeout, a connection dropped after the request was
 //! carried out) are checked against the "never create twice" rule.
 
-#[path = "common/vendors_support.rs"]
-mod vendors_support;
-
 use std::time::{Duration, Instant};
 
+use crate::vendors_support::*;
 use ferry::batch::Batch;
 use ferry::config::Target;
 use ferry::kinds::{Ctx, Kind};
@@ -18,7 +16,6 @@ use ferry::outcome::{Outcome, Stage, Trail};
 use ferry::problem::{Code, Problem};
 use ferry::send::{Abort, Sender, Sent};
 use serde_json::{json, Value};
-use vendors_support::*;
 
 // ---------------------------------------------------------------------------------
 // Fixtures
@@ -2430,7 +2427,7 @@ async fn a_redirect_during_the_arctos_login_is_reported_as_a_wrong_base_url() {
 
 // ---------------------------------------------------------------------------------
 // Secrets quoted back by the vendor, through Sender (the binary-level checks are in
-// tests/secrets.rs)
+// tests/it/secrets.rs)
 // ---------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,12 +2,8 @@
 //! child process (or httpmock where the sandbox cannot play the part), checking exit
 //! codes, whole report files and the sandbox's own counts (SPEC §1, §4, §5, §6, §7).
 
-#[path = "common/run_support.rs"]
-mod run_support;
-#[path = "common/xlsx_support.rs"]
-mod xlsx_support;
-
-use run_support::*;
+use crate::run_support::*;
+use crate::xlsx_support;
 
 fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|c| c.to_string()).collect()

@@ -4,15 +4,13 @@
 //! spreadsheet-safety rules, and the manifests a person should get a clear message for
 //! (never a panic).
 
+use crate::report_support;
+use crate::xlsx_support;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-#[path = "common/report_support.rs"]
-mod report_support;
-use report_support::parse_csv;
-#[path = "common/xlsx_support.rs"]
-mod xlsx_support;
+use crate::report_support::parse_csv;
 use serde_json::Value;
 use tempfile::TempDir;
 

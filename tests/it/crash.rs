@@ -3,17 +3,14 @@
 //! No row may be lost, none created twice, and every deliberate resend must be one the
 //! vendor already had.
 
-#[path = "common/run_support.rs"]
-mod run_support;
-
 use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::run_support::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use run_support::*;
 
 const ROWS: usize = 2_000;
 const KILLS: usize = 5;

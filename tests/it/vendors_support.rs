@@ -1,5 +1,5 @@
-//! Shared helpers for the wire-level vendor tests (`tests/vendors.rs`) and the secret
-//! hygiene tests (`tests/secrets.rs`): targets built from a real `ferry.toml` text,
+//! Shared helpers for the wire-level vendor tests (`tests/it/vendors.rs`) and the secret
+//! hygiene tests (`tests/it/secrets.rs`): targets built from a real `ferry.toml` text,
 //! batches built by validating manifest rows, and an httpmock server whose mocks match
 //! the exact path, headers and JSON body, answer from a script (one reply per attempt)
 //! and record every request they see, so request ids can be compared attempt by attempt.

@@ -1086,7 +1086,7 @@ proptest! {
 /// Where ferry and the reference part on purpose; each is explained in the README's
 /// "Phone numbers" section. The test fails on any other disagreement, and on any of these
 /// that stops happening, so the list stays true.
-const KNOWN_DISAGREEMENTS: &str = include_str!("data/phone_oracle_disagreements.tsv");
+const KNOWN_DISAGREEMENTS: &str = include_str!("../data/phone_oracle_disagreements.tsv");
 
 /// `tests/data/phone_oracle.tsv.gz` holds 100,000+ numbers of 32 calling codes, each in up
 /// to six spellings, with the verdict of Python's `phonenumbers` (the same metadata

@@ -1,7 +1,7 @@
 //! `report.xlsx` read back the way a person meets it: its cells through calamine, and
 //! what calamine does not expose (the sheet that opens, the frozen header, the
-//! autofilter, the column widths) from the sheet XML in the zip. Shared by the test
-//! binaries that check a report workbook.
+//! autofilter, the column widths) from the sheet XML in the zip. Shared by the suites
+//! that check a report workbook.
 #![allow(dead_code)]
 
 use std::io::Read;

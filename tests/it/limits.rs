@@ -3,15 +3,13 @@
 //! and runs the real binary on it, asserting the exit code and the reports (or the
 //! message) exactly.
 
+use crate::report_support;
+use crate::xlsx_support;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-#[path = "common/report_support.rs"]
-mod report_support;
-use report_support::parse_csv;
-#[path = "common/xlsx_support.rs"]
-mod xlsx_support;
+use crate::report_support::parse_csv;
 use serde_json::Value;
 use tempfile::TempDir;
 

@@ -4,7 +4,7 @@
 //! keys and duplicates, header matching, and a property test that no cell content makes
 //! validation panic.
 //!
-//! Phone rules have their own tests (`tests/phone.rs`); here phones appear only as far as
+//! Phone rules have their own tests (`tests/it/phone.rs`); here phones appear only as far as
 //! a kind needs them (which column, which country code, what is sent).
 
 use std::collections::HashMap;
