@@ -14,13 +14,13 @@ use crate::pipeline::{self, Input};
 use crate::send::Backoff;
 
 /// Runs the command and returns the process exit code.
-pub fn run(cli: Cli) -> i32 {
+pub fn execute(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Validate(args) => validate(args),
         Command::Run(args) => run_command(args),
         Command::Reconcile(args) => reconcile(args),
         Command::Sandbox(args) => sandbox(args),
-        Command::Demo(args) => crate::demo::run(args),
+        Command::Demo(args) => crate::demo::demo(args),
     };
     match result {
         Ok(exit) => exit.code(),

@@ -74,7 +74,7 @@ fn claim_demo_folder(dir: &Path) -> Result<(), Error> {
     std::fs::write(dir.join(DEMO_MARKER), "made by ferry demo\n").map_err(io)
 }
 
-pub fn run(args: DemoArgs) -> Result<Exit, Error> {
+pub fn demo(args: DemoArgs) -> Result<Exit, Error> {
     let dir = args.report_dir.unwrap_or_else(|| {
         crate::pipeline::default_report_dir(&format!(
             "demo-{}",

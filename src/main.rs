@@ -33,7 +33,7 @@ fn main() {
             eprintln!("{line}");
         }));
     }
-    std::process::exit(ferry::commands::run(cli));
+    std::process::exit(ferry::commands::execute(cli));
 }
 
 /// `--log-format json` among the arguments, for errors found before they are parsed.

@@ -65,7 +65,7 @@ impl Recorder<'_> {
     /// written (or its file is gone) no more in-flight marks are granted, so nothing
     /// more is sent, while the outcomes of what was sent are still reported; once the
     /// report folder cannot be written, the state still records every outcome.
-    pub fn run(mut self, rx: Receiver<ToRecorder>) -> Reports {
+    pub fn record_all(mut self, rx: Receiver<ToRecorder>) -> Reports {
         let mut last_flush = Instant::now();
         let (mut state_ok, mut reports_ok) = (true, true);
         while let Ok(first) = rx.recv() {

@@ -297,7 +297,7 @@ fn spawn_recorder(
             state,
             reports,
         };
-        recorder.run(rx)
+        recorder.record_all(rx)
     })
 }
 
