@@ -4,12 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, ConfigError};
-use crate::kinds::{Columns, Ctx, Kind, MappingError};
+use crate::kinds::{Columns, Ctx, Kind, MappingError, Validator};
 use crate::manifest::{self, Manifest, ManifestError, Source};
 use crate::outcome::{Outcome, RowOutcome, Stage, Trail};
 use crate::report::ProblemTable;
 use crate::report::{Mode, ReportError, Reports, Summary};
-use crate::validate::Validator;
 
 /// Anything that stops a command before or outside the per-row flow.
 #[derive(Debug, thiserror::Error)]

@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use ferry::config::Config;
 use ferry::kinds::{
     flag_for_column, Columns, Ctx, Item, Kind, MappingError, Record, Rejected, TaskRef, Valid,
+    Validator,
 };
 use ferry::problem::Problem;
-use ferry::validate::Validator;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 

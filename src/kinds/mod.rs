@@ -16,9 +16,11 @@ use crate::validate::Checker;
 mod agent_settings;
 mod appointments;
 mod calls;
+mod keys;
 mod moderators;
 mod publishers;
 mod task_status;
+mod validator;
 
 pub use agent_settings::AgentSetting;
 pub use appointments::Appointment;
@@ -26,6 +28,7 @@ pub use calls::{key_from_v0 as call_key_from_v0, number_key, Call, CallEntry};
 pub use moderators::Moderator;
 pub use publishers::{Customer, Publisher};
 pub use task_status::TaskStatusUpdate;
+pub use validator::Validator;
 
 /// What a manifest holds; decides the fields, the rules and the endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum, Serialize)]

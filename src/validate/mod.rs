@@ -2,7 +2,6 @@
 //! Each rule lives here once; the kinds only say which rule applies to which field.
 //! Nothing here does I/O.
 
-pub mod keys;
 pub mod phone;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone};
@@ -353,99 +352,4 @@ pub fn split_list(raw: &str) -> Result<Vec<String>, String> {
             .map(str::to_string)
             .collect(),
     )
-}
-
-/// The validate stage for a whole manifest: each row's own rules, its reading defects,
-/// and keys repeated across rows.
-pub struct Validator {
-    columns: crate::kinds::Columns,
-    ctx: crate::kinds::Ctx,
-    keys: Keys,
-}
-
-/// How repeated keys are found.
-enum Keys {
-    /// Every key remembered as rows go by; repeats noted (later row → first row).
-    Track {
-        seen: keys::KeySet,
-        repeats: std::collections::HashMap<u64, u64>,
-    },
-    /// A second reading of a manifest whose repeats an earlier pass already found:
-    /// no key table is needed, which keeps `run`'s sending pass small.
-    Known(std::collections::HashMap<u64, u64>),
-}
-
-impl Validator {
-    pub fn new(columns: crate::kinds::Columns, ctx: crate::kinds::Ctx) -> Self {
-        Validator {
-            columns,
-            ctx,
-            keys: Keys::Track {
-                seen: keys::KeySet::default(),
-                repeats: Default::default(),
-            },
-        }
-    }
-
-    /// The rows found repeating an earlier row's key so far (later row → first row).
-    pub fn into_repeats(self) -> std::collections::HashMap<u64, u64> {
-        match self.keys {
-            Keys::Track { repeats, .. } | Keys::Known(repeats) => repeats,
-        }
-    }
-
-    /// This validator, for a manifest whose repeated keys are already known.
-    pub fn with_known_repeats(mut self, repeats: std::collections::HashMap<u64, u64>) -> Self {
-        self.keys = Keys::Known(repeats);
-        self
-    }
-
-    /// Every problem of the row, or the item to send. Duplicates are reported on the
-    /// later rows; the first row with a key keeps it.
-    pub fn check(
-        &mut self,
-        row: u64,
-        cells: &[String],
-        defects: Vec<Problem>,
-    ) -> Result<crate::kinds::Valid, crate::kinds::Rejected> {
-        let record = Record {
-            cells,
-            columns: &self.columns,
-        };
-        let result = self.columns.kind().validate(&record, &self.ctx);
-        let key = match &result {
-            Ok(valid) => Some(valid.key.as_str()),
-            Err(rejected) => rejected.key.as_deref(),
-        };
-        let earlier = match &mut self.keys {
-            Keys::Track { seen, repeats } => {
-                let earlier = key.and_then(|k| seen.insert(k, row));
-                if let Some(first) = earlier {
-                    repeats.insert(row, first);
-                }
-                earlier
-            }
-            Keys::Known(repeats) => repeats.get(&row).copied(),
-        };
-        if defects.is_empty() && earlier.is_none() {
-            return result;
-        }
-        let (key, mut problems) = match result {
-            Ok(valid) => (Some(valid.key), Vec::new()),
-            Err(rejected) => (rejected.key, rejected.problems),
-        };
-        if let Some(first) = earlier {
-            problems.push(Problem::new(
-                Code::DuplicateKey,
-                "",
-                format!(
-                    "the same record key {:?} is already on row {first}; each record may appear once: remove or merge one of them",
-                    key.as_deref().unwrap_or_default()
-                ),
-            ));
-        }
-        let mut all = defects;
-        all.extend(problems);
-        Err(crate::kinds::Rejected { key, problems: all })
-    }
 }
