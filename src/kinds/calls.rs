@@ -8,30 +8,22 @@ use crate::problem::Code;
 use crate::validate::phone::{self, Expect};
 use crate::validate::{Checker, Need};
 
-pub const FIELDS: &[&str] = &[
-    "eventId",
-    "beforeMinutes",
-    "name",
-    "company",
-    "countryCode",
-    "mobile",
-    "areaCode",
-    "phone",
-];
-const EVENT_ID: usize = 0;
-const BEFORE_MINUTES: usize = 1;
-const NAME: usize = 2;
-const COMPANY: usize = 3;
-const COUNTRY_CODE: usize = 4;
-const MOBILE: usize = 5;
-const AREA_CODE: usize = 6;
-const PHONE: usize = 7;
+fields! {
+    EventId = "eventId",
+    BeforeMinutes = "beforeMinutes",
+    Name = "name",
+    Company = "company",
+    CountryCode = "countryCode",
+    Mobile = "mobile",
+    AreaCode = "areaCode",
+    Phone = "phone",
+}
 
-pub const REQUIRED_COLUMNS: &[&[&str]] = &[
-    &["eventId"],
-    &["name"],
-    &["countryCode"],
-    &["mobile", "phone"],
+pub const REQUIRED_COLUMNS: &[&[Field]] = &[
+    &[Field::EventId],
+    &[Field::Name],
+    &[Field::CountryCode],
+    &[Field::Mobile, Field::Phone],
 ];
 
 /// The vendor's default when `beforeMinutes` is not given.
@@ -102,14 +94,14 @@ pub fn key_from_v0(old: &str) -> Option<String> {
     Some(format!("{event}|{e164}"))
 }
 
-pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<Item>) {
-    let event_id = match c.cell(EVENT_ID) {
-        Some(_) => c.integer(EVENT_ID, Need::Required, Some((1, i64::MAX))),
+pub(super) fn validate(c: &mut Checker<Field>, ctx: &Ctx) -> (Option<String>, Option<Item>) {
+    let event_id = match c.cell(Field::EventId) {
+        Some(_) => c.integer(Field::EventId, Need::Required, Some((1, i64::MAX))),
         None if ctx.event_id.is_some() => ctx.event_id,
         None => {
-            let name = c.name(EVENT_ID);
+            let name = c.name(Field::EventId);
             c.problem(
-                EVENT_ID,
+                Field::EventId,
                 Code::Required,
                 format!(
                     "{name} is required: fill the column or pass --event-id for the whole file"
@@ -119,46 +111,54 @@ pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<It
         }
     };
     let before_minutes = c
-        .integer(BEFORE_MINUTES, Need::Optional, Some((0, 60)))
+        .integer(Field::BeforeMinutes, Need::Optional, Some((0, 60)))
         .or(c
-            .cell(BEFORE_MINUTES)
+            .cell(Field::BeforeMinutes)
             .is_none()
             .then_some(DEFAULT_BEFORE_MINUTES));
-    let name = c.text(NAME, Need::Required);
-    let company = c.text(COMPANY, Need::Optional);
-    let cc = match c.cell(COUNTRY_CODE) {
-        Some(raw) => phone::country_code(raw, c.name(COUNTRY_CODE))
+    let name = c.text(Field::Name, Need::Required);
+    let company = c.text(Field::Company, Need::Optional);
+    let cc = match c.cell(Field::CountryCode) {
+        Some(raw) => phone::country_code(raw, c.name(Field::CountryCode))
             .map_err(|p| c.push_problems([p]))
             .ok(),
         None => {
-            c.required(COUNTRY_CODE);
+            c.required(Field::CountryCode);
             None
         }
     };
 
     let (mut mobile, mut area_code, mut local, mut e164) = (None, None, None, None);
-    match (c.cell(MOBILE), c.cell(PHONE)) {
+    match (c.cell(Field::Mobile), c.cell(Field::Phone)) {
         (Some(_), Some(_)) => {
-            let (mobile, phone, area) = (c.name(MOBILE), c.name(PHONE), c.name(AREA_CODE));
+            let (mobile, phone, area) = (
+                c.name(Field::Mobile),
+                c.name(Field::Phone),
+                c.name(Field::AreaCode),
+            );
             c.problem(
-                PHONE,
+                Field::Phone,
                 Code::ChannelConflict,
                 format!("give either a mobile ({mobile}) or a landline ({phone} with {area}), not both: the vendor calls one number per row"),
             )
         }
         (None, None) => {
-            let (mobile, phone, area) = (c.name(MOBILE), c.name(PHONE), c.name(AREA_CODE));
+            let (mobile, phone, area) = (
+                c.name(Field::Mobile),
+                c.name(Field::Phone),
+                c.name(Field::AreaCode),
+            );
             c.problem(
-                MOBILE,
+                Field::Mobile,
                 Code::ChannelMissing,
                 format!("a mobile ({mobile}) or a landline ({phone}, with {area} in mainland China) is required"),
             )
         }
         (Some(raw), None) => {
-            if c.cell(AREA_CODE).is_some() {
-                let (phone, area) = (c.name(PHONE), c.name(AREA_CODE));
+            if c.cell(Field::AreaCode).is_some() {
+                let (phone, area) = (c.name(Field::Phone), c.name(Field::AreaCode));
                 c.problem(
-                    AREA_CODE,
+                    Field::AreaCode,
                     Code::AreaCodeNotAllowed,
                     format!(
                         "{area} is only for landlines (with {phone}); leave it empty for a mobile"
@@ -166,7 +166,7 @@ pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<It
                 );
             }
             if let Some(cc) = cc {
-                match phone::phone(raw, cc, Expect::Mobile, c.name(MOBILE)) {
+                match phone::phone(raw, cc, Expect::Mobile, c.name(Field::Mobile)) {
                     Ok(p) => {
                         c.push_warnings(p.warnings);
                         mobile = Some(p.number.national_significant);
@@ -178,8 +178,9 @@ pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<It
         }
         (None, Some(raw)) => {
             if let Some(cc) = cc {
-                let area = c.cell(AREA_CODE);
-                match phone::landline(area, raw, cc, c.name(AREA_CODE), c.name(PHONE)) {
+                let area = c.cell(Field::AreaCode);
+                match phone::landline(area, raw, cc, c.name(Field::AreaCode), c.name(Field::Phone))
+                {
                     Ok(l) => {
                         c.push_warnings(l.warnings);
                         area_code = l.area_code;

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::keys::KeySet;
-use super::{Columns, Ctx, Record, Rejected, Valid};
+use super::{Columns, Ctx, Rejected, RowCells, Valid};
 use crate::problem::{Code, Problem};
 
 /// The validate stage for a whole manifest: each row's own rules, its reading defects,
@@ -61,11 +61,11 @@ impl Validator {
         cells: &[String],
         defects: Vec<Problem>,
     ) -> Result<Valid, Rejected> {
-        let record = Record {
+        let cells = RowCells {
             cells,
             columns: &self.columns,
         };
-        let result = self.columns.kind().validate(&record, &self.ctx);
+        let result = self.columns.kind().validate(&cells, &self.ctx);
         let key = match &result {
             Ok(valid) => Some(valid.key.as_str()),
             Err(rejected) => rejected.key.as_deref(),

@@ -1,18 +1,26 @@
-//! Validation rules shared by the kinds: plain values, time, lists, e-mail and phones.
-//! Each rule lives here once; the kinds only say which rule applies to which field.
-//! Nothing here does I/O.
+//! The rule library: plain values, time, lists, e-mail and phones. Each rule lives here
+//! once; the kinds say which rule applies to which field. The rules read a row through
+//! [`Cells`], so they know nothing of kinds, headers or columns. Nothing here does I/O.
 
 pub mod phone;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone};
 
-use crate::kinds::Record;
 use crate::problem::{Code, Problem, Warning};
+
+/// A row as the rules read it, field by field (`F` is a kind's field type).
+pub trait Cells<F> {
+    /// The field's cell, trimmed; `None` when the column is absent or the cell empty.
+    fn cell(&self, field: F) -> Option<&str>;
+    /// What problems blame and messages say for the field: the column as the manifest's
+    /// header names it (`手机`), so that a person finds it in their sheet.
+    fn name(&self, field: F) -> &str;
+}
 
 /// Collects every problem of one row while its fields are read, so a row with several
 /// problems reports them all.
-pub struct Checker<'r> {
-    record: &'r Record<'r>,
+pub struct Checker<'r, F> {
+    row: &'r dyn Cells<F>,
     problems: Vec<Problem>,
     warnings: Vec<Warning>,
 }
@@ -24,10 +32,10 @@ pub enum Need {
     Optional,
 }
 
-impl<'r> Checker<'r> {
-    pub fn new(record: &'r Record<'r>) -> Self {
+impl<'r, F: Copy> Checker<'r, F> {
+    pub fn new(row: &'r dyn Cells<F>) -> Self {
         Checker {
-            record,
+            row,
             problems: Vec::new(),
             warnings: Vec::new(),
         }
@@ -37,17 +45,12 @@ impl<'r> Checker<'r> {
         (self.problems, self.warnings)
     }
 
-    /// The field as the manifest's header names it (`手机`), or its own name when the
-    /// manifest has no such column: what problems blame and messages say, so that a
-    /// person finds the column in their sheet.
-    pub fn name(&self, field: usize) -> &'r str {
-        self.record
-            .columns
-            .column_name(field)
-            .unwrap_or_else(|| self.record.field_name(field))
+    /// The field as problems and messages name it (see [`Cells::name`]).
+    pub fn name(&self, field: F) -> &'r str {
+        self.row.name(field)
     }
 
-    pub fn problem(&mut self, field: usize, code: Code, message: impl Into<String>) {
+    pub fn problem(&mut self, field: F, code: Code, message: impl Into<String>) {
         let name = self.name(field);
         self.problems.push(Problem::new(code, name, message));
     }
@@ -61,14 +64,14 @@ impl<'r> Checker<'r> {
     }
 
     /// The raw cell, trimmed, or `None` when empty.
-    pub fn cell(&self, field: usize) -> Option<&'r str> {
-        self.record.get(field)
+    pub fn cell(&self, field: F) -> Option<&'r str> {
+        self.row.cell(field)
     }
 
     /// Text as given; a required empty cell is a problem, and so is a control character
     /// (a NUL left by a broken export would be sent, and can cut a key short at the
     /// vendor); tabs and line breaks are text.
-    pub fn text(&mut self, field: usize, need: Need) -> Option<String> {
+    pub fn text(&mut self, field: F, need: Need) -> Option<String> {
         match self.cell(field) {
             Some(v) => {
                 let control = v
@@ -97,7 +100,7 @@ impl<'r> Checker<'r> {
         }
     }
 
-    pub fn required(&mut self, field: usize) {
+    pub fn required(&mut self, field: F) {
         let name = self.name(field);
         self.problem(
             field,
@@ -107,7 +110,7 @@ impl<'r> Checker<'r> {
     }
 
     /// A whole number, optionally within a range.
-    pub fn integer(&mut self, field: usize, need: Need, range: Option<(i64, i64)>) -> Option<i64> {
+    pub fn integer(&mut self, field: F, need: Need, range: Option<(i64, i64)>) -> Option<i64> {
         let raw = self.text(field, need)?;
         match parse_integer(&raw) {
             Some(n) => match range {
@@ -135,7 +138,7 @@ impl<'r> Checker<'r> {
     }
 
     /// `true/false/1/0/yes/no/y/n`, any case.
-    pub fn boolean(&mut self, field: usize, need: Need) -> Option<bool> {
+    pub fn boolean(&mut self, field: F, need: Need) -> Option<bool> {
         let raw = self.text(field, need)?;
         match raw.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "y" => Some(true),
@@ -155,7 +158,7 @@ impl<'r> Checker<'r> {
     /// One of a fixed set of values, matched ignoring case; returns the canonical one.
     pub fn choice(
         &mut self,
-        field: usize,
+        field: F,
         need: Need,
         options: &[&'static str],
     ) -> Option<&'static str> {
@@ -174,7 +177,7 @@ impl<'r> Checker<'r> {
 
     /// A point in time, as Unix seconds. Accepts Unix seconds, RFC 3339, or
     /// `YYYY-MM-DD HH:MM[:SS]` in the configured time zone.
-    pub fn time(&mut self, field: usize, need: Need, tz: Option<chrono_tz::Tz>) -> Option<i64> {
+    pub fn time(&mut self, field: F, need: Need, tz: Option<chrono_tz::Tz>) -> Option<i64> {
         let raw = self.text(field, need)?;
         match parse_time(&raw, tz) {
             Ok(t) => Some(t),
@@ -187,7 +190,7 @@ impl<'r> Checker<'r> {
     }
 
     /// A syntactically valid e-mail address.
-    pub fn email(&mut self, field: usize) -> Option<String> {
+    pub fn email(&mut self, field: F) -> Option<String> {
         let raw = self.text(field, Need::Optional)?;
         let bare = email_address::Options::default().without_display_text();
         if email_address::EmailAddress::parse_with_options(&raw, bare).is_ok() {
@@ -206,7 +209,7 @@ impl<'r> Checker<'r> {
     /// at most `max_items`, each all digits and at most `max_digits` long.
     pub fn number_list(
         &mut self,
-        field: usize,
+        field: F,
         max_items: usize,
         max_digits: usize,
     ) -> Option<Vec<String>> {
@@ -246,12 +249,12 @@ impl<'r> Checker<'r> {
     }
 
     /// A single number of at most `max_digits` digits.
-    pub fn short_number(&mut self, field: usize, max_digits: usize) -> Option<String> {
+    pub fn short_number(&mut self, field: F, max_digits: usize) -> Option<String> {
         let raw = self.text(field, Need::Optional)?;
         self.check_digits(field, &raw, max_digits).then_some(raw)
     }
 
-    fn check_digits(&mut self, field: usize, value: &str, max_digits: usize) -> bool {
+    fn check_digits(&mut self, field: F, value: &str, max_digits: usize) -> bool {
         let name = self.name(field);
         if !value.bytes().all(|b| b.is_ascii_digit()) {
             self.problem(
