@@ -28,6 +28,11 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
+/// Items as their messages write them.
+fn texts(items: &[impl ToString]) -> Vec<String> {
+    items.iter().map(ToString::to_string).collect()
+}
+
 fn map(kind: Kind, header: &[&str]) -> Columns {
     Columns::map(kind, &strings(header), &HashMap::new(), &[])
         .unwrap_or_else(|e| panic!("{kind:?} header {header:?}: {e}"))
@@ -1459,7 +1464,7 @@ fn call_event_id_from_the_command_line() {
         .collect();
     let err = Columns::map(Kind::Calls, &header, &HashMap::new(), &[]).expect_err("eventId column");
     assert!(
-        matches!(&err, MappingError::MissingColumn { missing, .. } if missing == &["eventId (or pass --event-id)"]),
+        matches!(&err, MappingError::MissingColumn { missing, .. } if texts(missing) == ["eventId (or pass --event-id)"]),
         "{err:?}"
     );
     let columns =
@@ -2301,7 +2306,7 @@ fn a_missing_required_column_is_a_mapping_error_naming_it() {
                 missing, kind: k, ..
             } => {
                 assert_eq!(
-                    (missing.as_slice(), *k),
+                    (texts(missing).as_slice(), *k),
                     (&[wanted.to_string()][..], kind.name()),
                     "{header:?}"
                 );

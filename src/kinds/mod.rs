@@ -8,6 +8,7 @@
 //! the reports by the caller; they never reach a request.
 
 use std::collections::HashMap;
+use std::fmt;
 
 use serde::Serialize;
 
@@ -289,25 +290,41 @@ pub enum MappingError {
         second: String,
     },
     /// Every required column that is missing, at once: one run tells all the file needs.
-    #[error("{} {}; the header has: {have}. Rename a column, or map it with [columns.{kind}] in ferry.toml", missing_lead(missing), missing_list(missing))]
+    #[error("{} {}; the header has: {}. Rename a column, or map it with [columns.{kind}] in ferry.toml", missing_lead(missing), missing_list(missing), header.join(", "))]
     MissingColumn {
         kind: &'static str,
-        /// Each missing column as `name` or `name or other`; a column a flag can stand
-        /// in for says so (`eventId (or pass --event-id)`).
-        missing: Vec<String>,
-        have: String,
+        missing: Vec<RequiredColumn>,
+        /// The header's column names, as written.
+        header: Vec<String>,
     },
 }
 
-fn missing_lead(missing: &[String]) -> &'static str {
+/// A required column a header lacks: the fields any one of which would do. It reads
+/// `name` or `name or other`, and says when a flag can stand in for the column
+/// (`eventId (or pass --event-id)`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequiredColumn(pub Vec<&'static str>);
+
+impl fmt::Display for RequiredColumn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join(" or "))?;
+        for flag in self.0.iter().filter_map(|c| flag_for_column(c)) {
+            write!(f, " (or pass {flag})")?;
+        }
+        Ok(())
+    }
+}
+
+fn missing_lead(missing: &[RequiredColumn]) -> &'static str {
     match missing.len() {
         1 => "no column for the required field",
         _ => "no columns for the required fields",
     }
 }
 
-fn missing_list(missing: &[String]) -> String {
-    missing.join("; ")
+fn missing_list(missing: &[RequiredColumn]) -> String {
+    let texts: Vec<String> = missing.iter().map(ToString::to_string).collect();
+    texts.join("; ")
 }
 
 /// Columns a flag can stand in for: the flag gives every row the same value.
@@ -375,18 +392,14 @@ impl Columns {
                         .is_some_and(|i| field_columns[i].is_some())
             });
             if !present {
-                let mut wanted = alternatives.join(" or ");
-                for flag in alternatives.iter().filter_map(|c| flag_for_column(c)) {
-                    wanted.push_str(&format!(" (or pass {flag})"));
-                }
-                missing.push(wanted);
+                missing.push(RequiredColumn(alternatives.clone()));
             }
         }
         if !missing.is_empty() {
             return Err(MappingError::MissingColumn {
                 kind: kind.name(),
                 missing,
-                have: header.join(", "),
+                header: header.to_vec(),
             });
         }
         Ok(Columns {
