@@ -181,9 +181,9 @@ impl<'r, F: Copy> Checker<'r, F> {
         let raw = self.text(field, need)?;
         match parse_time(&raw, tz) {
             Ok(t) => Some(t),
-            Err((code, why)) => {
+            Err(why) => {
                 let name = self.name(field);
-                self.problem(field, code, format!("{name} {raw:?}: {why}"));
+                self.problem(field, why.code(), format!("{name} {raw:?}: {why}"));
                 None
             }
         }
@@ -286,66 +286,88 @@ pub fn parse_integer(raw: &str) -> Option<i64> {
     s.parse::<i64>().ok()
 }
 
-/// Unix seconds from any accepted form; the error says which code and why.
-pub fn parse_time(raw: &str, tz: Option<chrono_tz::Tz>) -> Result<i64, (Code, String)> {
+/// Why a cell is not a point in time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    #[error("too large")]
+    TooLarge,
+    #[error("looks like milliseconds; write Unix seconds (divide by 1000)")]
+    Milliseconds,
+    #[error("not a time; write Unix seconds, RFC 3339 (2024-02-22T14:00:00+08:00) or YYYY-MM-DD HH:MM[:SS]")]
+    NotATime,
+    #[error("has no UTC offset and no time zone is configured; add an offset (+08:00) or set defaults.timezone in ferry.toml")]
+    NoTimeZone,
+    /// A local time the zone skips or repeats.
+    #[error("does not exist or is ambiguous in {0} (a daylight-saving change); add an explicit UTC offset")]
+    Ambiguous(chrono_tz::Tz),
+}
+
+impl TimeError {
+    /// The problem code a report gives it.
+    pub fn code(self) -> Code {
+        match self {
+            TimeError::NoTimeZone => Code::TimezoneRequired,
+            TimeError::TooLarge
+            | TimeError::Milliseconds
+            | TimeError::NotATime
+            | TimeError::Ambiguous(_) => Code::InvalidTime,
+        }
+    }
+}
+
+/// Unix seconds from any accepted form.
+pub fn parse_time(raw: &str, tz: Option<chrono_tz::Tz>) -> Result<i64, TimeError> {
     let s = raw.trim();
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        let secs: i64 = s
-            .parse()
-            .map_err(|_| (Code::InvalidTime, "too large".to_string()))?;
+        let secs: i64 = s.parse().map_err(|_| TimeError::TooLarge)?;
         // Thirteen digits is almost always milliseconds, which would land in year 50,000.
         if s.len() > 11 {
-            return Err((
-                Code::InvalidTime,
-                "looks like milliseconds; write Unix seconds (divide by 1000)".into(),
-            ));
+            return Err(TimeError::Milliseconds);
         }
         return Ok(secs);
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.timestamp());
     }
-    let local = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-        .ok_or((
-            Code::InvalidTime,
-            "not a time; write Unix seconds, RFC 3339 (2024-02-22T14:00:00+08:00) or YYYY-MM-DD HH:MM[:SS]".to_string(),
-        ))?;
-    let Some(tz) = tz else {
-        return Err((
-            Code::TimezoneRequired,
-            "has no UTC offset and no time zone is configured; add an offset (+08:00) or set defaults.timezone in ferry.toml".into(),
-        ));
-    };
+    let local = [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+    .ok_or(TimeError::NotATime)?;
+    let tz = tz.ok_or(TimeError::NoTimeZone)?;
     tz.from_local_datetime(&local)
         .single()
         .map(|t| t.timestamp())
-        .ok_or((
-            Code::InvalidTime,
-            format!("does not exist or is ambiguous in {tz} (a daylight-saving change); add an explicit UTC offset"),
-        ))
+        .ok_or(TimeError::Ambiguous(tz))
+}
+
+/// Why a list cell cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    #[error("not a valid JSON array ({0})")]
+    Json(#[from] serde_json::Error),
+    /// An item of a JSON array that is neither a number nor a string, as written.
+    #[error("list items must be numbers or strings, got {0}")]
+    NotNumberOrString(String),
 }
 
 /// A list cell: a JSON array of strings or numbers, or values separated by `,`, `;`,
 /// full-width `，`/`；` or white space.
-pub fn split_list(raw: &str) -> Result<Vec<String>, String> {
+pub fn split_list(raw: &str) -> Result<Vec<String>, ListError> {
     let s = raw.trim();
     if s.starts_with('[') {
         // Raw, so that a number item is checked as written (`1e3`, not `1000.0`).
-        let values: Vec<&serde_json::value::RawValue> =
-            serde_json::from_str(s).map_err(|e| format!("not a valid JSON array ({e})"))?;
+        let values: Vec<&serde_json::value::RawValue> = serde_json::from_str(s)?;
         return values
             .into_iter()
             .map(|v| match v.get().as_bytes().first() {
-                Some(b'"') => serde_json::from_str::<String>(v.get())
-                    .map(|s| s.trim().to_string())
-                    .map_err(|e| format!("not a valid JSON array ({e})")),
+                Some(b'"') => Ok(serde_json::from_str::<String>(v.get())?.trim().to_string()),
                 Some(b'-' | b'0'..=b'9') => Ok(v.get().to_string()),
-                _ => Err(format!(
-                    "list items must be numbers or strings, got {}",
-                    v.get()
-                )),
+                _ => Err(ListError::NotNumberOrString(v.get().to_string())),
             })
             .collect();
     }
@@ -355,4 +377,40 @@ pub fn split_list(raw: &str) -> Result<Vec<String>, String> {
             .map(str::to_string)
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_that_cannot_be_read_says_why_and_under_which_code() {
+        let taipei = Some(chrono_tz::Asia::Taipei);
+        let new_york = Some(chrono_tz::America::New_York);
+        for (raw, tz, code, why) in [
+            ("99999999999999999999", taipei, Code::InvalidTime, "too large"),
+            ("1708581600000", taipei, Code::InvalidTime, "looks like milliseconds; write Unix seconds (divide by 1000)"),
+            ("tomorrow", taipei, Code::InvalidTime, "not a time; write Unix seconds, RFC 3339 (2024-02-22T14:00:00+08:00) or YYYY-MM-DD HH:MM[:SS]"),
+            ("2024-02-22 14:00", None, Code::TimezoneRequired, "has no UTC offset and no time zone is configured; add an offset (+08:00) or set defaults.timezone in ferry.toml"),
+            ("2024-03-10 02:30", new_york, Code::InvalidTime, "does not exist or is ambiguous in America/New_York (a daylight-saving change); add an explicit UTC offset"),
+        ] {
+            let err = parse_time(raw, tz).expect_err(raw);
+            assert_eq!((err.code(), err.to_string().as_str()), (code, why), "{raw}");
+        }
+        assert_eq!(parse_time("2024-02-22 14:00", taipei), Ok(1_708_581_600));
+    }
+
+    #[test]
+    fn a_list_that_cannot_be_read_says_why() {
+        let err = split_list("[1, true]").expect_err("a boolean item");
+        assert_eq!(
+            err.to_string(),
+            "list items must be numbers or strings, got true"
+        );
+        let err = split_list("[1, 2").expect_err("not closed");
+        assert!(
+            err.to_string().starts_with("not a valid JSON array ("),
+            "{err}"
+        );
+    }
 }
