@@ -25,6 +25,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
+use ferry::kinds::{appointments, calls, KindField};
 use serde_json::Value;
 
 /// Under `cargo bench` this is the bench-profile (release) build of the binary.
@@ -1661,19 +1662,8 @@ fn scrambled(index: u64, digits: u32) -> String {
 fn write_appointments(path: &Path, rows: u64) -> Result<()> {
     let mut rng = Rng(20_240_222);
     let mut out = csv::Writer::from_path(path)?;
-    out.write_record([
-        "business_id",
-        "out_task_num",
-        "out_task_type",
-        "task_type",
-        "task_notify",
-        "task_time",
-        "task_remark",
-        "branch_code",
-        "business_code",
-        "room_type",
-        "video",
-    ])?;
+    // Every field, in `Field::ALL` order: the cells below follow it.
+    out.write_record(appointments::Field::ALL.iter().map(|f| f.name()))?;
     for i in 0..rows {
         let normal = rng.below(2) == 0;
         let task_time = if normal {
@@ -1744,15 +1734,19 @@ fn write_calls(path: &Path, rows: u64) -> Result<Generated> {
         used: [0; 5],
     };
     let mut out = csv::Writer::from_path(path)?;
-    out.write_record([
-        "eventId",
-        "name",
-        "company",
-        "countryCode",
-        "mobile",
-        "areaCode",
-        "phone",
-    ])?;
+    use calls::Field;
+    out.write_record(
+        [
+            Field::EventId,
+            Field::Name,
+            Field::Company,
+            Field::CountryCode,
+            Field::Mobile,
+            Field::AreaCode,
+            Field::Phone,
+        ]
+        .map(Field::name),
+    )?;
     let mut bad = 0;
     for i in 0..rows {
         // A few events, in blocks, as a file merged from several lists would be.

@@ -8,9 +8,8 @@ use std::path::PathBuf;
 use std::sync::LazyLock;
 
 use ferry::config::Config;
-use ferry::kinds::{Columns, Ctx, Kind};
+use ferry::kinds::{Columns, Ctx, Kind, Validator};
 use ferry::manifest::{open_reader, Format, RawRow, Source};
-use ferry::validate::Validator;
 
 pub const FORMATS: [Format; 5] = [
     Format::Csv,

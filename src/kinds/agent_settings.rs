@@ -5,22 +5,16 @@ use serde::Serialize;
 use super::Item;
 use crate::validate::{Checker, Need};
 
-pub const FIELDS: &[&str] = &[
-    "userId",
-    "callType",
-    "callerPresent",
-    "callNumber",
-    "callNumberDefault",
-    "callerPresentDefault",
-];
-const USER_ID: usize = 0;
-const CALL_TYPE: usize = 1;
-const CALLER_PRESENT: usize = 2;
-const CALL_NUMBER: usize = 3;
-const CALL_NUMBER_DEFAULT: usize = 4;
-const CALLER_PRESENT_DEFAULT: usize = 5;
+fields! {
+    UserId = "userId",
+    CallType = "callType",
+    CallerPresent = "callerPresent",
+    CallNumber = "callNumber",
+    CallNumberDefault = "callNumberDefault",
+    CallerPresentDefault = "callerPresentDefault",
+}
 
-pub const REQUIRED_COLUMNS: &[&[&str]] = &[&["userId"]];
+pub const REQUIRED_COLUMNS: &[&[Field]] = &[&[Field::UserId]];
 
 /// The vendor's limits: at most five numbers in a list, fifteen digits a number.
 const MAX_NUMBERS: usize = 5;
@@ -43,13 +37,13 @@ pub struct AgentSetting {
     pub caller_present_default: Option<String>,
 }
 
-pub(super) fn validate(c: &mut Checker) -> (Option<String>, Option<Item>) {
-    let user_id = c.text(USER_ID, Need::Required);
-    let call_type = c.choice(CALL_TYPE, Need::Optional, &["0", "1", "2"]);
-    let caller_present = c.number_list(CALLER_PRESENT, MAX_NUMBERS, MAX_DIGITS);
-    let call_number = c.number_list(CALL_NUMBER, MAX_NUMBERS, MAX_DIGITS);
-    let call_number_default = c.short_number(CALL_NUMBER_DEFAULT, MAX_DIGITS);
-    let caller_present_default = c.short_number(CALLER_PRESENT_DEFAULT, MAX_DIGITS);
+pub(super) fn validate(c: &mut Checker<Field>) -> (Option<String>, Option<Item>) {
+    let user_id = c.text(Field::UserId, Need::Required);
+    let call_type = c.choice(Field::CallType, Need::Optional, &["0", "1", "2"]);
+    let caller_present = c.number_list(Field::CallerPresent, MAX_NUMBERS, MAX_DIGITS);
+    let call_number = c.number_list(Field::CallNumber, MAX_NUMBERS, MAX_DIGITS);
+    let call_number_default = c.short_number(Field::CallNumberDefault, MAX_DIGITS);
+    let caller_present_default = c.short_number(Field::CallerPresentDefault, MAX_DIGITS);
     let item = user_id.clone().map(|user_id| {
         Item::AgentSetting(AgentSetting {
             call_type,

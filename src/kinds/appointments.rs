@@ -6,38 +6,27 @@ use serde_json::Value;
 use super::{Ctx, Item};
 use crate::validate::{parse_integer, Checker, Need};
 
-pub const FIELDS: &[&str] = &[
-    "business_id",
-    "out_task_num",
-    "out_task_type",
-    "task_type",
-    "task_notify",
-    "task_time",
-    "task_remark",
-    "branch_code",
-    "business_code",
-    "room_type",
-    "video",
-];
-const BUSINESS_ID: usize = 0;
-const OUT_TASK_NUM: usize = 1;
-const OUT_TASK_TYPE: usize = 2;
-const TASK_TYPE: usize = 3;
-const TASK_NOTIFY: usize = 4;
-const TASK_TIME: usize = 5;
-const TASK_REMARK: usize = 6;
-const BRANCH_CODE: usize = 7;
-const BUSINESS_CODE: usize = 8;
-const ROOM_TYPE: usize = 9;
-const VIDEO: usize = 10;
+fields! {
+    BusinessId = "business_id",
+    OutTaskNum = "out_task_num",
+    OutTaskType = "out_task_type",
+    TaskType = "task_type",
+    TaskNotify = "task_notify",
+    TaskTime = "task_time",
+    TaskRemark = "task_remark",
+    BranchCode = "branch_code",
+    BusinessCode = "business_code",
+    RoomType = "room_type",
+    Video = "video",
+}
 
-pub const REQUIRED_COLUMNS: &[&[&str]] = &[
-    &["business_id"],
-    &["out_task_num"],
-    &["task_type"],
-    &["branch_code"],
-    &["room_type"],
-    &["video"],
+pub const REQUIRED_COLUMNS: &[&[Field]] = &[
+    &[Field::BusinessId],
+    &[Field::OutTaskNum],
+    &[Field::TaskType],
+    &[Field::BranchCode],
+    &[Field::RoomType],
+    &[Field::Video],
 ];
 
 /// The createBlankTask body, in the JSON types of the vendor's example.
@@ -61,27 +50,27 @@ pub struct Appointment {
     pub video: bool,
 }
 
-pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<Item>) {
-    let out_task_num = c.text(OUT_TASK_NUM, Need::Required);
-    let business_id = c.integer(BUSINESS_ID, Need::Required, None);
-    let out_task_type = c.text(OUT_TASK_TYPE, Need::Optional);
-    let task_type = c.choice(TASK_TYPE, Need::Required, &["normal", "custom"]);
-    let task_notify = c.boolean(TASK_NOTIFY, Need::Optional);
-    let room_type = c.choice(ROOM_TYPE, Need::Required, &["realtime", "normal"]);
+pub(super) fn validate(c: &mut Checker<Field>, ctx: &Ctx) -> (Option<String>, Option<Item>) {
+    let out_task_num = c.text(Field::OutTaskNum, Need::Required);
+    let business_id = c.integer(Field::BusinessId, Need::Required, None);
+    let out_task_type = c.text(Field::OutTaskType, Need::Optional);
+    let task_type = c.choice(Field::TaskType, Need::Required, &["normal", "custom"]);
+    let task_notify = c.boolean(Field::TaskNotify, Need::Optional);
+    let room_type = c.choice(Field::RoomType, Need::Required, &["realtime", "normal"]);
     let time_need = if room_type == Some("normal") {
         Need::Required
     } else {
         Need::Optional
     };
-    let task_time = c.time(TASK_TIME, time_need, ctx.timezone);
-    let task_remark = c.text(TASK_REMARK, Need::Optional);
+    let task_time = c.time(Field::TaskTime, time_need, ctx.timezone);
+    let task_remark = c.text(Field::TaskRemark, Need::Optional);
     let branch_code = c
-        .text(BRANCH_CODE, Need::Required)
+        .text(Field::BranchCode, Need::Required)
         .map(|s| number_or_text(&s));
     let business_code = c
-        .text(BUSINESS_CODE, Need::Optional)
+        .text(Field::BusinessCode, Need::Optional)
         .map(|s| number_or_text(&s));
-    let video = c.boolean(VIDEO, Need::Required);
+    let video = c.boolean(Field::Video, Need::Required);
 
     let item = (|| {
         Some(Item::Appointment(Appointment {

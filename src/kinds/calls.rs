@@ -8,30 +8,22 @@ use crate::problem::Code;
 use crate::validate::phone::{self, Expect};
 use crate::validate::{Checker, Need};
 
-pub const FIELDS: &[&str] = &[
-    "eventId",
-    "beforeMinutes",
-    "name",
-    "company",
-    "countryCode",
-    "mobile",
-    "areaCode",
-    "phone",
-];
-const EVENT_ID: usize = 0;
-const BEFORE_MINUTES: usize = 1;
-const NAME: usize = 2;
-const COMPANY: usize = 3;
-const COUNTRY_CODE: usize = 4;
-const MOBILE: usize = 5;
-const AREA_CODE: usize = 6;
-const PHONE: usize = 7;
+fields! {
+    EventId = "eventId",
+    BeforeMinutes = "beforeMinutes",
+    Name = "name",
+    Company = "company",
+    CountryCode = "countryCode",
+    Mobile = "mobile",
+    AreaCode = "areaCode",
+    Phone = "phone",
+}
 
-pub const REQUIRED_COLUMNS: &[&[&str]] = &[
-    &["eventId"],
-    &["name"],
-    &["countryCode"],
-    &["mobile", "phone"],
+pub const REQUIRED_COLUMNS: &[&[Field]] = &[
+    &[Field::EventId],
+    &[Field::Name],
+    &[Field::CountryCode],
+    &[Field::Mobile, Field::Phone],
 ];
 
 /// The vendor's default when `beforeMinutes` is not given.
@@ -102,99 +94,30 @@ pub fn key_from_v0(old: &str) -> Option<String> {
     Some(format!("{event}|{e164}"))
 }
 
-pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<Item>) {
-    let event_id = match c.cell(EVENT_ID) {
-        Some(_) => c.integer(EVENT_ID, Need::Required, Some((1, i64::MAX))),
-        None if ctx.event_id.is_some() => ctx.event_id,
-        None => {
-            let name = c.name(EVENT_ID);
-            c.problem(
-                EVENT_ID,
-                Code::Required,
-                format!(
-                    "{name} is required: fill the column or pass --event-id for the whole file"
-                ),
-            );
-            None
-        }
-    };
+pub(super) fn validate(c: &mut Checker<Field>, ctx: &Ctx) -> (Option<String>, Option<Item>) {
+    let event_id = event_id(c, ctx);
     let before_minutes = c
-        .integer(BEFORE_MINUTES, Need::Optional, Some((0, 60)))
+        .integer(Field::BeforeMinutes, Need::Optional, Some((0, 60)))
         .or(c
-            .cell(BEFORE_MINUTES)
+            .cell(Field::BeforeMinutes)
             .is_none()
             .then_some(DEFAULT_BEFORE_MINUTES));
-    let name = c.text(NAME, Need::Required);
-    let company = c.text(COMPANY, Need::Optional);
-    let cc = match c.cell(COUNTRY_CODE) {
-        Some(raw) => phone::country_code(raw, c.name(COUNTRY_CODE))
+    let name = c.text(Field::Name, Need::Required);
+    let company = c.text(Field::Company, Need::Optional);
+    let cc = match c.cell(Field::CountryCode) {
+        Some(raw) => phone::country_code(raw, c.name(Field::CountryCode))
             .map_err(|p| c.push_problems([p]))
             .ok(),
         None => {
-            c.required(COUNTRY_CODE);
+            c.required(Field::CountryCode);
             None
         }
     };
-
-    let (mut mobile, mut area_code, mut local, mut e164) = (None, None, None, None);
-    match (c.cell(MOBILE), c.cell(PHONE)) {
-        (Some(_), Some(_)) => {
-            let (mobile, phone, area) = (c.name(MOBILE), c.name(PHONE), c.name(AREA_CODE));
-            c.problem(
-                PHONE,
-                Code::ChannelConflict,
-                format!("give either a mobile ({mobile}) or a landline ({phone} with {area}), not both: the vendor calls one number per row"),
-            )
-        }
-        (None, None) => {
-            let (mobile, phone, area) = (c.name(MOBILE), c.name(PHONE), c.name(AREA_CODE));
-            c.problem(
-                MOBILE,
-                Code::ChannelMissing,
-                format!("a mobile ({mobile}) or a landline ({phone}, with {area} in mainland China) is required"),
-            )
-        }
-        (Some(raw), None) => {
-            if c.cell(AREA_CODE).is_some() {
-                let (phone, area) = (c.name(PHONE), c.name(AREA_CODE));
-                c.problem(
-                    AREA_CODE,
-                    Code::AreaCodeNotAllowed,
-                    format!(
-                        "{area} is only for landlines (with {phone}); leave it empty for a mobile"
-                    ),
-                );
-            }
-            if let Some(cc) = cc {
-                match phone::phone(raw, cc, Expect::Mobile, c.name(MOBILE)) {
-                    Ok(p) => {
-                        c.push_warnings(p.warnings);
-                        mobile = Some(p.number.national_significant);
-                        e164 = Some(p.number.e164);
-                    }
-                    Err(problems) => c.push_problems(problems),
-                }
-            }
-        }
-        (None, Some(raw)) => {
-            if let Some(cc) = cc {
-                let area = c.cell(AREA_CODE);
-                match phone::landline(area, raw, cc, c.name(AREA_CODE), c.name(PHONE)) {
-                    Ok(l) => {
-                        c.push_warnings(l.warnings);
-                        area_code = l.area_code;
-                        local = Some(l.local);
-                        e164 = Some(l.e164);
-                    }
-                    Err(problems) => c.push_problems(problems),
-                }
-            }
-        }
-    }
+    let number = number(c, cc);
 
     let country_code = cc.map(|cc| cc.to_string());
     // One number, one key, whichever column and spelling it came in.
-    let key = match (event_id, &e164) {
+    let key = match (event_id, &number.e164) {
         (Some(e), Some(number)) => Some(format!("{e}|{number}")),
         _ => None,
     };
@@ -206,11 +129,102 @@ pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<It
                 name: name?,
                 company,
                 country_code: country_code?,
-                mobile,
-                area_code,
-                phone: local,
+                mobile: number.mobile,
+                area_code: number.area_code,
+                phone: number.local,
             },
         }))
     })();
     (key, item)
+}
+
+/// The row's `eventId`, or `--event-id` for a row without one.
+fn event_id(c: &mut Checker<Field>, ctx: &Ctx) -> Option<i64> {
+    match c.cell(Field::EventId) {
+        Some(_) => c.integer(Field::EventId, Need::Required, Some((1, i64::MAX))),
+        None if ctx.event_id.is_some() => ctx.event_id,
+        None => {
+            let name = c.name(Field::EventId);
+            c.problem(
+                Field::EventId,
+                Code::Required,
+                format!(
+                    "{name} is required: fill the column or pass --event-id for the whole file"
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// The number a row gives the vendor to call, in the wire's fields: a mobile, or a
+/// landline (with an area code in mainland China). All `None` when the row has none.
+#[derive(Default)]
+struct Dialled {
+    mobile: Option<String>,
+    area_code: Option<String>,
+    local: Option<String>,
+    e164: Option<String>,
+}
+
+/// The row's one number: a mobile or a landline, never both and never neither. Without a
+/// valid country code `cc` the number is not checked (the code's problem is reported).
+fn number(c: &mut Checker<Field>, cc: Option<u16>) -> Dialled {
+    let (mobile, phone, area) = (
+        c.name(Field::Mobile),
+        c.name(Field::Phone),
+        c.name(Field::AreaCode),
+    );
+    match (c.cell(Field::Mobile), c.cell(Field::Phone)) {
+        (Some(_), Some(_)) => c.problem(
+            Field::Phone,
+            Code::ChannelConflict,
+            format!("give either a mobile ({mobile}) or a landline ({phone} with {area}), not both: the vendor calls one number per row"),
+        ),
+        (None, None) => c.problem(
+            Field::Mobile,
+            Code::ChannelMissing,
+            format!("a mobile ({mobile}) or a landline ({phone}, with {area} in mainland China) is required"),
+        ),
+        (Some(raw), None) => {
+            if c.cell(Field::AreaCode).is_some() {
+                c.problem(
+                    Field::AreaCode,
+                    Code::AreaCodeNotAllowed,
+                    format!(
+                        "{area} is only for landlines (with {phone}); leave it empty for a mobile"
+                    ),
+                );
+            }
+            match cc.map(|cc| phone::phone(raw, cc, Expect::Mobile, mobile)) {
+                Some(Ok(p)) => {
+                    c.push_warnings(p.warnings);
+                    return Dialled {
+                        mobile: Some(p.number.national_significant),
+                        e164: Some(p.number.e164),
+                        ..Dialled::default()
+                    };
+                }
+                Some(Err(problems)) => c.push_problems(problems),
+                None => {}
+            }
+        }
+        (None, Some(raw)) => {
+            let area_cell = c.cell(Field::AreaCode);
+            match cc.map(|cc| phone::landline(area_cell, raw, cc, area, phone)) {
+                Some(Ok(l)) => {
+                    c.push_warnings(l.warnings);
+                    return Dialled {
+                        area_code: l.area_code,
+                        local: Some(l.local),
+                        e164: Some(l.e164),
+                        mobile: None,
+                    };
+                }
+                Some(Err(problems)) => c.push_problems(problems),
+                None => {}
+            }
+        }
+    }
+    Dialled::default()
 }

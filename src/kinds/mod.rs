@@ -1,24 +1,55 @@
 //! Mapping: the six kinds, their fields, and the turn from a manifest row into a
-//! validated request item. One file per kind holds its field list and its rules; the
-//! shared value rules live in `crate::validate`.
+//! validated request item. One file per kind holds its `Field` enum and its rules; the
+//! shared value rules live in `crate::validate`, and the stage that runs them over a
+//! manifest in `validator.rs`.
 //!
 //! Header names are matched to fields ignoring case, spaces, `_` and `-`, plus the
 //! aliases of `[columns.<kind>]` in the config. Unknown columns are carried through to
 //! the reports by the caller; they never reach a request.
 
 use std::collections::HashMap;
+use std::fmt;
 
 use serde::Serialize;
 
 use crate::problem::{Problem, Warning};
-use crate::validate::Checker;
+use crate::validate::{self, Checker};
 
-mod agent_settings;
-mod appointments;
-mod calls;
-mod moderators;
-mod publishers;
-mod task_status;
+/// Declares a kind's `Field` enum, each field once with its canonical name (the column
+/// name a manifest uses, and the vendor's), in the order `Columns` keeps them.
+macro_rules! fields {
+    ($($field:ident = $name:literal,)+) => {
+        /// The fields of this kind's rows.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Field {
+            $($field,)+
+        }
+
+        impl $crate::kinds::KindField for Field {
+            const ALL: &'static [Field] = &[$(Field::$field,)+];
+
+            fn name(self) -> &'static str {
+                match self {
+                    $(Field::$field => $name,)+
+                }
+            }
+
+            fn index(self) -> usize {
+                // Declared in the order of `ALL`, so the discriminant is the position.
+                self as usize
+            }
+        }
+    };
+}
+
+pub mod agent_settings;
+pub mod appointments;
+pub mod calls;
+mod keys;
+pub mod moderators;
+pub mod publishers;
+pub mod task_status;
+mod validator;
 
 pub use agent_settings::AgentSetting;
 pub use appointments::Appointment;
@@ -26,6 +57,7 @@ pub use calls::{key_from_v0 as call_key_from_v0, number_key, Call, CallEntry};
 pub use moderators::Moderator;
 pub use publishers::{Customer, Publisher};
 pub use task_status::TaskStatusUpdate;
+pub use validator::Validator;
 
 /// What a manifest holds; decides the fields, the rules and the endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum, Serialize)]
@@ -58,9 +90,30 @@ impl Vendor {
     }
 }
 
-/// Fields that must have a column in the header: each entry lists alternatives, one of
-/// which must be present (`task_num` or `out_task_num`).
-type RequiredColumns = &'static [&'static [&'static str]];
+/// The fields of one kind, one enum per kind (`calls::Field`, ...), declared with
+/// `fields!`.
+pub trait KindField: Copy + 'static {
+    /// Every field, in the order `Columns` keeps them.
+    const ALL: &'static [Self];
+    /// The canonical name: what a manifest's header calls the column.
+    fn name(self) -> &'static str;
+    /// The position in `ALL`.
+    fn index(self) -> usize;
+}
+
+/// A kind's field names, in the order of its `Field::ALL`.
+fn names<F: KindField>() -> Vec<&'static str> {
+    F::ALL.iter().map(|f| f.name()).collect()
+}
+
+/// The names of the fields that must have a column in the header: each entry lists
+/// alternatives, one of which must be present (`task_num` or `out_task_num`).
+fn required_names<F: KindField>(required: &[&[F]]) -> Vec<Vec<&'static str>> {
+    required
+        .iter()
+        .map(|alternatives| alternatives.iter().map(|f| f.name()).collect())
+        .collect()
+}
 
 impl Kind {
     pub const ALL: [Kind; 6] = [
@@ -91,52 +144,64 @@ impl Kind {
         }
     }
 
-    /// Canonical field names, in the order the kind's module indexes them.
-    pub fn fields(self) -> &'static [&'static str] {
+    /// Canonical field names, in the order of the kind's `Field::ALL`.
+    pub fn fields(self) -> Vec<&'static str> {
         match self {
-            Kind::Appointments => appointments::FIELDS,
-            Kind::Moderators => moderators::FIELDS,
-            Kind::Publishers => publishers::FIELDS,
-            Kind::TaskStatus => task_status::FIELDS,
-            Kind::Calls => calls::FIELDS,
-            Kind::AgentSettings => agent_settings::FIELDS,
+            Kind::Appointments => names::<appointments::Field>(),
+            Kind::Moderators => names::<moderators::Field>(),
+            Kind::Publishers => names::<publishers::Field>(),
+            Kind::TaskStatus => names::<task_status::Field>(),
+            Kind::Calls => names::<calls::Field>(),
+            Kind::AgentSettings => names::<agent_settings::Field>(),
         }
     }
 
     /// The columns a header must have; each entry lists alternatives (README's table of
     /// columns is checked against this).
-    pub fn required_columns(self) -> RequiredColumns {
+    pub fn required_columns(self) -> Vec<Vec<&'static str>> {
         match self {
-            Kind::Appointments => appointments::REQUIRED_COLUMNS,
-            Kind::Moderators => moderators::REQUIRED_COLUMNS,
-            Kind::Publishers => publishers::REQUIRED_COLUMNS,
-            Kind::TaskStatus => task_status::REQUIRED_COLUMNS,
-            Kind::Calls => calls::REQUIRED_COLUMNS,
-            Kind::AgentSettings => agent_settings::REQUIRED_COLUMNS,
+            Kind::Appointments => required_names(appointments::REQUIRED_COLUMNS),
+            Kind::Moderators => required_names(moderators::REQUIRED_COLUMNS),
+            Kind::Publishers => required_names(publishers::REQUIRED_COLUMNS),
+            Kind::TaskStatus => required_names(task_status::REQUIRED_COLUMNS),
+            Kind::Calls => required_names(calls::REQUIRED_COLUMNS),
+            Kind::AgentSettings => required_names(agent_settings::REQUIRED_COLUMNS),
         }
     }
 
     /// Maps, checks and converts one row. A rejected row still carries its key when the
     /// key's own fields were valid, so duplicates are found whatever else is wrong.
-    pub fn validate(self, record: &Record, ctx: &Ctx) -> Result<Valid, Rejected> {
-        let mut check = Checker::new(record);
-        let (key, item) = match self {
-            Kind::Appointments => appointments::validate(&mut check, ctx),
-            Kind::Moderators => moderators::validate(&mut check),
-            Kind::Publishers => publishers::validate(&mut check, ctx),
-            Kind::TaskStatus => task_status::validate(&mut check),
-            Kind::Calls => calls::validate(&mut check, ctx),
-            Kind::AgentSettings => agent_settings::validate(&mut check),
-        };
-        let (problems, warnings) = check.finish();
-        match item {
-            Some(item) if problems.is_empty() => Ok(Valid {
-                key: key.unwrap_or_default(),
-                item,
-                warnings,
-            }),
-            _ => Err(Rejected { key, problems }),
+    pub fn validate(self, row: &RowCells, ctx: &Ctx) -> Result<Valid, Rejected> {
+        match self {
+            Kind::Appointments => checked(row, |c| appointments::validate(c, ctx)),
+            Kind::Moderators => checked(row, moderators::validate),
+            Kind::Publishers => checked(row, |c| publishers::validate(c, ctx)),
+            Kind::TaskStatus => checked(row, task_status::validate),
+            Kind::Calls => checked(row, |c| calls::validate(c, ctx)),
+            Kind::AgentSettings => checked(row, agent_settings::validate),
         }
+    }
+}
+
+/// What a kind's rules give for a row: its key when the key's fields were valid, and the
+/// item when every field the item needs was.
+type Checked = (Option<String>, Option<Item>);
+
+/// Runs a kind's `rules` on a row and sorts the outcome into valid or rejected.
+fn checked<F: KindField>(
+    row: &RowCells,
+    rules: impl FnOnce(&mut Checker<F>) -> Checked,
+) -> Result<Valid, Rejected> {
+    let mut check = Checker::new(row);
+    let (key, item) = rules(&mut check);
+    let (problems, warnings) = check.finish();
+    match item {
+        Some(item) if problems.is_empty() => Ok(Valid {
+            key: key.unwrap_or_default(),
+            item,
+            warnings,
+        }),
+        _ => Err(Rejected { key, problems }),
     }
 }
 
@@ -225,25 +290,41 @@ pub enum MappingError {
         second: String,
     },
     /// Every required column that is missing, at once: one run tells all the file needs.
-    #[error("{} {}; the header has: {have}. Rename a column, or map it with [columns.{kind}] in ferry.toml", missing_lead(missing), missing_list(missing))]
+    #[error("{} {}; the header has: {}. Rename a column, or map it with [columns.{kind}] in ferry.toml", missing_lead(missing), missing_list(missing), header.join(", "))]
     MissingColumn {
         kind: &'static str,
-        /// Each missing column as `name` or `name or other`; a column a flag can stand
-        /// in for says so (`eventId (or pass --event-id)`).
-        missing: Vec<String>,
-        have: String,
+        missing: Vec<RequiredColumn>,
+        /// The header's column names, as written.
+        header: Vec<String>,
     },
 }
 
-fn missing_lead(missing: &[String]) -> &'static str {
+/// A required column a header lacks: the fields any one of which would do. It reads
+/// `name` or `name or other`, and says when a flag can stand in for the column
+/// (`eventId (or pass --event-id)`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequiredColumn(pub Vec<&'static str>);
+
+impl fmt::Display for RequiredColumn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join(" or "))?;
+        for flag in self.0.iter().filter_map(|c| flag_for_column(c)) {
+            write!(f, " (or pass {flag})")?;
+        }
+        Ok(())
+    }
+}
+
+fn missing_lead(missing: &[RequiredColumn]) -> &'static str {
     match missing.len() {
         1 => "no column for the required field",
         _ => "no columns for the required fields",
     }
 }
 
-fn missing_list(missing: &[String]) -> String {
-    missing.join("; ")
+fn missing_list(missing: &[RequiredColumn]) -> String {
+    let texts: Vec<String> = missing.iter().map(ToString::to_string).collect();
+    texts.join("; ")
 }
 
 /// Columns a flag can stand in for: the flag gives every row the same value.
@@ -297,12 +378,12 @@ impl Columns {
         }
         // No columns at all (an empty JSON array) means no rows: nothing to map.
         let required = if header.is_empty() {
-            &[][..]
+            Vec::new()
         } else {
             kind.required_columns()
         };
         let mut missing = Vec::new();
-        for alternatives in required {
+        for alternatives in &required {
             let present = alternatives.iter().any(|wanted| {
                 optional_columns.contains(wanted)
                     || fields
@@ -311,18 +392,14 @@ impl Columns {
                         .is_some_and(|i| field_columns[i].is_some())
             });
             if !present {
-                let mut wanted = alternatives.join(" or ");
-                for flag in alternatives.iter().filter_map(|c| flag_for_column(c)) {
-                    wanted.push_str(&format!(" (or pass {flag})"));
-                }
-                missing.push(wanted);
+                missing.push(RequiredColumn(alternatives.clone()));
             }
         }
         if !missing.is_empty() {
             return Err(MappingError::MissingColumn {
                 kind: kind.name(),
                 missing,
-                have: header.join(", "),
+                header: header.to_vec(),
             });
         }
         Ok(Columns {
@@ -337,33 +414,41 @@ impl Columns {
     }
 
     /// The column name as the manifest writes it for a field, if present.
-    pub fn column_name(&self, field: usize) -> Option<&str> {
-        self.field_columns[field].map(|c| self.header[c].as_str())
+    pub fn column_name<F: KindField>(&self, field: F) -> Option<&str> {
+        self.field_columns[field.index()].map(|c| self.header[c].as_str())
     }
 }
 
-/// One row seen through the kind's fields.
-pub struct Record<'a> {
+/// One row's cells seen through its kind's fields.
+pub struct RowCells<'a> {
     pub cells: &'a [String],
     pub columns: &'a Columns,
 }
 
-impl<'a> Record<'a> {
+impl<'a> RowCells<'a> {
     /// The field's cell, trimmed; `None` when the column is absent or the cell empty.
-    pub fn get(&self, field: usize) -> Option<&'a str> {
-        let col = self.columns.field_columns[field]?;
+    pub fn get<F: KindField>(&self, field: F) -> Option<&'a str> {
+        let col = self.columns.field_columns[field.index()]?;
         let value = self.cells.get(col)?.trim();
         (!value.is_empty()).then_some(value)
     }
+}
 
-    pub fn field_name(&self, field: usize) -> &'static str {
-        self.columns.kind.fields()[field]
+impl<F: KindField> validate::Cells<F> for RowCells<'_> {
+    fn cell(&self, field: F) -> Option<&str> {
+        self.get(field)
+    }
+
+    /// The column as the header writes it, or the field's own name when the manifest
+    /// has no such column.
+    fn name(&self, field: F) -> &str {
+        self.columns.column_name(field).unwrap_or(field.name())
     }
 }
 
 /// `task_num` or `out_task_num`: one is required; `task_num` wins when both are given,
 /// since it names the task directly.
-fn task_ref(c: &mut Checker, task_num: usize, out_task_num: usize) -> Option<TaskRef> {
+fn task_ref<F: Copy>(c: &mut Checker<F>, task_num: F, out_task_num: F) -> Option<TaskRef> {
     if let Some(t) = c.cell(task_num) {
         return Some(TaskRef::TaskNum(t.to_string()));
     }

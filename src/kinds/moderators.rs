@@ -5,20 +5,15 @@ use serde::Serialize;
 use super::{task_ref, Item, TaskRef};
 use crate::validate::{Checker, Need};
 
-pub const FIELDS: &[&str] = &[
-    "task_num",
-    "out_task_num",
-    "business_code",
-    "branch_code",
-    "emp_id",
-];
-const TASK_NUM: usize = 0;
-const OUT_TASK_NUM: usize = 1;
-const BUSINESS_CODE: usize = 2;
-const BRANCH_CODE: usize = 3;
-const EMP_ID: usize = 4;
+fields! {
+    TaskNum = "task_num",
+    OutTaskNum = "out_task_num",
+    BusinessCode = "business_code",
+    BranchCode = "branch_code",
+    EmpId = "emp_id",
+}
 
-pub const REQUIRED_COLUMNS: &[&[&str]] = &[&["task_num", "out_task_num"]];
+pub const REQUIRED_COLUMNS: &[&[Field]] = &[&[Field::TaskNum, Field::OutTaskNum]];
 
 /// The createTaskModerator body minus `task_num`, which is resolved at send time.
 /// Every field is a string, as in the vendor example.
@@ -52,11 +47,11 @@ impl Moderator {
     }
 }
 
-pub(super) fn validate(c: &mut Checker) -> (Option<String>, Option<Item>) {
-    let task = task_ref(c, TASK_NUM, OUT_TASK_NUM);
-    let business_code = c.text(BUSINESS_CODE, Need::Optional);
-    let branch_code = c.text(BRANCH_CODE, Need::Optional);
-    let emp_id = c.text(EMP_ID, Need::Optional);
+pub(super) fn validate(c: &mut Checker<Field>) -> (Option<String>, Option<Item>) {
+    let task = task_ref(c, Field::TaskNum, Field::OutTaskNum);
+    let business_code = c.text(Field::BusinessCode, Need::Optional);
+    let branch_code = c.text(Field::BranchCode, Need::Optional);
+    let emp_id = c.text(Field::EmpId, Need::Optional);
     let key = task
         .as_ref()
         .map(|t| format!("{}|{}", t.key_part(), emp_id.as_deref().unwrap_or("")));

@@ -8,29 +8,21 @@ use crate::problem::Code;
 use crate::validate::phone::{self, Expect};
 use crate::validate::{Checker, Need};
 
-pub const FIELDS: &[&str] = &[
-    "task_num",
-    "out_task_num",
-    "customer_title",
-    "customer_name",
-    "customer_id_num",
-    "customer_country_code",
-    "customer_phone",
-    "customer_email",
-];
-const TASK_NUM: usize = 0;
-const OUT_TASK_NUM: usize = 1;
-const TITLE: usize = 2;
-const NAME: usize = 3;
-const ID_NUM: usize = 4;
-const COUNTRY_CODE: usize = 5;
-const PHONE: usize = 6;
-const EMAIL: usize = 7;
+fields! {
+    TaskNum = "task_num",
+    OutTaskNum = "out_task_num",
+    CustomerTitle = "customer_title",
+    CustomerName = "customer_name",
+    CustomerIdNum = "customer_id_num",
+    CustomerCountryCode = "customer_country_code",
+    CustomerPhone = "customer_phone",
+    CustomerEmail = "customer_email",
+}
 
-pub const REQUIRED_COLUMNS: &[&[&str]] = &[
-    &["task_num", "out_task_num"],
-    &["customer_name"],
-    &["customer_id_num"],
+pub const REQUIRED_COLUMNS: &[&[Field]] = &[
+    &[Field::TaskNum, Field::OutTaskNum],
+    &[Field::CustomerName],
+    &[Field::CustomerIdNum],
 ];
 
 #[derive(Clone, Debug, PartialEq)]
@@ -55,16 +47,16 @@ pub struct Customer {
     pub customer_email: Option<String>,
 }
 
-pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<Item>) {
-    let task = task_ref(c, TASK_NUM, OUT_TASK_NUM);
-    let title = c.text(TITLE, Need::Optional);
-    let name = c.text(NAME, Need::Required);
-    let id_num = c.text(ID_NUM, Need::Required);
-    let email = c.email(EMAIL);
+pub(super) fn validate(c: &mut Checker<Field>, ctx: &Ctx) -> (Option<String>, Option<Item>) {
+    let task = task_ref(c, Field::TaskNum, Field::OutTaskNum);
+    let title = c.text(Field::CustomerTitle, Need::Optional);
+    let name = c.text(Field::CustomerName, Need::Required);
+    let id_num = c.text(Field::CustomerIdNum, Need::Required);
+    let email = c.email(Field::CustomerEmail);
 
     // The row's own code wins; the configured default only fills a gap.
-    let row_cc = match c.cell(COUNTRY_CODE) {
-        Some(raw) => match phone::country_code(raw, c.name(COUNTRY_CODE)) {
+    let row_cc = match c.cell(Field::CustomerCountryCode) {
+        Some(raw) => match phone::country_code(raw, c.name(Field::CustomerCountryCode)) {
             Ok(cc) => Some(Ok(cc)),
             Err(p) => {
                 c.push_problems([p]);
@@ -75,20 +67,25 @@ pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<It
     };
     // arctos takes the national format's digits, trunk `0` included (`0911211211`).
     let mut phone_digits = None;
-    if let Some(raw) = c.cell(PHONE) {
+    if let Some(raw) = c.cell(Field::CustomerPhone) {
         match row_cc {
-            Some(Ok(cc)) => match phone::phone(raw, cc, Expect::Any, c.name(PHONE)) {
-                Ok(p) => {
-                    c.push_warnings(p.warnings);
-                    phone_digits = Some(p.number.national());
+            Some(Ok(cc)) => {
+                match phone::phone(raw, cc, Expect::Any, c.name(Field::CustomerPhone)) {
+                    Ok(p) => {
+                        c.push_warnings(p.warnings);
+                        phone_digits = Some(p.number.national());
+                    }
+                    Err(problems) => c.push_problems(problems),
                 }
-                Err(problems) => c.push_problems(problems),
-            },
+            }
             Some(Err(())) => {}
             None => {
-                let (phone, cc) = (c.name(PHONE), c.name(COUNTRY_CODE));
+                let (phone, cc) = (
+                    c.name(Field::CustomerPhone),
+                    c.name(Field::CustomerCountryCode),
+                );
                 c.problem(
-                    COUNTRY_CODE,
+                    Field::CustomerCountryCode,
                     Code::CountryCodeRequired,
                     format!("{phone} needs a country code: fill {cc} or set defaults.country_code in ferry.toml"),
                 )
@@ -96,7 +93,7 @@ pub(super) fn validate(c: &mut Checker, ctx: &Ctx) -> (Option<String>, Option<It
         }
     }
     let country_code = match row_cc {
-        Some(Ok(cc)) if c.cell(COUNTRY_CODE).is_some() || phone_digits.is_some() => {
+        Some(Ok(cc)) if c.cell(Field::CustomerCountryCode).is_some() || phone_digits.is_some() => {
             Some(format!("+{cc}"))
         }
         _ => None,

@@ -5,12 +5,14 @@ use serde::Serialize;
 use super::{task_ref, Item, TaskRef};
 use crate::validate::{Checker, Need};
 
-pub const FIELDS: &[&str] = &["task_num", "out_task_num", "task_status"];
-const TASK_NUM: usize = 0;
-const OUT_TASK_NUM: usize = 1;
-const TASK_STATUS: usize = 2;
+fields! {
+    TaskNum = "task_num",
+    OutTaskNum = "out_task_num",
+    TaskStatus = "task_status",
+}
 
-pub const REQUIRED_COLUMNS: &[&[&str]] = &[&["task_num", "out_task_num"], &["task_status"]];
+pub const REQUIRED_COLUMNS: &[&[Field]] =
+    &[&[Field::TaskNum, Field::OutTaskNum], &[Field::TaskStatus]];
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskStatusUpdate {
@@ -33,9 +35,9 @@ impl TaskStatusUpdate {
     }
 }
 
-pub(super) fn validate(c: &mut Checker) -> (Option<String>, Option<Item>) {
-    let task = task_ref(c, TASK_NUM, OUT_TASK_NUM);
-    let status = c.choice(TASK_STATUS, Need::Required, &["finished", "canceled"]);
+pub(super) fn validate(c: &mut Checker<Field>) -> (Option<String>, Option<Item>) {
+    let task = task_ref(c, Field::TaskNum, Field::OutTaskNum);
+    let status = c.choice(Field::TaskStatus, Need::Required, &["finished", "canceled"]);
     let key = match (&task, status) {
         (Some(t), Some(s)) => Some(format!("{}|{s}", t.key_part())),
         _ => None,

@@ -25,12 +25,11 @@ use std::path::{Path, PathBuf};
 use crate::config::Config;
 use crate::error::Error;
 use crate::exit::Exit;
-use crate::kinds::{Columns, Ctx};
+use crate::kinds::{Columns, Ctx, Validator};
 use crate::manifest::{self, Manifest};
 use crate::outcome::{Outcome, RowOutcome, Stage, Trail};
 use crate::report::ProblemTable;
 use crate::report::{Mode, Reports, Summary};
-use crate::validate::Validator;
 
 /// Says how the manifest was read when a person would not guess it (a ferry report's
 /// `failed` sheet chosen): once per command, by the pass that reads it first.

@@ -11,13 +11,12 @@ use super::record::{settle, Settled, ToRecorderTx};
 use super::settings::Settings;
 use super::stop::Stop;
 use crate::batch::{Batch, BatchRow, Batcher};
-use crate::kinds::{Kind, TaskRef, Valid};
+use crate::kinds::{Kind, TaskRef, Valid, Validator};
 use crate::manifest::pin::Pin;
 use crate::manifest::{Carried, RawRow};
 use crate::outcome::{Outcome, RowOutcome, Stage, Trail};
 use crate::problem::{Code, Problem};
 use crate::state::{self, Entry, State, StateError, Status};
-use crate::validate::Validator;
 
 /// A batch with the manifest cells of its rows, in the same order, for the reports.
 pub struct Work {

@@ -1,19 +1,26 @@
-//! Validation rules shared by the kinds: plain values, time, lists, e-mail and phones.
-//! Each rule lives here once; the kinds only say which rule applies to which field.
-//! Nothing here does I/O.
+//! The rule library: plain values, time, lists, e-mail and phones. Each rule lives here
+//! once; the kinds say which rule applies to which field. The rules read a row through
+//! [`Cells`], so they know nothing of kinds, headers or columns. Nothing here does I/O.
 
-pub mod keys;
 pub mod phone;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone};
 
-use crate::kinds::Record;
 use crate::problem::{Code, Problem, Warning};
+
+/// A row as the rules read it, field by field (`F` is a kind's field type).
+pub trait Cells<F> {
+    /// The field's cell, trimmed; `None` when the column is absent or the cell empty.
+    fn cell(&self, field: F) -> Option<&str>;
+    /// What problems blame and messages say for the field: the column as the manifest's
+    /// header names it (`手机`), so that a person finds it in their sheet.
+    fn name(&self, field: F) -> &str;
+}
 
 /// Collects every problem of one row while its fields are read, so a row with several
 /// problems reports them all.
-pub struct Checker<'r> {
-    record: &'r Record<'r>,
+pub struct Checker<'r, F> {
+    row: &'r dyn Cells<F>,
     problems: Vec<Problem>,
     warnings: Vec<Warning>,
 }
@@ -25,10 +32,10 @@ pub enum Need {
     Optional,
 }
 
-impl<'r> Checker<'r> {
-    pub fn new(record: &'r Record<'r>) -> Self {
+impl<'r, F: Copy> Checker<'r, F> {
+    pub fn new(row: &'r dyn Cells<F>) -> Self {
         Checker {
-            record,
+            row,
             problems: Vec::new(),
             warnings: Vec::new(),
         }
@@ -38,17 +45,12 @@ impl<'r> Checker<'r> {
         (self.problems, self.warnings)
     }
 
-    /// The field as the manifest's header names it (`手机`), or its own name when the
-    /// manifest has no such column: what problems blame and messages say, so that a
-    /// person finds the column in their sheet.
-    pub fn name(&self, field: usize) -> &'r str {
-        self.record
-            .columns
-            .column_name(field)
-            .unwrap_or_else(|| self.record.field_name(field))
+    /// The field as problems and messages name it (see [`Cells::name`]).
+    pub fn name(&self, field: F) -> &'r str {
+        self.row.name(field)
     }
 
-    pub fn problem(&mut self, field: usize, code: Code, message: impl Into<String>) {
+    pub fn problem(&mut self, field: F, code: Code, message: impl Into<String>) {
         let name = self.name(field);
         self.problems.push(Problem::new(code, name, message));
     }
@@ -62,14 +64,14 @@ impl<'r> Checker<'r> {
     }
 
     /// The raw cell, trimmed, or `None` when empty.
-    pub fn cell(&self, field: usize) -> Option<&'r str> {
-        self.record.get(field)
+    pub fn cell(&self, field: F) -> Option<&'r str> {
+        self.row.cell(field)
     }
 
     /// Text as given; a required empty cell is a problem, and so is a control character
     /// (a NUL left by a broken export would be sent, and can cut a key short at the
     /// vendor); tabs and line breaks are text.
-    pub fn text(&mut self, field: usize, need: Need) -> Option<String> {
+    pub fn text(&mut self, field: F, need: Need) -> Option<String> {
         match self.cell(field) {
             Some(v) => {
                 let control = v
@@ -98,7 +100,7 @@ impl<'r> Checker<'r> {
         }
     }
 
-    pub fn required(&mut self, field: usize) {
+    pub fn required(&mut self, field: F) {
         let name = self.name(field);
         self.problem(
             field,
@@ -108,7 +110,7 @@ impl<'r> Checker<'r> {
     }
 
     /// A whole number, optionally within a range.
-    pub fn integer(&mut self, field: usize, need: Need, range: Option<(i64, i64)>) -> Option<i64> {
+    pub fn integer(&mut self, field: F, need: Need, range: Option<(i64, i64)>) -> Option<i64> {
         let raw = self.text(field, need)?;
         match parse_integer(&raw) {
             Some(n) => match range {
@@ -136,7 +138,7 @@ impl<'r> Checker<'r> {
     }
 
     /// `true/false/1/0/yes/no/y/n`, any case.
-    pub fn boolean(&mut self, field: usize, need: Need) -> Option<bool> {
+    pub fn boolean(&mut self, field: F, need: Need) -> Option<bool> {
         let raw = self.text(field, need)?;
         match raw.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "y" => Some(true),
@@ -156,7 +158,7 @@ impl<'r> Checker<'r> {
     /// One of a fixed set of values, matched ignoring case; returns the canonical one.
     pub fn choice(
         &mut self,
-        field: usize,
+        field: F,
         need: Need,
         options: &[&'static str],
     ) -> Option<&'static str> {
@@ -175,20 +177,20 @@ impl<'r> Checker<'r> {
 
     /// A point in time, as Unix seconds. Accepts Unix seconds, RFC 3339, or
     /// `YYYY-MM-DD HH:MM[:SS]` in the configured time zone.
-    pub fn time(&mut self, field: usize, need: Need, tz: Option<chrono_tz::Tz>) -> Option<i64> {
+    pub fn time(&mut self, field: F, need: Need, tz: Option<chrono_tz::Tz>) -> Option<i64> {
         let raw = self.text(field, need)?;
         match parse_time(&raw, tz) {
             Ok(t) => Some(t),
-            Err((code, why)) => {
+            Err(why) => {
                 let name = self.name(field);
-                self.problem(field, code, format!("{name} {raw:?}: {why}"));
+                self.problem(field, why.code(), format!("{name} {raw:?}: {why}"));
                 None
             }
         }
     }
 
     /// A syntactically valid e-mail address.
-    pub fn email(&mut self, field: usize) -> Option<String> {
+    pub fn email(&mut self, field: F) -> Option<String> {
         let raw = self.text(field, Need::Optional)?;
         let bare = email_address::Options::default().without_display_text();
         if email_address::EmailAddress::parse_with_options(&raw, bare).is_ok() {
@@ -207,7 +209,7 @@ impl<'r> Checker<'r> {
     /// at most `max_items`, each all digits and at most `max_digits` long.
     pub fn number_list(
         &mut self,
-        field: usize,
+        field: F,
         max_items: usize,
         max_digits: usize,
     ) -> Option<Vec<String>> {
@@ -247,12 +249,12 @@ impl<'r> Checker<'r> {
     }
 
     /// A single number of at most `max_digits` digits.
-    pub fn short_number(&mut self, field: usize, max_digits: usize) -> Option<String> {
+    pub fn short_number(&mut self, field: F, max_digits: usize) -> Option<String> {
         let raw = self.text(field, Need::Optional)?;
         self.check_digits(field, &raw, max_digits).then_some(raw)
     }
 
-    fn check_digits(&mut self, field: usize, value: &str, max_digits: usize) -> bool {
+    fn check_digits(&mut self, field: F, value: &str, max_digits: usize) -> bool {
         let name = self.name(field);
         if !value.bytes().all(|b| b.is_ascii_digit()) {
             self.problem(
@@ -284,66 +286,88 @@ pub fn parse_integer(raw: &str) -> Option<i64> {
     s.parse::<i64>().ok()
 }
 
-/// Unix seconds from any accepted form; the error says which code and why.
-pub fn parse_time(raw: &str, tz: Option<chrono_tz::Tz>) -> Result<i64, (Code, String)> {
+/// Why a cell is not a point in time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    #[error("too large")]
+    TooLarge,
+    #[error("looks like milliseconds; write Unix seconds (divide by 1000)")]
+    Milliseconds,
+    #[error("not a time; write Unix seconds, RFC 3339 (2024-02-22T14:00:00+08:00) or YYYY-MM-DD HH:MM[:SS]")]
+    NotATime,
+    #[error("has no UTC offset and no time zone is configured; add an offset (+08:00) or set defaults.timezone in ferry.toml")]
+    NoTimeZone,
+    /// A local time the zone skips or repeats.
+    #[error("does not exist or is ambiguous in {0} (a daylight-saving change); add an explicit UTC offset")]
+    Ambiguous(chrono_tz::Tz),
+}
+
+impl TimeError {
+    /// The problem code a report gives it.
+    pub fn code(self) -> Code {
+        match self {
+            TimeError::NoTimeZone => Code::TimezoneRequired,
+            TimeError::TooLarge
+            | TimeError::Milliseconds
+            | TimeError::NotATime
+            | TimeError::Ambiguous(_) => Code::InvalidTime,
+        }
+    }
+}
+
+/// Unix seconds from any accepted form.
+pub fn parse_time(raw: &str, tz: Option<chrono_tz::Tz>) -> Result<i64, TimeError> {
     let s = raw.trim();
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        let secs: i64 = s
-            .parse()
-            .map_err(|_| (Code::InvalidTime, "too large".to_string()))?;
+        let secs: i64 = s.parse().map_err(|_| TimeError::TooLarge)?;
         // Thirteen digits is almost always milliseconds, which would land in year 50,000.
         if s.len() > 11 {
-            return Err((
-                Code::InvalidTime,
-                "looks like milliseconds; write Unix seconds (divide by 1000)".into(),
-            ));
+            return Err(TimeError::Milliseconds);
         }
         return Ok(secs);
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.timestamp());
     }
-    let local = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-        .ok_or((
-            Code::InvalidTime,
-            "not a time; write Unix seconds, RFC 3339 (2024-02-22T14:00:00+08:00) or YYYY-MM-DD HH:MM[:SS]".to_string(),
-        ))?;
-    let Some(tz) = tz else {
-        return Err((
-            Code::TimezoneRequired,
-            "has no UTC offset and no time zone is configured; add an offset (+08:00) or set defaults.timezone in ferry.toml".into(),
-        ));
-    };
+    let local = [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+    .ok_or(TimeError::NotATime)?;
+    let tz = tz.ok_or(TimeError::NoTimeZone)?;
     tz.from_local_datetime(&local)
         .single()
         .map(|t| t.timestamp())
-        .ok_or((
-            Code::InvalidTime,
-            format!("does not exist or is ambiguous in {tz} (a daylight-saving change); add an explicit UTC offset"),
-        ))
+        .ok_or(TimeError::Ambiguous(tz))
+}
+
+/// Why a list cell cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    #[error("not a valid JSON array ({0})")]
+    Json(#[from] serde_json::Error),
+    /// An item of a JSON array that is neither a number nor a string, as written.
+    #[error("list items must be numbers or strings, got {0}")]
+    NotNumberOrString(String),
 }
 
 /// A list cell: a JSON array of strings or numbers, or values separated by `,`, `;`,
 /// full-width `，`/`；` or white space.
-pub fn split_list(raw: &str) -> Result<Vec<String>, String> {
+pub fn split_list(raw: &str) -> Result<Vec<String>, ListError> {
     let s = raw.trim();
     if s.starts_with('[') {
         // Raw, so that a number item is checked as written (`1e3`, not `1000.0`).
-        let values: Vec<&serde_json::value::RawValue> =
-            serde_json::from_str(s).map_err(|e| format!("not a valid JSON array ({e})"))?;
+        let values: Vec<&serde_json::value::RawValue> = serde_json::from_str(s)?;
         return values
             .into_iter()
             .map(|v| match v.get().as_bytes().first() {
-                Some(b'"') => serde_json::from_str::<String>(v.get())
-                    .map(|s| s.trim().to_string())
-                    .map_err(|e| format!("not a valid JSON array ({e})")),
+                Some(b'"') => Ok(serde_json::from_str::<String>(v.get())?.trim().to_string()),
                 Some(b'-' | b'0'..=b'9') => Ok(v.get().to_string()),
-                _ => Err(format!(
-                    "list items must be numbers or strings, got {}",
-                    v.get()
-                )),
+                _ => Err(ListError::NotNumberOrString(v.get().to_string())),
             })
             .collect();
     }
@@ -355,97 +379,38 @@ pub fn split_list(raw: &str) -> Result<Vec<String>, String> {
     )
 }
 
-/// The validate stage for a whole manifest: each row's own rules, its reading defects,
-/// and keys repeated across rows.
-pub struct Validator {
-    columns: crate::kinds::Columns,
-    ctx: crate::kinds::Ctx,
-    keys: Keys,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// How repeated keys are found.
-enum Keys {
-    /// Every key remembered as rows go by; repeats noted (later row → first row).
-    Track {
-        seen: keys::KeySet,
-        repeats: std::collections::HashMap<u64, u64>,
-    },
-    /// A second reading of a manifest whose repeats an earlier pass already found:
-    /// no key table is needed, which keeps `run`'s sending pass small.
-    Known(std::collections::HashMap<u64, u64>),
-}
-
-impl Validator {
-    pub fn new(columns: crate::kinds::Columns, ctx: crate::kinds::Ctx) -> Self {
-        Validator {
-            columns,
-            ctx,
-            keys: Keys::Track {
-                seen: keys::KeySet::default(),
-                repeats: Default::default(),
-            },
+    #[test]
+    fn a_time_that_cannot_be_read_says_why_and_under_which_code() {
+        let taipei = Some(chrono_tz::Asia::Taipei);
+        let new_york = Some(chrono_tz::America::New_York);
+        for (raw, tz, code, why) in [
+            ("99999999999999999999", taipei, Code::InvalidTime, "too large"),
+            ("1708581600000", taipei, Code::InvalidTime, "looks like milliseconds; write Unix seconds (divide by 1000)"),
+            ("tomorrow", taipei, Code::InvalidTime, "not a time; write Unix seconds, RFC 3339 (2024-02-22T14:00:00+08:00) or YYYY-MM-DD HH:MM[:SS]"),
+            ("2024-02-22 14:00", None, Code::TimezoneRequired, "has no UTC offset and no time zone is configured; add an offset (+08:00) or set defaults.timezone in ferry.toml"),
+            ("2024-03-10 02:30", new_york, Code::InvalidTime, "does not exist or is ambiguous in America/New_York (a daylight-saving change); add an explicit UTC offset"),
+        ] {
+            let err = parse_time(raw, tz).expect_err(raw);
+            assert_eq!((err.code(), err.to_string().as_str()), (code, why), "{raw}");
         }
+        assert_eq!(parse_time("2024-02-22 14:00", taipei), Ok(1_708_581_600));
     }
 
-    /// The rows found repeating an earlier row's key so far (later row → first row).
-    pub fn into_repeats(self) -> std::collections::HashMap<u64, u64> {
-        match self.keys {
-            Keys::Track { repeats, .. } | Keys::Known(repeats) => repeats,
-        }
-    }
-
-    /// This validator, for a manifest whose repeated keys are already known.
-    pub fn with_known_repeats(mut self, repeats: std::collections::HashMap<u64, u64>) -> Self {
-        self.keys = Keys::Known(repeats);
-        self
-    }
-
-    /// Every problem of the row, or the item to send. Duplicates are reported on the
-    /// later rows; the first row with a key keeps it.
-    pub fn check(
-        &mut self,
-        row: u64,
-        cells: &[String],
-        defects: Vec<Problem>,
-    ) -> Result<crate::kinds::Valid, crate::kinds::Rejected> {
-        let record = Record {
-            cells,
-            columns: &self.columns,
-        };
-        let result = self.columns.kind().validate(&record, &self.ctx);
-        let key = match &result {
-            Ok(valid) => Some(valid.key.as_str()),
-            Err(rejected) => rejected.key.as_deref(),
-        };
-        let earlier = match &mut self.keys {
-            Keys::Track { seen, repeats } => {
-                let earlier = key.and_then(|k| seen.insert(k, row));
-                if let Some(first) = earlier {
-                    repeats.insert(row, first);
-                }
-                earlier
-            }
-            Keys::Known(repeats) => repeats.get(&row).copied(),
-        };
-        if defects.is_empty() && earlier.is_none() {
-            return result;
-        }
-        let (key, mut problems) = match result {
-            Ok(valid) => (Some(valid.key), Vec::new()),
-            Err(rejected) => (rejected.key, rejected.problems),
-        };
-        if let Some(first) = earlier {
-            problems.push(Problem::new(
-                Code::DuplicateKey,
-                "",
-                format!(
-                    "the same record key {:?} is already on row {first}; each record may appear once: remove or merge one of them",
-                    key.as_deref().unwrap_or_default()
-                ),
-            ));
-        }
-        let mut all = defects;
-        all.extend(problems);
-        Err(crate::kinds::Rejected { key, problems: all })
+    #[test]
+    fn a_list_that_cannot_be_read_says_why() {
+        let err = split_list("[1, true]").expect_err("a boolean item");
+        assert_eq!(
+            err.to_string(),
+            "list items must be numbers or strings, got true"
+        );
+        let err = split_list("[1, 2").expect_err("not closed");
+        assert!(
+            err.to_string().starts_with("not a valid JSON array ("),
+            "{err}"
+        );
     }
 }

@@ -742,95 +742,140 @@ fn china_landline(
     area_field: &str,
     phone_field: &str,
 ) -> Result<Landline, Vec<Problem>> {
-    let mut problems = Vec::new();
-    let (local, local_problem) = match local_number(phone_shown, phone_field) {
-        Ok(local) => (Some(local), None),
-        Err(p) => (None, Some(p)),
+    let cells = ChinaCells {
+        area_shown,
+        phone_shown,
+        area_field,
+        phone_field,
     };
-    let mut warnings = Vec::new();
-    let area = match area_shown {
-        None => {
-            problems.push(missing_area(
-                local.as_deref(),
-                phone_shown,
-                area_field,
-                phone_field,
-            ));
-            None
-        }
-        Some(shown) => match area_code(shown, area_field) {
-            Ok((area, dropped_zero)) => {
-                if dropped_zero {
-                    warnings.push(Problem::new(
-                        Code::AreaCodeZeroDropped,
-                        area_field,
-                        format!(
-                            "area code {}: the leading 0 was dropped, the vendor wants {area} (nothing to do)",
-                            quote(shown)
-                        ),
-                    ));
-                }
-                Some(area)
-            }
-            Err(p) => {
-                problems.push(p);
+    let (area, local, warnings) = cells.parts()?;
+    cells.whole(area, local, warnings)
+}
+
+/// The two cells of a mainland China landline, so that every message can quote them.
+struct ChinaCells<'a> {
+    area_shown: Option<&'a str>,
+    phone_shown: &'a str,
+    area_field: &'a str,
+    phone_field: &'a str,
+}
+
+impl ChinaCells<'_> {
+    /// The area code (without its `0`) and the local number, each read on its own, with
+    /// the warnings of doing so; or every problem of both cells.
+    fn parts(&self) -> Result<(String, String, Vec<Problem>), Vec<Problem>> {
+        let (area_field, phone_field) = (self.area_field, self.phone_field);
+        let mut problems = Vec::new();
+        let (local, local_problem) = match local_number(self.phone_shown, phone_field) {
+            Ok(local) => (Some(local), None),
+            Err(p) => (None, Some(p)),
+        };
+        let mut warnings = Vec::new();
+        let area = match self.area_shown {
+            None => {
+                problems.push(missing_area(
+                    local.as_deref(),
+                    self.phone_shown,
+                    area_field,
+                    phone_field,
+                ));
                 None
             }
-        },
-    };
-    problems.extend(local_problem);
-    let (Some(area), Some(local), true) = (area, local, problems.is_empty()) else {
-        return Err(problems);
-    };
-    let shown = format!("0{area} {local}");
-    let number = LIB
-        .parse_and_keep_raw_input(format!("0{area}{local}"), Some(Region::CN))
-        .ok()
-        .filter(|n| n.country_code_source() == CountryCodeSource::FromDefaultCountry);
-    let ty = number
-        .as_ref()
-        .map_or(PhoneNumberType::Unknown, PhoneNumber::get_type);
-    match ty {
-        PhoneNumberType::FixedLine | PhoneNumberType::FixedLineOrMobile => {
-            let split = number.as_ref().map_or(0, PhoneNumber::get_length_of_geographical_area_code);
-            if split != 0 && split != area.len() {
-                let nsn = format!("{area}{local}");
-                if let (Some(a), Some(l)) = (nsn.get(..split), nsn.get(split..)) {
-                    return Err(vec![Problem::new(
-                        Code::InvalidAreaCode,
-                        area_field,
-                        format!(
-                            "area code {} and local number {} are split in the wrong place: the number is area code {a} with local number {l}; write {a} in {area_field} and {l} in {phone_field}",
-                            quote(area_shown.unwrap_or_default()),
-                            quote(phone_shown)
-                        ),
-                    )]);
+            Some(shown) => match area_code(shown, area_field) {
+                Ok((area, dropped_zero)) => {
+                    if dropped_zero {
+                        warnings.push(Problem::new(
+                            Code::AreaCodeZeroDropped,
+                            area_field,
+                            format!(
+                                "area code {}: the leading 0 was dropped, the vendor wants {area} (nothing to do)",
+                                quote(shown)
+                            ),
+                        ));
+                    }
+                    Some(area)
                 }
+                Err(p) => {
+                    problems.push(p);
+                    None
+                }
+            },
+        };
+        problems.extend(local_problem);
+        match (area, local, problems.is_empty()) {
+            (Some(area), Some(local), true) => Ok((area, local, warnings)),
+            _ => Err(problems),
+        }
+    }
+
+    /// The area code and local number together: a mainland landline, split where the
+    /// numbering plan splits it.
+    fn whole(
+        &self,
+        area: String,
+        local: String,
+        warnings: Vec<Problem>,
+    ) -> Result<Landline, Vec<Problem>> {
+        let (area_field, phone_field) = (self.area_field, self.phone_field);
+        let shown = format!("0{area} {local}");
+        let number = LIB
+            .parse_and_keep_raw_input(format!("0{area}{local}"), Some(Region::CN))
+            .ok()
+            .filter(|n| n.country_code_source() == CountryCodeSource::FromDefaultCountry);
+        let ty = number
+            .as_ref()
+            .map_or(PhoneNumberType::Unknown, PhoneNumber::get_type);
+        match ty {
+            PhoneNumberType::FixedLine | PhoneNumberType::FixedLineOrMobile => {
+                let split = number.as_ref().map_or(0, PhoneNumber::get_length_of_geographical_area_code);
+                if let Some(p) = self.split_elsewhere(&area, &local, split) {
+                    return Err(vec![p]);
+                }
+                // E.164 of a mainland landline: +86, the area code without its `0`, the local number.
+                let e164 = format!("+{CHINA}{area}{local}");
+                Ok(Landline { area_code: Some(area), local, e164, warnings })
             }
-            // E.164 of a mainland landline: +86, the area code without its `0`, the local number.
-            let e164 = format!("+{CHINA}{area}{local}");
-            Ok(Landline { area_code: Some(area), local, e164, warnings })
+            PhoneNumberType::Mobile => Err(vec![Problem::new(
+                Code::MobileInLandlineColumn,
+                phone_field,
+                format!(
+                    "{} is a mobile number, not a landline: write it in the mobile column and leave {area_field} empty",
+                    quote(&shown)
+                ),
+            )]),
+            PhoneNumberType::Unknown => {
+                Err(vec![invalid_china_landline(&area, &local, self.phone_shown, area_field, phone_field)])
+            }
+            other => Err(vec![Problem::new(
+                Code::NotALandline,
+                phone_field,
+                format!(
+                    "{} is {}, not a landline: give the person's landline (or their mobile, in the mobile column)",
+                    quote(&shown),
+                    type_name(other)
+                ),
+            )]),
         }
-        PhoneNumberType::Mobile => Err(vec![Problem::new(
-            Code::MobileInLandlineColumn,
-            phone_field,
-            format!(
-                "{} is a mobile number, not a landline: write it in the mobile column and leave {area_field} empty",
-                quote(&shown)
-            ),
-        )]),
-        PhoneNumberType::Unknown => {
-            Err(vec![invalid_china_landline(&area, &local, phone_shown, area_field, phone_field)])
+    }
+
+    /// The problem when the numbering plan puts the end of the area code `split` digits
+    /// in, not where the cells do (`0` for a number without a geographic area code).
+    fn split_elsewhere(&self, area: &str, local: &str, split: usize) -> Option<Problem> {
+        if split == 0 || split == area.len() {
+            return None;
         }
-        other => Err(vec![Problem::new(
-            Code::NotALandline,
-            phone_field,
+        let nsn = format!("{area}{local}");
+        let (a, l) = (nsn.get(..split)?, nsn.get(split..)?);
+        let (area_field, phone_field) = (self.area_field, self.phone_field);
+        Some(Problem::new(
+            Code::InvalidAreaCode,
+            area_field,
             format!(
-                "{} is {}, not a landline: give the person's landline (or their mobile, in the mobile column)",
-                quote(&shown),
-                type_name(other)
+                "area code {} and local number {} are split in the wrong place: the number is area code {a} with local number {l}; write {a} in {area_field} and {l} in {phone_field}",
+                quote(self.area_shown.unwrap_or_default()),
+                quote(self.phone_shown)
             ),
-        )]),
+        ))
     }
 }
 

@@ -11,10 +11,10 @@ use std::collections::HashMap;
 
 use ferry::config::Config;
 use ferry::kinds::{
-    flag_for_column, Columns, Ctx, Item, Kind, MappingError, Record, Rejected, TaskRef, Valid,
+    agent_settings, appointments, calls, flag_for_column, publishers, Columns, Ctx, Item, Kind,
+    KindField, MappingError, Rejected, RowCells, TaskRef, Valid, Validator,
 };
 use ferry::problem::Problem;
-use ferry::validate::Validator;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -28,6 +28,11 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
+/// Items as their messages write them.
+fn texts(items: &[impl ToString]) -> Vec<String> {
+    items.iter().map(ToString::to_string).collect()
+}
+
 fn map(kind: Kind, header: &[&str]) -> Columns {
     Columns::map(kind, &strings(header), &HashMap::new(), &[])
         .unwrap_or_else(|e| panic!("{kind:?} header {header:?}: {e}"))
@@ -38,7 +43,7 @@ fn validate(kind: Kind, ctx: &Ctx, row: &Row) -> Result<Valid, Rejected> {
     let cells: Vec<String> = row.iter().map(|(_, v)| v.to_string()).collect();
     let columns = map(kind, &header);
     kind.validate(
-        &Record {
+        &RowCells {
             cells: &cells,
             columns: &columns,
         },
@@ -1459,7 +1464,7 @@ fn call_event_id_from_the_command_line() {
         .collect();
     let err = Columns::map(Kind::Calls, &header, &HashMap::new(), &[]).expect_err("eventId column");
     assert!(
-        matches!(&err, MappingError::MissingColumn { missing, .. } if missing == &["eventId (or pass --event-id)"]),
+        matches!(&err, MappingError::MissingColumn { missing, .. } if texts(missing) == ["eventId (or pass --event-id)"]),
         "{err:?}"
     );
     let columns =
@@ -1470,7 +1475,7 @@ fn call_event_id_from_the_command_line() {
         .collect();
     let valid = Kind::Calls
         .validate(
-            &Record {
+            &RowCells {
                 cells: &cells,
                 columns: &columns,
             },
@@ -2012,13 +2017,6 @@ fn a_rejected_first_row_still_claims_its_key() {
 // ---------------------------------------------------------------------------------------
 // Header matching
 
-fn position(kind: Kind, field: &str) -> usize {
-    kind.fields()
-        .iter()
-        .position(|f| *f == field)
-        .unwrap_or_else(|| panic!("{kind:?} has no field {field}"))
-}
-
 #[test]
 fn header_names_match_ignoring_case_spaces_underscores_and_dashes() {
     for written in [
@@ -2034,14 +2032,14 @@ fn header_names_match_ignoring_case_spaces_underscores_and_dashes() {
         let header = ["event id", "Name", written, "MOBILE"];
         let columns = map(Kind::Calls, &header);
         assert_eq!(
-            columns.column_name(position(Kind::Calls, "countryCode")),
+            columns.column_name(calls::Field::CountryCode),
             Some(written),
             "{written:?}"
         );
         let cells = strings(&["542818", "user1", "86", "18100000030"]);
         let valid = Kind::Calls
             .validate(
-                &Record {
+                &RowCells {
                     cells: &cells,
                     columns: &columns,
                 },
@@ -2050,42 +2048,64 @@ fn header_names_match_ignoring_case_spaces_underscores_and_dashes() {
             .unwrap_or_else(|r| panic!("{written:?}: {r:?}"));
         assert_eq!(valid.key, "542818|+8618100000030");
     }
-    for (kind, written, field) in [
-        (Kind::Appointments, "Business ID", "business_id"),
-        (Kind::Appointments, "out-task-num", "out_task_num"),
-        (Kind::Appointments, "TaskTime", "task_time"),
-        (Kind::Publishers, "Customer Phone", "customer_phone"),
-        (Kind::AgentSettings, "user_id", "userId"),
-        (
-            Kind::AgentSettings,
-            "CALL NUMBER DEFAULT",
-            "callNumberDefault",
-        ),
-        (Kind::Calls, "before-minutes", "beforeMinutes"),
-        (Kind::Calls, "Area Code", "areaCode"),
-    ] {
-        let mut header: Vec<&str> = match kind {
-            Kind::Appointments => vec![
-                "business_id",
-                "out_task_num",
-                "task_type",
-                "branch_code",
-                "room_type",
-                "video",
-            ],
-            Kind::Publishers => vec!["out_task_num", "customer_name", "customer_id_num"],
-            Kind::AgentSettings => vec!["userId"],
-            _ => vec!["eventId", "name", "countryCode", "mobile"],
-        };
-        header.retain(|h| *h != field);
-        header.push(written);
-        let columns = map(kind, &header);
-        assert_eq!(
-            columns.column_name(position(kind, field)),
-            Some(written),
-            "{kind:?} {written:?}"
-        );
-    }
+    renamed(
+        Kind::Appointments,
+        "Business ID",
+        appointments::Field::BusinessId,
+    );
+    renamed(
+        Kind::Appointments,
+        "out-task-num",
+        appointments::Field::OutTaskNum,
+    );
+    renamed(
+        Kind::Appointments,
+        "TaskTime",
+        appointments::Field::TaskTime,
+    );
+    renamed(
+        Kind::Publishers,
+        "Customer Phone",
+        publishers::Field::CustomerPhone,
+    );
+    renamed(
+        Kind::AgentSettings,
+        "user_id",
+        agent_settings::Field::UserId,
+    );
+    renamed(
+        Kind::AgentSettings,
+        "CALL NUMBER DEFAULT",
+        agent_settings::Field::CallNumberDefault,
+    );
+    renamed(Kind::Calls, "before-minutes", calls::Field::BeforeMinutes);
+    renamed(Kind::Calls, "Area Code", calls::Field::AreaCode);
+}
+
+/// A header of `kind`'s required columns with `field`'s column `written` so: the column
+/// is mapped to the field.
+fn renamed<F: KindField>(kind: Kind, written: &str, field: F) {
+    let mut header: Vec<&str> = match kind {
+        Kind::Appointments => vec![
+            "business_id",
+            "out_task_num",
+            "task_type",
+            "branch_code",
+            "room_type",
+            "video",
+        ],
+        Kind::Publishers => vec!["out_task_num", "customer_name", "customer_id_num"],
+        Kind::AgentSettings => vec!["userId"],
+        _ => vec!["eventId", "name", "countryCode", "mobile"],
+    };
+    header.retain(|h| *h != field.name());
+    header.push(written);
+    let columns = map(kind, &header);
+    assert_eq!(
+        columns.column_name(field),
+        Some(written),
+        "{kind:?} {written:?}"
+    );
 }
 
 #[test]
@@ -2095,14 +2115,15 @@ fn unknown_columns_are_left_alone() {
         &["note", "userId", "ferry_row_x", "手机"],
     );
     assert_eq!(
-        columns.column_name(position(Kind::AgentSettings, "userId")),
+        columns.column_name(agent_settings::Field::UserId),
         Some("userId")
     );
-    for field in ["callType", "callNumber", "callerPresent"] {
-        assert_eq!(
-            columns.column_name(position(Kind::AgentSettings, field)),
-            None
-        );
+    for field in [
+        agent_settings::Field::CallType,
+        agent_settings::Field::CallNumber,
+        agent_settings::Field::CallerPresent,
+    ] {
+        assert_eq!(columns.column_name(field), None);
     }
 }
 
@@ -2122,13 +2143,10 @@ fn aliases_from_the_config_map_columns() {
     let header = strings(&["eventId", "姓名", "Country Code", "MOBILE NO."]);
     let columns = Columns::map(Kind::Calls, &header, &aliases, &[]).expect("aliases");
     assert_eq!(
-        columns.column_name(position(Kind::Calls, "mobile")),
+        columns.column_name(calls::Field::Mobile),
         Some("MOBILE NO.")
     );
-    assert_eq!(
-        columns.column_name(position(Kind::Calls, "name")),
-        Some("姓名")
-    );
+    assert_eq!(columns.column_name(calls::Field::Name), Some("姓名"));
 
     // The samples' [columns.calls] maps the Chinese header of samples/calls.csv.
     let config = sample_config();
@@ -2140,24 +2158,20 @@ fn aliases_from_the_config_map_columns() {
     let header = strings(&["活动ID", "姓名", "公司", "国家码", "手机", "区号", "座机"]);
     let columns = Columns::map(Kind::Calls, &header, &aliases, &[]).expect("sample header");
     for (field, column) in [
-        ("eventId", "活动ID"),
-        ("name", "姓名"),
-        ("company", "公司"),
-        ("countryCode", "国家码"),
-        ("mobile", "手机"),
-        ("areaCode", "区号"),
-        ("phone", "座机"),
+        (calls::Field::EventId, "活动ID"),
+        (calls::Field::Name, "姓名"),
+        (calls::Field::Company, "公司"),
+        (calls::Field::CountryCode, "国家码"),
+        (calls::Field::Mobile, "手机"),
+        (calls::Field::AreaCode, "区号"),
+        (calls::Field::Phone, "座机"),
     ] {
-        assert_eq!(
-            columns.column_name(position(Kind::Calls, field)),
-            Some(column),
-            "{field}"
-        );
+        assert_eq!(columns.column_name(field), Some(column), "{field:?}");
     }
     let cells = strings(&["542818", "王芳", "quanshi.com", "86", "", "010", "58512042"]);
     let valid = Kind::Calls
         .validate(
-            &Record {
+            &RowCells {
                 cells: &cells,
                 columns: &columns,
             },
@@ -2177,7 +2191,7 @@ fn aliases_from_the_config_map_columns() {
     let cells = strings(&["542818", "", "", "86", "18100000030", "", ""]);
     let rejected = Kind::Calls
         .validate(
-            &Record {
+            &RowCells {
                 cells: &cells,
                 columns: &columns,
             },
@@ -2292,7 +2306,7 @@ fn a_missing_required_column_is_a_mapping_error_naming_it() {
                 missing, kind: k, ..
             } => {
                 assert_eq!(
-                    (missing.as_slice(), *k),
+                    (texts(missing).as_slice(), *k),
                     (&[wanted.to_string()][..], kind.name()),
                     "{header:?}"
                 );
@@ -2433,10 +2447,10 @@ proptest! {
         ctx in ctx(),
     ) {
         let fields = kind.fields();
-        let header = strings(fields);
+        let header = strings(&fields);
         let cells = cells[..fields.len()].to_vec();
         let columns = Columns::map(kind, &header, &HashMap::new(), &[]).expect("canonical header");
-        let record = Record { cells: &cells, columns: &columns };
+        let record = RowCells { cells: &cells, columns: &columns };
         match kind.validate(&record, &ctx) {
             Ok(valid) => {
                 prop_assert!(!valid.key.is_empty(), "{kind:?} valid without a key");

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use ferry::batch::{Batch, BatchRow};
 use ferry::config::{Config, Target};
-use ferry::kinds::{Columns, Ctx, Item, Kind, Record, TaskRef};
+use ferry::kinds::{Columns, Ctx, Item, Kind, RowCells, TaskRef};
 use ferry::send::Backoff;
 use httpmock::{HttpMockRequest, HttpMockResponse, Method::POST, Mock, MockServer};
 use serde_json::Value;
@@ -71,7 +71,7 @@ pub fn rows(kind: Kind, ctx: &Ctx, header: &[&str], cells: &[&[&str]]) -> Vec<Ba
         .enumerate()
         .map(|(i, row)| {
             let cells: Vec<String> = row.iter().map(|c| c.to_string()).collect();
-            let record = Record {
+            let record = RowCells {
                 cells: &cells,
                 columns: &columns,
             };
