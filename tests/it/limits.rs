@@ -3,98 +3,12 @@
 //! and runs the real binary on it, asserting the exit code and the reports (or the
 //! message) exactly.
 
-use crate::report_support;
 use crate::xlsx_support;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 
-use crate::report_support::parse_csv;
-use serde_json::Value;
+use crate::cli_support::{ferry, write, Run};
 use tempfile::TempDir;
-
-const BOM: &[u8] = b"\xEF\xBB\xBF";
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    reports: PathBuf,
-}
-
-impl Run {
-    /// A report CSV's text, its BOM checked and removed.
-    fn csv_text(&self, name: &str) -> String {
-        let path = self.reports.join(name);
-        let bytes = std::fs::read(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}\nstderr: {}", path.display(), self.stderr));
-        assert!(bytes.starts_with(BOM), "{name} starts with a BOM");
-        String::from_utf8(bytes[BOM.len()..].to_vec()).expect("UTF-8")
-    }
-
-    /// A report CSV's records without the origin columns, each row checked to be its
-    /// own origin.
-    fn records(&self, name: &str) -> Vec<Vec<String>> {
-        let id = report_support::manifest_id(&self.summary());
-        let text =
-            report_support::drop_origins(&self.csv_text(name), |row| (row.to_string(), id.clone()));
-        parse_csv(&text)
-    }
-
-    /// A report CSV's records as written, origin columns included.
-    fn records_with_origins(&self, name: &str) -> Vec<Vec<String>> {
-        parse_csv(&self.csv_text(name))
-    }
-
-    fn summary(&self) -> Value {
-        let bytes = std::fs::read(self.reports.join("summary.json")).expect("summary.json");
-        serde_json::from_slice(&bytes).expect("summary.json is JSON")
-    }
-
-    /// The one `error:` line a refused manifest prints.
-    fn error(&self) -> String {
-        self.stderr
-            .lines()
-            .find_map(|l| l.strip_prefix("error: "))
-            .unwrap_or_else(|| panic!("no error line in:\n{}", self.stderr))
-            .to_string()
-    }
-}
-
-/// `ferry <command> <manifest> --kind <kind> --report-dir reports <extra>` in `dir`.
-fn ferry(dir: &TempDir, command: &str, manifest: &Path, kind: &str, extra: &[&str]) -> Run {
-    let reports = dir.path().join("reports");
-    let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .arg(command)
-        .arg(manifest)
-        .args(["--kind", kind, "--report-dir"])
-        .arg(&reports)
-        .args(extra)
-        .current_dir(dir.path())
-        .env_remove("FERRY_CONFIG")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .output()
-        .expect("ferry runs");
-    let run = Run {
-        code: output.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        reports,
-    };
-    assert!(
-        !run.stderr.contains("panicked"),
-        "ferry panicked:\n{}",
-        run.stderr
-    );
-    run
-}
-
-fn write(dir: &TempDir, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
-    let path = dir.path().join(name);
-    std::fs::write(&path, bytes).expect("write manifest");
-    path
-}
 
 // ------------------------------------------------------------------ quotes left open
 

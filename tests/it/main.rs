@@ -2,6 +2,7 @@
 //! helpers are plain modules shared by every suite.
 
 // Helpers shared by the suites.
+mod cli_support;
 mod report_support;
 mod run_support;
 mod vendors_support;

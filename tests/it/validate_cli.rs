@@ -4,17 +4,13 @@
 //! spreadsheet-safety rules, and the manifests a person should get a clear message for
 //! (never a panic).
 
-use crate::report_support;
 use crate::xlsx_support;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
+use crate::cli_support::{ferry_in, validate, write, Run, BOM};
 use crate::report_support::parse_csv;
-use serde_json::Value;
 use tempfile::TempDir;
-
-const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 const VALID_HEADER: &str = "ferry_row,ferry_key,ferry_remote_id,ferry_request_id,ferry_server_request_id,ferry_attempts,ferry_warning";
 const FAILED_HEADER: &str = "ferry_row,ferry_key,ferry_stage,ferry_error_code,ferry_error,ferry_field,ferry_http_status,ferry_request_id,ferry_server_request_id,ferry_attempts";
@@ -29,115 +25,6 @@ fn sample(name: &str) -> PathBuf {
 
 fn sample_config() -> String {
     sample("ferry.toml").display().to_string()
-}
-
-/// One finished `ferry` process.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    /// The `--report-dir` it was given.
-    reports: PathBuf,
-}
-
-impl Run {
-    fn file(&self, name: &str) -> Vec<u8> {
-        let path = self.reports.join(name);
-        std::fs::read(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}\nstderr: {}", path.display(), self.stderr))
-    }
-
-    /// A report CSV as written, its BOM checked and removed.
-    fn csv_with_origins(&self, name: &str) -> String {
-        let bytes = self.file(name);
-        assert!(bytes.starts_with(BOM), "{name} must start with a UTF-8 BOM");
-        String::from_utf8(bytes[BOM.len()..].to_vec()).expect("reports are UTF-8")
-    }
-
-    /// A report CSV of a manifest that is no fed-back report, as text without its two
-    /// origin columns, after checking that every row is its own origin
-    /// (`ferry_source_row` = `ferry_row`, `ferry_source` = the manifest's id).
-    fn csv(&self, name: &str) -> String {
-        let id = self.manifest_id();
-        self.csv_origins(name, |row| (row.to_string(), id.clone()))
-    }
-
-    /// A report CSV as text without its two origin columns, after checking that every
-    /// row's origin is `expected(ferry_row)`: (`ferry_source_row`, `ferry_source`).
-    fn csv_origins(&self, name: &str, expected: impl Fn(&str) -> (String, String)) -> String {
-        report_support::drop_origins(&self.csv_with_origins(name), expected)
-    }
-
-    /// The manifest's id in `ferry_source`: the first 16 hex digits of its SHA-256.
-    fn manifest_id(&self) -> String {
-        report_support::manifest_id(&self.summary())
-    }
-
-    /// A report CSV's records (header first), parsed.
-    fn records(&self, name: &str) -> Vec<Vec<String>> {
-        parse_csv(&self.csv(name))
-    }
-
-    fn summary(&self) -> Value {
-        serde_json::from_slice(&self.file("summary.json")).expect("summary.json is JSON")
-    }
-}
-
-/// Runs `ferry <args>` in `dir` (so no `./ferry.toml` is found by accident), with the
-/// report folder `dir/reports` added to a `validate`.
-fn ferry_in(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Run {
-    let reports = dir.join("reports");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
-    cmd.args(args)
-        .current_dir(dir)
-        .env_remove("FERRY_CONFIG")
-        .env("NO_COLOR", "1")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if args.first() == Some(&"validate") {
-        cmd.arg("--report-dir").arg(&reports);
-    }
-    let mut child = cmd.spawn().expect("ferry starts");
-    if let Some(bytes) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin");
-        pipe.write_all(bytes).expect("write stdin");
-    }
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().expect("ferry finishes");
-    let run = Run {
-        code: status.code().expect("exited, not killed"),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        reports,
-    };
-    assert!(
-        !run.stderr.contains("panicked") && !run.stderr.contains("RUST_BACKTRACE"),
-        "ferry {args:?} panicked:\n{}",
-        run.stderr
-    );
-    run
-}
-
-/// `ferry validate <manifest> --kind <kind> <extra...>` in a fresh folder.
-fn validate(dir: &TempDir, manifest: &Path, kind: &str, extra: &[&str]) -> Run {
-    let manifest = manifest.display().to_string();
-    let mut args = vec!["validate", manifest.as_str(), "--kind", kind];
-    args.extend_from_slice(extra);
-    ferry_in(dir.path(), &args, None)
-}
-
-fn write(dir: &TempDir, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
-    let path = dir.path().join(name);
-    std::fs::write(&path, bytes).expect("write manifest");
-    path
 }
 
 fn fixture(kind: &str, name: &str) -> String {
