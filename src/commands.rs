@@ -48,7 +48,7 @@ fn exit_130_on_interrupt() {
         };
         runtime.block_on(pipeline::stop::shutdown_signal());
         tracing::warn!("interrupted; nothing was sent, and the reports are incomplete");
-        std::process::exit(130);
+        std::process::exit(Exit::Interrupted.code());
     });
 }
 

@@ -12,11 +12,11 @@ fn main() {
                 "timestamp": chrono::Utc::now().to_rfc3339(),
                 "level": "ERROR",
                 "event": "fatal",
-                "exit_code": 2,
+                "exit_code": ferry::exit::Exit::NothingSent.code(),
                 "message": e.render().to_string().trim_end(),
             });
             eprintln!("{line}");
-            std::process::exit(2);
+            std::process::exit(ferry::exit::Exit::NothingSent.code());
         }
         Err(e) => e.exit(),
     };

@@ -84,7 +84,7 @@ pub async fn watch_signals(stop: Arc<Stop>, sending: Arc<AtomicBool>, hurry: one
     shutdown_signal().await;
     if !sending.load(Ordering::SeqCst) {
         tracing::warn!("interrupted before anything was sent");
-        std::process::exit(130);
+        std::process::exit(Exit::Interrupted.code());
     }
     tracing::warn!("interrupted: finishing requests in flight, then writing the reports (interrupt again to stop at once)");
     stop.interrupt();
@@ -93,7 +93,7 @@ pub async fn watch_signals(stop: Arc<Stop>, sending: Arc<AtomicBool>, hurry: one
     stop.hurried.store(true, Ordering::SeqCst);
     let _ = hurry.send(());
     shutdown_signal().await;
-    std::process::exit(130);
+    std::process::exit(Exit::Interrupted.code());
 }
 
 /// Resolves on SIGINT or SIGTERM.
