@@ -122,7 +122,7 @@ fn resume_command(exit_code: i32) -> Option<String> {
             }
             "--report-dir" | "--overwrite" | "--force" | "--retry-unknown" => {}
             _ => {
-                stdin |= arg == "-";
+                stdin |= crate::manifest::is_stdin(std::path::Path::new(&arg));
                 words.push(shell_quote(&arg));
             }
         }
@@ -251,8 +251,8 @@ fn prepare_manifest(m: &mut ManifestArgs) -> Result<(String, Option<tempfile::Te
             "--event-id {id}: a Quanshi event id is a positive whole number"
         )));
     }
-    if m.manifest.as_os_str() != "-" {
-        return Ok((pipeline::display_path(&m.manifest), None));
+    if !crate::manifest::is_stdin(&m.manifest) {
+        return Ok((crate::manifest::display_name(&m.manifest), None));
     }
     if m.format.is_none() {
         return Err(Error::Usage(

@@ -327,8 +327,18 @@ fn open_spooled(
     open_path(path, &file_path, format, encoding, sheet, Some(spooled))
 }
 
-fn is_stdin(path: &Path) -> bool {
+/// Whether a manifest path means standard input: `-`.
+pub fn is_stdin(path: &Path) -> bool {
     path.as_os_str() == "-"
+}
+
+/// A manifest path as messages and reports name it: `<stdin>` for `-`.
+pub fn display_name(path: &Path) -> String {
+    if is_stdin(path) {
+        STDIN_NAME.to_string()
+    } else {
+        path.display().to_string()
+    }
 }
 
 fn parse_encoding(source: &Source) -> Result<Option<encoding::Encoding>, ManifestError> {
