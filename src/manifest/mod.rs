@@ -22,6 +22,7 @@ use crate::problem::{Code, Problem};
 
 mod csv;
 mod encoding;
+pub mod formula;
 mod json;
 pub mod limits;
 mod number_format;
@@ -30,13 +31,10 @@ pub mod pin;
 mod xlsx;
 
 pub use encoding::ACCEPTED_ENCODINGS;
+use limits::CELL_CHARS;
 
 /// How standard input is named in messages.
 pub const STDIN_NAME: &str = "<stdin>";
-
-/// The most characters an Excel cell holds; a longer cell cannot round-trip through a
-/// spreadsheet (and no vendor field is that long).
-pub const CELL_CHAR_LIMIT: usize = limits::CELL_CHARS;
 
 /// The formats ferry reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -781,7 +779,7 @@ impl Shaper {
                 .unwrap_or_default();
             // A fixed failed.csv fed back reads as the original: undo the formula guard.
             let cell = if matches!(self.layout, Layout::Delimited { .. }) {
-                match crate::report::unguard_formula(&cell) {
+                match formula::unguard(&cell) {
                     unguarded if unguarded.len() != cell.len() => unguarded.to_string(),
                     _ => cell,
                 }
@@ -811,20 +809,20 @@ impl Shaper {
                     Code::CellTooLong,
                     name.clone(),
                     format!(
-                        "the cell holds more than the {CELL_CHAR_LIMIT} characters a spreadsheet \
+                        "the cell holds more than the {CELL_CHARS} characters a spreadsheet \
                          cell can hold (only its first {} were read); check for a missing \
                          closing quote",
                         limits::bytes(limits::CELL_BYTES as u64)
                     ),
                 ));
-            } else if cell.len() > CELL_CHAR_LIMIT {
+            } else if cell.len() > CELL_CHARS {
                 let chars = cell.chars().count();
-                if chars > CELL_CHAR_LIMIT {
+                if chars > CELL_CHARS {
                     defects.push(Problem::new(
                         Code::CellTooLong,
                         name.clone(),
                         format!(
-                            "the cell holds {chars} characters, more than the {CELL_CHAR_LIMIT} a \
+                            "the cell holds {chars} characters, more than the {CELL_CHARS} a \
                              spreadsheet cell can hold; check for a missing closing quote"
                         ),
                     ));
@@ -951,7 +949,7 @@ impl Shaper {
                 limits::CELL_LINE_BREAKS
             ),
             OpenQuote::TooLong => format!(
-                "runs over several lines and past {CELL_CHAR_LIMIT} characters (the most a \
+                "runs over several lines and past {CELL_CHARS} characters (the most a \
                  spreadsheet cell holds), so it is probably never closed"
             ),
         };
