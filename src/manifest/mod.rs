@@ -410,74 +410,75 @@ fn open_path(
         });
     }
     let manifest = match format {
-        Format::Csv | Format::Tsv => {
-            let (delimiter, name) = if format == Format::Tsv {
-                (b'\t', "tab")
-            } else {
-                (b',', "comma")
-            };
-            let text = encoding::open_text(path, file, encoding, false)?;
-            let label = text.label;
-            let records = csv::records(path, text, delimiter);
-            tabular(
-                path,
-                Box::new(records),
-                Layout::Delimited { separator: name },
-                label,
-                "the file",
-            )?
-        }
-        Format::Xlsx => {
-            let (chosen, records) = xlsx::records(path, file, sheet)?;
-            let mut manifest = tabular(
-                path,
-                Box::new(records),
-                Layout::Sheet,
-                "UTF-8",
-                &chosen.label,
-            )?;
-            manifest.notice = chosen.notice;
-            manifest
-        }
-        Format::Json | Format::Jsonl => {
-            let second = open()?;
-            let text = encoding::open_text(path, file, encoding, true)?;
-            let label = text.label;
-            let (header, rows): (
-                _,
-                Box<dyn Iterator<Item = Result<Record, ManifestError>> + Send>,
-            ) = if format == Format::Json {
-                let header = json::scan_array(path, text)?;
-                let names = header.names();
-                let text = encoding::open_text(path, second, encoding, true)?;
-                (names, Box::new(json::array_rows(path, text, header)?))
-            } else {
-                let header = json::scan_lines(path, text)?;
-                let names = header.names();
-                let text = encoding::open_text(path, second, encoding, true)?;
-                (names, Box::new(json::line_rows(path, text, header)))
-            };
-            shaped(Shaper::new(header, Layout::Json, label), rows)
-        }
+        Format::Csv => open_delimited(path, file, encoding, b',', "comma")?,
+        Format::Tsv => open_delimited(path, file, encoding, b'\t', "tab")?,
+        Format::Xlsx => open_xlsx(path, file, sheet)?,
+        Format::Json | Format::Jsonl => open_json(path, [file, open()?], format, encoding)?,
     };
     Ok(match spooled {
         None => manifest,
-        Some(spooled) => {
-            let Manifest {
-                header,
-                rows,
-                notice,
-            } = manifest;
-            Manifest {
-                header,
-                rows: Box::new(KeepAlive {
-                    rows,
-                    _spooled: spooled,
-                }),
-                notice,
-            }
-        }
+        Some(spooled) => Manifest {
+            rows: Box::new(KeepAlive {
+                rows: manifest.rows,
+                _spooled: spooled,
+            }),
+            ..manifest
+        },
     })
+}
+
+/// CSV or TSV, split at `delimiter` (named `separator` in messages).
+fn open_delimited(
+    path: &str,
+    file: File,
+    encoding: Option<encoding::Encoding>,
+    delimiter: u8,
+    separator: &'static str,
+) -> Result<Manifest, ManifestError> {
+    let text = encoding::open_text(path, file, encoding, false)?;
+    let label = text.label;
+    let records = csv::records(path, text, delimiter);
+    let layout = Layout::Delimited { separator };
+    tabular(path, Box::new(records), layout, label, "the file")
+}
+
+/// The sheet `sheet` of a workbook, or the one ferry chooses (and says why).
+fn open_xlsx(path: &str, file: File, sheet: Option<&str>) -> Result<Manifest, ManifestError> {
+    let (chosen, records) = xlsx::records(path, file, sheet)?;
+    let mut manifest = tabular(
+        path,
+        Box::new(records),
+        Layout::Sheet,
+        "UTF-8",
+        &chosen.label,
+    )?;
+    manifest.notice = chosen.notice;
+    Ok(manifest)
+}
+
+/// A JSON array or JSON Lines, read twice (`files`): once for the header (every key of
+/// every object), once for the rows.
+fn open_json(
+    path: &str,
+    files: [File; 2],
+    format: Format,
+    encoding: Option<encoding::Encoding>,
+) -> Result<Manifest, ManifestError> {
+    let [file, second] = files;
+    let text = encoding::open_text(path, file, encoding, true)?;
+    let label = text.label;
+    let (header, rows): (_, Records) = if format == Format::Json {
+        let header = json::scan_array(path, text)?;
+        let names = header.names();
+        let text = encoding::open_text(path, second, encoding, true)?;
+        (names, Box::new(json::array_rows(path, text, header)?))
+    } else {
+        let header = json::scan_lines(path, text)?;
+        let names = header.names();
+        let text = encoding::open_text(path, second, encoding, true)?;
+        (names, Box::new(json::line_rows(path, text, header)))
+    };
+    Ok(shaped(Shaper::new(header, Layout::Json, label), rows))
 }
 
 /// A record as a format reader yields it, before the header is applied.
@@ -777,57 +778,8 @@ impl Shaper {
                 .get_mut(raw)
                 .map(std::mem::take)
                 .unwrap_or_default();
-            // A fixed failed.csv fed back reads as the original: undo the formula guard.
-            let cell = if matches!(self.layout, Layout::Delimited { .. }) {
-                match formula::unguard(&cell) {
-                    unguarded if unguarded.len() != cell.len() => unguarded.to_string(),
-                    _ => cell,
-                }
-            } else {
-                cell
-            };
-            let flawed = |flaw: Flaw| record.flaws.contains(&(raw, flaw));
-            if let Some(times) = record.flaws.iter().find_map(|&(r, flaw)| match flaw {
-                Flaw::Repeated { times } if r == raw => Some(times),
-                _ => None,
-            }) {
-                defects.push(json::repeated_key(name, times));
-            }
-            if flawed(Flaw::BadText) {
-                defects.push(Problem::new(
-                    Code::InvalidUtf8,
-                    name.clone(),
-                    format!(
-                        "the cell holds bytes that are not {} text (shown as \u{fffd}); save the file as \
-                         UTF-8, or pass the right --encoding",
-                        self.label
-                    ),
-                ));
-            }
-            if flawed(Flaw::Cut) {
-                defects.push(Problem::new(
-                    Code::CellTooLong,
-                    name.clone(),
-                    format!(
-                        "the cell holds more than the {CELL_CHARS} characters a spreadsheet \
-                         cell can hold (only its first {} were read); check for a missing \
-                         closing quote",
-                        limits::bytes(limits::CELL_BYTES as u64)
-                    ),
-                ));
-            } else if cell.len() > CELL_CHARS {
-                let chars = cell.chars().count();
-                if chars > CELL_CHARS {
-                    defects.push(Problem::new(
-                        Code::CellTooLong,
-                        name.clone(),
-                        format!(
-                            "the cell holds {chars} characters, more than the {CELL_CHARS} a \
-                             spreadsheet cell can hold; check for a missing closing quote"
-                        ),
-                    ));
-                }
-            }
+            let cell = self.unguarded(cell);
+            defects.extend(self.cell_defects(&record.flaws, raw, name, &cell));
             cells.push(cell);
         }
         Some(RawRow {
@@ -836,6 +788,72 @@ impl Shaper {
             origin,
             defects,
         })
+    }
+
+    /// A fixed failed.csv fed back reads as the original: undo the formula guard.
+    fn unguarded(&self, cell: String) -> String {
+        if !matches!(self.layout, Layout::Delimited { .. }) {
+            return cell;
+        }
+        match formula::unguard(&cell) {
+            unguarded if unguarded.len() != cell.len() => unguarded.to_string(),
+            _ => cell,
+        }
+    }
+
+    /// What is wrong with the cell of raw column `raw`, named `name`: how it was read
+    /// (`flaws`), and its length.
+    fn cell_defects(
+        &self,
+        flaws: &[(usize, Flaw)],
+        raw: usize,
+        name: &str,
+        cell: &str,
+    ) -> Vec<Problem> {
+        let mut defects = Vec::new();
+        let flawed = |flaw: Flaw| flaws.contains(&(raw, flaw));
+        if let Some(times) = flaws.iter().find_map(|&(r, flaw)| match flaw {
+            Flaw::Repeated { times } if r == raw => Some(times),
+            _ => None,
+        }) {
+            defects.push(json::repeated_key(name, times));
+        }
+        if flawed(Flaw::BadText) {
+            defects.push(Problem::new(
+                Code::InvalidUtf8,
+                name,
+                format!(
+                    "the cell holds bytes that are not {} text (shown as \u{fffd}); save the file as \
+                     UTF-8, or pass the right --encoding",
+                    self.label
+                ),
+            ));
+        }
+        if flawed(Flaw::Cut) {
+            defects.push(Problem::new(
+                Code::CellTooLong,
+                name,
+                format!(
+                    "the cell holds more than the {CELL_CHARS} characters a spreadsheet \
+                     cell can hold (only its first {} were read); check for a missing \
+                     closing quote",
+                    limits::bytes(limits::CELL_BYTES as u64)
+                ),
+            ));
+        } else if cell.len() > CELL_CHARS {
+            let chars = cell.chars().count();
+            if chars > CELL_CHARS {
+                defects.push(Problem::new(
+                    Code::CellTooLong,
+                    name,
+                    format!(
+                        "the cell holds {chars} characters, more than the {CELL_CHARS} a \
+                         spreadsheet cell can hold; check for a missing closing quote"
+                    ),
+                ));
+            }
+        }
+        defects
     }
 
     /// The header name of raw column `raw` (empty when the column is not kept), and the

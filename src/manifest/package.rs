@@ -244,10 +244,18 @@ enum Over {
     Row(String),
     /// A cell reference past Excel's last column (its letters as written).
     Column(String),
-    /// A dimension (`ref` of `<dimension>`) whose end comes before its start, as written.
-    Backwards(String),
     /// More merged ranges than `XLSX_MERGED_RANGES`.
     Merges,
+    /// Not a bound passed: XML that no spreadsheet writes, and that would mislead the
+    /// reader.
+    Malformed(Malformed),
+}
+
+/// A part written as no spreadsheet writes it.
+#[derive(Debug, PartialEq, Eq)]
+enum Malformed {
+    /// A dimension (`ref` of `<dimension>`) whose end comes before its start, as written.
+    Backwards(String),
     /// A merged range that is not plainly a range of cells within Excel's bounds: its
     /// tag's attributes, as far as they were read.
     BadMerge(Vec<u8>),
@@ -257,56 +265,21 @@ enum Over {
 
 impl Over {
     fn error(&self, path: &str, name: &str) -> ManifestError {
-        let size = limits::bytes(XLSX_ELEMENT_BYTES);
-        let cell = || {
-            format!(
-                "{size} (a cell holds at most {} characters)",
-                limits::CELL_CHARS
-            )
-        };
-        let malformed = |what: String| ManifestError::Unreadable {
-            path: path.to_string(),
-            message: format!("its part \"{name}\" has {what}; {TODO}"),
-        };
+        let path = path.to_string();
         let mut todo = TODO;
         let (what, limit) = match self {
-            Over::Backwards(dimension) => {
-                return ManifestError::Unreadable {
-                    path: path.to_string(),
-                    message: format!(
-                        "its part \"{name}\" gives the sheet's dimension as \"{dimension}\", \
-                         which ends before it starts; {TODO}"
-                    ),
-                }
+            Over::Malformed(malformed) => {
+                let message = malformed.describe(name);
+                return ManifestError::Unreadable { path, message };
             }
-            Over::Run => (
-                format!("its part \"{name}\" holds a tag or a text longer than {size}"),
-                cell(),
-            ),
-            Over::Element(Part::Sheet) => (
-                format!("a cell of its part \"{name}\" takes more than {size} of XML"),
-                cell(),
-            ),
-            Over::Element(Part::Styles) => (
-                format!(
-                    "a number format of its part \"{name}\" takes more than {}",
-                    limits::bytes(limits::XLSX_NUMBER_FORMAT_BYTES)
-                ),
-                format!(
-                    "{} (Excel allows 255 characters in a number format)",
-                    limits::bytes(limits::XLSX_NUMBER_FORMAT_BYTES)
-                ),
-            ),
+            Over::Run => too_long(name, None),
+            Over::Element(part) => too_long(name, Some(*part)),
             Over::Styles => (
                 format!(
                     "its part \"{name}\" holds more than {} cell formats",
                     limits::count(limits::XLSX_STYLES)
                 ),
                 format!("{} (Excel's own limit)", limits::count(limits::XLSX_STYLES)),
-            ),
-            Over::Element(_) => (
-                format!("a shared string of its part \"{name}\" takes more than {size} of XML"),
-                cell(),
             ),
             Over::Strings { declared: Some(n) } => (
                 format!("it declares {} shared strings", limits::count(*n)),
@@ -338,24 +311,63 @@ impl Over {
                     limits::count(XLSX_MERGED_RANGES),
                 )
             }
-            Over::BadMerge(tag) => {
-                return malformed(format!(
-                    "a merged range that is not a range of cells within Excel's rows and \
-                     columns (<mergeCell{}>)",
-                    String::from_utf8_lossy(tag)
-                ))
-            }
-            Over::MergeLists => {
-                return malformed(
-                    "more than one list of merged cells, which no spreadsheet writes".to_string(),
-                )
-            }
         };
         ManifestError::Limit {
-            path: path.to_string(),
+            path,
             what,
             limit,
             todo: todo.to_string(),
+        }
+    }
+}
+
+/// What passed `XLSX_ELEMENT_BYTES` (or a number format's bound) in part `name`: an
+/// element of `part`, or (`None`) any tag or text; and the bound.
+fn too_long(name: &str, part: Option<Part>) -> (String, String) {
+    let size = limits::bytes(XLSX_ELEMENT_BYTES);
+    let cell = format!(
+        "{size} (a cell holds at most {} characters)",
+        limits::CELL_CHARS
+    );
+    match part {
+        None => (
+            format!("its part \"{name}\" holds a tag or a text longer than {size}"),
+            cell,
+        ),
+        Some(Part::Sheet) => (
+            format!("a cell of its part \"{name}\" takes more than {size} of XML"),
+            cell,
+        ),
+        Some(Part::Styles) => {
+            let format_bytes = limits::bytes(limits::XLSX_NUMBER_FORMAT_BYTES);
+            (
+                format!("a number format of its part \"{name}\" takes more than {format_bytes}"),
+                format!("{format_bytes} (Excel allows 255 characters in a number format)"),
+            )
+        }
+        Some(_) => (
+            format!("a shared string of its part \"{name}\" takes more than {size} of XML"),
+            cell,
+        ),
+    }
+}
+
+impl Malformed {
+    fn describe(&self, name: &str) -> String {
+        match self {
+            Malformed::Backwards(dimension) => format!(
+                "its part \"{name}\" gives the sheet's dimension as \"{dimension}\", \
+                 which ends before it starts; {TODO}"
+            ),
+            Malformed::BadMerge(tag) => format!(
+                "its part \"{name}\" has a merged range that is not a range of cells within \
+                 Excel's rows and columns (<mergeCell{}>); {TODO}",
+                String::from_utf8_lossy(tag)
+            ),
+            Malformed::MergeLists => format!(
+                "its part \"{name}\" has more than one list of merged cells, which no \
+                 spreadsheet writes; {TODO}"
+            ),
         }
     }
 }
@@ -422,46 +434,10 @@ impl Scanner {
     fn byte(&mut self, b: u8) -> Option<Over> {
         self.pos += 1;
         if let Some(attribute) = self.reference {
-            // Inside the tag, as XML reads it: a `<` or `>` in a quoted value is part of
-            // the value (calamine reads it so), not a tag of its own.
-            if self.quote.is_none() && b == b'>' {
-                self.reference = None;
-                return bad_reference(&self.attributes, attribute);
-            }
-            match self.quote {
-                None if b == b'"' || b == b'\'' => self.quote = Some(b),
-                Some(q) if q == b => self.quote = None,
-                _ => {}
-            }
-            if self.pos - self.last_tag > XLSX_ELEMENT_BYTES {
-                return Some(Over::Run);
-            }
-            self.attributes.push(b);
-            return None;
+            return self.attribute_byte(attribute, b);
         }
-        if let Some(tag) = self.sst_tag.as_mut() {
-            if b == b'>' {
-                let declared = unique_count(tag);
-                self.sst_tag = None;
-                if declared.is_some_and(|n| n > XLSX_SHARED_STRINGS) {
-                    return Some(Over::Strings { declared });
-                }
-            } else if tag.len() < 4096 {
-                tag.push(b);
-            }
-        }
-        if let Some(tag) = self.merge_tag.as_mut() {
-            if b == b'>' {
-                let tag = std::mem::take(tag);
-                self.merge_tag = None;
-                if !merge_attributes_ok(&tag) {
-                    return Some(Over::BadMerge(tag));
-                }
-            } else if b == b'<' || tag.len() >= MERGE_TAG {
-                return Some(Over::BadMerge(std::mem::take(tag)));
-            } else {
-                tag.push(b);
-            }
+        if let Some(over) = self.watched_tag_byte(b) {
+            return Some(over);
         }
         if b == b'<' {
             if self.pos - self.last_tag > XLSX_ELEMENT_BYTES {
@@ -506,6 +482,56 @@ impl Scanner {
         None
     }
 
+    /// A byte of the attributes of a tag that holds a cell reference in `attribute`.
+    fn attribute_byte(&mut self, attribute: &'static [u8], b: u8) -> Option<Over> {
+        // Inside the tag, as XML reads it: a `<` or `>` in a quoted value is part of
+        // the value (calamine reads it so), not a tag of its own.
+        if self.quote.is_none() && b == b'>' {
+            self.reference = None;
+            return bad_reference(&self.attributes, attribute);
+        }
+        match self.quote {
+            None if b == b'"' || b == b'\'' => self.quote = Some(b),
+            Some(q) if q == b => self.quote = None,
+            _ => {}
+        }
+        if self.pos - self.last_tag > XLSX_ELEMENT_BYTES {
+            return Some(Over::Run);
+        }
+        self.attributes.push(b);
+        None
+    }
+
+    /// A byte of the `<sst ...>` or `<mergeCell ...>` tag being kept, if any: checked
+    /// when the tag ends.
+    fn watched_tag_byte(&mut self, b: u8) -> Option<Over> {
+        if let Some(tag) = self.sst_tag.as_mut() {
+            if b == b'>' {
+                let declared = unique_count(tag);
+                self.sst_tag = None;
+                if declared.is_some_and(|n| n > XLSX_SHARED_STRINGS) {
+                    return Some(Over::Strings { declared });
+                }
+            } else if tag.len() < 4096 {
+                tag.push(b);
+            }
+        }
+        if let Some(tag) = self.merge_tag.as_mut() {
+            if b == b'>' {
+                let tag = std::mem::take(tag);
+                self.merge_tag = None;
+                if !merge_attributes_ok(&tag) {
+                    return Some(Over::Malformed(Malformed::BadMerge(tag)));
+                }
+            } else if b == b'<' || tag.len() >= MERGE_TAG {
+                return Some(Over::Malformed(Malformed::BadMerge(std::mem::take(tag))));
+            } else {
+                tag.push(b);
+            }
+        }
+        None
+    }
+
     /// A tag's name has been read, up to `end` (the byte after it).
     fn tag(&mut self, end: u8) -> Option<Over> {
         let attributes = end != b'/' && end != b'>';
@@ -537,7 +563,7 @@ impl Scanner {
             } else if name == b"mergeCells" {
                 self.merge_lists += 1;
                 if self.merge_lists > 1 {
-                    return Some(Over::MergeLists);
+                    return Some(Over::Malformed(Malformed::MergeLists));
                 }
             }
         }
@@ -644,7 +670,9 @@ fn bad_reference(attributes: &[u8], name: &[u8]) -> Option<Over> {
             let pieces = value.split(|b| *b == b':').count();
             let backwards = end_column < start_column || end_row < start_row;
             if name == b"ref" && pieces == 2 && backwards {
-                return Some(Over::Backwards(String::from_utf8_lossy(value).into_owned()));
+                return Some(Over::Malformed(Malformed::Backwards(
+                    String::from_utf8_lossy(value).into_owned(),
+                )));
             }
         }
     }
@@ -844,7 +872,7 @@ mod tests {
     fn fuzz_cell_reference_overflow_is_caught_before_calamine() {
         let row = |r: &str| Some(Over::Row(r.to_string()));
         let column = |c: &str| Some(Over::Column(c.to_string()));
-        let backwards = |d: &str| Some(Over::Backwards(d.to_string()));
+        let backwards = |d: &str| Some(Over::Malformed(Malformed::Backwards(d.to_string())));
         let cases: &[(&[u8], Option<Over>)] = &[
             (br#"<sheetData><c r="AshetDat">"#, column("AshetDat")),
             (
@@ -935,7 +963,7 @@ mod tests {
             assert!(
                 matches!(
                     scan_bytes(Part::Sheet, sheet(odd).as_bytes()),
-                    Some(Over::BadMerge(_))
+                    Some(Over::Malformed(Malformed::BadMerge(_)))
                 ),
                 "{odd}"
             );
@@ -943,7 +971,7 @@ mod tests {
         let two_lists = "<worksheet><mergeCells/><mergeCells/></worksheet>";
         assert_eq!(
             scan_bytes(Part::Sheet, two_lists.as_bytes()),
-            Some(Over::MergeLists)
+            Some(Over::Malformed(Malformed::MergeLists))
         );
         let many = "<mergeCell ref=\"A1:A2\"/>".repeat(XLSX_MERGED_RANGES as usize + 1);
         assert_eq!(
