@@ -238,7 +238,7 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
     let pin = Arc::new(Pin::take(&settings.source.path).map_err(|e| {
         Error::Manifest(crate::manifest::ManifestError::Unreadable {
             path: settings.manifest_name.clone(),
-            message: e.to_string(),
+            why: crate::manifest::Unreadable::Pin(e),
         })
     })?);
 

@@ -22,6 +22,7 @@ use crate::problem::{Code, Problem};
 
 mod csv;
 mod encoding;
+mod error;
 pub mod formula;
 mod json;
 pub mod limits;
@@ -31,6 +32,9 @@ pub mod pin;
 mod xlsx;
 
 pub use encoding::ACCEPTED_ENCODINGS;
+pub use error::{
+    HeaderFlaw, ManifestError, Passed, Place, SheetCause, Syntax, UnknownFormat, Unreadable,
+};
 use limits::CELL_CHARS;
 
 /// How standard input is named in messages.
@@ -173,66 +177,6 @@ pub struct Manifest {
     pub notice: Option<String>,
 }
 
-/// A problem with the manifest as a whole: nothing should be sent. The `Display` form
-/// names the file, the line where there is one, and what to do; it is meant to be
-/// printed to the user as `error: {err}`.
-#[derive(Debug, thiserror::Error)]
-pub enum ManifestError {
-    #[error("{path}: {message}")]
-    Unreadable { path: String, message: String },
-    #[error("{path}: line {line}: {message}")]
-    Syntax {
-        path: String,
-        line: u64,
-        message: String,
-    },
-    #[error("{path}: cannot read it: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{path}: {detail}; pass --format csv, tsv, json, jsonl or xlsx")]
-    UnknownFormat { path: String, detail: String },
-    #[error("unknown encoding \"{name}\"; --encoding accepts {accepted}", accepted = ACCEPTED_ENCODINGS)]
-    UnknownEncoding { name: String },
-    /// A bound of `limits` passed: `what` the file holds, the `limit`, and what to do.
-    #[error("{path}: {what}, more than the {limit} ferry reads; {todo}")]
-    Limit {
-        path: String,
-        what: String,
-        limit: String,
-        todo: String,
-    },
-    #[error(
-        "{path}: the workbook has no sheet named \"{sheet}\"; its sheets are {}",
-        quote_list(sheets)
-    )]
-    UnknownSheet {
-        path: String,
-        sheet: String,
-        sheets: Vec<String>,
-    },
-}
-
-impl ManifestError {
-    /// The line (or row) the error is about, when it is about one.
-    pub fn line(&self) -> Option<u64> {
-        match self {
-            ManifestError::Syntax { line, .. } => Some(*line),
-            _ => None,
-        }
-    }
-}
-
-fn quote_list(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| format!("\"{n}\""))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Opens a manifest: reads its header and returns the stream of its rows. `-` reads
 /// standard input (`source.format` is then required).
 pub fn open(source: &Source) -> Result<Manifest, ManifestError> {
@@ -256,7 +200,7 @@ pub fn open(source: &Source) -> Result<Manifest, ManifestError> {
     if meta.is_dir() {
         return Err(ManifestError::Unreadable {
             path,
-            message: "this is a directory, not a file".to_string(),
+            why: Unreadable::Directory,
         });
     }
     if !meta.is_file() {
@@ -281,7 +225,7 @@ pub fn open(source: &Source) -> Result<Manifest, ManifestError> {
 pub fn open_reader(source: &Source, input: impl Read) -> Result<Manifest, ManifestError> {
     let format = source.format.ok_or_else(|| ManifestError::UnknownFormat {
         path: STDIN_NAME.to_string(),
-        detail: "standard input has no file name to tell the format by".to_string(),
+        why: UnknownFormat::Stdin,
     })?;
     let encoding = parse_encoding(source)?;
     let spooled = spool(input)?;
@@ -303,7 +247,7 @@ pub fn spool(input: impl Read) -> Result<tempfile::TempPath, ManifestError> {
 fn spool_as(path: &str, mut input: impl Read) -> Result<tempfile::TempPath, ManifestError> {
     let fail = |e: io::Error| ManifestError::Unreadable {
         path: path.to_string(),
-        message: format!("cannot copy the input to a temporary file: {e}"),
+        why: Unreadable::Spool(e),
     };
     let mut file = tempfile::Builder::new()
         .prefix("ferry-input-")
@@ -349,14 +293,12 @@ fn parse_encoding(source: &Source) -> Result<Option<encoding::Encoding>, Manifes
 
 /// The format a file name implies.
 pub fn format_from_path(path: &Path) -> Result<Format, ManifestError> {
-    let unknown = |detail: String| ManifestError::UnknownFormat {
+    let unknown = |why| ManifestError::UnknownFormat {
         path: path.display().to_string(),
-        detail,
+        why,
     };
     let Some(ext) = path.extension().and_then(|e| e.to_str()) else {
-        return Err(unknown(
-            "the file name has no extension to tell the format by".to_string(),
-        ));
+        return Err(unknown(UnknownFormat::NoExtension));
     };
     match ext.to_ascii_lowercase().as_str() {
         "csv" => Ok(Format::Csv),
@@ -366,13 +308,9 @@ pub fn format_from_path(path: &Path) -> Result<Format, ManifestError> {
         "xlsx" | "xlsm" => Ok(Format::Xlsx),
         "xls" => Err(ManifestError::Unreadable {
             path: path.display().to_string(),
-            message:
-                "old Excel 97-2003 (.xls) workbooks are not read; save it as .xlsx or CSV UTF-8"
-                    .to_string(),
+            why: Unreadable::XlsName,
         }),
-        _ => Err(unknown(format!(
-            "cannot tell the format from the extension \".{ext}\""
-        ))),
+        _ => Err(unknown(UnknownFormat::Extension(ext.to_string()))),
     }
 }
 
@@ -388,11 +326,10 @@ fn open_path(
         // Ignored, it would leave a person believing a sheet was chosen.
         return Err(ManifestError::Unreadable {
             path: path.to_string(),
-            message: format!(
-                "--sheet {sheet:?} chooses a sheet of an XLSX workbook, and this is read as {}; \
-                 leave --sheet out, or pass --format xlsx if it is a workbook",
-                format!("{format:?}").to_uppercase()
-            ),
+            why: Unreadable::SheetOfText {
+                sheet: sheet.to_string(),
+                format,
+            },
         });
     }
     let open = || {
@@ -406,7 +343,7 @@ fn open_path(
     if empty {
         return Err(ManifestError::Unreadable {
             path: path.to_string(),
-            message: "the file is empty".to_string(),
+            why: Unreadable::Empty,
         });
     }
     let manifest = match format {
@@ -602,7 +539,9 @@ fn tabular(
             None => {
                 return Err(ManifestError::Unreadable {
                     path: path.to_string(),
-                    message: format!("{what} has no header row: every row is empty"),
+                    why: Unreadable::NoHeader {
+                        what: what.to_string(),
+                    },
                 })
             }
             Some(Err(e)) => return Err(e),
@@ -610,13 +549,10 @@ fn tabular(
             Some(Ok(record)) if record.width > limits::COLUMNS => {
                 return Err(ManifestError::Limit {
                     path: path.to_string(),
-                    what: format!(
-                        "the header (row {}) has {} columns",
-                        record.row,
-                        limits::count(record.width as u64)
-                    ),
-                    limit: format!("{} (Excel's limit)", limits::count(limits::COLUMNS as u64)),
-                    todo: "remove the columns the kind does not use, or split the file".to_string(),
+                    passed: Passed::HeaderColumns {
+                        row: record.row,
+                        width: record.width,
+                    },
                 })
             }
             Some(Ok(record)) => {
@@ -632,32 +568,26 @@ fn tabular(
 /// merged or doubled cells. Any of them would shift or blank a column's name.
 fn header_flaws(path: &str, what: &str, header: &Record) -> Result<(), ManifestError> {
     let row = header.row;
-    let message = match header
+    let flaw = match header
         .flaws
         .iter()
         .find(|(_, f)| matches!(f, Flaw::RowCut | Flaw::Twice | Flaw::Merged(_)))
     {
         None => return Ok(()),
-        Some((_, Flaw::Merged(range))) => format!(
-            "the header (row {row}) of {what} has the merged cells {}, and a merged header names \
-             only its first column; unmerge them and give each column its own name (a title \
-             above the header does not belong in a manifest: delete its row)",
-            range.name()
-        ),
-        Some((raw, Flaw::Twice)) => format!(
-            "the header (row {row}) of {what} holds cell {} twice, which no spreadsheet writes; \
-             open the file in a spreadsheet, check the header and save it again",
-            cell_name(u32::try_from(row - 1).unwrap_or(u32::MAX), *raw as u32)
-        ),
-        Some(_) => format!(
-            "the header (row {row}) of {what} holds more than the {} of text ferry reads in a \
-             row; a header only names its columns: check that row {row} is the header",
-            limits::bytes(limits::ROW_BYTES as u64)
-        ),
+        Some((_, Flaw::Merged(range))) => HeaderFlaw::Merged(range.name()),
+        Some((raw, Flaw::Twice)) => HeaderFlaw::Twice(cell_name(
+            u32::try_from(row - 1).unwrap_or(u32::MAX),
+            *raw as u32,
+        )),
+        Some(_) => HeaderFlaw::TooLong,
     };
     Err(ManifestError::Unreadable {
         path: path.to_string(),
-        message,
+        why: Unreadable::Header {
+            row,
+            what: what.to_string(),
+            flaw,
+        },
     })
 }
 
@@ -1203,7 +1133,7 @@ where
         })
         .map_err(|e| ManifestError::Unreadable {
             path: path.to_string(),
-            message: format!("cannot start a reader thread: {e}"),
+            why: Unreadable::ReaderThread(e),
         })?;
     Ok(ChannelRecords {
         path: path.to_string(),
@@ -1305,8 +1235,7 @@ impl Iterator for ChannelRecords {
             // missing, so this must not look like the end of the file.
             Err(_) => Some(Err(ManifestError::Unreadable {
                 path: self.path.clone(),
-                message: "reading stopped unexpectedly (a bug in ferry); no rows after this point were read"
-                    .to_string(),
+                why: Unreadable::ReaderStopped,
             })),
         }
     }

@@ -30,11 +30,12 @@ use super::limits::{
     self, COLUMNS, SHEET_ROWS, XLSX_ELEMENT_BYTES, XLSX_MERGED_RANGES, XLSX_PART_BYTES,
     XLSX_SHARED_STRINGS, XLSX_SHEET_BYTES,
 };
-use super::ManifestError;
+use super::{ManifestError, Unreadable};
 
 /// What to do about a workbook past a bound: CSV streams, and a spreadsheet writes parts
 /// far within them.
-const TODO: &str = "if a spreadsheet saved it, save the sheet as CSV UTF-8 and pass that; \
+pub(super) const TODO: &str =
+    "if a spreadsheet saved it, save the sheet as CSV UTF-8 and pass that; \
                     a workbook from anywhere else may not be what it claims";
 
 /// What the check learnt of the workbook.
@@ -56,7 +57,7 @@ pub(crate) fn check(path: &str, file: &mut File) -> Result<Package, ManifestErro
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Part {
+pub enum Part {
     Sheet,
     SharedStrings,
     Styles,
@@ -92,29 +93,21 @@ fn check_parts(path: &str, file: &File) -> Result<Package, ManifestError> {
         } else {
             Part::Other
         };
-        let limit = if part == Part::Sheet {
-            XLSX_SHEET_BYTES
-        } else {
-            XLSX_PART_BYTES
-        };
-        if entry.size() > limit {
-            return Err(ManifestError::Limit {
-                path: path.to_string(),
-                what: format!(
-                    "its part \"{name}\" expands to {} (from {} in the file)",
-                    limits::bytes(entry.size()),
-                    limits::bytes(entry.compressed_size())
-                ),
-                limit: format!("{} {}", limits::bytes(limit), part.noun()),
-                todo: TODO.to_string(),
-            });
+        if entry.size() > part.bound() {
+            let (size, compressed) = (entry.size(), entry.compressed_size());
+            return Err(Over::Expands {
+                part,
+                size,
+                compressed,
+            }
+            .error(path, &name));
         }
         parts.push((i, name, part));
     }
     check_sheet_targets(path, &mut zip)?;
     let mut package = Package::default();
     for (i, name, part) in parts {
-        let entry = zip.by_index(i).map_err(|e| unreadable(path, &name, &e))?;
+        let entry = zip.by_index(i).map_err(|e| unreadable(path, &name, e))?;
         package.merges |= scan(path, &name, part, entry)? > 0;
     }
     Ok(package)
@@ -142,28 +135,19 @@ fn check_sheet_targets(
     };
     let entry = zip
         .by_index(index)
-        .map_err(|e| unreadable(path, RELATIONSHIPS, &e))?;
+        .map_err(|e| unreadable(path, RELATIONSHIPS, e))?;
     let mut xml = Vec::new();
     entry
         .take(RELATIONSHIPS_BYTES + 1)
         .read_to_end(&mut xml)
-        .map_err(|e| unreadable(path, RELATIONSHIPS, &e))?;
+        .map_err(|e| unreadable(path, RELATIONSHIPS, e))?;
     if xml.len() as u64 > RELATIONSHIPS_BYTES {
-        return Err(ManifestError::Limit {
-            path: path.to_string(),
-            what: format!("its part \"{RELATIONSHIPS}\" is larger"),
-            limit: limits::bytes(RELATIONSHIPS_BYTES),
-            todo: TODO.to_string(),
-        });
+        return Err(Over::Relationships.error(path, RELATIONSHIPS));
     }
     match sheet_target_not_xml(&String::from_utf8_lossy(&xml)) {
         Some(target) => Err(ManifestError::Unreadable {
             path: path.to_string(),
-            message: format!(
-                "its workbook puts a sheet in the part \"{target}\", which is not named as \
-                 XML (no spreadsheet does that, and ferry checks only XML parts before reading \
-                 them); {TODO}"
-            ),
+            why: Unreadable::SheetNotXml { target },
         }),
         None => Ok(()),
     }
@@ -188,6 +172,15 @@ fn sheet_target_not_xml(rels: &str) -> Option<String> {
 }
 
 impl Part {
+    /// The most bytes a part of this kind may expand to.
+    fn bound(self) -> u64 {
+        if self == Part::Sheet {
+            XLSX_SHEET_BYTES
+        } else {
+            XLSX_PART_BYTES
+        }
+    }
+
     fn noun(self) -> &'static str {
         match self {
             Part::Sheet => "(uncompressed, per sheet)",
@@ -198,10 +191,17 @@ impl Part {
     }
 }
 
-fn unreadable(path: &str, name: &str, e: &dyn std::fmt::Display) -> ManifestError {
+fn unreadable(
+    path: &str,
+    name: &str,
+    cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> ManifestError {
     ManifestError::Unreadable {
         path: path.to_string(),
-        message: format!("cannot read the workbook's part \"{name}\" ({e}); {TODO}"),
+        why: Unreadable::Part {
+            part: name.to_string(),
+            cause: cause.into(),
+        },
     }
 }
 
@@ -215,7 +215,7 @@ fn scan(path: &str, name: &str, part: Part, mut reader: impl Read) -> Result<u64
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(unreadable(path, name, &e)),
+            Err(e) => return Err(unreadable(path, name, e)),
         };
         for &b in &buf[..n] {
             if let Some(over) = scanner.byte(b) {
@@ -231,7 +231,16 @@ fn scan(path: &str, name: &str, part: Part, mut reader: impl Read) -> Result<u64
 
 /// A bound a part passed.
 #[derive(Debug, PartialEq, Eq)]
-enum Over {
+pub enum Over {
+    /// The part expands to `size` bytes (from `compressed` in the file), more than a
+    /// part of its kind may.
+    Expands {
+        part: Part,
+        size: u64,
+        compressed: u64,
+    },
+    /// The workbook's relationships are longer than `RELATIONSHIPS_BYTES`.
+    Relationships,
     /// A tag or a text longer than `XLSX_ELEMENT_BYTES`.
     Run,
     /// A cell or a shared string longer than `XLSX_ELEMENT_BYTES`.
@@ -253,7 +262,7 @@ enum Over {
 
 /// A part written as no spreadsheet writes it.
 #[derive(Debug, PartialEq, Eq)]
-enum Malformed {
+pub enum Malformed {
     /// A dimension (`ref` of `<dimension>`) whose end comes before its start, as written.
     Backwards(String),
     /// A merged range that is not plainly a range of cells within Excel's bounds: its
@@ -263,15 +272,47 @@ enum Malformed {
     MergeLists,
 }
 
+/// How a part's problem reads: a bound passed, or a part no spreadsheet writes.
+pub enum Shown {
+    Passed {
+        what: String,
+        limit: String,
+        todo: &'static str,
+    },
+    Malformed(String),
+}
+
 impl Over {
-    fn error(&self, path: &str, name: &str) -> ManifestError {
-        let path = path.to_string();
+    /// The error for the part named `name`.
+    fn error(self, path: &str, name: &str) -> ManifestError {
+        ManifestError::Workbook {
+            path: path.to_string(),
+            part: name.to_string(),
+            over: self,
+        }
+    }
+
+    /// How the problem reads, for the part named `name`.
+    pub(super) fn describe(&self, name: &str) -> Shown {
         let mut todo = TODO;
         let (what, limit) = match self {
-            Over::Malformed(malformed) => {
-                let message = malformed.describe(name);
-                return ManifestError::Unreadable { path, message };
-            }
+            Over::Malformed(malformed) => return Shown::Malformed(malformed.describe(name)),
+            Over::Expands {
+                part,
+                size,
+                compressed,
+            } => (
+                format!(
+                    "its part \"{name}\" expands to {} (from {} in the file)",
+                    limits::bytes(*size),
+                    limits::bytes(*compressed)
+                ),
+                format!("{} {}", limits::bytes(part.bound()), part.noun()),
+            ),
+            Over::Relationships => (
+                format!("its part \"{name}\" is larger"),
+                limits::bytes(RELATIONSHIPS_BYTES),
+            ),
             Over::Run => too_long(name, None),
             Over::Element(part) => too_long(name, Some(*part)),
             Over::Styles => (
@@ -312,12 +353,7 @@ impl Over {
                 )
             }
         };
-        ManifestError::Limit {
-            path,
-            what,
-            limit,
-            todo: todo.to_string(),
-        }
+        Shown::Passed { what, limit, todo }
     }
 }
 
@@ -353,7 +389,7 @@ fn too_long(name: &str, part: Option<Part>) -> (String, String) {
 }
 
 impl Malformed {
-    fn describe(&self, name: &str) -> String {
+    pub(super) fn describe(&self, name: &str) -> String {
         match self {
             Malformed::Backwards(dimension) => format!(
                 "its part \"{name}\" gives the sheet's dimension as \"{dimension}\", \
