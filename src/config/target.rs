@@ -95,26 +95,20 @@ fn check(name: &str, raw: RawTarget) -> Result<Target, TargetProblem> {
     let base = raw.base_url.as_deref().ok_or(TargetProblem::NoBaseUrl)?;
     let base_url = check_base_url(base).map_err(TargetProblem::BaseUrl)?;
     let auth = auth(vendor, &raw)?;
-    let rate = raw.rate.unwrap_or(defaults::RATE);
-    let timeout_secs = raw.timeout_secs.unwrap_or(defaults::TIMEOUT_SECS);
-    let target = Target {
+    let numbers = Numbers::of(&raw, vendor);
+    numbers.check()?;
+    Ok(Target {
         name: name.to_string(),
         vendor,
         base_url,
         auth,
-        rate,
-        burst: raw.burst.unwrap_or_else(|| defaults::burst(rate)),
-        concurrency: raw.concurrency,
-        timeout: Duration::ZERO,
-        max_retries: raw.max_retries.unwrap_or(defaults::MAX_RETRIES),
-        batch_size: raw.batch_size.unwrap_or(defaults::batch_size(vendor)),
-        paths: Paths::default(),
-    };
-    check_limits(&target, timeout_secs)?;
-    Ok(Target {
-        timeout: Duration::from_secs_f64(timeout_secs),
+        rate: numbers.rate,
+        burst: numbers.burst,
+        concurrency: numbers.concurrency,
+        timeout: Duration::from_secs_f64(numbers.timeout_secs),
+        max_retries: numbers.max_retries,
+        batch_size: numbers.batch_size,
         paths: raw.paths.check()?,
-        ..target
     })
 }
 
@@ -212,18 +206,42 @@ fn secret(
     }
 }
 
-/// Each number in its range (`limits`), in the order the section lists them.
-fn check_limits(target: &Target, timeout_secs: f64) -> Result<(), TargetProblem> {
-    let out = |key| move |range| TargetProblem::OutOfRange { key, range };
-    limits::check(target.rate, limits::RATE).map_err(out("rate"))?;
-    limits::check(target.burst, limits::BURST).map_err(out("burst"))?;
-    if let Some(c) = target.concurrency {
-        limits::check(c, limits::CONCURRENCY).map_err(out("concurrency"))?;
+/// The sending settings of a section, defaults filled in.
+struct Numbers {
+    rate: f64,
+    burst: u32,
+    concurrency: Option<usize>,
+    timeout_secs: f64,
+    max_retries: u32,
+    batch_size: usize,
+}
+
+impl Numbers {
+    fn of(raw: &RawTarget, vendor: Vendor) -> Numbers {
+        let rate = raw.rate.unwrap_or(defaults::RATE);
+        Numbers {
+            rate,
+            burst: raw.burst.unwrap_or_else(|| defaults::burst(rate)),
+            concurrency: raw.concurrency,
+            timeout_secs: raw.timeout_secs.unwrap_or(defaults::TIMEOUT_SECS),
+            max_retries: raw.max_retries.unwrap_or(defaults::MAX_RETRIES),
+            batch_size: raw.batch_size.unwrap_or(defaults::batch_size(vendor)),
+        }
     }
-    limits::check(timeout_secs, limits::TIMEOUT_SECS).map_err(out("timeout_secs"))?;
-    limits::check(target.max_retries, limits::MAX_RETRIES).map_err(out("max_retries"))?;
-    limits::check(target.batch_size, limits::BATCH_SIZE).map_err(out("batch_size"))?;
-    Ok(())
+
+    /// Each number in its range (`limits`), in the order the section lists them.
+    fn check(&self) -> Result<(), TargetProblem> {
+        let out = |key| move |range| TargetProblem::OutOfRange { key, range };
+        limits::check(self.rate, limits::RATE).map_err(out("rate"))?;
+        limits::check(self.burst, limits::BURST).map_err(out("burst"))?;
+        if let Some(c) = self.concurrency {
+            limits::check(c, limits::CONCURRENCY).map_err(out("concurrency"))?;
+        }
+        limits::check(self.timeout_secs, limits::TIMEOUT_SECS).map_err(out("timeout_secs"))?;
+        limits::check(self.max_retries, limits::MAX_RETRIES).map_err(out("max_retries"))?;
+        limits::check(self.batch_size, limits::BATCH_SIZE).map_err(out("batch_size"))?;
+        Ok(())
+    }
 }
 
 impl RawPaths {

@@ -107,6 +107,15 @@ pub struct Origin {
     pub manifest: OriginManifest,
 }
 
+/// `ferry_row`: the row's number in the manifest a run read (a report's column).
+pub const ROW_COLUMN: &str = "ferry_row";
+/// `ferry_source_row`: the row's number in the manifest it first came from, kept through
+/// any number of fix-and-feed-back rounds (the same as `ferry_row` in the first).
+pub const SOURCE_ROW_COLUMN: &str = "ferry_source_row";
+/// `ferry_source`: which manifest that was: the first 16 hex digits of its SHA-256
+/// (`manifest_id`).
+pub const SOURCE_COLUMN: &str = "ferry_source";
+
 /// Which manifest `Origin::row` counts in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OriginManifest {
@@ -963,7 +972,6 @@ struct OriginColumns {
 
 impl OriginColumns {
     fn note(&mut self, name: &str, raw: usize) {
-        use crate::report::{ROW_COLUMN, SOURCE_COLUMN, SOURCE_ROW_COLUMN};
         let slot = match name.to_ascii_lowercase() {
             n if n == SOURCE_ROW_COLUMN => &mut self.source_row,
             n if n == ROW_COLUMN => &mut self.row,

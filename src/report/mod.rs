@@ -36,14 +36,9 @@ impl Mode {
     }
 }
 
-/// `ferry_row`: the row's number in the manifest this run read.
-pub const ROW_COLUMN: &str = "ferry_row";
-/// `ferry_source_row`: the row's number in the manifest it first came from, kept through
-/// any number of fix-and-feed-back rounds (the same as `ferry_row` in the first).
-pub const SOURCE_ROW_COLUMN: &str = "ferry_source_row";
-/// `ferry_source`: which manifest that was: the first 16 hex digits of its SHA-256
-/// (`manifest::manifest_id`).
-pub const SOURCE_COLUMN: &str = "ferry_source";
+// The columns that say where a row came from are read back by the manifest reader
+// when a report is fed back; they are named there.
+pub use crate::manifest::{ROW_COLUMN, SOURCE_COLUMN, SOURCE_ROW_COLUMN};
 /// The message a person reads about a row: why it failed, was skipped or was not sent.
 pub const ERROR_COLUMN: &str = "ferry_error";
 /// What a person should know about a row that succeeded (or is valid).
