@@ -474,10 +474,16 @@ fn toml_error(text: &str, e: &toml::de::Error) -> TomlError {
     let key = if unknown {
         // The span is the unknown key itself; it is named with its section, which says
         // where to look.
+        // In an inline table (`paths = { foo = "/x" }`) the table's key stands first.
         let end = span.end.clamp(start, text.len());
+        let table = text[line_start..start]
+            .split_once('=')
+            .map(|(table, _)| table.trim())
+            .filter(key_like);
+        let section = within(section(&text[..line_start]), table.unwrap_or_default());
         Some(text[start..end].trim())
             .filter(key_like)
-            .map(|key| within(section(&text[..line_start]), key))
+            .map(|key| within(Some(&section), key))
     } else {
         // The key is what stands before `=` on the value's line.
         text[line_start..start]
@@ -505,10 +511,12 @@ fn section(text: &str) -> Option<&str> {
         })
 }
 
+/// `key` in `section`, dotted; either may be empty.
 fn within(section: Option<&str>, key: &str) -> String {
-    match section {
-        Some(section) if !section.is_empty() => format!("{section}.{key}"),
-        _ => key.to_string(),
+    match section.filter(|s| !s.is_empty()) {
+        Some(section) if !key.is_empty() => format!("{section}.{key}"),
+        Some(section) => section.to_string(),
+        None => key.to_string(),
     }
 }
 
@@ -615,6 +623,7 @@ mod tests {
             ("[defaults]\ntimezon = \"UTC\"", "line 2 (defaults.timezon): unknown field `timezon`, expected `timezone` or `country_code`"),
             ("[targets.arctos]\nbase_url = \"https://a\"\n[targets.arctos.paths]\nfoo = \"/x\"", "line 4 (targets.arctos.paths.foo): unknown field `foo`, expected one of `create_task`"),
             ("stat = \"x\"", "line 1 (stat): unknown field `stat`"),
+            ("[targets.arctos]\npaths = { foo = \"/x\" }", "line 2 (targets.arctos.paths.foo): unknown field `foo`"),
         ] {
             let message = err(text);
             assert!(message.starts_with(want), "{text:?}: {message}");
