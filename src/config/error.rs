@@ -75,7 +75,8 @@ pub struct TomlError {
     pub line: Option<usize>,
     /// The key on that line, with its section for an unknown key.
     pub key: Option<String>,
-    /// The parser's words, quoted parts removed unless they quote a key.
+    /// The parser's words, quoted parts removed unless they quote a key. The parser's
+    /// own error is not kept: its `Debug` quotes the line, value and all.
     pub what: String,
 }
 
