@@ -127,7 +127,7 @@ fn resume_command(exit: Exit) -> Option<String> {
             }
             "--report-dir" | "--overwrite" | "--force" | "--retry-unknown" => {}
             _ => {
-                stdin |= arg == "-";
+                stdin |= crate::manifest::is_stdin(std::path::Path::new(&arg));
                 words.push(shell_quote(&arg));
             }
         }
@@ -291,8 +291,8 @@ fn prepare_manifest(m: &mut ManifestArgs) -> Result<(String, Option<tempfile::Te
     if let Some(id) = m.event_id.filter(|id| *id < 1) {
         return Err(Usage::EventId(id).into());
     }
-    if m.manifest.as_os_str() != "-" {
-        return Ok((pipeline::display_path(&m.manifest), None));
+    if !crate::manifest::is_stdin(&m.manifest) {
+        return Ok((crate::manifest::display_name(&m.manifest), None));
     }
     if m.format.is_none() {
         return Err(Usage::StdinNeedsFormat.into());

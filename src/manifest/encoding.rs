@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use encoding_rs::{CoderResult, Decoder, DecoderResult};
 
-use super::ManifestError;
+use super::{ManifestError, Unreadable};
 
 /// How much of the file is checked before reading starts.
 pub(crate) const SNIFF_WINDOW: usize = 64 * 1024;
@@ -93,7 +93,7 @@ pub(crate) fn open_text(
         })?;
     let at_eof = window.len() < SNIFF_WINDOW;
     if window.is_empty() {
-        return Err(unreadable(path, "the file is empty"));
+        return Err(unreadable(path, Unreadable::Empty));
     }
 
     let (bom, bom_len) = match window.as_slice() {
@@ -104,10 +104,7 @@ pub(crate) fn open_text(
     };
     window.drain(..bom_len);
     if window.is_empty() && at_eof {
-        return Err(unreadable(
-            path,
-            "the file is empty (it holds only a byte-order mark)",
-        ));
+        return Err(unreadable(path, Unreadable::OnlyByteOrderMark));
     }
 
     // A byte-order mark is the file's own word on its encoding, stronger than a flag.
@@ -151,26 +148,20 @@ pub(crate) fn open_text(
     })
 }
 
-fn unreadable(path: &str, message: impl Into<String>) -> ManifestError {
+fn unreadable(path: &str, why: Unreadable) -> ManifestError {
     ManifestError::Unreadable {
         path: path.to_string(),
-        message: message.into(),
+        why,
     }
 }
 
 /// Checks that a file opened without `--encoding` looks like UTF-8 text.
 fn sniff(path: &str, window: &[u8], at_eof: bool) -> Result<(), ManifestError> {
     if window.starts_with(b"PK\x03\x04") {
-        return Err(unreadable(
-            path,
-            "this is a ZIP archive (an .xlsx workbook?), not text; name it .xlsx or pass --format xlsx",
-        ));
+        return Err(unreadable(path, Unreadable::Zip));
     }
     if window.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
-        return Err(unreadable(
-            path,
-            "this is an old Excel 97-2003 (.xls) workbook, not text; save it as .xlsx or CSV UTF-8",
-        ));
+        return Err(unreadable(path, Unreadable::XlsBytes));
     }
     let bad_at = match std::str::from_utf8(window) {
         Ok(_) => None,
@@ -182,27 +173,14 @@ fn sniff(path: &str, window: &[u8], at_eof: bool) -> Result<(), ManifestError> {
         return check_utf16_without_bom(path, window);
     };
     let line = 1 + window[..bad_at].iter().filter(|b| **b == b'\n').count();
-    let message = match guess_cjk(window, at_eof) {
-        Guess::Gb18030 => format!(
-            "not UTF-8 text (it looks like GB18030/GBK, as Chinese Excel exports it; \
-             the first non-UTF-8 byte is on line {line}); pass --encoding gb18030"
-        ),
-        Guess::Big5 => format!(
-            "not UTF-8 text (it looks like Big5, as Traditional Chinese Excel exports it; \
-             the first non-UTF-8 byte is on line {line}); pass --encoding big5"
-        ),
-        Guess::Either => format!(
-            "not UTF-8 text (it looks like GB18030/GBK or Big5, as Chinese Excel exports them; \
-             the first non-UTF-8 byte is on line {line}); pass --encoding gb18030 for Simplified \
-             Chinese or --encoding big5 for Traditional Chinese"
-        ),
-        Guess::Unknown => format!(
-            "not UTF-8 text (byte 0x{:02X} on line {line} is not UTF-8); save the file as \
-             UTF-8, or pass --encoding with its encoding ({ACCEPTED_ENCODINGS})",
-            window[bad_at]
-        ),
-    };
-    Err(unreadable(path, message))
+    Err(unreadable(
+        path,
+        Unreadable::NotUtf8 {
+            line,
+            guess: guess_cjk(window, at_eof),
+            byte: window[bad_at],
+        },
+    ))
 }
 
 /// UTF-16 text without a BOM is valid UTF-8 (ASCII with a NUL between letters), so it
@@ -224,24 +202,15 @@ fn check_utf16_without_bom(path: &str, window: &[u8]) -> Result<(), ManifestErro
     } else if nul_even * 2 > half && nul_even > nul_odd * 4 {
         "utf-16be"
     } else if (nul_even + nul_odd) * 4 > window.len() {
-        return Err(unreadable(
-            path,
-            "the file holds NUL bytes, so it is not text; is it the manifest you meant?",
-        ));
+        return Err(unreadable(path, Unreadable::NulBytes));
     } else {
         return Ok(());
     };
-    Err(unreadable(
-        path,
-        format!(
-            "not UTF-8 text (it looks like UTF-16 without a byte-order mark); \
-             pass --encoding {order}"
-        ),
-    ))
+    Err(unreadable(path, Unreadable::Utf16WithoutBom { order }))
 }
 
 #[derive(Debug, PartialEq, Eq)]
-enum Guess {
+pub enum Guess {
     Gb18030,
     Big5,
     Either,

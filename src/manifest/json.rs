@@ -17,8 +17,11 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde_json::value::RawValue;
 
 use super::encoding::Text;
-use super::limits::{self, JSON_ELEMENT_BYTES, JSON_KEYS};
-use super::{spawn_reader, ChannelRecords, Flaw, ManifestError, Msg, Record, RecordSender};
+use super::limits::{JSON_ELEMENT_BYTES, JSON_KEYS};
+use super::{
+    spawn_reader, ChannelRecords, Flaw, ManifestError, Msg, Passed, Place, Record, RecordSender,
+    Syntax, Unreadable,
+};
 use crate::problem::{Code, Problem};
 
 /// The keys seen so far, trimmed, in order of first appearance.
@@ -74,15 +77,12 @@ pub(crate) fn scan_array(path: &str, text: Text) -> Result<Header, ManifestError
     .and_then(|()| de.end());
     if let Err(e) = result {
         if keys.names.len() > JSON_KEYS {
-            return Err(too_many_keys(path, &keys, &format!("element {element}")));
+            return Err(too_many_keys(path, &keys, Place::Element(element)));
         }
         if read.get() > JSON_ELEMENT_BYTES {
-            return Err(element_too_long(
-                path,
-                &format!("element {element} of the array"),
-            ));
+            return Err(element_too_long(path, Place::ArrayElement(element)));
         }
-        return Err(array_error(path, &e, element, skipped_lines));
+        return Err(array_error(path, e, element, skipped_lines));
     }
     Ok(Header {
         keys,
@@ -114,7 +114,7 @@ pub(crate) fn array_rows(
         match result {
             Ok(()) => Ok(()),
             Err(_) if stopped => Err(None),
-            Err(e) => Err(Some(array_error(&owned_path, &e, element, skipped_lines))),
+            Err(e) => Err(Some(array_error(&owned_path, e, element, skipped_lines))),
         }
     })
 }
@@ -135,7 +135,7 @@ fn open_array(
         let Some(&first) = buf.first() else {
             return Err(ManifestError::Unreadable {
                 path: path.to_string(),
-                message: "the file is empty".to_string(),
+                why: Unreadable::Empty,
             });
         };
         let skip = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
@@ -146,17 +146,12 @@ fn open_array(
                 b'{' => Err(ManifestError::Syntax {
                     path: path.to_string(),
                     line: lines + 1,
-                    message: "the file starts with `{`, not `[`: a JSON manifest is an array of \
-                              objects; if it holds one object per line, name it .jsonl or pass \
-                              --format jsonl"
-                        .to_string(),
+                    why: Syntax::ObjectNotArray,
                 }),
                 _ => Err(ManifestError::Syntax {
                     path: path.to_string(),
                     line: lines + 1,
-                    message: "a JSON manifest is an array of objects (`[{...}, {...}]`), but the \
-                              file does not start with `[`"
-                        .to_string(),
+                    why: Syntax::NotArray,
                 }),
             };
         }
@@ -166,41 +161,20 @@ fn open_array(
 
 fn array_error(
     path: &str,
-    e: &serde_json::Error,
+    error: serde_json::Error,
     element: u64,
     skipped_lines: u64,
 ) -> ManifestError {
-    if e.is_io() {
+    if error.is_io() {
         return ManifestError::Unreadable {
             path: path.to_string(),
-            message: format!("cannot read it: {e}"),
+            why: Unreadable::Json(error),
         };
     }
-    let line = e.line() as u64 + skipped_lines;
-    let message = if e.is_data() {
-        format!(
-            "element {element} of the array is not an object: {}",
-            serde_message(e)
-        )
-    } else {
-        format!("{}; the file is not valid JSON", serde_message(e))
-    };
     ManifestError::Syntax {
         path: path.to_string(),
-        line,
-        message,
-    }
-}
-
-/// serde_json's message without its ` at line L column C` (the error names the line
-/// itself), with the column kept.
-fn serde_message(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    let suffix = format!(" at line {} column {}", e.line(), e.column());
-    match text.strip_suffix(&suffix) {
-        Some(message) if e.column() > 0 => format!("{message} (column {})", e.column()),
-        Some(message) => message.to_string(),
-        None => text,
+        line: error.line() as u64 + skipped_lines,
+        why: Syntax::Array { element, error },
     }
 }
 
@@ -465,29 +439,22 @@ impl<R: Read> Read for Bounded<R> {
     }
 }
 
-fn too_many_keys(path: &str, keys: &Keys, place: &str) -> ManifestError {
-    let last = keys.names.last().map(String::as_str).unwrap_or_default();
+fn too_many_keys(path: &str, keys: &Keys, place: Place) -> ManifestError {
+    let last = keys.names.last().cloned().unwrap_or_default();
     ManifestError::Limit {
         path: path.to_string(),
-        what: format!(
-            "key \"{last}\" in {place} is distinct key number {}",
-            limits::count(keys.names.len() as u64)
-        ),
-        limit: limits::count(JSON_KEYS as u64),
-        todo: "every report row gets a cell for every key any object has, so write the records \
-               with the same keys (an id belongs in a value, not in a key)"
-            .to_string(),
+        passed: Passed::JsonKeys {
+            last,
+            count: keys.names.len(),
+            place,
+        },
     }
 }
 
-fn element_too_long(path: &str, place: &str) -> ManifestError {
-    let limit = limits::bytes(JSON_ELEMENT_BYTES);
+fn element_too_long(path: &str, place: Place) -> ManifestError {
     ManifestError::Limit {
         path: path.to_string(),
-        what: format!("{place} is longer than {limit}"),
-        limit,
-        todo: "a record holds a few short values; check that the file is a list of records"
-            .to_string(),
+        passed: Passed::JsonElement { place },
     }
 }
 
@@ -505,9 +472,9 @@ pub(crate) fn scan_lines(path: &str, text: Text) -> Result<Header, ManifestError
             .and_then(|()| de.end())
             .map_err(|e| {
                 if keys.names.len() > JSON_KEYS {
-                    too_many_keys(path, &keys, &format!("line {line_no}"))
+                    too_many_keys(path, &keys, Place::Line(line_no))
                 } else {
-                    line_error(path, &e, line_no)
+                    line_error(path, e, line_no)
                 }
             })?;
     }
@@ -539,7 +506,7 @@ pub(crate) fn line_rows(
                         .deserialize(&mut de)
                         .and_then(|object| de.end().map(|()| object))
                         .map(|object| record(line_no, object, &header))
-                        .map_err(|e| line_error(&path, &e, line_no)),
+                        .map_err(|e| line_error(&path, e, line_no)),
                 )
             }
             Err(e) => Some(Err(e)),
@@ -549,16 +516,11 @@ pub(crate) fn line_rows(
     })
 }
 
-fn line_error(path: &str, e: &serde_json::Error, line: u64) -> ManifestError {
-    let message = if e.is_data() {
-        format!("the line is not a JSON object: {}", serde_message(e))
-    } else {
-        format!("{}; each line must be one JSON object", serde_message(e))
-    };
+fn line_error(path: &str, error: serde_json::Error, line: u64) -> ManifestError {
     ManifestError::Syntax {
         path: path.to_string(),
         line,
-        message,
+        why: Syntax::Line { error },
     }
 }
 
@@ -593,7 +555,7 @@ impl Lines {
             }
             self.line_no += 1;
             if n as u64 > JSON_ELEMENT_BYTES {
-                return Err(element_too_long(path, &format!("line {}", self.line_no)));
+                return Err(element_too_long(path, Place::Line(self.line_no)));
             }
             if !self.buf.iter().all(u8::is_ascii_whitespace) {
                 return Ok(Some((self.line_no, &self.buf)));

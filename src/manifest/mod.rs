@@ -22,6 +22,8 @@ use crate::problem::{Code, Problem};
 
 mod csv;
 mod encoding;
+mod error;
+pub mod formula;
 mod json;
 pub mod limits;
 mod number_format;
@@ -30,13 +32,13 @@ pub mod pin;
 mod xlsx;
 
 pub use encoding::ACCEPTED_ENCODINGS;
+pub use error::{
+    HeaderFlaw, ManifestError, Passed, Place, SheetCause, Syntax, UnknownFormat, Unreadable,
+};
+use limits::CELL_CHARS;
 
 /// How standard input is named in messages.
 pub const STDIN_NAME: &str = "<stdin>";
-
-/// The most characters an Excel cell holds; a longer cell cannot round-trip through a
-/// spreadsheet (and no vendor field is that long).
-pub const CELL_CHAR_LIMIT: usize = limits::CELL_CHARS;
 
 /// The formats ferry reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -104,6 +106,15 @@ pub struct Origin {
     pub row: u64,
     pub manifest: OriginManifest,
 }
+
+/// `ferry_row`: the row's number in the manifest a run read (a report's column).
+pub const ROW_COLUMN: &str = "ferry_row";
+/// `ferry_source_row`: the row's number in the manifest it first came from, kept through
+/// any number of fix-and-feed-back rounds (the same as `ferry_row` in the first).
+pub const SOURCE_ROW_COLUMN: &str = "ferry_source_row";
+/// `ferry_source`: which manifest that was: the first 16 hex digits of its SHA-256
+/// (`manifest_id`).
+pub const SOURCE_COLUMN: &str = "ferry_source";
 
 /// Which manifest `Origin::row` counts in.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -175,66 +186,6 @@ pub struct Manifest {
     pub notice: Option<String>,
 }
 
-/// A problem with the manifest as a whole: nothing should be sent. The `Display` form
-/// names the file, the line where there is one, and what to do; it is meant to be
-/// printed to the user as `error: {err}`.
-#[derive(Debug, thiserror::Error)]
-pub enum ManifestError {
-    #[error("{path}: {message}")]
-    Unreadable { path: String, message: String },
-    #[error("{path}: line {line}: {message}")]
-    Syntax {
-        path: String,
-        line: u64,
-        message: String,
-    },
-    #[error("{path}: cannot read it: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{path}: {detail}; pass --format csv, tsv, json, jsonl or xlsx")]
-    UnknownFormat { path: String, detail: String },
-    #[error("unknown encoding \"{name}\"; --encoding accepts {accepted}", accepted = ACCEPTED_ENCODINGS)]
-    UnknownEncoding { name: String },
-    /// A bound of `limits` passed: `what` the file holds, the `limit`, and what to do.
-    #[error("{path}: {what}, more than the {limit} ferry reads; {todo}")]
-    Limit {
-        path: String,
-        what: String,
-        limit: String,
-        todo: String,
-    },
-    #[error(
-        "{path}: the workbook has no sheet named \"{sheet}\"; its sheets are {}",
-        quote_list(sheets)
-    )]
-    UnknownSheet {
-        path: String,
-        sheet: String,
-        sheets: Vec<String>,
-    },
-}
-
-impl ManifestError {
-    /// The line (or row) the error is about, when it is about one.
-    pub fn line(&self) -> Option<u64> {
-        match self {
-            ManifestError::Syntax { line, .. } => Some(*line),
-            _ => None,
-        }
-    }
-}
-
-fn quote_list(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| format!("\"{n}\""))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Opens a manifest: reads its header and returns the stream of its rows. `-` reads
 /// standard input (`source.format` is then required).
 pub fn open(source: &Source) -> Result<Manifest, ManifestError> {
@@ -258,7 +209,7 @@ pub fn open(source: &Source) -> Result<Manifest, ManifestError> {
     if meta.is_dir() {
         return Err(ManifestError::Unreadable {
             path,
-            message: "this is a directory, not a file".to_string(),
+            why: Unreadable::Directory,
         });
     }
     if !meta.is_file() {
@@ -283,7 +234,7 @@ pub fn open(source: &Source) -> Result<Manifest, ManifestError> {
 pub fn open_reader(source: &Source, input: impl Read) -> Result<Manifest, ManifestError> {
     let format = source.format.ok_or_else(|| ManifestError::UnknownFormat {
         path: STDIN_NAME.to_string(),
-        detail: "standard input has no file name to tell the format by".to_string(),
+        why: UnknownFormat::Stdin,
     })?;
     let encoding = parse_encoding(source)?;
     let spooled = spool(input)?;
@@ -305,7 +256,7 @@ pub fn spool(input: impl Read) -> Result<tempfile::TempPath, ManifestError> {
 fn spool_as(path: &str, mut input: impl Read) -> Result<tempfile::TempPath, ManifestError> {
     let fail = |e: io::Error| ManifestError::Unreadable {
         path: path.to_string(),
-        message: format!("cannot copy the input to a temporary file: {e}"),
+        why: Unreadable::Spool(e),
     };
     let mut file = tempfile::Builder::new()
         .prefix("ferry-input-")
@@ -327,8 +278,18 @@ fn open_spooled(
     open_path(path, &file_path, format, encoding, sheet, Some(spooled))
 }
 
-fn is_stdin(path: &Path) -> bool {
+/// Whether a manifest path means standard input: `-`.
+pub fn is_stdin(path: &Path) -> bool {
     path.as_os_str() == "-"
+}
+
+/// A manifest path as messages and reports name it: `<stdin>` for `-`.
+pub fn display_name(path: &Path) -> String {
+    if is_stdin(path) {
+        STDIN_NAME.to_string()
+    } else {
+        path.display().to_string()
+    }
 }
 
 fn parse_encoding(source: &Source) -> Result<Option<encoding::Encoding>, ManifestError> {
@@ -341,14 +302,12 @@ fn parse_encoding(source: &Source) -> Result<Option<encoding::Encoding>, Manifes
 
 /// The format a file name implies.
 pub fn format_from_path(path: &Path) -> Result<Format, ManifestError> {
-    let unknown = |detail: String| ManifestError::UnknownFormat {
+    let unknown = |why| ManifestError::UnknownFormat {
         path: path.display().to_string(),
-        detail,
+        why,
     };
     let Some(ext) = path.extension().and_then(|e| e.to_str()) else {
-        return Err(unknown(
-            "the file name has no extension to tell the format by".to_string(),
-        ));
+        return Err(unknown(UnknownFormat::NoExtension));
     };
     match ext.to_ascii_lowercase().as_str() {
         "csv" => Ok(Format::Csv),
@@ -358,13 +317,9 @@ pub fn format_from_path(path: &Path) -> Result<Format, ManifestError> {
         "xlsx" | "xlsm" => Ok(Format::Xlsx),
         "xls" => Err(ManifestError::Unreadable {
             path: path.display().to_string(),
-            message:
-                "old Excel 97-2003 (.xls) workbooks are not read; save it as .xlsx or CSV UTF-8"
-                    .to_string(),
+            why: Unreadable::XlsName,
         }),
-        _ => Err(unknown(format!(
-            "cannot tell the format from the extension \".{ext}\""
-        ))),
+        _ => Err(unknown(UnknownFormat::Extension(ext.to_string()))),
     }
 }
 
@@ -380,11 +335,10 @@ fn open_path(
         // Ignored, it would leave a person believing a sheet was chosen.
         return Err(ManifestError::Unreadable {
             path: path.to_string(),
-            message: format!(
-                "--sheet {sheet:?} chooses a sheet of an XLSX workbook, and this is read as {}; \
-                 leave --sheet out, or pass --format xlsx if it is a workbook",
-                format!("{format:?}").to_uppercase()
-            ),
+            why: Unreadable::SheetOfText {
+                sheet: sheet.to_string(),
+                format,
+            },
         });
     }
     let open = || {
@@ -398,78 +352,79 @@ fn open_path(
     if empty {
         return Err(ManifestError::Unreadable {
             path: path.to_string(),
-            message: "the file is empty".to_string(),
+            why: Unreadable::Empty,
         });
     }
     let manifest = match format {
-        Format::Csv | Format::Tsv => {
-            let (delimiter, name) = if format == Format::Tsv {
-                (b'\t', "tab")
-            } else {
-                (b',', "comma")
-            };
-            let text = encoding::open_text(path, file, encoding, false)?;
-            let label = text.label;
-            let records = csv::records(path, text, delimiter);
-            tabular(
-                path,
-                Box::new(records),
-                Layout::Delimited { separator: name },
-                label,
-                "the file",
-            )?
-        }
-        Format::Xlsx => {
-            let (chosen, records) = xlsx::records(path, file, sheet)?;
-            let mut manifest = tabular(
-                path,
-                Box::new(records),
-                Layout::Sheet,
-                "UTF-8",
-                &chosen.label,
-            )?;
-            manifest.notice = chosen.notice;
-            manifest
-        }
-        Format::Json | Format::Jsonl => {
-            let second = open()?;
-            let text = encoding::open_text(path, file, encoding, true)?;
-            let label = text.label;
-            let (header, rows): (
-                _,
-                Box<dyn Iterator<Item = Result<Record, ManifestError>> + Send>,
-            ) = if format == Format::Json {
-                let header = json::scan_array(path, text)?;
-                let names = header.names();
-                let text = encoding::open_text(path, second, encoding, true)?;
-                (names, Box::new(json::array_rows(path, text, header)?))
-            } else {
-                let header = json::scan_lines(path, text)?;
-                let names = header.names();
-                let text = encoding::open_text(path, second, encoding, true)?;
-                (names, Box::new(json::line_rows(path, text, header)))
-            };
-            shaped(Shaper::new(header, Layout::Json, label), rows)
-        }
+        Format::Csv => open_delimited(path, file, encoding, b',', "comma")?,
+        Format::Tsv => open_delimited(path, file, encoding, b'\t', "tab")?,
+        Format::Xlsx => open_xlsx(path, file, sheet)?,
+        Format::Json | Format::Jsonl => open_json(path, [file, open()?], format, encoding)?,
     };
     Ok(match spooled {
         None => manifest,
-        Some(spooled) => {
-            let Manifest {
-                header,
-                rows,
-                notice,
-            } = manifest;
-            Manifest {
-                header,
-                rows: Box::new(KeepAlive {
-                    rows,
-                    _spooled: spooled,
-                }),
-                notice,
-            }
-        }
+        Some(spooled) => Manifest {
+            rows: Box::new(KeepAlive {
+                rows: manifest.rows,
+                _spooled: spooled,
+            }),
+            ..manifest
+        },
     })
+}
+
+/// CSV or TSV, split at `delimiter` (named `separator` in messages).
+fn open_delimited(
+    path: &str,
+    file: File,
+    encoding: Option<encoding::Encoding>,
+    delimiter: u8,
+    separator: &'static str,
+) -> Result<Manifest, ManifestError> {
+    let text = encoding::open_text(path, file, encoding, false)?;
+    let label = text.label;
+    let records = csv::records(path, text, delimiter);
+    let layout = Layout::Delimited { separator };
+    tabular(path, Box::new(records), layout, label, "the file")
+}
+
+/// The sheet `sheet` of a workbook, or the one ferry chooses (and says why).
+fn open_xlsx(path: &str, file: File, sheet: Option<&str>) -> Result<Manifest, ManifestError> {
+    let (chosen, records) = xlsx::records(path, file, sheet)?;
+    let mut manifest = tabular(
+        path,
+        Box::new(records),
+        Layout::Sheet,
+        "UTF-8",
+        &chosen.label,
+    )?;
+    manifest.notice = chosen.notice;
+    Ok(manifest)
+}
+
+/// A JSON array or JSON Lines, read twice (`files`): once for the header (every key of
+/// every object), once for the rows.
+fn open_json(
+    path: &str,
+    files: [File; 2],
+    format: Format,
+    encoding: Option<encoding::Encoding>,
+) -> Result<Manifest, ManifestError> {
+    let [file, second] = files;
+    let text = encoding::open_text(path, file, encoding, true)?;
+    let label = text.label;
+    let (header, rows): (_, Records) = if format == Format::Json {
+        let header = json::scan_array(path, text)?;
+        let names = header.names();
+        let text = encoding::open_text(path, second, encoding, true)?;
+        (names, Box::new(json::array_rows(path, text, header)?))
+    } else {
+        let header = json::scan_lines(path, text)?;
+        let names = header.names();
+        let text = encoding::open_text(path, second, encoding, true)?;
+        (names, Box::new(json::line_rows(path, text, header)))
+    };
+    Ok(shaped(Shaper::new(header, Layout::Json, label), rows))
 }
 
 /// A record as a format reader yields it, before the header is applied.
@@ -593,7 +548,9 @@ fn tabular(
             None => {
                 return Err(ManifestError::Unreadable {
                     path: path.to_string(),
-                    message: format!("{what} has no header row: every row is empty"),
+                    why: Unreadable::NoHeader {
+                        what: what.to_string(),
+                    },
                 })
             }
             Some(Err(e)) => return Err(e),
@@ -601,13 +558,10 @@ fn tabular(
             Some(Ok(record)) if record.width > limits::COLUMNS => {
                 return Err(ManifestError::Limit {
                     path: path.to_string(),
-                    what: format!(
-                        "the header (row {}) has {} columns",
-                        record.row,
-                        limits::count(record.width as u64)
-                    ),
-                    limit: format!("{} (Excel's limit)", limits::count(limits::COLUMNS as u64)),
-                    todo: "remove the columns the kind does not use, or split the file".to_string(),
+                    passed: Passed::HeaderColumns {
+                        row: record.row,
+                        width: record.width,
+                    },
                 })
             }
             Some(Ok(record)) => {
@@ -623,32 +577,26 @@ fn tabular(
 /// merged or doubled cells. Any of them would shift or blank a column's name.
 fn header_flaws(path: &str, what: &str, header: &Record) -> Result<(), ManifestError> {
     let row = header.row;
-    let message = match header
+    let flaw = match header
         .flaws
         .iter()
         .find(|(_, f)| matches!(f, Flaw::RowCut | Flaw::Twice | Flaw::Merged(_)))
     {
         None => return Ok(()),
-        Some((_, Flaw::Merged(range))) => format!(
-            "the header (row {row}) of {what} has the merged cells {}, and a merged header names \
-             only its first column; unmerge them and give each column its own name (a title \
-             above the header does not belong in a manifest: delete its row)",
-            range.name()
-        ),
-        Some((raw, Flaw::Twice)) => format!(
-            "the header (row {row}) of {what} holds cell {} twice, which no spreadsheet writes; \
-             open the file in a spreadsheet, check the header and save it again",
-            cell_name(u32::try_from(row - 1).unwrap_or(u32::MAX), *raw as u32)
-        ),
-        Some(_) => format!(
-            "the header (row {row}) of {what} holds more than the {} of text ferry reads in a \
-             row; a header only names its columns: check that row {row} is the header",
-            limits::bytes(limits::ROW_BYTES as u64)
-        ),
+        Some((_, Flaw::Merged(range))) => HeaderFlaw::Merged(range.name()),
+        Some((raw, Flaw::Twice)) => HeaderFlaw::Twice(cell_name(
+            u32::try_from(row - 1).unwrap_or(u32::MAX),
+            *raw as u32,
+        )),
+        Some(_) => HeaderFlaw::TooLong,
     };
     Err(ManifestError::Unreadable {
         path: path.to_string(),
-        message,
+        why: Unreadable::Header {
+            row,
+            what: what.to_string(),
+            flaw,
+        },
     })
 }
 
@@ -769,57 +717,8 @@ impl Shaper {
                 .get_mut(raw)
                 .map(std::mem::take)
                 .unwrap_or_default();
-            // A fixed failed.csv fed back reads as the original: undo the formula guard.
-            let cell = if matches!(self.layout, Layout::Delimited { .. }) {
-                match crate::report::unguard_formula(&cell) {
-                    unguarded if unguarded.len() != cell.len() => unguarded.to_string(),
-                    _ => cell,
-                }
-            } else {
-                cell
-            };
-            let flawed = |flaw: Flaw| record.flaws.contains(&(raw, flaw));
-            if let Some(times) = record.flaws.iter().find_map(|&(r, flaw)| match flaw {
-                Flaw::Repeated { times } if r == raw => Some(times),
-                _ => None,
-            }) {
-                defects.push(json::repeated_key(name, times));
-            }
-            if flawed(Flaw::BadText) {
-                defects.push(Problem::new(
-                    Code::InvalidUtf8,
-                    name.clone(),
-                    format!(
-                        "the cell holds bytes that are not {} text (shown as \u{fffd}); save the file as \
-                         UTF-8, or pass the right --encoding",
-                        self.label
-                    ),
-                ));
-            }
-            if flawed(Flaw::Cut) {
-                defects.push(Problem::new(
-                    Code::CellTooLong,
-                    name.clone(),
-                    format!(
-                        "the cell holds more than the {CELL_CHAR_LIMIT} characters a spreadsheet \
-                         cell can hold (only its first {} were read); check for a missing \
-                         closing quote",
-                        limits::bytes(limits::CELL_BYTES as u64)
-                    ),
-                ));
-            } else if cell.len() > CELL_CHAR_LIMIT {
-                let chars = cell.chars().count();
-                if chars > CELL_CHAR_LIMIT {
-                    defects.push(Problem::new(
-                        Code::CellTooLong,
-                        name.clone(),
-                        format!(
-                            "the cell holds {chars} characters, more than the {CELL_CHAR_LIMIT} a \
-                             spreadsheet cell can hold; check for a missing closing quote"
-                        ),
-                    ));
-                }
-            }
+            let cell = self.unguarded(cell);
+            defects.extend(self.cell_defects(&record.flaws, raw, name, &cell));
             cells.push(cell);
         }
         Some(RawRow {
@@ -828,6 +727,72 @@ impl Shaper {
             origin,
             defects,
         })
+    }
+
+    /// A fixed failed.csv fed back reads as the original: undo the formula guard.
+    fn unguarded(&self, cell: String) -> String {
+        if !matches!(self.layout, Layout::Delimited { .. }) {
+            return cell;
+        }
+        match formula::unguard(&cell) {
+            unguarded if unguarded.len() != cell.len() => unguarded.to_string(),
+            _ => cell,
+        }
+    }
+
+    /// What is wrong with the cell of raw column `raw`, named `name`: how it was read
+    /// (`flaws`), and its length.
+    fn cell_defects(
+        &self,
+        flaws: &[(usize, Flaw)],
+        raw: usize,
+        name: &str,
+        cell: &str,
+    ) -> Vec<Problem> {
+        let mut defects = Vec::new();
+        let flawed = |flaw: Flaw| flaws.contains(&(raw, flaw));
+        if let Some(times) = flaws.iter().find_map(|&(r, flaw)| match flaw {
+            Flaw::Repeated { times } if r == raw => Some(times),
+            _ => None,
+        }) {
+            defects.push(json::repeated_key(name, times));
+        }
+        if flawed(Flaw::BadText) {
+            defects.push(Problem::new(
+                Code::InvalidUtf8,
+                name,
+                format!(
+                    "the cell holds bytes that are not {} text (shown as \u{fffd}); save the file as \
+                     UTF-8, or pass the right --encoding",
+                    self.label
+                ),
+            ));
+        }
+        if flawed(Flaw::Cut) {
+            defects.push(Problem::new(
+                Code::CellTooLong,
+                name,
+                format!(
+                    "the cell holds more than the {CELL_CHARS} characters a spreadsheet \
+                     cell can hold (only its first {} were read); check for a missing \
+                     closing quote",
+                    limits::bytes(limits::CELL_BYTES as u64)
+                ),
+            ));
+        } else if cell.len() > CELL_CHARS {
+            let chars = cell.chars().count();
+            if chars > CELL_CHARS {
+                defects.push(Problem::new(
+                    Code::CellTooLong,
+                    name,
+                    format!(
+                        "the cell holds {chars} characters, more than the {CELL_CHARS} a \
+                         spreadsheet cell can hold; check for a missing closing quote"
+                    ),
+                ));
+            }
+        }
+        defects
     }
 
     /// The header name of raw column `raw` (empty when the column is not kept), and the
@@ -941,7 +906,7 @@ impl Shaper {
                 limits::CELL_LINE_BREAKS
             ),
             OpenQuote::TooLong => format!(
-                "runs over several lines and past {CELL_CHAR_LIMIT} characters (the most a \
+                "runs over several lines and past {CELL_CHARS} characters (the most a \
                  spreadsheet cell holds), so it is probably never closed"
             ),
         };
@@ -1007,7 +972,6 @@ struct OriginColumns {
 
 impl OriginColumns {
     fn note(&mut self, name: &str, raw: usize) {
-        use crate::report::{ROW_COLUMN, SOURCE_COLUMN, SOURCE_ROW_COLUMN};
         let slot = match name.to_ascii_lowercase() {
             n if n == SOURCE_ROW_COLUMN => &mut self.source_row,
             n if n == ROW_COLUMN => &mut self.row,
@@ -1177,7 +1141,7 @@ where
         })
         .map_err(|e| ManifestError::Unreadable {
             path: path.to_string(),
-            message: format!("cannot start a reader thread: {e}"),
+            why: Unreadable::ReaderThread(e),
         })?;
     Ok(ChannelRecords {
         path: path.to_string(),
@@ -1279,8 +1243,7 @@ impl Iterator for ChannelRecords {
             // missing, so this must not look like the end of the file.
             Err(_) => Some(Err(ManifestError::Unreadable {
                 path: self.path.clone(),
-                message: "reading stopped unexpectedly (a bug in ferry); no rows after this point were read"
-                    .to_string(),
+                why: Unreadable::ReaderStopped,
             })),
         }
     }

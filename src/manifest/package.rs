@@ -30,11 +30,12 @@ use super::limits::{
     self, COLUMNS, SHEET_ROWS, XLSX_ELEMENT_BYTES, XLSX_MERGED_RANGES, XLSX_PART_BYTES,
     XLSX_SHARED_STRINGS, XLSX_SHEET_BYTES,
 };
-use super::ManifestError;
+use super::{ManifestError, Unreadable};
 
 /// What to do about a workbook past a bound: CSV streams, and a spreadsheet writes parts
 /// far within them.
-const TODO: &str = "if a spreadsheet saved it, save the sheet as CSV UTF-8 and pass that; \
+pub(super) const TODO: &str =
+    "if a spreadsheet saved it, save the sheet as CSV UTF-8 and pass that; \
                     a workbook from anywhere else may not be what it claims";
 
 /// What the check learnt of the workbook.
@@ -56,7 +57,7 @@ pub(crate) fn check(path: &str, file: &mut File) -> Result<Package, ManifestErro
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Part {
+pub enum Part {
     Sheet,
     SharedStrings,
     Styles,
@@ -92,29 +93,21 @@ fn check_parts(path: &str, file: &File) -> Result<Package, ManifestError> {
         } else {
             Part::Other
         };
-        let limit = if part == Part::Sheet {
-            XLSX_SHEET_BYTES
-        } else {
-            XLSX_PART_BYTES
-        };
-        if entry.size() > limit {
-            return Err(ManifestError::Limit {
-                path: path.to_string(),
-                what: format!(
-                    "its part \"{name}\" expands to {} (from {} in the file)",
-                    limits::bytes(entry.size()),
-                    limits::bytes(entry.compressed_size())
-                ),
-                limit: format!("{} {}", limits::bytes(limit), part.noun()),
-                todo: TODO.to_string(),
-            });
+        if entry.size() > part.bound() {
+            let (size, compressed) = (entry.size(), entry.compressed_size());
+            return Err(Over::Expands {
+                part,
+                size,
+                compressed,
+            }
+            .error(path, &name));
         }
         parts.push((i, name, part));
     }
     check_sheet_targets(path, &mut zip)?;
     let mut package = Package::default();
     for (i, name, part) in parts {
-        let entry = zip.by_index(i).map_err(|e| unreadable(path, &name, &e))?;
+        let entry = zip.by_index(i).map_err(|e| unreadable(path, &name, e))?;
         package.merges |= scan(path, &name, part, entry)? > 0;
     }
     Ok(package)
@@ -142,28 +135,19 @@ fn check_sheet_targets(
     };
     let entry = zip
         .by_index(index)
-        .map_err(|e| unreadable(path, RELATIONSHIPS, &e))?;
+        .map_err(|e| unreadable(path, RELATIONSHIPS, e))?;
     let mut xml = Vec::new();
     entry
         .take(RELATIONSHIPS_BYTES + 1)
         .read_to_end(&mut xml)
-        .map_err(|e| unreadable(path, RELATIONSHIPS, &e))?;
+        .map_err(|e| unreadable(path, RELATIONSHIPS, e))?;
     if xml.len() as u64 > RELATIONSHIPS_BYTES {
-        return Err(ManifestError::Limit {
-            path: path.to_string(),
-            what: format!("its part \"{RELATIONSHIPS}\" is larger"),
-            limit: limits::bytes(RELATIONSHIPS_BYTES),
-            todo: TODO.to_string(),
-        });
+        return Err(Over::Relationships.error(path, RELATIONSHIPS));
     }
     match sheet_target_not_xml(&String::from_utf8_lossy(&xml)) {
         Some(target) => Err(ManifestError::Unreadable {
             path: path.to_string(),
-            message: format!(
-                "its workbook puts a sheet in the part \"{target}\", which is not named as \
-                 XML (no spreadsheet does that, and ferry checks only XML parts before reading \
-                 them); {TODO}"
-            ),
+            why: Unreadable::SheetNotXml { target },
         }),
         None => Ok(()),
     }
@@ -188,6 +172,15 @@ fn sheet_target_not_xml(rels: &str) -> Option<String> {
 }
 
 impl Part {
+    /// The most bytes a part of this kind may expand to.
+    fn bound(self) -> u64 {
+        if self == Part::Sheet {
+            XLSX_SHEET_BYTES
+        } else {
+            XLSX_PART_BYTES
+        }
+    }
+
     fn noun(self) -> &'static str {
         match self {
             Part::Sheet => "(uncompressed, per sheet)",
@@ -198,10 +191,17 @@ impl Part {
     }
 }
 
-fn unreadable(path: &str, name: &str, e: &dyn std::fmt::Display) -> ManifestError {
+fn unreadable(
+    path: &str,
+    name: &str,
+    cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> ManifestError {
     ManifestError::Unreadable {
         path: path.to_string(),
-        message: format!("cannot read the workbook's part \"{name}\" ({e}); {TODO}"),
+        why: Unreadable::Part {
+            part: name.to_string(),
+            cause: cause.into(),
+        },
     }
 }
 
@@ -215,7 +215,7 @@ fn scan(path: &str, name: &str, part: Part, mut reader: impl Read) -> Result<u64
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(unreadable(path, name, &e)),
+            Err(e) => return Err(unreadable(path, name, e)),
         };
         for &b in &buf[..n] {
             if let Some(over) = scanner.byte(b) {
@@ -231,7 +231,16 @@ fn scan(path: &str, name: &str, part: Part, mut reader: impl Read) -> Result<u64
 
 /// A bound a part passed.
 #[derive(Debug, PartialEq, Eq)]
-enum Over {
+pub enum Over {
+    /// The part expands to `size` bytes (from `compressed` in the file), more than a
+    /// part of its kind may.
+    Expands {
+        part: Part,
+        size: u64,
+        compressed: u64,
+    },
+    /// The workbook's relationships are longer than `RELATIONSHIPS_BYTES`.
+    Relationships,
     /// A tag or a text longer than `XLSX_ELEMENT_BYTES`.
     Run,
     /// A cell or a shared string longer than `XLSX_ELEMENT_BYTES`.
@@ -244,10 +253,18 @@ enum Over {
     Row(String),
     /// A cell reference past Excel's last column (its letters as written).
     Column(String),
-    /// A dimension (`ref` of `<dimension>`) whose end comes before its start, as written.
-    Backwards(String),
     /// More merged ranges than `XLSX_MERGED_RANGES`.
     Merges,
+    /// Not a bound passed: XML that no spreadsheet writes, and that would mislead the
+    /// reader.
+    Malformed(Malformed),
+}
+
+/// A part written as no spreadsheet writes it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Malformed {
+    /// A dimension (`ref` of `<dimension>`) whose end comes before its start, as written.
+    Backwards(String),
     /// A merged range that is not plainly a range of cells within Excel's bounds: its
     /// tag's attributes, as far as they were read.
     BadMerge(Vec<u8>),
@@ -255,58 +272,55 @@ enum Over {
     MergeLists,
 }
 
+/// How a part's problem reads: a bound passed, or a part no spreadsheet writes.
+pub enum Shown {
+    Passed {
+        what: String,
+        limit: String,
+        todo: &'static str,
+    },
+    Malformed(String),
+}
+
 impl Over {
-    fn error(&self, path: &str, name: &str) -> ManifestError {
-        let size = limits::bytes(XLSX_ELEMENT_BYTES);
-        let cell = || {
-            format!(
-                "{size} (a cell holds at most {} characters)",
-                limits::CELL_CHARS
-            )
-        };
-        let malformed = |what: String| ManifestError::Unreadable {
+    /// The error for the part named `name`.
+    fn error(self, path: &str, name: &str) -> ManifestError {
+        ManifestError::Workbook {
             path: path.to_string(),
-            message: format!("its part \"{name}\" has {what}; {TODO}"),
-        };
+            part: name.to_string(),
+            over: self,
+        }
+    }
+
+    /// How the problem reads, for the part named `name`.
+    pub(super) fn describe(&self, name: &str) -> Shown {
         let mut todo = TODO;
         let (what, limit) = match self {
-            Over::Backwards(dimension) => {
-                return ManifestError::Unreadable {
-                    path: path.to_string(),
-                    message: format!(
-                        "its part \"{name}\" gives the sheet's dimension as \"{dimension}\", \
-                         which ends before it starts; {TODO}"
-                    ),
-                }
-            }
-            Over::Run => (
-                format!("its part \"{name}\" holds a tag or a text longer than {size}"),
-                cell(),
-            ),
-            Over::Element(Part::Sheet) => (
-                format!("a cell of its part \"{name}\" takes more than {size} of XML"),
-                cell(),
-            ),
-            Over::Element(Part::Styles) => (
+            Over::Malformed(malformed) => return Shown::Malformed(malformed.describe(name)),
+            Over::Expands {
+                part,
+                size,
+                compressed,
+            } => (
                 format!(
-                    "a number format of its part \"{name}\" takes more than {}",
-                    limits::bytes(limits::XLSX_NUMBER_FORMAT_BYTES)
+                    "its part \"{name}\" expands to {} (from {} in the file)",
+                    limits::bytes(*size),
+                    limits::bytes(*compressed)
                 ),
-                format!(
-                    "{} (Excel allows 255 characters in a number format)",
-                    limits::bytes(limits::XLSX_NUMBER_FORMAT_BYTES)
-                ),
+                format!("{} {}", limits::bytes(part.bound()), part.noun()),
             ),
+            Over::Relationships => (
+                format!("its part \"{name}\" is larger"),
+                limits::bytes(RELATIONSHIPS_BYTES),
+            ),
+            Over::Run => too_long(name, None),
+            Over::Element(part) => too_long(name, Some(*part)),
             Over::Styles => (
                 format!(
                     "its part \"{name}\" holds more than {} cell formats",
                     limits::count(limits::XLSX_STYLES)
                 ),
                 format!("{} (Excel's own limit)", limits::count(limits::XLSX_STYLES)),
-            ),
-            Over::Element(_) => (
-                format!("a shared string of its part \"{name}\" takes more than {size} of XML"),
-                cell(),
             ),
             Over::Strings { declared: Some(n) } => (
                 format!("it declares {} shared strings", limits::count(*n)),
@@ -338,24 +352,58 @@ impl Over {
                     limits::count(XLSX_MERGED_RANGES),
                 )
             }
-            Over::BadMerge(tag) => {
-                return malformed(format!(
-                    "a merged range that is not a range of cells within Excel's rows and \
-                     columns (<mergeCell{}>)",
-                    String::from_utf8_lossy(tag)
-                ))
-            }
-            Over::MergeLists => {
-                return malformed(
-                    "more than one list of merged cells, which no spreadsheet writes".to_string(),
-                )
-            }
         };
-        ManifestError::Limit {
-            path: path.to_string(),
-            what,
-            limit,
-            todo: todo.to_string(),
+        Shown::Passed { what, limit, todo }
+    }
+}
+
+/// What passed `XLSX_ELEMENT_BYTES` (or a number format's bound) in part `name`: an
+/// element of `part`, or (`None`) any tag or text; and the bound.
+fn too_long(name: &str, part: Option<Part>) -> (String, String) {
+    let size = limits::bytes(XLSX_ELEMENT_BYTES);
+    let cell = format!(
+        "{size} (a cell holds at most {} characters)",
+        limits::CELL_CHARS
+    );
+    match part {
+        None => (
+            format!("its part \"{name}\" holds a tag or a text longer than {size}"),
+            cell,
+        ),
+        Some(Part::Sheet) => (
+            format!("a cell of its part \"{name}\" takes more than {size} of XML"),
+            cell,
+        ),
+        Some(Part::Styles) => {
+            let format_bytes = limits::bytes(limits::XLSX_NUMBER_FORMAT_BYTES);
+            (
+                format!("a number format of its part \"{name}\" takes more than {format_bytes}"),
+                format!("{format_bytes} (Excel allows 255 characters in a number format)"),
+            )
+        }
+        Some(_) => (
+            format!("a shared string of its part \"{name}\" takes more than {size} of XML"),
+            cell,
+        ),
+    }
+}
+
+impl Malformed {
+    pub(super) fn describe(&self, name: &str) -> String {
+        match self {
+            Malformed::Backwards(dimension) => format!(
+                "its part \"{name}\" gives the sheet's dimension as \"{dimension}\", \
+                 which ends before it starts; {TODO}"
+            ),
+            Malformed::BadMerge(tag) => format!(
+                "its part \"{name}\" has a merged range that is not a range of cells within \
+                 Excel's rows and columns (<mergeCell{}>); {TODO}",
+                String::from_utf8_lossy(tag)
+            ),
+            Malformed::MergeLists => format!(
+                "its part \"{name}\" has more than one list of merged cells, which no \
+                 spreadsheet writes; {TODO}"
+            ),
         }
     }
 }
@@ -422,46 +470,10 @@ impl Scanner {
     fn byte(&mut self, b: u8) -> Option<Over> {
         self.pos += 1;
         if let Some(attribute) = self.reference {
-            // Inside the tag, as XML reads it: a `<` or `>` in a quoted value is part of
-            // the value (calamine reads it so), not a tag of its own.
-            if self.quote.is_none() && b == b'>' {
-                self.reference = None;
-                return bad_reference(&self.attributes, attribute);
-            }
-            match self.quote {
-                None if b == b'"' || b == b'\'' => self.quote = Some(b),
-                Some(q) if q == b => self.quote = None,
-                _ => {}
-            }
-            if self.pos - self.last_tag > XLSX_ELEMENT_BYTES {
-                return Some(Over::Run);
-            }
-            self.attributes.push(b);
-            return None;
+            return self.attribute_byte(attribute, b);
         }
-        if let Some(tag) = self.sst_tag.as_mut() {
-            if b == b'>' {
-                let declared = unique_count(tag);
-                self.sst_tag = None;
-                if declared.is_some_and(|n| n > XLSX_SHARED_STRINGS) {
-                    return Some(Over::Strings { declared });
-                }
-            } else if tag.len() < 4096 {
-                tag.push(b);
-            }
-        }
-        if let Some(tag) = self.merge_tag.as_mut() {
-            if b == b'>' {
-                let tag = std::mem::take(tag);
-                self.merge_tag = None;
-                if !merge_attributes_ok(&tag) {
-                    return Some(Over::BadMerge(tag));
-                }
-            } else if b == b'<' || tag.len() >= MERGE_TAG {
-                return Some(Over::BadMerge(std::mem::take(tag)));
-            } else {
-                tag.push(b);
-            }
+        if let Some(over) = self.watched_tag_byte(b) {
+            return Some(over);
         }
         if b == b'<' {
             if self.pos - self.last_tag > XLSX_ELEMENT_BYTES {
@@ -506,6 +518,56 @@ impl Scanner {
         None
     }
 
+    /// A byte of the attributes of a tag that holds a cell reference in `attribute`.
+    fn attribute_byte(&mut self, attribute: &'static [u8], b: u8) -> Option<Over> {
+        // Inside the tag, as XML reads it: a `<` or `>` in a quoted value is part of
+        // the value (calamine reads it so), not a tag of its own.
+        if self.quote.is_none() && b == b'>' {
+            self.reference = None;
+            return bad_reference(&self.attributes, attribute);
+        }
+        match self.quote {
+            None if b == b'"' || b == b'\'' => self.quote = Some(b),
+            Some(q) if q == b => self.quote = None,
+            _ => {}
+        }
+        if self.pos - self.last_tag > XLSX_ELEMENT_BYTES {
+            return Some(Over::Run);
+        }
+        self.attributes.push(b);
+        None
+    }
+
+    /// A byte of the `<sst ...>` or `<mergeCell ...>` tag being kept, if any: checked
+    /// when the tag ends.
+    fn watched_tag_byte(&mut self, b: u8) -> Option<Over> {
+        if let Some(tag) = self.sst_tag.as_mut() {
+            if b == b'>' {
+                let declared = unique_count(tag);
+                self.sst_tag = None;
+                if declared.is_some_and(|n| n > XLSX_SHARED_STRINGS) {
+                    return Some(Over::Strings { declared });
+                }
+            } else if tag.len() < 4096 {
+                tag.push(b);
+            }
+        }
+        if let Some(tag) = self.merge_tag.as_mut() {
+            if b == b'>' {
+                let tag = std::mem::take(tag);
+                self.merge_tag = None;
+                if !merge_attributes_ok(&tag) {
+                    return Some(Over::Malformed(Malformed::BadMerge(tag)));
+                }
+            } else if b == b'<' || tag.len() >= MERGE_TAG {
+                return Some(Over::Malformed(Malformed::BadMerge(std::mem::take(tag))));
+            } else {
+                tag.push(b);
+            }
+        }
+        None
+    }
+
     /// A tag's name has been read, up to `end` (the byte after it).
     fn tag(&mut self, end: u8) -> Option<Over> {
         let attributes = end != b'/' && end != b'>';
@@ -537,7 +599,7 @@ impl Scanner {
             } else if name == b"mergeCells" {
                 self.merge_lists += 1;
                 if self.merge_lists > 1 {
-                    return Some(Over::MergeLists);
+                    return Some(Over::Malformed(Malformed::MergeLists));
                 }
             }
         }
@@ -644,7 +706,9 @@ fn bad_reference(attributes: &[u8], name: &[u8]) -> Option<Over> {
             let pieces = value.split(|b| *b == b':').count();
             let backwards = end_column < start_column || end_row < start_row;
             if name == b"ref" && pieces == 2 && backwards {
-                return Some(Over::Backwards(String::from_utf8_lossy(value).into_owned()));
+                return Some(Over::Malformed(Malformed::Backwards(
+                    String::from_utf8_lossy(value).into_owned(),
+                )));
             }
         }
     }
@@ -844,7 +908,7 @@ mod tests {
     fn fuzz_cell_reference_overflow_is_caught_before_calamine() {
         let row = |r: &str| Some(Over::Row(r.to_string()));
         let column = |c: &str| Some(Over::Column(c.to_string()));
-        let backwards = |d: &str| Some(Over::Backwards(d.to_string()));
+        let backwards = |d: &str| Some(Over::Malformed(Malformed::Backwards(d.to_string())));
         let cases: &[(&[u8], Option<Over>)] = &[
             (br#"<sheetData><c r="AshetDat">"#, column("AshetDat")),
             (
@@ -935,7 +999,7 @@ mod tests {
             assert!(
                 matches!(
                     scan_bytes(Part::Sheet, sheet(odd).as_bytes()),
-                    Some(Over::BadMerge(_))
+                    Some(Over::Malformed(Malformed::BadMerge(_)))
                 ),
                 "{odd}"
             );
@@ -943,7 +1007,7 @@ mod tests {
         let two_lists = "<worksheet><mergeCells/><mergeCells/></worksheet>";
         assert_eq!(
             scan_bytes(Part::Sheet, two_lists.as_bytes()),
-            Some(Over::MergeLists)
+            Some(Over::Malformed(Malformed::MergeLists))
         );
         let many = "<mergeCell ref=\"A1:A2\"/>".repeat(XLSX_MERGED_RANGES as usize + 1);
         assert_eq!(

@@ -28,9 +28,12 @@ use calamine::{
     DataRef, Dimensions, ExcelDateTime, ExcelDateTimeType, Reader, SheetType, SheetVisible, Xlsx,
 };
 
-use super::limits::{self, COLUMNS, ROW_BYTES, SHEET_ROWS};
+use super::limits::{COLUMNS, ROW_BYTES, SHEET_ROWS};
 use super::number_format::{general_number, NumberFormat};
-use super::{package, spawn_reader, Flaw, ManifestError, Msg, Range, Record, RecordSender};
+use super::{
+    package, spawn_reader, Flaw, ManifestError, Msg, Passed, Range, Record, RecordSender,
+    SheetCause, Unreadable,
+};
 
 /// The sheet read, how messages name it, and why it was chosen when a person would not
 /// guess it.
@@ -57,18 +60,15 @@ pub(crate) fn records(
     sheet: Option<&str>,
 ) -> Result<(Chosen, super::ChannelRecords), ManifestError> {
     let package = package::check(path, &mut file)?;
-    let unreadable = |message: String| ManifestError::Unreadable {
+    let unreadable = |why| ManifestError::Unreadable {
         path: path.to_string(),
-        message,
+        why,
     };
-    let mut workbook: Xlsx<BufReader<File>> = Xlsx::new(BufReader::new(file)).map_err(|e| {
-        unreadable(format!(
-            "cannot read it as an XLSX workbook ({e}); if it is CSV or JSON, pass --format"
-        ))
-    })?;
+    let mut workbook: Xlsx<BufReader<File>> = Xlsx::new(BufReader::new(file))
+        .map_err(|e| unreadable(Unreadable::NotAWorkbook(Box::new(e))))?;
     let names = workbook.sheet_names();
     if names.is_empty() {
-        return Err(unreadable("the workbook has no sheets".to_string()));
+        return Err(unreadable(Unreadable::NoSheets));
     }
     let chosen = match sheet {
         None if is_ferry_report(&mut workbook, &names) => Chosen {
@@ -196,19 +196,19 @@ fn read_sheet(
     tx: &RecordSender,
 ) -> Result<(), Option<ManifestError>> {
     let is_1904 = workbook.has_1904_epoch();
-    let fail = |row: Option<u32>, e: &dyn std::fmt::Display| unreadable_at(path, sheet, row, e);
+    let fail = |row: Option<u32>, e: calamine::XlsxError| unreadable_at(path, sheet, row, e.into());
     // `package` checked every merge of every sheet: this pass over the sheet runs only
     // when there are some, and holds a bounded list.
     let mut merges = Merges::new(if has_merges {
         workbook
             .merge_cells_by_sheet_name(sheet)
-            .map_err(|e| fail(None, &e))?
+            .map_err(|e| fail(None, e))?
     } else {
         Vec::new()
     });
     let mut reader = workbook
         .worksheet_cells_reader(sheet)
-        .map_err(|e| fail(None, &e))?;
+        .map_err(|e| fail(None, e))?;
     // Indexed by a cell's style id; built-in format ids come already as their codes.
     let formats: Vec<NumberFormat> = reader
         .styles()
@@ -223,7 +223,7 @@ fn read_sheet(
         let last_row = current.as_ref().map(|r| r.row);
         let next = reader
             .next_cell_with_style_id()
-            .map_err(|e| fail(last_row, &e))?;
+            .map_err(|e| fail(last_row, e))?;
         let Some((cell, style)) = next else {
             break;
         };
@@ -254,18 +254,15 @@ fn unreadable_at(
     path: &str,
     sheet: &str,
     row: Option<u32>,
-    e: &dyn std::fmt::Display,
+    cause: SheetCause,
 ) -> Option<ManifestError> {
-    let message = match row {
-        Some(row) => format!(
-            "sheet \"{sheet}\", near row {}: cannot read it: {e}",
-            row + 1
-        ),
-        None => format!("sheet \"{sheet}\": cannot read it: {e}"),
-    };
     Some(ManifestError::Unreadable {
         path: path.to_string(),
-        message,
+        why: Unreadable::Sheet {
+            sheet: sheet.to_string(),
+            row,
+            cause,
+        },
     })
 }
 
@@ -281,14 +278,10 @@ fn check_position(
         // Checked before the row is held anywhere: reports index rows by number.
         return Err(Some(ManifestError::Limit {
             path: path.to_string(),
-            what: format!(
-                "sheet \"{sheet}\" has a cell at row {}",
-                limits::count(u64::from(row) + 1)
-            ),
-            limit: format!("{} rows (Excel's limit)", limits::count(SHEET_ROWS)),
-            todo: "the file was not saved by a spreadsheet as it is; open it in one and save \
-                   it again, or save the sheet as CSV UTF-8"
-                .to_string(),
+            passed: Passed::SheetRow {
+                sheet: sheet.to_string(),
+                row,
+            },
         }));
     }
     if column as usize >= COLUMNS {
@@ -296,7 +289,7 @@ fn check_position(
             path,
             sheet,
             Some(row),
-            &format!("a cell lies beyond Excel's last column (index {column})"),
+            SheetCause::BeyondLastColumn(column),
         ));
     }
     if let Some(last) = last_row.filter(|&last| row < last) {
@@ -306,11 +299,7 @@ fn check_position(
             path,
             sheet,
             Some(row),
-            &format!(
-                "row {} comes again after row {}: the sheet's rows are out of order; open it in Excel and save it again",
-                u64::from(row) + 1,
-                u64::from(last) + 1
-            ),
+            SheetCause::OutOfOrder { row, last },
         ));
     }
     Ok(())

@@ -75,14 +75,6 @@ pub fn open(input: &Input, config: &Config) -> Result<Opened, Error> {
     })
 }
 
-pub fn display_path(path: &Path) -> String {
-    if path.as_os_str() == "-" {
-        "<stdin>".into()
-    } else {
-        path.display().to_string()
-    }
-}
-
 /// What `validate` found, for the caller to print.
 pub struct ValidateReport {
     pub summary: Summary,
@@ -189,7 +181,7 @@ pub fn manifest_sha256(path: &Path) -> std::thread::JoinHandle<String> {
     let path = path.to_path_buf();
     std::thread::spawn(move || {
         use sha2::{Digest, Sha256};
-        if path.as_os_str() == "-" {
+        if crate::manifest::is_stdin(&path) {
             return String::new();
         }
         let Ok(mut file) = std::fs::File::open(&path) else {

@@ -71,7 +71,7 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
     let pin = Arc::new(Pin::take(&input.source.path).map_err(|e| {
         Error::Manifest(crate::manifest::ManifestError::Unreadable {
             path: input.name.clone(),
-            message: e.to_string(),
+            why: crate::manifest::Unreadable::Pin(e),
         })
     })?);
     let checked = check::whole_manifest(input, config).await?;
@@ -144,7 +144,7 @@ async fn log_in(sender: &Sender, stop: &Stop) -> Result<(), Error> {
     }
     match sender.authenticate().await {
         Ok(()) => Ok(()),
-        Err(Abort::Config(m)) => Err(Error::Config(crate::config::ConfigError::new(m))),
+        Err(Abort::Config(m)) => Err(Error::Secret(m)),
         Err(abort) => {
             stop.abort(abort.reason());
             Ok(())

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 pub use summary::{requests as summary_requests, seconds_since, Counts, Requests, Summary};
 
 use crate::exit::Exit;
-use crate::manifest::{Carried, OriginManifest};
+use crate::manifest::{formula, Carried, OriginManifest};
 use crate::outcome::{Outcome, RowOutcome};
 use crate::problem::{Code, Problem};
 
@@ -37,14 +37,9 @@ impl Mode {
     }
 }
 
-/// `ferry_row`: the row's number in the manifest this run read.
-pub const ROW_COLUMN: &str = "ferry_row";
-/// `ferry_source_row`: the row's number in the manifest it first came from, kept through
-/// any number of fix-and-feed-back rounds (the same as `ferry_row` in the first).
-pub const SOURCE_ROW_COLUMN: &str = "ferry_source_row";
-/// `ferry_source`: which manifest that was: the first 16 hex digits of its SHA-256
-/// (`manifest::manifest_id`).
-pub const SOURCE_COLUMN: &str = "ferry_source";
+// The columns that say where a row came from are read back by the manifest reader
+// when a report is fed back; they are named there.
+pub use crate::manifest::{ROW_COLUMN, SOURCE_COLUMN, SOURCE_ROW_COLUMN};
 /// The message a person reads about a row: why it failed, was skipped or was not sent.
 pub const ERROR_COLUMN: &str = "ferry_error";
 /// What a person should know about a row that succeeded (or is valid).
@@ -476,7 +471,7 @@ fn write_guarded<'a, W: Write>(
     cells: impl Iterator<Item = &'a str>,
 ) -> Result<(), csv::Error> {
     for cell in cells {
-        writer.write_field(guard_formula(cell).as_bytes())?;
+        writer.write_field(formula::guard(cell).as_bytes())?;
     }
     writer.write_record(std::iter::empty::<&[u8]>())
 }
@@ -560,43 +555,6 @@ fn failed_fields(
     ]
 }
 
-/// A cell a spreadsheet would run as a formula gets a leading `'`. Phone numbers in
-/// international form (`+886 911 211 211`) and plain negative numbers are data, not
-/// formulas, and stay as they are.
-pub fn guard_formula(cell: &str) -> std::borrow::Cow<'_, str> {
-    let Some(first) = cell.chars().next() else {
-        return cell.into();
-    };
-    let risky = matches!(
-        first,
-        '=' | '+' | '-' | '@' | '\t' | '\r' | '＝' | '＋' | '－' | '＠'
-    );
-    if !risky || looks_like_number(cell) {
-        return cell.into();
-    }
-    format!("'{cell}").into()
-}
-
-/// The inverse of `guard_formula`, for reading a report back as a manifest: a `'` that
-/// the guard would have added is taken off again.
-pub fn unguard_formula(cell: &str) -> &str {
-    match cell.strip_prefix('\'') {
-        Some(rest) if guard_formula(rest) != rest => rest,
-        _ => cell,
-    }
-}
-
-fn looks_like_number(cell: &str) -> bool {
-    let rest = &cell[cell.chars().next().map_or(0, char::len_utf8)..];
-    let sign_ok = cell.starts_with('+') || cell.starts_with('-');
-    sign_ok
-        && !rest.is_empty()
-        && rest.chars().any(|c| c.is_ascii_digit())
-        && rest
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')'))
-}
-
 /// Row numbers already reported, as a bit set: a million rows cost 125 KB.
 #[derive(Default)]
 struct RowSet {
@@ -619,26 +577,6 @@ impl RowSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formula_guard_neutralises_formulas_but_keeps_phone_numbers() {
-        let cases = [
-            ("=1+1", "'=1+1"),
-            ("@SUM(A1)", "'@SUM(A1)"),
-            ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
-            ("-2+3", "'-2+3"),
-            ("\tx", "'\tx"),
-            ("+886911211211", "+886911211211"),
-            ("+886 911-211 211", "+886 911-211 211"),
-            ("-12.5", "-12.5"),
-            ("plain", "plain"),
-            ("", ""),
-            ("+", "'+"),
-        ];
-        for (input, want) in cases {
-            assert_eq!(guard_formula(input), want, "input {input:?}");
-        }
-    }
 
     #[test]
     fn row_set_reports_repeats() {

@@ -23,13 +23,12 @@ use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use super::sort::RowSorter;
 use super::{Summary, Table, ROW_COLUMN};
 
-/// Excel's limits: a sheet has at most 1,048,576 rows and 16,384 columns, a cell at most
-/// 32,767 characters. A wider table is cut at the last column, and the summary sheet says
-/// so; the CSV files keep every column (and a report is never refused for its width:
-/// the rows were already sent).
+/// Excel's limits (`manifest::limits`: rows and columns of a sheet, characters of a
+/// cell) hold for reports too. A wider table is cut at the last column, and the summary
+/// sheet says so; the CSV files keep every column (and a report is never refused for its
+/// width: the rows were already sent).
 const MAX_ROWS: u32 = crate::manifest::limits::SHEET_ROWS as u32;
 const MAX_COLUMNS: usize = crate::manifest::limits::COLUMNS;
-const MAX_CELL_CHARS: usize = crate::manifest::limits::CELL_CHARS;
 
 /// Rows travel in chunks: one channel message per row costs more in thread wake-ups
 /// than writing the row. A chunk of wide or long rows is sent sooner, so that a queue of
@@ -338,7 +337,11 @@ impl Book {
             let Some(col) = sheet.column[csv_col] else {
                 continue;
             };
-            ws.write_string(0, col, truncate_chars(name, MAX_CELL_CHARS))?;
+            ws.write_string(
+                0,
+                col,
+                truncate_chars(name, crate::manifest::limits::CELL_CHARS),
+            )?;
             let width = &mut sheet.widths[usize::from(col)];
             *width = (text_width(name, MAX_WIDTH) + FILTER_BUTTON).min(MAX_WIDTH) as u8;
         }
@@ -381,7 +384,7 @@ impl Book {
                 *width = (*width).max(digits);
             } else if !cell.is_empty() {
                 // A string cell is text whatever its format: phones and ids stay as written.
-                let cell = truncate_chars(cell, MAX_CELL_CHARS);
+                let cell = truncate_chars(cell, crate::manifest::limits::CELL_CHARS);
                 ws.write_string(at, col, cell)?;
                 sheet.measure(col, cell);
             }

@@ -32,6 +32,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::config::endpoints;
+
 use faults::{Fault, Faults};
 use stats::Stats;
 
@@ -293,16 +295,14 @@ impl Route {
 
     fn path(self) -> &'static str {
         match self {
-            Route::CreateTask => "/api/task/do_add",
-            Route::CreateModerator => "/api/task/service/do_add",
-            Route::CreatePublisher => "/api/task/customer/do_add",
-            Route::UpdateTaskStatus => "/api/task/status/do_update",
-            Route::AuthCode => "/api/auth/code",
-            Route::AuthLogin => "/api/auth/login",
-            Route::CallCreate => "/eventopenapi/event/call/create",
-            Route::AgentSettingsCreate => {
-                "/apiaccess/CC-Management/v1/openapp/agentsettings/create"
-            }
+            Route::CreateTask => endpoints::CREATE_TASK,
+            Route::CreateModerator => endpoints::ADD_MODERATOR,
+            Route::CreatePublisher => endpoints::ADD_PUBLISHER,
+            Route::UpdateTaskStatus => endpoints::SANDBOX_UPDATE_TASK_STATUS,
+            Route::AuthCode => endpoints::AUTH_CODE,
+            Route::AuthLogin => endpoints::AUTH_LOGIN,
+            Route::CallCreate => endpoints::CREATE_CALL,
+            Route::AgentSettingsCreate => endpoints::CREATE_AGENT_SETTINGS,
         }
     }
 

@@ -158,11 +158,11 @@ impl Sender {
             // named, and turn a POST into a GET: a 3xx is reported, never followed.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| ConfigError::new(format!("cannot set up the HTTP client: {e}")))?;
+            .map_err(|e| ConfigError::HttpClient(std::sync::Arc::new(e)))?;
         let period = Duration::from_secs_f64(1.0 / target.rate);
         let burst = NonZeroU32::new(target.burst).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::with_period(period)
-            .ok_or_else(|| ConfigError::new("rate: too high"))?
+            .ok_or(ConfigError::RateTooHigh)?
             .allow_burst(burst);
         Ok(Sender {
             client,
@@ -487,7 +487,7 @@ impl Sender {
         let load = |source: &crate::config::SecretSource, key: &str| {
             let secret = source
                 .load(&format!("targets.{}.{key}", self.target.name))
-                .map_err(|e| Abort::Config(e.message))?;
+                .map_err(|e| Abort::Config(e.to_string()))?;
             self.learn(&secret);
             Ok(secret)
         };
