@@ -9,8 +9,8 @@ use hyper::StatusCode;
 use serde_json::json;
 
 use super::fields::{self, Object};
-use super::stats::Kind;
 use super::{Reply, Req, State};
+use crate::kinds::Kind;
 
 const MAX_NUMBERS: usize = 5;
 const MAX_NUMBER_LEN: usize = 15;

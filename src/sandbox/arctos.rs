@@ -12,8 +12,8 @@ use hyper::StatusCode;
 use serde_json::{json, Value};
 
 use super::fields::{self, Object};
-use super::stats::Kind;
 use super::{Reply, Req, State};
+use crate::kinds::Kind;
 use crate::validate::phone;
 
 const FORBIDDEN: &str = "Access to the requested resource is not allowed";

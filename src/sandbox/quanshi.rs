@@ -9,8 +9,8 @@ use chrono::{DateTime, Local};
 use serde_json::{json, Value};
 
 use super::fields::{self, Object};
-use super::stats::Kind;
 use super::{Reply, Req, State};
+use crate::kinds::Kind;
 use crate::validate::phone;
 
 #[derive(Debug)]

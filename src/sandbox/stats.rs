@@ -4,33 +4,14 @@
 use serde_json::{json, Map, Value};
 
 use super::Route;
-
-/// The kinds of record the sandbox creates, named as ferry's `--kind` (with `_`).
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Kind {
-    Appointments,
-    Moderators,
-    Publishers,
-    TaskStatus,
-    Calls,
-    AgentSettings,
-}
-
-const KIND_NAMES: [&str; 6] = [
-    "appointments",
-    "moderators",
-    "publishers",
-    "task_status",
-    "calls",
-    "agent_settings",
-];
+use crate::kinds::Kind;
 
 #[derive(Debug, Default)]
 pub(super) struct Stats {
     requests: [u64; Route::ALL.len()],
     not_found: u64,
-    created: [u64; KIND_NAMES.len()],
-    duplicates: [u64; KIND_NAMES.len()],
+    created: [u64; Kind::ALL.len()],
+    duplicates: [u64; Kind::ALL.len()],
     pub(super) throttled: u64,
     pub(super) failed_injected: u64,
     pub(super) dropped: u64,
@@ -54,11 +35,12 @@ impl Stats {
     }
 
     pub(super) fn to_json(&self) -> Value {
-        let per_kind = |counts: &[u64; KIND_NAMES.len()]| {
-            KIND_NAMES
+        let per_kind = |counts: &[u64; Kind::ALL.len()]| {
+            // Named as ferry's --kind, with `_` (a JSON key a script can use as is).
+            Kind::ALL
                 .iter()
                 .zip(counts)
-                .map(|(name, n)| ((*name).to_owned(), json!(n)))
+                .map(|(kind, n)| (kind.name().replace('-', "_"), json!(n)))
                 .collect::<Map<_, _>>()
         };
         let requests = Route::ALL
