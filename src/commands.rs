@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::cli::{Cli, Command, ManifestArgs, ReconcileArgs, RunArgs, SandboxArgs, ValidateArgs};
-use crate::config::{limits, Config, Target, SANDBOX_TARGET};
+use crate::config::{limits, Config, SANDBOX_TARGET};
 use crate::error::{check_flag, Error, Usage};
 use crate::exit::Exit;
 use crate::pipeline::run::{self, RunReport};
@@ -217,7 +217,7 @@ fn run_settings(
 ) -> Result<run::Settings, Error> {
     let kind = input.kind;
     let mut target = match (args.at.target.as_deref(), sandbox_url) {
-        (Some(SANDBOX_TARGET), Some(url)) => Target::sandbox(kind, url),
+        (Some(SANDBOX_TARGET), Some(url)) => crate::sandbox::target(kind, url),
         (name, _) => config.target_for(kind, name)?.clone(),
     };
     if let Some(rate) = args.rate {

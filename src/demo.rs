@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::cli::DemoArgs;
-use crate::config::{Config, Target};
+use crate::config::Config;
 use crate::error::{Error, Usage};
 use crate::exit::Exit;
 use crate::kinds::Kind;
@@ -126,7 +126,7 @@ pub fn demo(args: DemoArgs) -> Result<Exit, Error> {
             };
             let settings = Settings {
                 input,
-                target: Target::sandbox(*kind, url.clone()),
+                target: crate::sandbox::target(*kind, url.clone()),
                 state_path: state_path.clone(),
                 wait_lock: None,
                 max_failed_rows: None,

@@ -17,7 +17,7 @@ use crate::kinds::{Kind, Vendor};
 use crate::validate::phone;
 
 mod error;
-mod target;
+pub(crate) mod target;
 
 pub use error::{
     BaseUrlProblem, ChoiceError, ConfigError, SecretFrom, SecretProblem, TargetProblem, TomlError,

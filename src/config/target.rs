@@ -8,14 +8,14 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::error::{BaseUrlProblem, ConfigError, TargetProblem};
-use super::{endpoints, limits, ArctosAuth, Auth, Paths, Secret, SecretSource, Target};
-use crate::kinds::{Kind, Vendor};
+use super::{limits, ArctosAuth, Auth, Paths, SecretSource, Target};
+use crate::kinds::Vendor;
 
 /// The name `--target sandbox` uses for the built-in loopback sandbox.
 pub const SANDBOX_TARGET: &str = "sandbox";
 
 /// What a target gets for the settings its section leaves out.
-mod defaults {
+pub(crate) mod defaults {
     use crate::kinds::Vendor;
 
     pub const RATE: f64 = 10.0;
@@ -323,41 +323,5 @@ fn is_loopback(url: &reqwest::Url) -> bool {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
-    }
-}
-
-impl Target {
-    /// The built-in `--target sandbox`: loopback, with the sandbox's own credentials.
-    pub fn sandbox(kind: Kind, base_url: reqwest::Url) -> Target {
-        let fixed = |s: &str| SecretSource::Fixed(Secret::new(s));
-        let secrets = crate::sandbox::Secrets::default();
-        let vendor = kind.vendor();
-        let auth = match vendor {
-            Vendor::Arctos => Auth::Arctos(ArctosAuth::Token(fixed(&secrets.arctos_token))),
-            Vendor::Quanshi => Auth::Quanshi {
-                token: fixed(&secrets.quanshi_token),
-            },
-            Vendor::Aicc => Auth::Aicc {
-                app_key: fixed(&secrets.aicc_app_key),
-                token: None,
-            },
-        };
-        // A loopback server answers fast: a high rate, and a short timeout.
-        Target {
-            name: SANDBOX_TARGET.into(),
-            vendor,
-            base_url,
-            auth,
-            rate: 1000.0,
-            burst: 100,
-            concurrency: None,
-            timeout: Duration::from_secs(10),
-            max_retries: defaults::MAX_RETRIES,
-            batch_size: defaults::batch_size(vendor),
-            paths: Paths {
-                update_task_status: Some(endpoints::SANDBOX_UPDATE_TASK_STATUS.into()),
-                ..Paths::default()
-            },
-        }
     }
 }

@@ -32,7 +32,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::config::endpoints;
+use crate::config::target::defaults;
+use crate::config::{
+    endpoints, ArctosAuth, Auth, Paths, Secret, SecretSource, Target, SANDBOX_TARGET,
+};
+use crate::kinds::{Kind, Vendor};
 
 use faults::{Fault, Faults};
 use stats::Stats;
@@ -99,6 +103,40 @@ impl Default for Secrets {
             quanshi_token: "sandbox-token".to_owned(),
             aicc_app_key: "sandbox-app-key".to_owned(),
         }
+    }
+}
+
+/// The built-in `--target sandbox`: loopback, with the sandbox's own credentials.
+pub fn target(kind: Kind, base_url: reqwest::Url) -> Target {
+    let fixed = |s: &str| SecretSource::Fixed(Secret::new(s));
+    let secrets = Secrets::default();
+    let vendor = kind.vendor();
+    let auth = match vendor {
+        Vendor::Arctos => Auth::Arctos(ArctosAuth::Token(fixed(&secrets.arctos_token))),
+        Vendor::Quanshi => Auth::Quanshi {
+            token: fixed(&secrets.quanshi_token),
+        },
+        Vendor::Aicc => Auth::Aicc {
+            app_key: fixed(&secrets.aicc_app_key),
+            token: None,
+        },
+    };
+    // A loopback server answers fast: a high rate, and a short timeout.
+    Target {
+        name: SANDBOX_TARGET.into(),
+        vendor,
+        base_url,
+        auth,
+        rate: 1000.0,
+        burst: 100,
+        concurrency: None,
+        timeout: Duration::from_secs(10),
+        max_retries: defaults::MAX_RETRIES,
+        batch_size: defaults::batch_size(vendor),
+        paths: Paths {
+            update_task_status: Some(endpoints::SANDBOX_UPDATE_TASK_STATUS.into()),
+            ..Paths::default()
+        },
     }
 }
 

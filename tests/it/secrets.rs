@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use crate::vendors_support::*;
 use base64::Engine;
 use calamine::Reader;
-use ferry::config::{Config, Secret, Target};
+use ferry::config::{Config, Secret};
 use ferry::kinds::Kind;
 use serde_json::{json, Value};
 
@@ -909,7 +909,7 @@ fn secret_debug_and_display_print_stars() {
 
 #[test]
 fn debug_of_targets_and_credentials_never_shows_a_secret() {
-    let target = Target::sandbox(
+    let target = ferry::sandbox::target(
         Kind::Calls,
         reqwest::Url::parse("http://127.0.0.1:9").expect("url"),
     );

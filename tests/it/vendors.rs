@@ -1855,7 +1855,7 @@ async fn dropping_sandbox() -> ferry::sandbox::Sandbox {
 async fn dropped_connection_after_a_create_was_carried_out_is_unknown_after_one_request() {
     let sandbox = dropping_sandbox().await;
     let url = reqwest::Url::parse(&sandbox.base_url()).expect("sandbox url");
-    let mut target = Target::sandbox(Kind::Appointments, url);
+    let mut target = ferry::sandbox::target(Kind::Appointments, url);
     target.max_retries = 3;
     let sender = Sender::new(target, Kind::Appointments, fast()).expect("sender");
 
@@ -1877,7 +1877,7 @@ async fn dropped_connection_after_a_create_was_carried_out_is_unknown_after_one_
 async fn dropped_connection_on_an_idempotent_status_update_is_retried() {
     let sandbox = dropping_sandbox().await;
     let url = reqwest::Url::parse(&sandbox.base_url()).expect("sandbox url");
-    let mut target = Target::sandbox(Kind::TaskStatus, url);
+    let mut target = ferry::sandbox::target(Kind::TaskStatus, url);
     target.max_retries = 2;
     let sender = Sender::new(target, Kind::TaskStatus, fast()).expect("sender");
     let batch = batch(
