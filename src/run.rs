@@ -274,7 +274,7 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
         match sender.authenticate().await {
             Ok(()) => {}
             // A secret that cannot be read is a config error: exit 2, nothing sent.
-            Err(Abort::Config(m)) => return Err(Error::Config(crate::config::ConfigError::new(m))),
+            Err(Abort::Config(e)) => return Err(Error::Config(e)),
             Err(abort) => stop.abort(abort.reason()),
         }
     }
