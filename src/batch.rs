@@ -2,15 +2,23 @@
 //! `customer` array; calls of one (`eventId`, `beforeMinutes`) share a `callList`;
 //! every other kind sends one row per request.
 //!
+//! A batch is built once, typed for its vendor: the rows' common part (number, key,
+//! warnings, resend) beside a [`Payload`] that holds exactly what the vendor's request
+//! carries, so an adapter never meets an item of another vendor.
+//!
 //! Groups are flushed when full; when too many groups are open at once (a manifest that
 //! interleaves many events), the fullest is flushed early so memory stays bounded.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 
-use crate::kinds::{Item, Kind};
+use crate::kinds::{
+    AgentSetting, Appointment, CallEntry, Customer, Item, Kind, Moderator, TaskRef,
+    TaskStatusUpdate,
+};
 use crate::problem::Warning;
 
-/// One row ready to send.
+/// One row ready to send, as the reader hands it to the [`Batcher`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchRow {
     pub row: u64,
@@ -24,36 +32,120 @@ pub struct BatchRow {
     pub resend: bool,
 }
 
-/// Rows that travel in one request.
+/// What every row of a batch keeps beside the payload: what the run and the reports
+/// need to account for it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub row: u64,
+    pub key: String,
+    pub warnings: Vec<Warning>,
+    /// A deliberate resend of a row whose earlier outcome was unknown.
+    pub resend: bool,
+}
+
+/// Rows that travel in one request: `rows[i]` is the `i`-th element of the payload's
+/// list (one row for the kinds that do not batch).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Batch {
     pub kind: Kind,
-    pub rows: Vec<BatchRow>,
+    pub rows: Vec<Row>,
+    pub payload: Payload,
 }
 
-/// What groups rows: requests only ever hold rows with the same group.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Group {
-    Task(String),
-    Event(i64, i64),
-    Single,
+/// What a request carries, typed per vendor.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Payload {
+    Arctos(ArctosBody),
+    Quanshi(CallList),
+    Aicc(AgentSetting),
 }
 
-fn group_of(row: &BatchRow) -> Group {
-    match &row.item {
-        Item::Publisher(_) => Group::Task(row.task_num.clone().unwrap_or_default()),
-        Item::Call(c) => Group::Event(c.event_id, c.before_minutes),
-        _ => Group::Single,
-    }
+/// The arctos requests, with the task resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ArctosBody {
+    Appointment(Appointment),
+    Moderator {
+        task_num: String,
+        moderator: Moderator,
+    },
+    TaskStatus {
+        task_num: String,
+        update: TaskStatusUpdate,
+    },
+    /// Publishers of one task, in row order.
+    Publishers {
+        task_num: String,
+        customers: Vec<Customer>,
+    },
+}
+
+/// One Quanshi call create: the calls of one event and reminder time, in row order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallList {
+    pub event_id: i64,
+    pub before_minutes: i64,
+    pub entries: Vec<CallEntry>,
 }
 
 /// Open groups allowed before the largest is sent early.
 const MAX_OPEN_GROUPS: usize = 64;
 
+/// Rows waiting for the rest of their group, by group key; `P` is the part of a row
+/// the request lists (a customer, a call).
+struct Groups<K, P> {
+    open: HashMap<K, Open<P>>,
+}
+
+struct Open<P> {
+    rows: Vec<Row>,
+    parts: Vec<P>,
+}
+
+impl<K: Hash + Eq + Clone, P> Groups<K, P> {
+    fn new() -> Self {
+        Groups {
+            open: HashMap::new(),
+        }
+    }
+
+    /// Adds a row to its group; returns the groups that became ready: its own when
+    /// full, and the largest when too many are open.
+    fn push(&mut self, key: K, row: Row, part: P, size: usize) -> Vec<(K, Open<P>)> {
+        let open = self.open.entry(key.clone()).or_insert_with(|| Open {
+            rows: Vec::new(),
+            parts: Vec::new(),
+        });
+        open.rows.push(row);
+        open.parts.push(part);
+        let mut ready = Vec::new();
+        if open.rows.len() >= size {
+            ready.extend(self.open.remove_entry(&key));
+        }
+        if self.open.len() > MAX_OPEN_GROUPS {
+            let largest = self
+                .open
+                .iter()
+                .max_by_key(|(_, open)| open.rows.len())
+                .map(|(k, _)| k.clone());
+            if let Some(largest) = largest {
+                ready.extend(self.open.remove_entry(&largest));
+            }
+        }
+        ready
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = (K, Open<P>)> + '_ {
+        self.open.drain()
+    }
+}
+
 pub struct Batcher {
     kind: Kind,
     size: usize,
-    open: HashMap<Group, Vec<BatchRow>>,
+    /// Publishers, by resolved task.
+    customers: Groups<String, Customer>,
+    /// Calls, by (`eventId`, `beforeMinutes`).
+    calls: Groups<(i64, i64), CallEntry>,
 }
 
 impl Batcher {
@@ -66,50 +158,96 @@ impl Batcher {
         Batcher {
             kind,
             size,
-            open: HashMap::new(),
+            customers: Groups::new(),
+            calls: Groups::new(),
         }
     }
 
     /// Adds a row; returns the batches that became ready.
     pub fn push(&mut self, row: BatchRow) -> Vec<Batch> {
-        let group = group_of(&row);
-        let rows = self.open.entry(group.clone()).or_default();
-        rows.push(row);
-        let mut ready = Vec::new();
-        if rows.len() >= self.size {
-            let rows = self.open.remove(&group).unwrap_or_default();
-            ready.push(Batch {
-                kind: self.kind,
-                rows,
-            });
-        }
-        if self.open.len() > MAX_OPEN_GROUPS {
-            if let Some(largest) = self
-                .open
-                .iter()
-                .max_by_key(|(_, rows)| rows.len())
-                .map(|(g, _)| g.clone())
-            {
-                let rows = self.open.remove(&largest).unwrap_or_default();
-                ready.push(Batch {
-                    kind: self.kind,
-                    rows,
-                });
+        let BatchRow {
+            row,
+            key,
+            item,
+            warnings,
+            task_num,
+            resend,
+        } = row;
+        let task_num = task_num
+            .or_else(|| match item.task_ref() {
+                Some(TaskRef::TaskNum(t)) => Some(t.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let row = Row {
+            row,
+            key,
+            warnings,
+            resend,
+        };
+        let payload = match item {
+            Item::Publisher(p) => {
+                let ready = self.customers.push(task_num, row, p.customer, self.size);
+                return ready.into_iter().map(|g| self.customers_batch(g)).collect();
             }
-        }
-        ready
+            Item::Call(c) => {
+                let group = (c.event_id, c.before_minutes);
+                let ready = self.calls.push(group, row, c.entry, self.size);
+                return ready.into_iter().map(|g| self.calls_batch(g)).collect();
+            }
+            Item::Appointment(a) => Payload::Arctos(ArctosBody::Appointment(a)),
+            Item::Moderator(moderator) => Payload::Arctos(ArctosBody::Moderator {
+                task_num,
+                moderator,
+            }),
+            Item::TaskStatus(update) => {
+                Payload::Arctos(ArctosBody::TaskStatus { task_num, update })
+            }
+            Item::AgentSetting(setting) => Payload::Aicc(setting),
+        };
+        vec![self.batch(vec![row], payload)]
     }
 
     /// Everything still open, at the end of the manifest.
     pub fn finish(&mut self) -> Vec<Batch> {
-        let kind = self.kind;
-        let mut groups: Vec<Vec<BatchRow>> = self.open.drain().map(|(_, rows)| rows).collect();
-        // Oldest rows first, so reports fill in manifest order where they can.
-        groups.sort_by_key(|rows| rows.first().map_or(0, |r| r.row));
-        groups
+        let customers: Vec<_> = self.customers.drain().collect();
+        let calls: Vec<_> = self.calls.drain().collect();
+        let mut batches: Vec<Batch> = customers
             .into_iter()
-            .map(|rows| Batch { kind, rows })
-            .collect()
+            .map(|g| self.customers_batch(g))
+            .chain(calls.into_iter().map(|g| self.calls_batch(g)))
+            .collect();
+        // Oldest rows first, so reports fill in manifest order where they can.
+        batches.sort_by_key(|b| b.rows.first().map_or(0, |r| r.row));
+        batches
+    }
+
+    fn batch(&self, rows: Vec<Row>, payload: Payload) -> Batch {
+        Batch {
+            kind: self.kind,
+            rows,
+            payload,
+        }
+    }
+
+    fn customers_batch(&self, (task_num, open): (String, Open<Customer>)) -> Batch {
+        let body = ArctosBody::Publishers {
+            task_num,
+            customers: open.parts,
+        };
+        self.batch(open.rows, Payload::Arctos(body))
+    }
+
+    fn calls_batch(
+        &self,
+        ((event_id, before_minutes), open): ((i64, i64), Open<CallEntry>),
+    ) -> Batch {
+        let calls = CallList {
+            event_id,
+            before_minutes,
+            entries: open.parts,
+        };
+        self.batch(open.rows, Payload::Quanshi(calls))
     }
 }
 
@@ -208,6 +346,43 @@ mod tests {
             resend: false,
         };
         assert_eq!(rows(&b.push(setting)), vec![vec![2]]);
+    }
+
+    #[test]
+    fn a_batch_carries_its_vendors_payload_in_row_order() {
+        let mut b = Batcher::new(Kind::Calls, 2);
+        assert!(b.push(call(2, 7, 10)).is_empty());
+        let ready = b.push(call(3, 7, 10));
+        let Payload::Quanshi(calls) = &ready[0].payload else {
+            panic!("{:?}", ready[0].payload)
+        };
+        assert_eq!((calls.event_id, calls.before_minutes), (7, 10));
+        let mobiles: Vec<_> = calls.entries.iter().map(|e| e.mobile.clone()).collect();
+        assert_eq!(
+            mobiles,
+            vec![Some("18100000002".into()), Some("18100000003".into())]
+        );
+
+        // A task named directly groups and reaches the body even without a resolved one.
+        let moderator = BatchRow {
+            row: 2,
+            key: "T9|e".into(),
+            item: Item::Moderator(Moderator {
+                task: TaskRef::TaskNum("T9".into()),
+                business_code: None,
+                branch_code: None,
+                emp_id: Some("e".into()),
+            }),
+            warnings: vec![],
+            task_num: None,
+            resend: true,
+        };
+        let ready = Batcher::new(Kind::Moderators, 50).push(moderator);
+        assert!(matches!(
+            &ready[0].payload,
+            Payload::Arctos(ArctosBody::Moderator { task_num, .. }) if task_num == "T9"
+        ));
+        assert!(ready[0].rows[0].resend);
     }
 
     #[test]

@@ -18,9 +18,6 @@ pub enum Error {
     Usage(#[from] Usage),
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// A secret that could not be loaded when logging in (already worded by send/).
-    #[error("{0}")]
-    Secret(String),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     #[error("{path}: {source}")]

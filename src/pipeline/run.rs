@@ -144,7 +144,7 @@ async fn log_in(sender: &Sender, stop: &Stop) -> Result<(), Error> {
     }
     match sender.authenticate().await {
         Ok(()) => Ok(()),
-        Err(Abort::Config(m)) => Err(Error::Secret(m)),
+        Err(Abort::Config(e)) => Err(Error::Config(e)),
         Err(abort) => {
             stop.abort(abort.reason());
             Ok(())

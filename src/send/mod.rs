@@ -10,8 +10,15 @@
 //! Everything a vendor says passes through here, so this is where its words are
 //! scrubbed of every credential the run has held (`scrub`), and where an answer is read
 //! within bounds: at most [`MAX_ANSWER_BYTES`], and done within the target's timeout.
+//!
+//! The parts: `step` is the retry policy, a small state machine (`Done | Retry(after) |
+//! Relogin | Abort`) that the loop here follows; `http` is one attempt on the wire;
+//! `auth` loads the credentials and carries out the arctos login; `retry` the backoff.
 
+mod auth;
+mod http;
 pub mod retry;
+mod step;
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,13 +29,14 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::Mutex as AsyncMutex;
 
 use crate::batch::Batch;
-use crate::config::{ArctosAuth, Auth, ConfigError, Secret, Target};
+use crate::config::{ConfigError, Secret, Target};
 use crate::kinds::Kind;
-use crate::outcome::{Outcome, Stage, Trail};
-use crate::problem::{Code, Problem};
+use crate::outcome::{Outcome, Trail};
 use crate::scrub::Scrubber;
-use crate::targets::{self, arctos, Credentials, Request, Response, RowResult, Verdict};
+use crate::targets::{self, Credentials, Request, Verdict};
+pub use crate::targets::{AuthRefused, EndpointMissing};
 pub use retry::Backoff;
+use step::{Course, Step};
 
 /// The most of an answer ferry reads. The vendors' answers are a few kilobytes (a
 /// Quanshi answer for a batch of 10,000 calls about 2 MB); a longer one is not an
@@ -36,34 +44,55 @@ pub use retry::Backoff;
 pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 
 /// Why a run stops sending altogether (exit 3).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum Abort {
-    AuthRefused(String),
-    EndpointMissing(String),
+    #[error("{0}")]
+    AuthRefused(AuthRefused),
+    #[error("{0}")]
+    EndpointMissing(EndpointMissing),
     /// A secret could not be loaded: a config error, found before anything is sent.
-    Config(String),
+    #[error("{0}")]
+    Config(ConfigError),
+}
+
+/// Compared by what they say: a config error's causes (an io error) have no equality.
+impl PartialEq for Abort {
+    fn eq(&self, other: &Abort) -> bool {
+        match (self, other) {
+            (Abort::AuthRefused(a), Abort::AuthRefused(b)) => a == b,
+            (Abort::EndpointMissing(a), Abort::EndpointMissing(b)) => a == b,
+            (Abort::Config(a), Abort::Config(b)) => a.to_string() == b.to_string(),
+            _ => false,
+        }
+    }
 }
 
 impl Abort {
-    pub fn message(&self) -> &str {
-        match self {
-            Abort::AuthRefused(m) | Abort::EndpointMissing(m) | Abort::Config(m) => m,
-        }
+    /// What happened, for people.
+    pub fn message(&self) -> String {
+        self.to_string()
     }
 
     /// Why the run stops, for the summary and `unprocessed.csv`.
     pub fn reason(&self) -> String {
         match self {
-            Abort::AuthRefused(m) => format!("authentication refused: {m}"),
-            Abort::EndpointMissing(m) | Abort::Config(m) => m.clone(),
+            Abort::AuthRefused(refused) => format!("authentication refused: {refused}"),
+            Abort::EndpointMissing(_) | Abort::Config(_) => self.to_string(),
         }
     }
 
     fn scrubbed(self, scrubber: &Scrubber) -> Abort {
         match self {
-            Abort::AuthRefused(m) => Abort::AuthRefused(scrubber.scrub(&m)),
-            Abort::EndpointMissing(m) => Abort::EndpointMissing(scrubber.scrub(&m)),
-            Abort::Config(m) => Abort::Config(scrubber.scrub(&m)),
+            Abort::AuthRefused(r) => Abort::AuthRefused(AuthRefused {
+                message: scrubber.scrub(&r.message),
+                ..r
+            }),
+            Abort::EndpointMissing(m) => Abort::EndpointMissing(EndpointMissing {
+                message: scrubber.scrub(&m.message),
+                ..m
+            }),
+            // ferry's own words, naming a config key and never a secret's value.
+            Abort::Config(e) => Abort::Config(e),
         }
     }
 }
@@ -136,15 +165,6 @@ pub struct Sender {
     pub counters: Counters,
     /// Set when the run stops: no attempt starts after it, whatever was waiting.
     halted: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-/// An HTTP answer, read within bounds.
-struct Answer {
-    status: u16,
-    retry_after: Option<Duration>,
-    /// For a 3xx: where it points (see `targets::redirect`).
-    location: Option<String>,
-    body: Vec<u8>,
 }
 
 impl Sender {
@@ -262,10 +282,10 @@ impl Sender {
             .add(secret);
     }
 
+    /// Follows one batch from attempt to attempt until a step ends it.
     async fn send_to_the_end(&self, batch: &Batch) -> Sent {
         let mut trail = Trail::default();
-        let mut retries = 0u32;
-        let mut relogged = false;
+        let mut course = Course::new(self.target.max_retries, self.idempotent, self.can_log_in());
         loop {
             let (generation, creds) = match self.credentials(None).await {
                 Ok(c) => c,
@@ -279,106 +299,54 @@ impl Sender {
             if self.halted.load(Ordering::SeqCst) {
                 return Sent::Halted { trail };
             }
-            let answer = self.post(&request, &mut trail).await;
-            let verdict = match answer {
-                Ok(answer) => {
-                    if let Some(id) = (self.target.vendor == crate::kinds::Vendor::Quanshi)
-                        .then(|| targets::quanshi::server_request_id(&answer.body))
-                        .flatten()
-                    {
-                        trail.server_request_ids.push(self.scrub(&id));
-                    }
-                    let scrubber = self.scrubber();
-                    let response = answer.response(&scrubber);
-                    targets::classify(self.target.vendor, batch, &response)
-                }
-                Err(failure) => failure.verdict(batch, self.idempotent),
-            };
-            let retry_after = match verdict {
-                Verdict::Rows(results) => {
-                    let unknown = results
-                        .iter()
-                        .any(|r| matches!(r, RowResult::Unknown { .. }));
-                    if unknown && self.idempotent && retries < self.target.max_retries {
-                        None
-                    } else {
-                        return Sent::Done {
-                            outcomes: batch
-                                .rows
-                                .iter()
-                                .zip(results)
-                                .map(|(row, r)| to_outcome(r, &row.warnings))
-                                .collect(),
-                            trail,
-                        };
+            let verdict = self.attempt(batch, &request, &mut trail).await;
+            if let Verdict::Retry {
+                status: Some(429),
+                after,
+                ..
+            } = &verdict
+            {
+                self.throttle(*after, course.retries() + 1);
+            }
+            match course.next(batch, verdict) {
+                Step::Done(outcomes) => return Sent::Done { outcomes, trail },
+                Step::Retry(after) => self.wait_retry(course.retries(), after).await,
+                Step::Relogin => {
+                    if let Err(abort) = self.credentials(Some(generation)).await {
+                        return Sent::Aborted { abort, trail };
                     }
                 }
-                Verdict::Retry {
-                    status,
-                    after,
-                    message,
-                } => {
-                    if status == 429 {
-                        self.counters.throttled.fetch_add(1, Ordering::Relaxed);
-                        self.pause(after.unwrap_or(self.backoff.delay(retries + 1, None)));
-                    }
-                    if retries >= self.target.max_retries {
-                        let stage = if status == 0 {
-                            Stage::Transport
-                        } else {
-                            Stage::Remote
-                        };
-                        let code = if status == 0 {
-                            Code::Transport
-                        } else {
-                            Code::HttpError
-                        };
-                        let outcome = Outcome::Failed {
-                            stage,
-                            problems: vec![Problem::new(
-                                code,
-                                "",
-                                format!("gave up after {} attempts: {message}; rerun later to try again", retries + 1),
-                            )],
-                            http_status: (status != 0).then_some(status),
-                        };
-                        return Sent::Done {
-                            outcomes: batch.rows.iter().map(|_| outcome.clone()).collect(),
-                            trail,
-                        };
-                    }
-                    after
-                }
-                Verdict::AuthRefused { message, .. } => {
-                    if !relogged && self.can_log_in() {
-                        relogged = true;
-                        if let Err(abort) = self.credentials(Some(generation)).await {
-                            return Sent::Aborted { abort, trail };
-                        }
-                        continue;
-                    }
-                    return Sent::Aborted {
-                        abort: Abort::AuthRefused(message),
-                        trail,
-                    };
-                }
-                Verdict::EndpointMissing { message, .. } => {
-                    return Sent::Aborted {
-                        abort: Abort::EndpointMissing(message),
-                        trail,
-                    }
-                }
-            };
-            retries += 1;
-            self.counters.retries.fetch_add(1, Ordering::Relaxed);
-            let wait = self.backoff.delay(retries, retry_after);
-            tracing::debug!(
-                retry = retries,
-                wait_ms = wait.as_millis() as u64,
-                "retrying"
-            );
-            tokio::time::sleep(wait).await;
+                Step::Abort(abort) => return Sent::Aborted { abort, trail },
+            }
         }
+    }
+
+    /// One attempt, read into a verdict; the vendor's own request id joins the trail.
+    async fn attempt(&self, batch: &Batch, request: &Request, trail: &mut Trail) -> Verdict {
+        let answer = match self.post(request, trail).await {
+            Ok(answer) => answer,
+            Err(failure) => return failure.verdict(batch, self.idempotent),
+        };
+        if let Some(id) = targets::server_request_id(self.target.vendor, &answer.body) {
+            trail.server_request_ids.push(self.scrub(&id));
+        }
+        let scrubber = self.scrubber();
+        targets::classify(batch, &answer.response(&scrubber))
+    }
+
+    /// A 429: the whole target pauses, for the server's `Retry-After` or else for the
+    /// backoff of the retry to come.
+    fn throttle(&self, after: Option<Duration>, retry: u32) {
+        self.counters.throttled.fetch_add(1, Ordering::Relaxed);
+        self.pause(after.unwrap_or_else(|| self.backoff.delay(retry, None)));
+    }
+
+    /// Waits before retry number `retry`.
+    async fn wait_retry(&self, retry: u32, after: Option<Duration>) {
+        self.counters.retries.fetch_add(1, Ordering::Relaxed);
+        let wait = self.backoff.delay(retry, after);
+        tracing::debug!(retry, wait_ms = wait.as_millis() as u64, "retrying");
+        tokio::time::sleep(wait).await;
     }
 
     fn pause(&self, wait: Duration) {
@@ -399,318 +367,5 @@ impl Sender {
             }
         }
         self.limiter.until_ready().await;
-    }
-
-    /// One HTTP attempt with a fresh `X-Request-Id`, its answer read within bounds. The
-    /// caller has waited for its turn.
-    async fn post(&self, request: &Request, trail: &mut Trail) -> Result<Answer, Failure> {
-        let request_id = uuid::Uuid::new_v4().to_string();
-        trail.request_ids.push(request_id.clone());
-        let url = join_url(&self.target.base_url, &request.path);
-        let mut builder = self
-            .client
-            .post(&url)
-            .header("Content-Type", "application/json")
-            .header("Accept", "application/json")
-            .header("X-Request-Id", &request_id)
-            .body(request.body.clone());
-        for (name, value) in &request.headers {
-            builder = builder.header(*name, value.expose());
-        }
-        let asked = Instant::now();
-        // The whole attempt, body included, within the timeout: a server that drips an
-        // answer a byte at a time does not hold a row (or the run) for ever.
-        let deadline = tokio::time::Instant::now() + self.target.timeout;
-        let response = builder.send().await.map_err(|e| {
-            let failure = Failure::from_reqwest(e);
-            self.counters
-                .unanswered_in_a_row
-                .fetch_add(1, Ordering::Relaxed);
-            if !failure.not_sent {
-                // Connected: the vendor may have seen it.
-                self.counters.sent.fetch_add(1, Ordering::Relaxed);
-            }
-            tracing::debug!(request_id, path = %request.path, error = %self.scrub(&failure.message), "no answer");
-            failure
-        })?;
-        self.counters.answered(asked.elapsed());
-        let status = response.status().as_u16();
-        // Never the body or headers: they carry tokens.
-        tracing::debug!(request_id, path = %request.path, status, "answer");
-        let headers = response.headers();
-        let retry_after = headers
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(retry::parse_retry_after);
-        if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
-            if id != request_id {
-                trail.server_request_ids.push(self.scrub(id));
-            }
-        }
-        let location = (300..400).contains(&status).then(|| {
-            let asked_at =
-                reqwest::Url::parse(&url).unwrap_or_else(|_| self.target.base_url.clone());
-            let header = headers.get("location").and_then(|v| v.to_str().ok());
-            targets::redirect(&asked_at, header)
-        });
-        let body = read_body(response, deadline, self.target.timeout).await.inspect_err(|failure| {
-            tracing::debug!(request_id, path = %request.path, status, error = %self.scrub(&failure.message), "answer not read");
-        })?;
-        Ok(Answer {
-            status,
-            retry_after,
-            location,
-            body,
-        })
-    }
-
-    fn can_log_in(&self) -> bool {
-        matches!(self.target.auth, Auth::Arctos(ArctosAuth::Login { .. }))
-    }
-
-    /// The current credentials; with `stale = Some(generation)`, replaced by a new
-    /// login unless another request already did that.
-    async fn credentials(&self, stale: Option<u64>) -> Result<(u64, Credentials), Abort> {
-        let mut slot = self.credentials.lock().await;
-        if let Some((generation, creds)) = slot.as_ref() {
-            if stale != Some(*generation) {
-                return Ok((*generation, creds.clone()));
-            }
-        }
-        let generation = slot.as_ref().map_or(0, |(g, _)| g + 1);
-        let creds = self.load_credentials().await?;
-        *slot = Some((generation, creds.clone()));
-        Ok((generation, creds))
-    }
-
-    async fn load_credentials(&self) -> Result<Credentials, Abort> {
-        let load = |source: &crate::config::SecretSource, key: &str| {
-            let secret = source
-                .load(&format!("targets.{}.{key}", self.target.name))
-                .map_err(|e| Abort::Config(e.to_string()))?;
-            self.learn(&secret);
-            Ok(secret)
-        };
-        Ok(match &self.target.auth {
-            Auth::Arctos(ArctosAuth::Token(t)) => Credentials {
-                bearer: Some(load(t, "token")?),
-                ..Credentials::default()
-            },
-            Auth::Arctos(ArctosAuth::Login {
-                license_key,
-                user_id,
-                client_id,
-            }) => {
-                let key = load(license_key, "license_key")?;
-                let token = self.log_in(&key, user_id, client_id).await?;
-                Credentials {
-                    bearer: Some(token),
-                    ..Credentials::default()
-                }
-            }
-            Auth::Quanshi { token } => Credentials {
-                body_token: Some(load(token, "token")?),
-                ..Credentials::default()
-            },
-            Auth::Aicc { app_key, token } => Credentials {
-                app_key: Some(load(app_key, "app_key")?),
-                bearer: token.as_ref().map(|t| load(t, "token")).transpose()?,
-                ..Credentials::default()
-            },
-        })
-    }
-
-    /// arctos: license key → authorization code → access token. The code expires in
-    /// ten minutes, so it is exchanged at once.
-    async fn log_in(
-        &self,
-        license_key: &Secret,
-        user_id: &str,
-        client_id: &str,
-    ) -> Result<Secret, Abort> {
-        let request = arctos::code_request(&self.target, license_key, user_id);
-        let code = self.login_step("auth code", &request, "code").await?;
-        let request = arctos::login_request(&self.target, client_id, &code);
-        self.login_step("login", &request, "access_token").await
-    }
-
-    /// One login request, retried like any other on 429/502/503/504 and lost
-    /// connections; any other refusal stops the run.
-    async fn login_step(
-        &self,
-        what: &str,
-        request: &Request,
-        field: &str,
-    ) -> Result<Secret, Abort> {
-        let mut retries = 0;
-        loop {
-            // A login request takes a rate-limit permit like any other.
-            self.wait_turn().await;
-            let answer = self.post(request, &mut Trail::default()).await;
-            let retry_after = match &answer {
-                Ok(a) if matches!(a.status, 429 | 502 | 503 | 504) => Some(a.retry_after),
-                Err(_) => Some(None),
-                Ok(_) => None,
-            };
-            if let Some(after) = retry_after.filter(|_| retries < self.target.max_retries) {
-                retries += 1;
-                self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(self.backoff.delay(retries, after)).await;
-                continue;
-            }
-            let refused =
-                |e: String| Abort::AuthRefused(format!("arctos login ({what}) refused: {e}"));
-            let answer = answer.map_err(|f| refused(f.message))?;
-            if let Some(location) = &answer.location {
-                return Err(Abort::EndpointMissing(format!(
-                    "arctos login ({what}): HTTP {} redirect {location}; ferry does not follow redirects, fix base_url in ferry.toml",
-                    answer.status
-                )));
-            }
-            let scrubber = self.scrubber();
-            let issued = arctos::login_answer(&answer.response(&scrubber), field);
-            drop(scrubber);
-            // The code and the token are secrets from the moment they exist.
-            if let Ok(secret) = &issued {
-                self.learn(secret);
-            }
-            return issued.map_err(refused);
-        }
-    }
-}
-
-impl Answer {
-    fn response<'a>(&'a self, scrubber: &'a Scrubber) -> Response<'a> {
-        Response {
-            status: self.status,
-            body: &self.body,
-            retry_after: self.retry_after,
-            location: self.location.clone(),
-            scrubber,
-        }
-    }
-}
-
-/// Reads an answer's body up to [`MAX_ANSWER_BYTES`], chunk by chunk, until `deadline`.
-/// A longer or slower answer is a failure after the request reached the vendor: unknown
-/// for a create, retried for an idempotent update. Never more than the cap is held.
-async fn read_body(
-    mut response: reqwest::Response,
-    deadline: tokio::time::Instant,
-    timeout: Duration,
-) -> Result<Vec<u8>, Failure> {
-    let status = response.status().as_u16();
-    let cut = |why: String| Failure {
-        not_sent: false,
-        status: Some(status),
-        message: format!("HTTP {status} {why}"),
-    };
-    let too_long = || {
-        cut(format!(
-            "with an answer longer than {} MiB, the most ferry reads; ferry stopped reading it",
-            MAX_ANSWER_BYTES / (1024 * 1024)
-        ))
-    };
-    let announced = response.content_length().unwrap_or(0);
-    if announced > MAX_ANSWER_BYTES as u64 {
-        return Err(too_long());
-    }
-    let mut body = Vec::with_capacity(announced as usize);
-    loop {
-        let chunk = match tokio::time::timeout_at(deadline, response.chunk()).await {
-            Err(_) => {
-                return Err(cut(format!(
-                    "with an answer still arriving when the timeout ran out ({:.1} s after the request; timeout_secs)",
-                    timeout.as_secs_f64()
-                )))
-            }
-            Ok(Err(e)) => {
-                let mut failure = Failure::from_reqwest(e);
-                failure.status = Some(status);
-                failure.message = format!("HTTP {status} with an answer cut short: {}", failure.message);
-                return Err(failure);
-            }
-            Ok(Ok(None)) => return Ok(body),
-            Ok(Ok(Some(chunk))) => chunk,
-        };
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(too_long());
-        }
-        body.extend_from_slice(&chunk);
-    }
-}
-
-/// `base_url` + endpoint path, keeping any path prefix of the base.
-fn join_url(base: &reqwest::Url, path: &str) -> String {
-    format!("{}{}", base.as_str().trim_end_matches('/'), path)
-}
-
-/// A request that got no answer ferry could read.
-struct Failure {
-    /// The connection was never made: the vendor cannot have seen the request.
-    not_sent: bool,
-    /// The answer's status, when one came but its body could not be read.
-    status: Option<u16>,
-    message: String,
-}
-
-impl Failure {
-    fn from_reqwest(e: reqwest::Error) -> Failure {
-        let not_sent = e.is_connect() || e.is_builder();
-        let what = if e.is_timeout() {
-            "timed out"
-        } else if e.is_connect() {
-            "could not connect"
-        } else {
-            "connection failed"
-        };
-        // reqwest's messages carry the URL, never headers or bodies.
-        let mut message = format!("{what}: {e}");
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            message.push_str(&format!(": {s}"));
-            source = s.source();
-        }
-        Failure {
-            not_sent,
-            status: None,
-            message,
-        }
-    }
-
-    fn verdict(self, batch: &Batch, idempotent: bool) -> Verdict {
-        if self.not_sent || idempotent {
-            return Verdict::Retry {
-                status: 0,
-                after: None,
-                message: self.message,
-            };
-        }
-        targets::unknown(batch, &self.message, self.status)
-    }
-}
-
-fn to_outcome(result: RowResult, row_warnings: &[Problem]) -> Outcome {
-    match result {
-        RowResult::Succeeded { remote_id, warning } => Outcome::Succeeded {
-            remote_id,
-            warnings: row_warnings.iter().cloned().chain(warning).collect(),
-        },
-        RowResult::Failed {
-            problem,
-            http_status,
-        } => Outcome::Failed {
-            stage: Stage::Remote,
-            problems: vec![problem],
-            http_status,
-        },
-        RowResult::Unknown {
-            problem,
-            http_status,
-        } => Outcome::Failed {
-            stage: Stage::Unknown,
-            problems: vec![problem],
-            http_status,
-        },
     }
 }

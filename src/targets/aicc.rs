@@ -2,21 +2,31 @@
 //! with `returnCode` "0" is success. HTTP 400 ("bad request") and 500 ("business
 //! failure") are final failures, not retried.
 
-use serde_json::Value;
+use serde::Deserialize;
 
 use super::{
-    body_excerpt, failed, number_or_string, says_exists, unreadable, Credentials, Request,
-    Response, RowResult, Verdict,
+    all_rows, answer, body_excerpt, existed_before, failed, rejected, says_exists, unreadable,
+    Credentials, Request, Response, RowResult, Verdict,
 };
-use crate::batch::Batch;
+use crate::batch::{Batch, Row};
 use crate::config::{Secret, Target};
-use crate::kinds::Item;
-use crate::problem::{Code, Problem};
+use crate::kinds::AgentSetting;
+use crate::problem::Code;
 
-pub fn build(target: &Target, creds: &Credentials, batch: &Batch) -> Request {
-    let Item::AgentSetting(setting) = &batch.rows[0].item else {
-        unreachable!("aicc serves only agent settings")
-    };
+/// An AICC answer: `returnCode` (a number or a string), `returnDesc`, and the id of
+/// the created setting.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct Answer {
+    #[serde(deserialize_with = "answer::number_or_string")]
+    return_code: Option<String>,
+    #[serde(deserialize_with = "answer::text")]
+    return_desc: String,
+    #[serde(deserialize_with = "answer::number_or_string")]
+    id: Option<String>,
+}
+
+pub fn build(target: &Target, creds: &Credentials, setting: &AgentSetting) -> Request {
     let mut headers = Vec::new();
     if let Some(key) = &creds.app_key {
         headers.push(("X-APP-Key", key.clone()));
@@ -36,36 +46,47 @@ pub fn build(target: &Target, creds: &Credentials, batch: &Batch) -> Request {
 
 pub fn classify(batch: &Batch, response: &Response) -> Verdict {
     let s = response.status;
+    let excerpt = || body_excerpt(response);
     match s {
-        400 => return failed(batch, Code::HttpError, s, format!("AICC answered 400 (bad request: check the values){}", body_excerpt(response))),
-        500 => return failed(batch, Code::VendorError, s, format!("AICC answered 500 (business failure: check the values, e.g. at most 5 numbers of 15 digits){}", body_excerpt(response))),
+        400 => {
+            let message = format!(
+                "AICC answered 400 (bad request: check the values){}",
+                excerpt()
+            );
+            return failed(batch, Code::HttpError, s, message);
+        }
+        500 => {
+            let message = format!("AICC answered 500 (business failure: check the values, e.g. at most 5 numbers of 15 digits){}", excerpt());
+            return failed(batch, Code::VendorError, s, message);
+        }
         200 => {}
-        _ => return failed(batch, Code::HttpError, s, format!("HTTP {s}{}", body_excerpt(response))),
+        _ => return failed(batch, Code::HttpError, s, format!("HTTP {s}{}", excerpt())),
     }
-    let Ok(body) = serde_json::from_slice::<Value>(response.body) else {
+    let Ok(answer) = answer::parse::<Answer>(response.body) else {
         return unreadable(batch, response, super::not_json(response.body));
     };
-    let desc = super::vendor_text(body.get("returnDesc"));
-    match number_or_string(body.get("returnCode")).as_deref() {
-        Some("0") => Verdict::Rows(vec![RowResult::Succeeded {
-            remote_id: number_or_string(body.get("id")),
-            warning: None,
-        }]),
-        Some(code) if batch.rows[0].resend && says_exists(&desc) => {
-            let _ = code;
-            Verdict::Rows(vec![RowResult::Succeeded {
-                remote_id: None,
-                warning: Some(super::arctos::existed_before(&desc)),
-            }])
-        }
-        Some(code) => Verdict::Rows(vec![RowResult::Failed {
-            problem: Problem::new(
-                Code::VendorRejected,
-                "",
-                format!("AICC returnCode {code}: {desc}"),
-            ),
-            http_status: Some(200),
-        }]),
+    match answer.return_code.as_deref() {
+        Some("0") => all_rows(
+            batch,
+            RowResult::Succeeded {
+                remote_id: answer.id,
+                warning: None,
+            },
+        ),
+        Some(code) => Verdict::Rows(
+            (batch.rows.iter())
+                .map(|row| refused(row, code, &answer.return_desc))
+                .collect(),
+        ),
         None => unreadable(batch, response, "no returnCode"),
     }
+}
+
+/// A setting AICC refused. AICC's "already exists" rule: a deliberate resend whose
+/// `returnDesc` says the setting exists was created the first time.
+fn refused(row: &Row, code: &str, desc: &str) -> RowResult {
+    if row.resend && says_exists(desc) {
+        return existed_before(None, desc);
+    }
+    rejected(format!("AICC returnCode {code}: {desc}"))
 }

@@ -1,14 +1,19 @@
-//! Target adapters: each vendor's wire format. An adapter turns a batch into the
-//! vendor's exact request and reads the vendor's answer into one result per row. It
-//! knows nothing of retries, rate limits, state or files (those live in `send/`).
+//! Target adapters: each vendor's wire format. A vendor file builds the vendor's exact
+//! request from its typed batch, reads the vendor's answer (a serde type of its own)
+//! into one result per row, and owns the vendor's quirks: arctos's login, Quanshi's
+//! `requestId`, each vendor's "already exists" rule. This module holds what is the same
+//! for every vendor: what HTTP statuses mean, and the messages for answers that cannot
+//! be read. It says which answers are worth trying again; whether and when to try,
+//! rate limits, state and files are `send/`'s business.
 
 pub mod aicc;
+pub mod answer;
 pub mod arctos;
 pub mod quanshi;
 
 use std::time::Duration;
 
-use crate::batch::Batch;
+use crate::batch::{Batch, Payload};
 use crate::config::{Secret, Target};
 use crate::kinds::Vendor;
 use crate::problem::{Code, Problem};
@@ -52,16 +57,38 @@ pub struct Response<'a> {
 pub enum Verdict {
     /// A final result for every row of the batch, in batch order.
     Rows(Vec<RowResult>),
-    /// Worth trying again (429, 502, 503, 504).
+    /// Worth trying again: a [`retryable`] status, or no HTTP answer at all (`status`
+    /// `None`: a connection never made, or lost on a request that may be repeated).
     Retry {
-        status: u16,
+        status: Option<u16>,
         after: Option<Duration>,
         message: String,
     },
     /// 401/403 (or Quanshi's `code` 401/403): log in again where possible, else abort.
-    AuthRefused { status: u16, message: String },
-    /// The endpoint itself does not exist (404 without a vendor answer): abort.
-    EndpointMissing { status: u16, message: String },
+    AuthRefused(AuthRefused),
+    /// The endpoint itself is not where the config says: abort.
+    EndpointMissing(EndpointMissing),
+}
+
+/// The vendor refused the credentials: a request's 401/403, Quanshi's `code` 401/403, or
+/// an arctos login step that did not issue what it should.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct AuthRefused {
+    /// The HTTP status (Quanshi's `code`); `None` when no answer came at all.
+    pub status: Option<u16>,
+    /// What was refused and what the vendor said, for people.
+    pub message: String,
+}
+
+/// The endpoint does not exist where `base_url` and `paths` lead: a 404 that is not a
+/// vendor's answer, or a redirect ferry will not follow.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct EndpointMissing {
+    pub status: u16,
+    /// What happened and what to fix in `ferry.toml`, for people.
+    pub message: String,
 }
 
 /// The fate of one row of a batch.
@@ -82,18 +109,27 @@ pub enum RowResult {
     },
 }
 
+/// HTTP statuses worth trying again, for every vendor and for logins alike (SPEC §4):
+/// the one list of them.
+const RETRYABLE: [u16; 4] = [429, 502, 503, 504];
+
+/// Whether an HTTP status is worth trying again.
+pub fn retryable(status: u16) -> bool {
+    RETRYABLE.contains(&status)
+}
+
 /// Builds the request for a batch.
 pub fn build(target: &Target, creds: &Credentials, batch: &Batch) -> Request {
-    match target.vendor {
-        Vendor::Arctos => arctos::build(target, creds, batch),
-        Vendor::Quanshi => quanshi::build(target, creds, batch),
-        Vendor::Aicc => aicc::build(target, creds, batch),
+    match &batch.payload {
+        Payload::Arctos(body) => arctos::build(target, creds, body),
+        Payload::Quanshi(calls) => quanshi::build(target, creds, calls),
+        Payload::Aicc(setting) => aicc::build(target, creds, setting),
     }
 }
 
-/// Reads an answer. `idempotent`: the request may be repeated safely (task-status),
-/// so an unreadable answer is retried rather than reported unknown.
-pub fn classify(vendor: Vendor, batch: &Batch, response: &Response) -> Verdict {
+/// Reads an answer to a batch: first what a status means for every vendor, then the
+/// vendor's own reading.
+pub fn classify(batch: &Batch, response: &Response) -> Verdict {
     if let Some(verdict) = transport_meaning(response) {
         return verdict;
     }
@@ -102,41 +138,53 @@ pub fn classify(vendor: Vendor, batch: &Batch, response: &Response) -> Verdict {
     if response.status == 303 {
         return unknown(batch, &redirected(response), Some(303));
     }
+    match &batch.payload {
+        Payload::Arctos(_) => arctos::classify(batch, response),
+        Payload::Quanshi(calls) => quanshi::classify(batch, calls, response),
+        Payload::Aicc(_) => aicc::classify(batch, response),
+    }
+}
+
+/// The vendor's own id for a request, when its answers carry one (Quanshi's
+/// `requestId`), whatever the answer says otherwise: for the row's trail.
+pub fn server_request_id(vendor: Vendor, body: &[u8]) -> Option<String> {
     match vendor {
-        Vendor::Arctos => arctos::classify(batch, response),
-        Vendor::Quanshi => quanshi::classify(batch, response),
-        Vendor::Aicc => aicc::classify(batch, response),
+        Vendor::Quanshi => quanshi::server_request_id(body),
+        Vendor::Arctos | Vendor::Aicc => None,
     }
 }
 
 /// HTTP statuses that mean the same for every vendor (SPEC §4).
 fn transport_meaning(response: &Response) -> Option<Verdict> {
+    let status = response.status;
     let message = || body_excerpt(response);
-    match response.status {
+    match status {
         // ferry never follows a redirect (it would carry credentials to a host the config
         // never named, and turn a POST into a GET): the base URL does not lead to the API.
-        300..=399 if response.status != 303 => Some(Verdict::EndpointMissing {
-            status: response.status,
+        300..=399 if status != 303 => Some(Verdict::EndpointMissing(EndpointMissing {
+            status,
             message: redirected(response),
-        }),
-        429 | 502 | 503 | 504 => Some(Verdict::Retry {
-            status: response.status,
+        })),
+        _ if retryable(status) => Some(Verdict::Retry {
+            status: Some(status),
             after: response.retry_after,
-            message: format!("HTTP {}{}", response.status, message()),
+            message: format!("HTTP {status}{}", message()),
         }),
-        401 | 403 => Some(Verdict::AuthRefused {
-            status: response.status,
-            message: format!("HTTP {}: access refused{}", response.status, message()),
-        }),
+        401 | 403 => Some(Verdict::AuthRefused(AuthRefused {
+            status: Some(status),
+            message: format!("HTTP {status}: access refused{}", message()),
+        })),
         // A 404 that carries the vendor's own status field is about a record; anything
         // else (an HTML page, a gateway's `{"message": "Not Found"}`) means the path.
-        404 if !is_vendor_answer(response.body) => Some(Verdict::EndpointMissing {
-            status: 404,
-            message: format!(
-                "HTTP 404: the endpoint does not exist; check base_url and paths in ferry.toml{}",
-                message()
-            ),
-        }),
+        404 if !is_vendor_answer(response.body) => {
+            Some(Verdict::EndpointMissing(EndpointMissing {
+                status,
+                message: format!(
+                    "HTTP 404: the endpoint does not exist; check base_url and paths in ferry.toml{}",
+                    message()
+                ),
+            }))
+        }
         _ => None,
     }
 }
@@ -188,10 +236,14 @@ pub fn unknown(batch: &Batch, what: &str, http_status: Option<u16>) -> Verdict {
     )
 }
 
-/// The answer's JSON body; an answer that is not JSON is unknown when it came with a
-/// 200 (the vendor may have carried the request out) and an HTTP failure otherwise.
-pub fn json_body(batch: &Batch, response: &Response) -> Result<serde_json::Value, Verdict> {
-    serde_json::from_slice(response.body).map_err(|_| match response.status {
+/// The answer read into the vendor's answer type `T` (see [`answer`]); an answer that is
+/// not JSON is unknown when it came with a 200 (the vendor may have carried the request
+/// out) and an HTTP failure otherwise.
+pub fn read_answer<T>(batch: &Batch, response: &Response) -> Result<T, Verdict>
+where
+    T: serde::de::DeserializeOwned + Default,
+{
+    answer::parse(response.body).map_err(|_| match response.status {
         200 => unreadable(batch, response, not_json(response.body)),
         s => failed(
             batch,
@@ -278,15 +330,6 @@ pub fn body_excerpt(response: &Response) -> String {
     response.scrubber.excerpt(response.body)
 }
 
-/// Reads a JSON field that vendors send as a number or a string (`"status": 1` or `"1"`).
-pub fn number_or_string(v: Option<&serde_json::Value>) -> Option<String> {
-    match v? {
-        serde_json::Value::String(s) => Some(s.trim().to_string()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 /// Whether a vendor message says the record is already there.
 pub fn says_exists(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
@@ -296,40 +339,25 @@ pub fn says_exists(message: &str) -> bool {
         || message.contains("重复")
 }
 
-/// The most characters of a vendor's own message that ferry keeps: it is copied into
-/// every row of a batch, so a 4 MiB `msg` must not become 100 × 4 MiB of reports.
-const VENDOR_TEXT_CHARS: usize = 500;
-
-/// A vendor's message field (`msg`, `message`, `returnDesc`), cut to a length a report
-/// cell and a person can use; empty when absent or not a string.
-pub(crate) fn vendor_text(value: Option<&serde_json::Value>) -> String {
-    let text = value.and_then(serde_json::Value::as_str).unwrap_or("");
-    let mut chars = text.chars();
-    let kept: String = chars.by_ref().take(VENDOR_TEXT_CHARS).collect();
-    if chars.next().is_some() {
-        format!("{kept}… (cut at {VENDOR_TEXT_CHARS} characters)")
-    } else {
-        kept
+/// A row the vendor refused in an HTTP 200 answer: final, the vendor's reason quoted.
+pub fn rejected(message: String) -> RowResult {
+    RowResult::Failed {
+        problem: Problem::new(Code::VendorRejected, "", message),
+        http_status: Some(200),
     }
 }
 
-#[cfg(test)]
-mod vendor_text_tests {
-    use super::*;
-
-    /// Review of issue 9: a 4 MiB `msg` was copied into every row of a batch.
-    #[test]
-    fn a_vendor_message_is_cut_to_a_length_a_report_can_hold() {
-        let long = serde_json::json!("x".repeat(4 * 1024 * 1024));
-        let cut = vendor_text(Some(&long));
-        assert!(cut.starts_with(&"x".repeat(VENDOR_TEXT_CHARS)));
-        assert!(
-            cut.ends_with("… (cut at 500 characters)"),
-            "{}",
-            &cut[cut.len() - 40..]
-        );
-        assert_eq!(vendor_text(Some(&serde_json::json!("ok"))), "ok");
-        assert_eq!(vendor_text(Some(&serde_json::json!(42))), "");
-        assert_eq!(vendor_text(None), "");
+/// The shared half of every vendor's "already exists" rule: a deliberate resend (a row
+/// whose earlier outcome was unknown) that the vendor refuses because it already has the
+/// record was carried out by that earlier attempt. Each vendor file decides when its
+/// answer says so; this is what the row becomes then.
+pub fn existed_before(remote_id: Option<String>, message: &str) -> RowResult {
+    RowResult::Succeeded {
+        remote_id,
+        warning: Some(Problem::new(
+            Code::ExistedBefore,
+            "",
+            format!("the vendor already had this record from an earlier attempt whose outcome was unknown ({message})"),
+        )),
     }
 }

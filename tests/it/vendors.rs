@@ -463,10 +463,7 @@ async fn create_blank_task_leaves_empty_optional_cells_out_and_always_sends_task
     );
     let sender = sender(target, Kind::Appointments);
     for row in rows {
-        let batch = Batch {
-            kind: Kind::Appointments,
-            rows: vec![row],
-        };
+        let batch = one_batch(Kind::Appointments, vec![row]);
         let (outcomes, _) = done(sender.send(&batch).await);
         srv.assert_all_matched();
         succeeded(&outcomes[0]);
@@ -518,10 +515,7 @@ async fn create_task_moderator_sends_every_field_as_a_string() {
     );
     let sender = sender(target, Kind::Moderators);
     for row in rows {
-        let batch = Batch {
-            kind: Kind::Moderators,
-            rows: vec![row],
-        };
+        let batch = one_batch(Kind::Moderators, vec![row]);
         let (outcomes, trail) = done(sender.send(&batch).await);
         srv.assert_all_matched();
         assert_eq!(succeeded(&outcomes[0]), (None, vec![]));
@@ -2147,7 +2141,7 @@ async fn a_302_on_a_create_is_not_turned_into_a_get_and_reported_as_success() {
     let moved = srv.log.on("/moved/api/task/do_add");
     assert!(moved.is_empty(), "ferry followed the redirect: {moved:#?}");
     assert!(
-        matches!(&abort, Abort::EndpointMissing(m) if m.contains("HTTP 302")),
+        matches!(&abort, Abort::EndpointMissing(m) if m.message.contains("HTTP 302")),
         "a redirect means base_url is wrong, and the run stops: {abort:?}"
     );
     assert_eq!(trail.attempts(), 1, "a redirect is not retried");
@@ -2359,9 +2353,10 @@ async fn a_redirect_names_the_host_only_and_says_how_base_url_is_wrong() {
                 .send(&appointment_batch())
                 .await,
         );
-        let Abort::EndpointMissing(message) = &abort else {
+        let Abort::EndpointMissing(missing) = &abort else {
             panic!("{status}: {abort:?}");
         };
+        let message = &missing.message;
         assert!(message.contains(&format!("HTTP {status}")), "{message}");
         assert!(message.contains(&shows), "{status}: {message}");
         assert!(message.contains(hint), "{status}: {message}");
@@ -2412,9 +2407,10 @@ async fn a_redirect_during_the_arctos_login_is_reported_as_a_wrong_base_url() {
         .authenticate()
         .await
         .expect_err("a redirect is no login");
-    let Abort::EndpointMissing(message) = &abort else {
+    let Abort::EndpointMissing(missing) = &abort else {
         panic!("{abort:?}");
     };
+    let message = &missing.message;
     assert!(
         message.contains("HTTP 302") && message.contains("https://sso.example.com"),
         "{message}"

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferry::batch::{Batch, BatchRow};
+use ferry::batch::{Batch, BatchRow, Batcher};
 use ferry::config::{Config, Target};
 use ferry::kinds::{Columns, Ctx, Item, Kind, RowCells, TaskRef};
 use ferry::send::Backoff;
@@ -95,10 +95,17 @@ pub fn rows(kind: Kind, ctx: &Ctx, header: &[&str], cells: &[&[&str]]) -> Vec<Ba
 }
 
 pub fn batch(kind: Kind, ctx: &Ctx, header: &[&str], cells: &[&[&str]]) -> Batch {
-    Batch {
-        kind,
-        rows: rows(kind, ctx, header, cells),
-    }
+    one_batch(kind, rows(kind, ctx, header, cells))
+}
+
+/// The rows as the one batch `ferry run` would send them in; rows that would not share
+/// a request fail the test.
+pub fn one_batch(kind: Kind, rows: Vec<BatchRow>) -> Batch {
+    let mut batcher = Batcher::new(kind, rows.len());
+    let mut batches: Vec<Batch> = rows.into_iter().flat_map(|r| batcher.push(r)).collect();
+    batches.extend(batcher.finish());
+    assert_eq!(batches.len(), 1, "the rows do not share one request");
+    batches.remove(0)
 }
 
 fn task_ref(item: &Item) -> Option<&TaskRef> {
