@@ -90,18 +90,27 @@ pub struct CallList {
 /// Open groups allowed before the largest is sent early.
 const MAX_OPEN_GROUPS: usize = 64;
 
-/// Rows waiting for the rest of their group, by group key; `P` is the part of a row
-/// the request lists (a customer, a call).
-struct Groups<K, P> {
-    open: HashMap<K, Open<P>>,
+/// A batch ready to send, with what each of its rows carries beside the request (for
+/// the pipeline: the row's manifest cells, for the reports), in the same order.
+#[derive(Debug)]
+pub struct Ready<X> {
+    pub batch: Batch,
+    pub carried: Vec<X>,
 }
 
-struct Open<P> {
+/// Rows waiting for the rest of their group, by group key; `P` is the part of a row
+/// the request lists (a customer, a call), `X` what the row carries beside it.
+struct Groups<K, P, X> {
+    open: HashMap<K, Open<P, X>>,
+}
+
+struct Open<P, X> {
     rows: Vec<Row>,
     parts: Vec<P>,
+    carried: Vec<X>,
 }
 
-impl<K: Hash + Eq + Clone, P> Groups<K, P> {
+impl<K: Hash + Eq + Clone, P, X> Groups<K, P, X> {
     fn new() -> Self {
         Groups {
             open: HashMap::new(),
@@ -110,13 +119,16 @@ impl<K: Hash + Eq + Clone, P> Groups<K, P> {
 
     /// Adds a row to its group; returns the groups that became ready: its own when
     /// full, and the largest when too many are open.
-    fn push(&mut self, key: K, row: Row, part: P, size: usize) -> Vec<(K, Open<P>)> {
+    fn push(&mut self, key: K, row: (Row, P, X), size: usize) -> Vec<(K, Open<P, X>)> {
         let open = self.open.entry(key.clone()).or_insert_with(|| Open {
             rows: Vec::new(),
             parts: Vec::new(),
+            carried: Vec::new(),
         });
+        let (row, part, carried) = row;
         open.rows.push(row);
         open.parts.push(part);
+        open.carried.push(carried);
         let mut ready = Vec::new();
         if open.rows.len() >= size {
             ready.extend(self.open.remove_entry(&key));
@@ -134,21 +146,22 @@ impl<K: Hash + Eq + Clone, P> Groups<K, P> {
         ready
     }
 
-    fn drain(&mut self) -> impl Iterator<Item = (K, Open<P>)> + '_ {
+    fn drain(&mut self) -> impl Iterator<Item = (K, Open<P, X>)> + '_ {
         self.open.drain()
     }
 }
 
-pub struct Batcher {
+/// Groups rows into batches; `X` is what each row carries beside the request.
+pub struct Batcher<X> {
     kind: Kind,
     size: usize,
     /// Publishers, by resolved task.
-    customers: Groups<String, Customer>,
+    customers: Groups<String, Customer, X>,
     /// Calls, by (`eventId`, `beforeMinutes`).
-    calls: Groups<(i64, i64), CallEntry>,
+    calls: Groups<(i64, i64), CallEntry, X>,
 }
 
-impl Batcher {
+impl<X> Batcher<X> {
     /// `size`: rows per request for kinds that batch.
     pub fn new(kind: Kind, size: usize) -> Self {
         let size = match kind {
@@ -163,8 +176,8 @@ impl Batcher {
         }
     }
 
-    /// Adds a row; returns the batches that became ready.
-    pub fn push(&mut self, row: BatchRow) -> Vec<Batch> {
+    /// Adds a row and what it carries; returns the batches that became ready.
+    pub fn push(&mut self, row: BatchRow, carried: X) -> Vec<Ready<X>> {
         let BatchRow {
             row,
             key,
@@ -187,12 +200,13 @@ impl Batcher {
         };
         let payload = match item {
             Item::Publisher(p) => {
-                let ready = self.customers.push(task_num, row, p.customer, self.size);
+                let row = (row, p.customer, carried);
+                let ready = self.customers.push(task_num, row, self.size);
                 return ready.into_iter().map(|g| self.customers_batch(g)).collect();
             }
             Item::Call(c) => {
                 let group = (c.event_id, c.before_minutes);
-                let ready = self.calls.push(group, row, c.entry, self.size);
+                let ready = self.calls.push(group, (row, c.entry, carried), self.size);
                 return ready.into_iter().map(|g| self.calls_batch(g)).collect();
             }
             Item::Appointment(a) => Payload::Arctos(ArctosBody::Appointment(a)),
@@ -205,20 +219,23 @@ impl Batcher {
             }
             Item::AgentSetting(setting) => Payload::Aicc(setting),
         };
-        vec![self.batch(vec![row], payload)]
+        vec![Ready {
+            batch: self.batch(vec![row], payload),
+            carried: vec![carried],
+        }]
     }
 
     /// Everything still open, at the end of the manifest.
-    pub fn finish(&mut self) -> Vec<Batch> {
+    pub fn finish(&mut self) -> Vec<Ready<X>> {
         let customers: Vec<_> = self.customers.drain().collect();
         let calls: Vec<_> = self.calls.drain().collect();
-        let mut batches: Vec<Batch> = customers
+        let mut batches: Vec<Ready<X>> = customers
             .into_iter()
             .map(|g| self.customers_batch(g))
             .chain(calls.into_iter().map(|g| self.calls_batch(g)))
             .collect();
         // Oldest rows first, so reports fill in manifest order where they can.
-        batches.sort_by_key(|b| b.rows.first().map_or(0, |r| r.row));
+        batches.sort_by_key(|b| b.batch.rows.first().map_or(0, |r| r.row));
         batches
     }
 
@@ -230,24 +247,30 @@ impl Batcher {
         }
     }
 
-    fn customers_batch(&self, (task_num, open): (String, Open<Customer>)) -> Batch {
+    fn customers_batch(&self, (task_num, open): (String, Open<Customer, X>)) -> Ready<X> {
         let body = ArctosBody::Publishers {
             task_num,
             customers: open.parts,
         };
-        self.batch(open.rows, Payload::Arctos(body))
+        Ready {
+            batch: self.batch(open.rows, Payload::Arctos(body)),
+            carried: open.carried,
+        }
     }
 
     fn calls_batch(
         &self,
-        ((event_id, before_minutes), open): ((i64, i64), Open<CallEntry>),
-    ) -> Batch {
+        ((event_id, before_minutes), open): ((i64, i64), Open<CallEntry, X>),
+    ) -> Ready<X> {
         let calls = CallList {
             event_id,
             before_minutes,
             entries: open.parts,
         };
-        self.batch(open.rows, Payload::Quanshi(calls))
+        Ready {
+            batch: self.batch(open.rows, Payload::Quanshi(calls)),
+            carried: open.carried,
+        }
     }
 }
 
@@ -278,11 +301,21 @@ mod tests {
         }
     }
 
-    fn rows(batches: &[Batch]) -> Vec<Vec<u64>> {
-        batches
+    fn rows(batches: &[Ready<u64>]) -> Vec<Vec<u64>> {
+        let rows: Vec<Vec<u64>> = batches
             .iter()
-            .map(|b| b.rows.iter().map(|r| r.row).collect())
-            .collect()
+            .map(|b| b.batch.rows.iter().map(|r| r.row).collect())
+            .collect();
+        // What each row carries travels with it: here, its own number.
+        let carried: Vec<Vec<u64>> = batches.iter().map(|b| b.carried.clone()).collect();
+        assert_eq!(carried, rows);
+        rows
+    }
+
+    /// A row pushed with its own number as what it carries.
+    fn push(b: &mut Batcher<u64>, row: BatchRow) -> Vec<Ready<u64>> {
+        let number = row.row;
+        b.push(row, number)
     }
 
     #[test]
@@ -297,7 +330,7 @@ mod tests {
             call(6, 2, 30),
             call(7, 1, 30),
         ] {
-            ready.extend(b.push(r));
+            ready.extend(push(&mut b, r));
         }
         assert_eq!(rows(&ready), vec![vec![2, 5], vec![3, 6]]);
         assert_eq!(rows(&b.finish()), vec![vec![4], vec![7]]);
@@ -325,7 +358,7 @@ mod tests {
         };
         let mut b = Batcher::new(Kind::Publishers, 50);
         for r in [publisher(2, "T1"), publisher(3, "T2"), publisher(4, "T1")] {
-            assert!(b.push(r).is_empty());
+            assert!(push(&mut b, r).is_empty());
         }
         assert_eq!(rows(&b.finish()), vec![vec![2, 4], vec![3]]);
 
@@ -345,16 +378,16 @@ mod tests {
             task_num: None,
             resend: false,
         };
-        assert_eq!(rows(&b.push(setting)), vec![vec![2]]);
+        assert_eq!(rows(&push(&mut b, setting)), vec![vec![2]]);
     }
 
     #[test]
     fn a_batch_carries_its_vendors_payload_in_row_order() {
         let mut b = Batcher::new(Kind::Calls, 2);
-        assert!(b.push(call(2, 7, 10)).is_empty());
-        let ready = b.push(call(3, 7, 10));
-        let Payload::Quanshi(calls) = &ready[0].payload else {
-            panic!("{:?}", ready[0].payload)
+        assert!(push(&mut b, call(2, 7, 10)).is_empty());
+        let ready = push(&mut b, call(3, 7, 10));
+        let Payload::Quanshi(calls) = &ready[0].batch.payload else {
+            panic!("{:?}", ready[0].batch.payload)
         };
         assert_eq!((calls.event_id, calls.before_minutes), (7, 10));
         let mobiles: Vec<_> = calls.entries.iter().map(|e| e.mobile.clone()).collect();
@@ -377,12 +410,12 @@ mod tests {
             task_num: None,
             resend: true,
         };
-        let ready = Batcher::new(Kind::Moderators, 50).push(moderator);
+        let ready = push(&mut Batcher::new(Kind::Moderators, 50), moderator);
         assert!(matches!(
-            &ready[0].payload,
+            &ready[0].batch.payload,
             Payload::Arctos(ArctosBody::Moderator { task_num, .. }) if task_num == "T9"
         ));
-        assert!(ready[0].rows[0].resend);
+        assert!(ready[0].batch.rows[0].resend);
     }
 
     #[test]
@@ -392,12 +425,12 @@ mod tests {
         let mut row = 2;
         for event in 1..=(MAX_OPEN_GROUPS as i64 + 1) {
             for _ in 0..(if event == 5 { 3 } else { 1 }) {
-                flushed.extend(b.push(call(row, event, 30)));
+                flushed.extend(push(&mut b, call(row, event, 30)));
                 row += 1;
             }
         }
         assert_eq!(flushed.len(), 1);
-        assert_eq!(flushed[0].rows.len(), 3);
+        assert_eq!(flushed[0].batch.rows.len(), 3);
         assert_eq!(b.finish().len(), MAX_OPEN_GROUPS);
     }
 }

@@ -2,15 +2,13 @@
 //! back what is in doubt), its task resolved, and batched. Runs on the reader thread,
 //! in file order; rows that are not sent go straight to the recorder.
 
-use std::collections::HashMap;
-
 use tokio::sync::mpsc;
 
 use super::progress::Progress;
 use super::record::{settle, Settled, ToRecorderTx};
 use super::settings::Settings;
 use super::stop::Stop;
-use crate::batch::{Batch, BatchRow, Batcher};
+use crate::batch::{BatchRow, Batcher, Ready};
 use crate::kinds::{Kind, TaskRef, Valid, Validator};
 use crate::manifest::pin::Pin;
 use crate::manifest::{Carried, RawRow};
@@ -19,10 +17,7 @@ use crate::problem::{Code, Problem};
 use crate::state::{self, Entry, State, StateError, Status};
 
 /// A batch with the manifest cells of its rows, in the same order, for the reports.
-pub struct Work {
-    pub batch: Batch,
-    pub cells: Vec<Carried>,
-}
+pub type Work = Ready<Carried>;
 
 /// How rows already in the state are treated (`--force`, `--retry-unknown`).
 #[derive(Clone, Copy, Debug)]
@@ -113,10 +108,10 @@ pub struct Planner<'a> {
     pub work: mpsc::Sender<Work>,
 }
 
-/// The reader's running state: rows waiting in open batches keep their cells here.
+/// The reader's running state.
 struct Open {
-    batcher: Batcher,
-    cells: HashMap<u64, Carried>,
+    /// Rows waiting in open batches, with their cells.
+    batcher: Batcher<Carried>,
     /// Never guess without the state: the rows after a state fault are not sent.
     state_failed: bool,
 }
@@ -133,7 +128,6 @@ impl Planner<'_> {
         let settings = self.settings;
         let mut open = Open {
             batcher: Batcher::new(settings.input.kind, settings.target.batch_size),
-            cells: HashMap::new(),
             state_failed: false,
         };
         let mut rows_read = 0u64;
@@ -153,7 +147,7 @@ impl Planner<'_> {
             }
         }
         let last = open.batcher.finish();
-        self.dispatch(last, &mut open.cells);
+        self.dispatch(last);
         rows_read
     }
 
@@ -220,16 +214,16 @@ impl Planner<'_> {
                 return self.settle_one(unprocessed, raw.carried(), None);
             }
         };
-        open.cells.insert(row, raw.carried());
-        let ready = open.batcher.push(BatchRow {
+        let batch_row = BatchRow {
             row,
             key: valid.key,
             item: valid.item,
             warnings: valid.warnings,
             task_num,
             resend,
-        });
-        self.dispatch(ready, &mut open.cells);
+        };
+        let ready = open.batcher.push(batch_row, raw.carried());
+        self.dispatch(ready);
     }
 
     /// Decides a valid row against the state and resolves its task.
@@ -258,14 +252,8 @@ impl Planner<'_> {
 
     /// Ready batches to the senders, with their rows' cells; after a stop, straight to
     /// the reports as unprocessed.
-    fn dispatch(&self, batches: Vec<Batch>, pending: &mut HashMap<u64, Carried>) {
-        for batch in batches {
-            let cells = batch
-                .rows
-                .iter()
-                .map(|r| pending.remove(&r.row).unwrap_or_default())
-                .collect();
-            let work = Work { batch, cells };
+    fn dispatch(&self, ready: Vec<Work>) {
+        for work in ready {
             if self.stop.stopped() {
                 unprocessed(self.stop, work, self.to_recorder);
                 continue;
@@ -323,7 +311,7 @@ pub fn unprocessed(stop: &Stop, work: Work, to: &ToRecorderTx) {
         .batch
         .rows
         .into_iter()
-        .zip(work.cells)
+        .zip(work.carried)
         .map(|(r, cells)| Settled {
             outcome: RowOutcome {
                 row: r.row,

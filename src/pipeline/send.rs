@@ -88,14 +88,14 @@ async fn send_batch(cx: Arc<Sending>, work: Work) {
     if stop.stopped() {
         return unprocessed(stop, work, to_recorder);
     }
-    let Work { batch, cells } = work;
+    let Work { batch, carried } = work;
     // On the wire from the in-flight mark on; taken back (with no await in between)
     // just before the outcomes go to the recorder.
-    let id = cx.wire.put(&batch, cells);
+    let id = cx.wire.put(&batch, carried);
     if !mark::in_flight(to_recorder, &batch).await {
         // Without a durable in-flight mark, sending could duplicate after a crash.
-        let cells = cx.wire.take(id).unwrap_or_default();
-        return unprocessed(stop, Work { batch, cells }, to_recorder);
+        let carried = cx.wire.take(id).unwrap_or_default();
+        return unprocessed(stop, Work { batch, carried }, to_recorder);
     }
     let sent = cx.sender.send(&batch).await;
     let unanswered = cx

@@ -102,8 +102,12 @@ pub fn batch(kind: Kind, ctx: &Ctx, header: &[&str], cells: &[&[&str]]) -> Batch
 /// a request fail the test.
 pub fn one_batch(kind: Kind, rows: Vec<BatchRow>) -> Batch {
     let mut batcher = Batcher::new(kind, rows.len());
-    let mut batches: Vec<Batch> = rows.into_iter().flat_map(|r| batcher.push(r)).collect();
-    batches.extend(batcher.finish());
+    let mut batches: Vec<Batch> = rows
+        .into_iter()
+        .flat_map(|r| batcher.push(r, ()))
+        .map(|ready| ready.batch)
+        .collect();
+    batches.extend(batcher.finish().into_iter().map(|ready| ready.batch));
     assert_eq!(batches.len(), 1, "the rows do not share one request");
     batches.remove(0)
 }
