@@ -367,12 +367,8 @@ mod tests {
             row: 2,
             key: "u".into(),
             item: Item::AgentSetting(AgentSetting {
-                call_type: None,
                 user_id: "u".into(),
-                caller_present: None,
-                call_number: None,
-                call_number_default: None,
-                caller_present_default: None,
+                ..AgentSetting::default()
             }),
             warnings: vec![],
             task_num: None,

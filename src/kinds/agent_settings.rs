@@ -21,7 +21,7 @@ const MAX_NUMBERS: usize = 5;
 const MAX_DIGITS: usize = 15;
 
 /// The request body, field for field.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentSetting {
     #[serde(skip_serializing_if = "Option::is_none")]

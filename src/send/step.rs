@@ -160,12 +160,8 @@ mod tests {
                 resend: false,
             }],
             payload: Payload::Aicc(AgentSetting {
-                call_type: None,
                 user_id: "u".into(),
-                caller_present: None,
-                call_number: None,
-                call_number_default: None,
-                caller_present_default: None,
+                ..AgentSetting::default()
             }),
         }
     }
