@@ -44,7 +44,11 @@ struct Bench {
     run: fn() -> Result<()>,
 }
 
-const BENCHES: [Bench; 5] = [
+const BENCHES: [Bench; 6] = [
+    Bench {
+        name: "speed",
+        run: bench_speed,
+    },
     Bench {
         name: "validate",
         run: bench_validate,
@@ -116,6 +120,188 @@ fn print_machine() {
 }
 
 // ---------------------------------------------------------------------------------------
+// 0. speed: ferry beside what it is measured against, in one run
+
+const SPEED_VALIDATE_ROWS: u64 = 1_000_000;
+const SPEED_CALLS_ROWS: u64 = 1_000_000;
+const SPEED_CALLS_TARGET: f64 = 100_000.0;
+
+/// The three numbers users wait on, each beside its baseline: `validate` of a million
+/// calls rows beside the Python script a user would write (benches/baseline_validate.py:
+/// csv + phonenumbers), a million-row calls `run` beside its target, and appointments
+/// (one row per request) beside a bare HTTP client sending the same requests to the same
+/// sandbox as fast as it answers (`wrk` is not installed here; see `load_generator`).
+fn bench_speed() -> Result<()> {
+    let validated = measure_validate(SPEED_VALIDATE_ROWS, 3)?;
+    let python = python_validate(&validated.manifest, SPEED_VALIDATE_ROWS)?;
+    let calls = memory_run(SPEED_CALLS_ROWS)?;
+    let ferry_appointments = measure_appointments()?;
+    let bare = load_generator(THROUGHPUT_REQUESTS, 32)?;
+    println!("\n  | what | ferry | baseline | ratio |");
+    println!("  | --- | --- | --- | --- |");
+    let baseline = match python {
+        Some(rate) => (
+            format!(
+                "Python csv + phonenumbers: {} rows/s",
+                thousands(rate as u64)
+            ),
+            format!("{:.1}x faster", validated.rows_per_sec / rate),
+        ),
+        None => ("python3 with phonenumbers not installed".into(), "-".into()),
+    };
+    println!(
+        "  | validate, {} calls rows | {} rows/s, {:.1} MiB | {} | {} |",
+        thousands(SPEED_VALIDATE_ROWS),
+        thousands(validated.rows_per_sec as u64),
+        validated.rss_mib,
+        baseline.0,
+        baseline.1
+    );
+    println!(
+        "  | run, {} calls rows (100 a request) | {} rows/s, {:.1} MiB | target {} rows/s | {:.2} of it |",
+        thousands(SPEED_CALLS_ROWS),
+        thousands(calls.rows_per_sec as u64),
+        calls.rss_mib,
+        thousands(SPEED_CALLS_TARGET as u64),
+        calls.rows_per_sec / SPEED_CALLS_TARGET
+    );
+    println!(
+        "  | run, {} appointments (a row a request) | {} requests/s | bare client: {} requests/s | {:.2} of it |",
+        thousands(THROUGHPUT_REQUESTS),
+        thousands(ferry_appointments as u64),
+        thousands(bare as u64),
+        ferry_appointments / bare
+    );
+    Ok(())
+}
+
+/// benches/baseline_validate.py on the same manifest: rows per second (wall clock, one
+/// run), or `None` without python3 and phonenumbers.
+fn python_validate(manifest: &Path, rows: u64) -> Result<Option<f64>> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/baseline_validate.py");
+    let has_it = Command::new("python3")
+        .args(["-c", "import phonenumbers"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_it {
+        println!("  baseline: python3 with phonenumbers is not installed; skipped");
+        return Ok(None);
+    }
+    let out = tempdir()?;
+    let started = Instant::now();
+    let output = Command::new("python3")
+        .arg(&script)
+        .arg(manifest)
+        .arg(out.path())
+        .output()?;
+    let wall = started.elapsed();
+    ensure!(
+        output.status.success(),
+        "baseline_validate.py failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!(
+        "  baseline (Python csv + phonenumbers): {:.1} s wall for {} rows ({})",
+        wall.as_secs_f64(),
+        thousands(rows),
+        String::from_utf8_lossy(&output.stdout).trim()
+    );
+    Ok(Some(rows as f64 / wall.as_secs_f64()))
+}
+
+/// What the sandbox gives a bare client, as `wrk` measures a server: `connections`
+/// keep-alive connections, each sending its next request the moment the answer to the
+/// last is in, on two threads, with no validation, state or reports. The requests are
+/// the appointments ferry sends (a new `out_task_num` each, so every one is created).
+/// Returns requests per second.
+fn load_generator(requests: u64, connections: usize) -> Result<f64> {
+    let dir = tempdir()?;
+    let sandbox = Sandbox::start(dir.path(), &[])?;
+    let addr = sandbox.addr.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let answered: u64 = runtime.block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..connections {
+            tasks.spawn(keep_posting(addr.clone(), Arc::clone(&next), requests));
+        }
+        let mut answered = 0;
+        while let Some(done) = tasks.join_next().await {
+            answered += done??;
+        }
+        Ok::<_, anyhow::Error>(answered)
+    })?;
+    let wall = started.elapsed();
+    let created = sandbox.stats()?["created"]["appointments"]
+        .as_u64()
+        .unwrap_or(0);
+    ensure!(
+        answered == requests && created == requests,
+        "bare client: {answered} answers, {created} created, of {requests}"
+    );
+    let rate = requests as f64 / wall.as_secs_f64();
+    println!(
+        "  bare client, {} appointments over {connections} connections: {:.2} s, {} requests/s",
+        thousands(requests),
+        wall.as_secs_f64(),
+        thousands(rate as u64)
+    );
+    Ok(rate)
+}
+
+/// One keep-alive connection posting appointments until `next` reaches `requests`;
+/// returns how many it sent, each answered 200.
+async fn keep_posting(addr: String, next: Arc<AtomicU64>, requests: u64) -> Result<u64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(&addr).await?;
+    stream.set_nodelay(true)?;
+    let mut answer = Vec::with_capacity(4096);
+    let mut sent = 0;
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= requests {
+            return Ok(sent);
+        }
+        let body = format!(
+            r#"{{"business_id":15,"out_task_num":"BARE-{i:07}","task_type":"normal","task_notify":false,"task_time":"{}","branch_code":943,"business_code":2,"room_type":"normal","video":true}}"#,
+            1_796_094_000 + i * 60
+        );
+        let request = format!(
+            "POST {CREATE_TASK} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {SANDBOX_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await?;
+        answer.clear();
+        let (head_end, length) = loop {
+            if stream.read_buf(&mut answer).await? == 0 {
+                bail!("the sandbox closed the connection");
+            }
+            if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
+                ensure!(head.starts_with("http/1.1 200"), "answer: {head}");
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .context("an answer without Content-Length")?;
+                break (end + 4, length);
+            }
+        };
+        while answer.len() < head_end + length {
+            if stream.read_buf(&mut answer).await? == 0 {
+                bail!("the sandbox closed the connection mid-answer");
+            }
+        }
+        sent += 1;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // 1. validate
 
 const VALIDATE_SIZES: [(u64, usize); 2] = [(1_000_000, 3), (10_000, 5)];
@@ -127,59 +313,77 @@ const VALIDATE_RSS_MIB: f64 = 64.0;
 fn bench_validate() -> Result<()> {
     fixed_cost()?;
     for (rows, runs) in VALIDATE_SIZES {
-        let dir = tempdir()?;
-        let manifest = dir.path().join("calls.csv");
-        let started = Instant::now();
-        let generated = write_calls(&manifest, rows)?;
-        println!(
-            "  generated {} rows ({} deliberately bad, {:.1} MiB) in {:.2} s",
-            thousands(rows),
-            thousands(generated.bad),
-            fs::metadata(&manifest)?.len() as f64 / MIB,
-            started.elapsed().as_secs_f64()
-        );
-        let mut walls = Vec::new();
-        let mut peak_kib = 0;
-        for run in 1..=runs {
-            let report_dir = dir.path().join(format!("report-{run}"));
-            let mut cmd = ferry(dir.path());
-            cmd.arg("validate")
-                .arg(&manifest)
-                .args(["--kind", "calls", "--report-dir"])
-                .arg(&report_dir);
-            let done = run_measured(&mut cmd, dir.path(), &format!("validate-{run}"))?;
-            done.expect_exit(&[0, 1])?;
-            let summary = read_summary(&report_dir)?;
-            check_counts(&summary, rows, generated.bad, &done, run == 1)?;
-            println!(
-                "  run {run}: {:.3} s wall, {:.2} s cpu, peak RSS {:.1} MiB",
-                done.wall.as_secs_f64(),
-                done.cpu.as_secs_f64(),
-                done.max_rss_kib as f64 / 1024.0
-            );
-            walls.push(done.wall);
-            peak_kib = peak_kib.max(done.max_rss_kib);
-            if !KEEP.load(Ordering::Relaxed) {
-                // A million-row report folder is a few hundred MB; do not keep three.
-                fs::remove_dir_all(&report_dir).ok();
-            }
-        }
-        let wall = median(&mut walls);
-        let rate = rows as f64 / wall.as_secs_f64();
-        let rss = peak_kib as f64 / 1024.0;
-        println!(
-            "validate {} rows: {:.3} s, {} rows/s [target >= {}: {}], peak RSS {:.1} MiB [target < {} MiB: {}]",
-            thousands(rows),
-            wall.as_secs_f64(),
-            thousands(rate as u64),
-            thousands(VALIDATE_ROWS_PER_SEC as u64),
-            verdict(rate >= VALIDATE_ROWS_PER_SEC),
-            rss,
-            VALIDATE_RSS_MIB,
-            verdict(rss < VALIDATE_RSS_MIB)
-        );
+        measure_validate(rows, runs)?;
     }
     Ok(())
+}
+
+/// A measured `validate`, with the manifest it read (kept for a baseline to read).
+struct Validated {
+    rows_per_sec: f64,
+    rss_mib: f64,
+    manifest: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn measure_validate(rows: u64, runs: usize) -> Result<Validated> {
+    let dir = tempdir()?;
+    let manifest = dir.path().join("calls.csv");
+    let started = Instant::now();
+    let generated = write_calls(&manifest, rows)?;
+    println!(
+        "  generated {} rows ({} deliberately bad, {:.1} MiB) in {:.2} s",
+        thousands(rows),
+        thousands(generated.bad),
+        fs::metadata(&manifest)?.len() as f64 / MIB,
+        started.elapsed().as_secs_f64()
+    );
+    let mut walls = Vec::new();
+    let mut peak_kib = 0;
+    for run in 1..=runs {
+        let report_dir = dir.path().join(format!("report-{run}"));
+        let mut cmd = ferry(dir.path());
+        cmd.arg("validate")
+            .arg(&manifest)
+            .args(["--kind", "calls", "--report-dir"])
+            .arg(&report_dir);
+        let done = run_measured(&mut cmd, dir.path(), &format!("validate-{run}"))?;
+        done.expect_exit(&[0, 1])?;
+        let summary = read_summary(&report_dir)?;
+        check_counts(&summary, rows, generated.bad, &done, run == 1)?;
+        println!(
+            "  run {run}: {:.3} s wall, {:.2} s cpu, peak RSS {:.1} MiB",
+            done.wall.as_secs_f64(),
+            done.cpu.as_secs_f64(),
+            done.max_rss_kib as f64 / 1024.0
+        );
+        walls.push(done.wall);
+        peak_kib = peak_kib.max(done.max_rss_kib);
+        if !KEEP.load(Ordering::Relaxed) {
+            // A million-row report folder is a few hundred MB; do not keep three.
+            fs::remove_dir_all(&report_dir).ok();
+        }
+    }
+    let wall = median(&mut walls);
+    let rate = rows as f64 / wall.as_secs_f64();
+    let rss = peak_kib as f64 / 1024.0;
+    println!(
+        "validate {} rows: {:.3} s, {} rows/s [target >= {}: {}], peak RSS {:.1} MiB [target < {} MiB: {}]",
+        thousands(rows),
+        wall.as_secs_f64(),
+        thousands(rate as u64),
+        thousands(VALIDATE_ROWS_PER_SEC as u64),
+        verdict(rate >= VALIDATE_ROWS_PER_SEC),
+        rss,
+        VALIDATE_RSS_MIB,
+        verdict(rss < VALIDATE_RSS_MIB)
+    );
+    Ok(Validated {
+        rows_per_sec: rate,
+        rss_mib: rss,
+        manifest,
+        _dir: dir,
+    })
 }
 
 /// What one valid row costs: start-up and one-time set-up, paid again by every run, and
@@ -399,6 +603,12 @@ const THROUGHPUT_TARGET: f64 = 5_000.0;
 
 /// `ferry run` of appointments with the rate limit out of the way: requests per second.
 fn bench_throughput() -> Result<()> {
+    measure_appointments().map(|_| ())
+}
+
+/// Requests per second while sending, of a `ferry run` of appointments with the rate
+/// limit out of the way.
+fn measure_appointments() -> Result<f64> {
     let dir = tempdir()?;
     let sandbox = Sandbox::start(dir.path(), &[])?;
     let manifest = dir.path().join("appointments.csv");
@@ -454,7 +664,7 @@ fn bench_throughput() -> Result<()> {
         thousands(THROUGHPUT_TARGET as u64),
         verdict(achieved >= THROUGHPUT_TARGET)
     );
-    Ok(())
+    Ok(achieved)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -471,7 +681,7 @@ const CALL_CREATE: &str = "/eventopenapi/event/call/create";
 fn bench_memory() -> Result<()> {
     let mut peaks = Vec::new();
     for rows in MEMORY_SIZES {
-        peaks.push(memory_run(rows)?);
+        peaks.push(memory_run(rows)?.rss_mib);
     }
     let largest = peaks.last().copied().unwrap_or(0.0);
     println!(
@@ -484,8 +694,14 @@ fn bench_memory() -> Result<()> {
     Ok(())
 }
 
-/// One measured `ferry run` of `rows` calls; its peak RSS in MiB.
-fn memory_run(rows: u64) -> Result<f64> {
+/// What a measured `ferry run` of calls did.
+struct CallsRun {
+    rss_mib: f64,
+    rows_per_sec: f64,
+}
+
+/// One measured `ferry run` of `rows` calls.
+fn memory_run(rows: u64) -> Result<CallsRun> {
     let dir = tempdir()?;
     let sandbox = Sandbox::start(dir.path(), &[])?;
     let manifest = dir.path().join("calls.csv");
@@ -549,7 +765,10 @@ fn memory_run(rows: u64) -> Result<f64> {
         in_order == succeeded,
         "report.xlsx: {in_order} rows of the succeeded sheet in ferry_row order, {succeeded} succeeded"
     );
-    Ok(rss_mib(&done))
+    Ok(CallsRun {
+        rss_mib: rss_mib(&done),
+        rows_per_sec: rows as f64 / done.wall.as_secs_f64(),
+    })
 }
 
 /// How many data rows the sheet has, after checking, streamed, that their `ferry_row`
