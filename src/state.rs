@@ -140,10 +140,22 @@ pub struct State {
 ///    from (`sources`), for `ferry reconcile`.
 const SCHEMA_VERSION: i64 = 2;
 
+/// Pages the write-ahead log grows to before it is copied into the database (SQLite's
+/// default is 1,000): 40 MB of disk at 4 KiB a page, no memory.
+const WAL_PAGES: i64 = 10_000;
+
 /// How long a statement waits for a lock another process holds on the database.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-const SCHEMA: &str = "
+// `rows` is a rowid table with a unique index on the key, not a table clustered on the
+// key: keys arrive in no order (hashes of phone numbers, in effect), and a clustered
+// table then rewrites a random page for every write, twice per row (in flight, then
+// its outcome). Rows now go to the table's end in the order they are first marked, and
+// the outcome rewrites the page the mark just wrote; only the small index entry lands
+// at a random place, once per row. The unique index is what `ON CONFLICT` names, so
+// every ferry that knows layout 2 (and 0.1.0, which ignores the version) reads and
+// writes this form unchanged: the version stays 2.
+const ROWS: &str = "
 CREATE TABLE IF NOT EXISTS rows (
     target      TEXT NOT NULL,
     kind        TEXT NOT NULL,
@@ -153,9 +165,10 @@ CREATE TABLE IF NOT EXISTS rows (
     request_ids TEXT NOT NULL DEFAULT '',
     run_id      TEXT NOT NULL,
     updated_at  TEXT NOT NULL,
-    error       TEXT,
-    PRIMARY KEY (target, kind, key)
-) WITHOUT ROWID;
+    error       TEXT
+)";
+
+const SOURCES: &str = "
 CREATE TABLE IF NOT EXISTS sources (
     target      TEXT NOT NULL,
     kind        TEXT NOT NULL,
@@ -165,6 +178,13 @@ CREATE TABLE IF NOT EXISTS sources (
     PRIMARY KEY (target, kind, manifest, row, key)
 ) WITHOUT ROWID;
 ";
+
+/// The key index of `rows`, made by [`migrate`] once the table has its rowid form.
+const KEY_INDEX: &str = "CREATE UNIQUE INDEX IF NOT EXISTS rows_key ON rows (target, kind, key)";
+
+/// The columns of `rows`, for copying it whole.
+const COLUMNS: &str =
+    "target, kind, key, status, remote_id, request_ids, run_id, updated_at, error";
 
 impl State {
     pub fn open(path: &Path, target: &str, kind: &str) -> Result<State, StateError> {
@@ -190,7 +210,13 @@ impl State {
             .map_err(err)?;
         // A small page cache keeps memory flat however many keys the state holds.
         conn.pragma_update(None, "cache_size", -2000).map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
+        // Random keys make every commit write pages all over the key index; a longer
+        // write-ahead log between checkpoints writes each such page (and syncs) once for
+        // many commits rather than once for a few.
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_PAGES)
+            .map_err(err)?;
+        conn.execute_batch(ROWS).map_err(err)?;
+        conn.execute_batch(SOURCES).map_err(err)?;
         match migrate(&mut conn).map_err(err)? {
             found if found > SCHEMA_VERSION => {
                 return Err(StateError::Newer {
@@ -246,6 +272,16 @@ impl State {
         })
         .optional()
         .map_err(|e| self.err(e))
+    }
+
+    /// Whether no run has recorded any key of this target and kind yet.
+    pub fn is_empty(&self) -> Result<bool, StateError> {
+        self.conn
+            .prepare_cached(
+                "SELECT NOT EXISTS (SELECT 1 FROM rows WHERE target = ?1 AND kind = ?2)",
+            )
+            .and_then(|mut stmt| stmt.query_row(params![self.target, self.kind], |r| r.get(0)))
+            .map_err(|e| self.err(e))
     }
 
     /// Whether any key was fed back from the manifest `manifest` (by its id): when none
@@ -394,10 +430,19 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
         [crate::kinds::Kind::Calls.name()],
         |r| r.get(0),
     )?;
-    if found == SCHEMA_VERSION && !stray {
+    // Before this, `rows` was clustered on its key (its primary key an index of origin
+    // `pk`): such a table is copied into the rowid form below.
+    let clustered: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_index_list('rows') WHERE origin = 'pk')",
+        [],
+        |r| r.get(0),
+    )?;
+    if found == SCHEMA_VERSION && !stray && !clustered {
+        tx.execute_batch(KEY_INDEX)?;
+        tx.commit()?;
         return Ok(found);
     }
-    // Layout 2 adds a column (the `sources` table is made by SCHEMA); an old ferry that
+    // Layout 2 adds a column (the `sources` table is made by SOURCES); an old ferry that
     // writes its rows leaves it empty, which reads as "no error recorded".
     let has_error: bool = tx.query_row(
         "SELECT EXISTS (SELECT 1 FROM pragma_table_info('rows') WHERE name = 'error')",
@@ -407,12 +452,27 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
     if !has_error {
         tx.execute_batch("ALTER TABLE rows ADD COLUMN error TEXT")?;
     }
+    if clustered {
+        unclustered(&tx)?;
+    }
+    tx.execute_batch(KEY_INDEX)?;
     if found < 1 || stray {
         rekey_calls_v0(&tx)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(found)
+}
+
+/// Copies a `rows` clustered on its key into the rowid form, in key order, so the copy
+/// appends; memory stays flat (SQLite streams it).
+fn unclustered(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(&format!(
+        "ALTER TABLE rows RENAME TO rows_clustered;
+         {ROWS};
+         INSERT INTO rows ({COLUMNS}) SELECT {COLUMNS} FROM rows_clustered ORDER BY target, kind, key;
+         DROP TABLE rows_clustered;"
+    ))
 }
 
 /// Version 0 keyed calls by the digits as written, so one number could hold two keys
@@ -476,6 +536,47 @@ mod tests {
             remote_id.map(str::to_string),
             "r1".into(),
         )
+    }
+
+    /// A state as an earlier ferry wrote it: `rows` clustered on its key, with the
+    /// columns of layout 1 and `extra`, then the statements `then`.
+    fn written_before(extra: &str, then: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "CREATE TABLE rows (
+                target TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,
+                status TEXT NOT NULL, remote_id TEXT, request_ids TEXT NOT NULL DEFAULT '',
+                run_id TEXT NOT NULL, updated_at TEXT NOT NULL{extra},
+                PRIMARY KEY (target, kind, key)) WITHOUT ROWID;
+             {then}"
+        ))
+        .unwrap();
+        (dir, path)
+    }
+
+    /// A first run skips its per-row lookups on this: it must see only its own target
+    /// and kind.
+    #[test]
+    fn a_state_is_empty_for_a_target_and_kind_until_one_of_its_keys_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut state = State::open(&path, "t", "calls").unwrap();
+        assert!(state.is_empty().unwrap());
+        let mut other = State::open(&path, "t", "appointments").unwrap();
+        other
+            .apply("run1", &[update("A", Status::InFlight, None)], &[])
+            .unwrap();
+        assert!(state.is_empty().unwrap());
+        state
+            .apply(
+                "run1",
+                &[update("7|+8618100000030", Status::InFlight, None)],
+                &[],
+            )
+            .unwrap();
+        assert!(!state.is_empty().unwrap());
     }
 
     /// SPEC §5: a state row ferry cannot read is in doubt, never new.
@@ -590,26 +691,67 @@ mod tests {
 
     #[test]
     fn a_layout_1_state_gains_the_error_column_and_keeps_its_rows() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.db");
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE rows (
-                target TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,
-                status TEXT NOT NULL, remote_id TEXT, request_ids TEXT NOT NULL DEFAULT '',
-                run_id TEXT NOT NULL, updated_at TEXT NOT NULL,
-                PRIMARY KEY (target, kind, key)) WITHOUT ROWID;
-             INSERT INTO rows VALUES ('t', 'calls', '5|+886912345679', 'succeeded', 'id-1', 'r', 'run0', 'then');
+        let (_dir, path) = written_before(
+            "",
+            "INSERT INTO rows VALUES ('t', 'calls', '5|+886912345679', 'succeeded', 'id-1', 'r', 'run0', 'then');
              PRAGMA user_version = 1;",
-        )
-        .unwrap();
-        drop(conn);
+        );
         let state = State::open(&path, "t", "calls").unwrap();
         let entry = state.get("5|+886912345679").unwrap().unwrap();
         assert_eq!(
             (entry.status, entry.remote_id.as_deref(), entry.error),
             (Status::Succeeded, Some("id-1"), None)
         );
+        let version: i64 = state
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    /// Issue 12: a layout-2 state as ferry wrote it before (`rows` clustered on its key)
+    /// is copied into the rowid form on open, keeping every record, and is written as
+    /// before afterwards.
+    #[test]
+    fn a_state_clustered_on_its_key_becomes_a_rowid_table_and_keeps_its_rows() {
+        let (_dir, path) = written_before(
+            ", error TEXT",
+            "INSERT INTO rows VALUES ('t', 'calls', '5|+886912345679', 'succeeded', 'id-1', 'r', 'run0', 'then', NULL);
+             INSERT INTO rows VALUES ('t', 'calls', '5|+886912345670', 'in_flight', NULL, '', 'run0', 'then', NULL);
+             PRAGMA user_version = 2;",
+        );
+        let mut state = State::open(&path, "t", "calls").unwrap();
+        let clustered: bool = state
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM pragma_index_list('rows') WHERE origin = 'pk')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(!clustered);
+        let done = state.get("5|+886912345679").unwrap().unwrap();
+        assert_eq!(
+            (done.status, done.remote_id.as_deref(), done.run_id.as_str()),
+            (Status::Succeeded, Some("id-1"), "run0")
+        );
+        assert_eq!(
+            state.get("5|+886912345670").unwrap().unwrap().status,
+            Status::InFlight
+        );
+        // The key is still unique: an update lands on the row, never beside it.
+        state
+            .apply(
+                "run1",
+                &[update("5|+886912345670", Status::Succeeded, Some("id-2"))],
+                &[],
+            )
+            .unwrap();
+        let count: i64 = state
+            .conn
+            .query_row("SELECT count(*) FROM rows", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 2);
         let version: i64 = state
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))

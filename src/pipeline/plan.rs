@@ -114,6 +114,11 @@ struct Open {
     batcher: Batcher<Carried>,
     /// Never guess without the state: the rows after a state fault are not sent.
     state_failed: bool,
+    /// The state held no key of this target and kind when reading began, so it holds
+    /// none of a row's either: the only keys added since are this run's, and a key
+    /// repeated in the manifest fails validation before it is looked up. A first run
+    /// then skips a lookup per row.
+    fresh: bool,
 }
 
 impl Planner<'_> {
@@ -126,10 +131,15 @@ impl Planner<'_> {
         mut validator: Validator,
     ) -> u64 {
         let settings = self.settings;
+        let fresh = self.state.is_empty();
         let mut open = Open {
             batcher: Batcher::new(settings.input.kind, settings.target.batch_size),
-            state_failed: false,
+            state_failed: fresh.is_err(),
+            fresh: *fresh.as_ref().unwrap_or(&false),
         };
+        if let Err(e) = fresh {
+            self.stop.abort(e.to_string());
+        }
         let mut rows_read = 0u64;
         for raw in rows {
             let Some(mut raw) = self.still_readable(raw, rows_read) else {
@@ -193,7 +203,7 @@ impl Planner<'_> {
         let planned = if open.state_failed {
             Err(None)
         } else {
-            self.plan(&valid).map_err(Some)
+            self.plan(&valid, open.fresh).map_err(Some)
         };
         let (task_num, resend) = match planned {
             Ok(Plan::Send { task_num, resend }) => (task_num, resend),
@@ -227,14 +237,19 @@ impl Planner<'_> {
     }
 
     /// Decides a valid row against the state and resolves its task.
-    fn plan(&self, valid: &Valid) -> Result<Plan, StateError> {
+    fn plan(&self, valid: &Valid, fresh: bool) -> Result<Plan, StateError> {
         let settings = self.settings;
         let rules = Rules {
             force: settings.force,
             retry_unknown: settings.retry_unknown,
             idempotent: settings.input.kind == Kind::TaskStatus,
         };
-        let resend = match decide(&valid.key, self.state.get(&valid.key)?, rules) {
+        let entry = if fresh {
+            None
+        } else {
+            self.state.get(&valid.key)?
+        };
+        let resend = match decide(&valid.key, entry, rules) {
             Decision::Send { resend } => resend,
             Decision::Skip(problem) => return Ok(Plan::Skip(problem)),
             Decision::InDoubt(problem, update) => {
