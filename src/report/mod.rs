@@ -1,6 +1,7 @@
 //! Reconciliation reports: one CSV per fate (`succeeded.csv` or `valid.csv`,
 //! `failed.csv`, `skipped.csv`, `unprocessed.csv`), `summary.json`, and `report.xlsx`
-//! with the same tables laid out for a person (`xlsx`). All CSV writer setup lives here.
+//! with the same tables laid out for a person (`xlsx`; `validate`'s without the valid
+//! rows). All CSV writer setup lives here.
 //!
 //! CSVs are UTF-8 with a BOM (Excel reads CSV without one in the local code page) and
 //! have formula-looking cells neutralised. Rows are written as outcomes arrive, so an
@@ -34,6 +35,17 @@ impl Mode {
     /// folder, reports in order too; sorting rows already in order costs it little.)
     fn rows_in_order(self) -> bool {
         self == Mode::Validate
+    }
+
+    /// What the summary sheet says about the rows the workbook leaves out.
+    fn workbook_note(self) -> Option<&'static str> {
+        match self {
+            Mode::Validate => Some(
+                "the valid rows are in valid.csv, beside this workbook, which holds the \
+                 failed rows and this summary",
+            ),
+            Mode::Run => None,
+        }
     }
 }
 
@@ -121,6 +133,13 @@ impl Table {
             ],
         }
     }
+
+    /// Whether the table is a sheet of the workbook. A `validate` workbook is for the
+    /// rows to fix: repeating every valid row there cost half of the command's time, and
+    /// `valid.csv` holds them (the summary sheet says so).
+    fn in_workbook(self, mode: Mode) -> bool {
+        !(mode == Mode::Validate && self == Table::Valid)
+    }
 }
 
 /// The problem codes of the failed rows, each with its count of rows and the first few
@@ -167,6 +186,8 @@ pub struct Reports {
     /// Rows of a fed-back report whose place in the original is not known.
     lost_origins: u64,
     writers: Vec<(Table, csv::Writer<BufWriter<File>>)>,
+    /// The workbook sheet of each writer's table, if it has one.
+    sheets: Vec<Option<usize>>,
     counts: Counts,
     problems: ProblemTable,
     seen: RowSet,
@@ -297,7 +318,16 @@ impl Reports {
             write_guarded(&mut writer, columns).map_err(|e| csv_err(&path, e))?;
             writers.push((table, writer));
         }
-        let headers = Table::tables(mode)
+        let in_workbook: Vec<Table> = Table::tables(mode)
+            .iter()
+            .copied()
+            .filter(|t| t.in_workbook(mode))
+            .collect();
+        let sheets = writers
+            .iter()
+            .map(|(t, _)| in_workbook.iter().position(|s| s == t))
+            .collect();
+        let headers = in_workbook
             .iter()
             .map(|t| {
                 t.columns()
@@ -309,12 +339,14 @@ impl Reports {
             .collect();
         let xlsx = xlsx::XlsxWriter::start(
             &dir.join("report.xlsx"),
-            Table::tables(mode),
+            &in_workbook,
             headers,
             mode.rows_in_order(),
+            mode.workbook_note(),
         );
         Ok(Reports {
             xlsx,
+            sheets,
             dir: dir.to_path_buf(),
             mode,
             header: header.to_vec(),
@@ -380,7 +412,9 @@ impl Reports {
         let writer = &mut self.writers[index].1;
         write_guarded(writer, record())
             .map_err(|e| csv_err(&self.dir.join(format!("{}.csv", table.name())), e))?;
-        self.xlsx.row(index, row.row, record());
+        if let Some(sheet) = self.sheets[index] {
+            self.xlsx.row(sheet, row.row, record());
+        }
         Ok(())
     }
 
