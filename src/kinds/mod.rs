@@ -45,6 +45,7 @@ macro_rules! fields {
 pub mod agent_settings;
 pub mod appointments;
 pub mod calls;
+mod in_order;
 mod keys;
 pub mod moderators;
 pub mod publishers;
@@ -54,10 +55,11 @@ mod validator;
 pub use agent_settings::AgentSetting;
 pub use appointments::Appointment;
 pub use calls::{key_from_v0 as call_key_from_v0, number_key, Call, CallEntry};
+pub use in_order::{CheckedRow, InOrder};
 pub use moderators::Moderator;
 pub use publishers::{Customer, Publisher};
 pub use task_status::TaskStatusUpdate;
-pub use validator::Validator;
+pub use validator::{Rules, Validator};
 
 /// What a manifest holds; decides the fields, the rules and the endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum, Serialize)]
