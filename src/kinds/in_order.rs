@@ -12,7 +12,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
 use super::validator::Rules;
-use super::{Rejected, Valid, Validator};
+use super::{Passed, Rejected, Validator};
 use crate::manifest::{ManifestError, RawRow};
 
 /// Rows a chunk holds: enough that a channel message costs nothing beside them.
@@ -26,7 +26,7 @@ const IN_FLIGHT: usize = 2;
 const MAX_WORKERS: usize = 4;
 
 /// A row with its verdict: what the rules found, settled against the rows before it.
-pub type CheckedRow = (RawRow, Result<Valid, Rejected>);
+pub type CheckedRow = (RawRow, Result<Passed, Rejected>);
 
 /// Rows with their verdicts, in file order; an error of the reader ends the stream after
 /// the rows before it.
@@ -44,7 +44,7 @@ pub struct InOrder<I> {
     read_all: bool,
 }
 
-type Verdict = Result<Valid, Rejected>;
+type Verdict = Result<Passed, Rejected>;
 
 struct Worker {
     tx: SyncSender<Vec<RawRow>>,
@@ -58,7 +58,10 @@ impl Worker {
         let (done, rx) = sync_channel(IN_FLIGHT);
         let thread = std::thread::spawn(move || {
             for chunk in chunks {
-                let verdicts = chunk.iter().map(|raw| rules.check(&raw.cells)).collect();
+                let verdicts = chunk
+                    .iter()
+                    .map(|raw| rules.check(&raw.cells).map(Passed::from))
+                    .collect();
                 if done.send((chunk, verdicts)).is_err() {
                     return;
                 }
@@ -70,7 +73,8 @@ impl Worker {
 
 impl Validator {
     /// Checks `rows` on worker threads (as many as the machine has cores, within
-    /// bounds) and hands each back with its verdict, in file order.
+    /// bounds) and hands each back with its verdict, in file order. For `validate`: the
+    /// items to send are dropped on the workers (`Passed`).
     pub fn in_order<I>(self, rows: I) -> InOrder<I>
     where
         I: Iterator<Item = Result<RawRow, ManifestError>>,
@@ -203,7 +207,10 @@ mod tests {
         let mut one = validator();
         let want: Vec<_> = rows(n)
             .into_iter()
-            .map(|raw| (raw.row, one.check(raw.row, &raw.cells, Vec::new())))
+            .map(|raw| {
+                let verdict = one.check(raw.row, &raw.cells, Vec::new());
+                (raw.row, verdict.map(Passed::from))
+            })
             .collect();
         let got: Vec<_> = validator()
             .in_order(rows(n).into_iter().map(Ok))

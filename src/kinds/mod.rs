@@ -218,6 +218,47 @@ pub struct Ctx {
     pub event_id: Option<i64>,
 }
 
+/// A row that passed, as `validate` needs it: it sends nothing, so the item is dropped
+/// on the worker thread that made it (`in_order`), and only the key and warnings go on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Passed {
+    pub key: String,
+    pub warnings: Vec<Warning>,
+}
+
+impl From<Valid> for Passed {
+    fn from(valid: Valid) -> Passed {
+        Passed {
+            key: valid.key,
+            warnings: valid.warnings,
+        }
+    }
+}
+
+/// What `Validator::settle` needs of a row that passed its rules: its record key.
+pub trait Keyed {
+    fn key(&self) -> &str;
+    fn into_key(self) -> String;
+}
+
+impl Keyed for Valid {
+    fn key(&self) -> &str {
+        &self.key
+    }
+    fn into_key(self) -> String {
+        self.key
+    }
+}
+
+impl Keyed for Passed {
+    fn key(&self) -> &str {
+        &self.key
+    }
+    fn into_key(self) -> String {
+        self.key
+    }
+}
+
 /// A row that passed validation: its record key, the item to send and any warnings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Valid {

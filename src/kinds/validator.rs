@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::keys::KeySet;
-use super::{Columns, Ctx, Rejected, RowCells, Valid};
+use super::{Columns, Ctx, Keyed, Rejected, RowCells, Valid};
 use crate::problem::{Code, Problem};
 
 /// A kind's rules for one row. They need nothing from other rows, so they may run on
@@ -90,14 +90,14 @@ impl Validator {
     /// `check` after the rules: adds what only the rows before tell (a repeated key)
     /// and the row's reading defects to what `Rules::check` found. Rows must come in
     /// file order, so that the first row with a key keeps it.
-    pub fn settle(
+    pub fn settle<V: Keyed>(
         &mut self,
         row: u64,
-        result: Result<Valid, Rejected>,
+        result: Result<V, Rejected>,
         defects: Vec<Problem>,
-    ) -> Result<Valid, Rejected> {
+    ) -> Result<V, Rejected> {
         let key = match &result {
-            Ok(valid) => Some(valid.key.as_str()),
+            Ok(valid) => Some(valid.key()),
             Err(rejected) => rejected.key.as_deref(),
         };
         let earlier = match &mut self.keys {
@@ -114,7 +114,7 @@ impl Validator {
             return result;
         }
         let (key, mut problems) = match result {
-            Ok(valid) => (Some(valid.key), Vec::new()),
+            Ok(valid) => (Some(valid.into_key()), Vec::new()),
             Err(rejected) => (rejected.key, rejected.problems),
         };
         if let Some(first) = earlier {
