@@ -45,6 +45,7 @@ macro_rules! fields {
 pub mod agent_settings;
 pub mod appointments;
 pub mod calls;
+mod in_order;
 mod keys;
 pub mod moderators;
 pub mod publishers;
@@ -54,10 +55,11 @@ mod validator;
 pub use agent_settings::AgentSetting;
 pub use appointments::Appointment;
 pub use calls::{key_from_v0 as call_key_from_v0, number_key, Call, CallEntry};
+pub use in_order::{CheckedRow, InOrder};
 pub use moderators::Moderator;
 pub use publishers::{Customer, Publisher};
 pub use task_status::TaskStatusUpdate;
-pub use validator::Validator;
+pub use validator::{Rules, Validator};
 
 /// What a manifest holds; decides the fields, the rules and the endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum, Serialize)]
@@ -214,6 +216,47 @@ pub struct Ctx {
     pub country_code: Option<u16>,
     /// `--event-id`: the Quanshi event for rows without an `eventId` cell.
     pub event_id: Option<i64>,
+}
+
+/// A row that passed, as `validate` needs it: it sends nothing, so the item is dropped
+/// on the worker thread that made it (`in_order`), and only the key and warnings go on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Passed {
+    pub key: String,
+    pub warnings: Vec<Warning>,
+}
+
+impl From<Valid> for Passed {
+    fn from(valid: Valid) -> Passed {
+        Passed {
+            key: valid.key,
+            warnings: valid.warnings,
+        }
+    }
+}
+
+/// What `Validator::settle` needs of a row that passed its rules: its record key.
+pub trait Keyed {
+    fn key(&self) -> &str;
+    fn into_key(self) -> String;
+}
+
+impl Keyed for Valid {
+    fn key(&self) -> &str {
+        &self.key
+    }
+    fn into_key(self) -> String {
+        self.key
+    }
+}
+
+impl Keyed for Passed {
+    fn key(&self) -> &str {
+        &self.key
+    }
+    fn into_key(self) -> String {
+        self.key
+    }
 }
 
 /// A row that passed validation: its record key, the item to send and any warnings.

@@ -5,14 +5,32 @@
 use std::collections::HashMap;
 
 use super::keys::KeySet;
-use super::{Columns, Ctx, Rejected, RowCells, Valid};
+use super::{Columns, Ctx, Keyed, Rejected, RowCells, Valid};
 use crate::problem::{Code, Problem};
+
+/// A kind's rules for one row. They need nothing from other rows, so they may run on
+/// any thread (`in_order` runs them on several).
+#[derive(Clone)]
+pub struct Rules {
+    columns: Columns,
+    ctx: Ctx,
+}
+
+impl Rules {
+    /// The row's own problems, or the item to send.
+    pub fn check(&self, cells: &[String]) -> Result<Valid, Rejected> {
+        let cells = RowCells {
+            cells,
+            columns: &self.columns,
+        };
+        self.columns.kind().validate(&cells, &self.ctx)
+    }
+}
 
 /// The validate stage for a whole manifest: each row's own rules, its reading defects,
 /// and keys repeated across rows.
 pub struct Validator {
-    columns: Columns,
-    ctx: Ctx,
+    rules: Rules,
     keys: Keys,
 }
 
@@ -31,8 +49,7 @@ enum Keys {
 impl Validator {
     pub fn new(columns: Columns, ctx: Ctx) -> Self {
         Validator {
-            columns,
-            ctx,
+            rules: Rules { columns, ctx },
             keys: Keys::Track {
                 seen: KeySet::default(),
                 repeats: Default::default(),
@@ -61,13 +78,26 @@ impl Validator {
         cells: &[String],
         defects: Vec<Problem>,
     ) -> Result<Valid, Rejected> {
-        let cells = RowCells {
-            cells,
-            columns: &self.columns,
-        };
-        let result = self.columns.kind().validate(&cells, &self.ctx);
+        let result = self.rules.check(cells);
+        self.settle(row, result, defects)
+    }
+
+    /// The rules this validator applies to each row on its own.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// `check` after the rules: adds what only the rows before tell (a repeated key)
+    /// and the row's reading defects to what `Rules::check` found. Rows must come in
+    /// file order, so that the first row with a key keeps it.
+    pub fn settle<V: Keyed>(
+        &mut self,
+        row: u64,
+        result: Result<V, Rejected>,
+        defects: Vec<Problem>,
+    ) -> Result<V, Rejected> {
         let key = match &result {
-            Ok(valid) => Some(valid.key.as_str()),
+            Ok(valid) => Some(valid.key()),
             Err(rejected) => rejected.key.as_deref(),
         };
         let earlier = match &mut self.keys {
@@ -84,7 +114,7 @@ impl Validator {
             return result;
         }
         let (key, mut problems) = match result {
-            Ok(valid) => (Some(valid.key), Vec::new()),
+            Ok(valid) => (Some(valid.into_key()), Vec::new()),
             Err(rejected) => (rejected.key, rejected.problems),
         };
         if let Some(first) = earlier {

@@ -51,6 +51,7 @@ pub(crate) fn records(
         breaks_in_cells: 0,
         last_row: 0,
         done: false,
+        spare: (Vec::new(), Vec::new()),
     }
 }
 
@@ -74,6 +75,9 @@ struct CsvRecords {
     breaks_in_cells: u64,
     last_row: u64,
     done: bool,
+    /// The text and cell ends of the record before, emptied: each record is built in
+    /// them, so that it costs no allocation beyond its cells.
+    spare: (Vec<u8>, Vec<usize>),
 }
 
 impl Iterator for CsvRecords {
@@ -93,7 +97,12 @@ impl Iterator for CsvRecords {
 
 impl CsvRecords {
     fn next_record(&mut self) -> Result<Option<Record>, ManifestError> {
-        let mut b = Building::default();
+        let (text, bounds) = std::mem::take(&mut self.spare);
+        let mut b = Building {
+            text,
+            bounds,
+            ..Building::default()
+        };
         loop {
             if !self.next_piece()? {
                 if b.hold.is_some() {
@@ -266,6 +275,10 @@ impl CsvRecords {
             }
             cells.push(cell);
         }
+        let (mut text, mut bounds) = (b.text, b.bounds);
+        text.clear();
+        bounds.clear();
+        self.spare = (text, bounds);
         Record {
             row,
             cells,

@@ -1,6 +1,7 @@
 //! The stages, wired in the order data flows through them.
 //!
-//! `validate`: read → check (map and validate each row) → report.
+//! `validate`: read → check (each row's rules on worker threads, repeated keys in file
+//! order: `kinds::InOrder`) → report.
 //! `run` (in `run.rs`) goes on after the check:
 //!
 //! ```text
@@ -83,7 +84,8 @@ pub struct ValidateReport {
     pub problems: ProblemTable,
 }
 
-/// `ferry validate`: every row checked, nothing sent.
+/// `ferry validate`: every row checked, nothing sent. This thread reads the rows and
+/// writes the reports while worker threads check them (`Validator::in_order`).
 pub fn validate(input: &Input, config: &Config) -> Result<ValidateReport, Error> {
     let started = chrono::Utc::now();
     let run_id = run_id(started);
@@ -92,7 +94,7 @@ pub fn validate(input: &Input, config: &Config) -> Result<ValidateReport, Error>
     let opened = open(input, config)?;
     let Opened {
         manifest,
-        mut validator,
+        validator,
         display_path,
     } = opened;
     say_notice(&manifest);
@@ -107,11 +109,10 @@ pub fn validate(input: &Input, config: &Config) -> Result<ValidateReport, Error>
         manifest::manifest_id(&sha),
     )?;
     let mut rows_read = 0u64;
-    for raw in manifest.rows {
-        let mut raw = raw?;
+    for checked in validator.in_order(manifest.rows) {
+        let (raw, verdict) = checked?;
         rows_read += 1;
-        let defects = std::mem::take(&mut raw.defects);
-        let outcome = match validator.check(raw.row, &raw.cells, defects) {
+        let outcome = match verdict {
             Ok(valid) => RowOutcome {
                 row: raw.row,
                 key: valid.key,

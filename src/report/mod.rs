@@ -1,6 +1,7 @@
 //! Reconciliation reports: one CSV per fate (`succeeded.csv` or `valid.csv`,
 //! `failed.csv`, `skipped.csv`, `unprocessed.csv`), `summary.json`, and `report.xlsx`
-//! with the same tables laid out for a person (`xlsx`). All CSV writer setup lives here.
+//! with the same tables laid out for a person (`xlsx`; `validate`'s without the valid
+//! rows). All CSV writer setup lives here.
 //!
 //! CSVs are UTF-8 with a BOM (Excel reads CSV without one in the local code page) and
 //! have formula-looking cells neutralised. Rows are written as outcomes arrive, so an
@@ -18,7 +19,7 @@ pub use summary::{requests as summary_requests, seconds_since, Counts, Requests,
 
 use crate::exit::Exit;
 use crate::manifest::{formula, Carried, OriginManifest};
-use crate::outcome::{Outcome, RowOutcome};
+use crate::outcome::{Outcome, RowOutcome, Trail};
 use crate::problem::{Code, Problem};
 
 /// Which command the folder is for: `validate` writes `valid.csv`, `run` the rest.
@@ -34,6 +35,17 @@ impl Mode {
     /// folder, reports in order too; sorting rows already in order costs it little.)
     fn rows_in_order(self) -> bool {
         self == Mode::Validate
+    }
+
+    /// What the summary sheet says about the rows the workbook leaves out.
+    fn workbook_note(self) -> Option<&'static str> {
+        match self {
+            Mode::Validate => Some(
+                "the valid rows are in valid.csv, beside this workbook, which holds the \
+                 failed rows and this summary",
+            ),
+            Mode::Run => None,
+        }
     }
 }
 
@@ -121,6 +133,13 @@ impl Table {
             ],
         }
     }
+
+    /// Whether the table is a sheet of the workbook. A `validate` workbook is for the
+    /// rows to fix: repeating every valid row there cost half of the command's time, and
+    /// `valid.csv` holds them (the summary sheet says so).
+    fn in_workbook(self, mode: Mode) -> bool {
+        !(mode == Mode::Validate && self == Table::Valid)
+    }
 }
 
 /// The problem codes of the failed rows, each with its count of rows and the first few
@@ -167,9 +186,12 @@ pub struct Reports {
     /// Rows of a fed-back report whose place in the original is not known.
     lost_origins: u64,
     writers: Vec<(Table, csv::Writer<BufWriter<File>>)>,
+    /// The workbook sheet of each writer's table, if it has one.
+    sheets: Vec<Option<usize>>,
     counts: Counts,
     problems: ProblemTable,
     seen: RowSet,
+    fields: Fields,
     xlsx: xlsx::XlsxWriter,
 }
 
@@ -297,7 +319,16 @@ impl Reports {
             write_guarded(&mut writer, columns).map_err(|e| csv_err(&path, e))?;
             writers.push((table, writer));
         }
-        let headers = Table::tables(mode)
+        let in_workbook: Vec<Table> = Table::tables(mode)
+            .iter()
+            .copied()
+            .filter(|t| t.in_workbook(mode))
+            .collect();
+        let sheets = writers
+            .iter()
+            .map(|(t, _)| in_workbook.iter().position(|s| s == t))
+            .collect();
+        let headers = in_workbook
             .iter()
             .map(|t| {
                 t.columns()
@@ -309,12 +340,14 @@ impl Reports {
             .collect();
         let xlsx = xlsx::XlsxWriter::start(
             &dir.join("report.xlsx"),
-            Table::tables(mode),
+            &in_workbook,
             headers,
             mode.rows_in_order(),
+            mode.workbook_note(),
         );
         Ok(Reports {
             xlsx,
+            sheets,
             dir: dir.to_path_buf(),
             mode,
             header: header.to_vec(),
@@ -324,6 +357,7 @@ impl Reports {
             counts: Counts::default(),
             problems: ProblemTable::default(),
             seen: RowSet::default(),
+            fields: Fields::default(),
         })
     }
 
@@ -356,31 +390,27 @@ impl Reports {
             // A validate folder has no skipped/unprocessed tables; nothing produces them there.
             return Ok(());
         };
-        let mut fields = ferry_fields(row);
         if carried.origin.manifest == OriginManifest::Unknown {
             self.lost_origins += 1;
         }
-        // Row 0: the place was lost (cleared, mangled or copied): left empty.
-        let source_row = carried.origin.row;
-        fields.push(match source_row {
-            0 => String::new(),
-            n => n.to_string(),
-        });
-        fields.push(carried.origin.manifest_id(&self.manifest_id).to_string());
+        let source = carried.origin.manifest_id(&self.manifest_id);
+        self.fields.fill(row, carried.origin.row, source);
         // Every row has exactly the header's cells (the reader pads), but padding here
         // keeps the tables rectangular whatever a caller passes.
         let extra = self.header.len().saturating_sub(cells.len());
+        let fields = &self.fields;
         let record = || {
             fields
-                .iter()
-                .map(String::as_str)
+                .cells()
                 .chain(cells.iter().take(self.header.len()).map(String::as_str))
                 .chain(std::iter::repeat_n("", extra))
         };
         let writer = &mut self.writers[index].1;
         write_guarded(writer, record())
             .map_err(|e| csv_err(&self.dir.join(format!("{}.csv", table.name())), e))?;
-        self.xlsx.row(index, row.row, record());
+        if let Some(sheet) = self.sheets[index] {
+            self.xlsx.row(sheet, row.row, record());
+        }
         Ok(())
     }
 
@@ -483,76 +513,100 @@ fn csv_err(path: &Path, e: csv::Error) -> ReportError {
     }
 }
 
-/// The ferry columns of one row, in the order of its table.
-fn ferry_fields(row: &RowOutcome) -> Vec<String> {
-    let request_ids = row.trail.request_ids.join(";");
-    let server_ids = row.trail.server_request_ids.join(";");
-    let attempts = row.trail.attempts().to_string();
-    match &row.outcome {
-        Outcome::Succeeded {
-            remote_id,
-            warnings,
-        } => vec![
-            row.row.to_string(),
-            row.key.clone(),
-            remote_id.clone().unwrap_or_default(),
-            request_ids,
-            server_ids,
-            attempts,
-            crate::problem::summary(warnings),
-        ],
-        Outcome::Failed {
-            stage,
-            problems,
-            http_status,
-        } => failed_fields(
-            row,
-            stage.as_str(),
-            problems,
-            *http_status,
-            request_ids,
-            server_ids,
-            attempts,
-        ),
-        Outcome::Skipped { problem } | Outcome::Unprocessed { problem } => failed_fields(
-            row,
-            "",
-            std::slice::from_ref(problem),
-            None,
-            request_ids,
-            server_ids,
-            attempts,
-        ),
-    }
+/// A row's ferry cells, written into one buffer that every row reuses: a report line
+/// costs no allocation of its own.
+#[derive(Default)]
+struct Fields {
+    text: String,
+    /// End offset of each cell in `text`.
+    ends: Vec<usize>,
 }
 
-fn failed_fields(
-    row: &RowOutcome,
-    stage: &str,
-    problems: &[Problem],
-    http_status: Option<u16>,
-    request_ids: String,
-    server_ids: String,
-    attempts: String,
-) -> Vec<String> {
-    let codes: Vec<&str> = problems.iter().map(|p| p.code.as_str()).collect();
-    let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
-    vec![
-        row.row.to_string(),
-        row.key.clone(),
-        stage.to_string(),
-        codes.join(";"),
-        problems
-            .iter()
-            .map(|p| p.message.as_str())
-            .collect::<Vec<_>>()
-            .join("; "),
-        fields.join(";"),
-        http_status.map(|s| s.to_string()).unwrap_or_default(),
-        request_ids,
-        server_ids,
-        attempts,
-    ]
+impl Fields {
+    /// The ferry cells of `row`, in the order of its table, then its origin's.
+    fn fill(&mut self, row: &RowOutcome, source_row: u64, source: &str) {
+        self.text.clear();
+        self.ends.clear();
+        self.push(row.row);
+        self.push(&row.key);
+        match &row.outcome {
+            Outcome::Succeeded {
+                remote_id,
+                warnings,
+            } => {
+                self.push(remote_id.as_deref().unwrap_or_default());
+                self.trail(&row.trail);
+                // Allocates only for a row with warnings.
+                self.push(crate::problem::summary(warnings));
+            }
+            Outcome::Failed {
+                stage,
+                problems,
+                http_status,
+            } => self.failed(stage.as_str(), problems, *http_status, &row.trail),
+            Outcome::Skipped { problem } | Outcome::Unprocessed { problem } => {
+                self.failed("", std::slice::from_ref(problem), None, &row.trail)
+            }
+        }
+        // Row 0: the place was lost (cleared, mangled or copied): left empty.
+        match source_row {
+            0 => self.push(""),
+            n => self.push(n),
+        }
+        self.push(source);
+    }
+
+    fn failed(
+        &mut self,
+        stage: &str,
+        problems: &[Problem],
+        http_status: Option<u16>,
+        trail: &Trail,
+    ) {
+        self.push(stage);
+        self.joined(problems.iter().map(|p| p.code.as_str()), ";");
+        self.joined(problems.iter().map(|p| p.message.as_str()), "; ");
+        self.joined(problems.iter().map(|p| p.field.as_str()), ";");
+        match http_status {
+            Some(status) => self.push(status),
+            None => self.push(""),
+        }
+        self.trail(trail);
+    }
+
+    /// `ferry_request_id`, `ferry_server_request_id`, `ferry_attempts`.
+    fn trail(&mut self, trail: &Trail) {
+        self.joined(trail.request_ids.iter(), ";");
+        self.joined(trail.server_request_ids.iter(), ";");
+        self.push(trail.attempts());
+    }
+
+    fn push(&mut self, cell: impl std::fmt::Display) {
+        use std::fmt::Write as _;
+        let _ = write!(self.text, "{cell}");
+        self.ends.push(self.text.len());
+    }
+
+    /// One cell of `parts` with `separator` between them.
+    fn joined<T: std::fmt::Display>(&mut self, parts: impl Iterator<Item = T>, separator: &str) {
+        use std::fmt::Write as _;
+        for (i, part) in parts.enumerate() {
+            if i > 0 {
+                self.text.push_str(separator);
+            }
+            let _ = write!(self.text, "{part}");
+        }
+        self.ends.push(self.text.len());
+    }
+
+    fn cells(&self) -> impl Iterator<Item = &str> + Clone {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let cell = &self.text[start..end];
+            start = end;
+            cell
+        })
+    }
 }
 
 /// Row numbers already reported, as a bit set: a million rows cost 125 KB.

@@ -1,4 +1,5 @@
-//! `report.xlsx`: the report tables as sheets a person can work in, plus a summary sheet.
+//! `report.xlsx`: the report tables as sheets a person can work in, plus a summary sheet
+//! (`validate`'s valid rows stay in `valid.csv`: `Table::in_workbook`).
 //!
 //! Each sheet is its CSV table rearranged for reading (`person_order`): `ferry_row`, the
 //! message, the manifest's own columns, then ferry's other columns in CSV order, under a
@@ -7,8 +8,8 @@
 //! ids and leading zeros survive a round trip through Excel. Header names stay the CSV's,
 //! so a fed-back `failed` sheet reads like `failed.csv`.
 //!
-//! The workbook is written on its own thread while rows are reported (building it is
-//! as much work as everything else a `validate` does), in constant-memory mode, fed
+//! The workbook is written on its own thread while rows are reported (a sheet row costs
+//! about as much as validating one), in constant-memory mode, fed
 //! through a bounded channel: its size never grows ferry's memory. Rows that may arrive
 //! out of order (`run`) are put in order by `sort::RowSorter`, in bounded memory too.
 
@@ -130,12 +131,14 @@ pub struct XlsxWriter {
 impl XlsxWriter {
     /// One sheet per table, in the order of `tables`, each starting with its header
     /// row (`headers`: each table's CSV header). `in_order`: rows are reported in
-    /// `ferry_row` order, so they go straight to their sheet.
+    /// `ferry_row` order, so they go straight to their sheet. `note`: a line for the
+    /// summary sheet.
     pub fn start(
         path: &Path,
         tables: &[Table],
         headers: Vec<Vec<String>>,
         in_order: bool,
+        note: Option<&'static str>,
     ) -> XlsxWriter {
         let (tx, rx) = sync_channel::<Message>(QUEUE);
         let sheets: Vec<Sheet> = tables
@@ -149,7 +152,7 @@ impl XlsxWriter {
                 let keep = u64::from(MAX_ROWS - 1);
                 RowSorter::new(sheets.len(), SORT_BUDGET, SORT_MAX_RUNS, keep)
             });
-            let mut book = Book::new(sheets)?;
+            let mut book = Book::new(sheets, note)?;
             // Without a summary the run ended abnormally: the CSVs are the record.
             let Some(summary) = receive(&rx, &mut book, sorter.as_mut())? else {
                 return Ok(());
@@ -304,10 +307,11 @@ struct Book {
     workbook: Workbook,
     sheets: Vec<Sheet>,
     text: Format,
+    note: Option<&'static str>,
 }
 
 impl Book {
-    fn new(sheets: Vec<Sheet>) -> Result<Book, XlsxError> {
+    fn new(sheets: Vec<Sheet>, note: Option<&'static str>) -> Result<Book, XlsxError> {
         let mut workbook = Workbook::new();
         // Compression is most of the time a large workbook takes; level 1 halves it
         // for a file about half as large again.
@@ -317,6 +321,7 @@ impl Book {
             workbook,
             sheets,
             text,
+            note,
         };
         for i in 0..book.sheets.len() {
             book.start_sheet(i)?;
@@ -405,9 +410,11 @@ impl Book {
                 ws.set_active(true);
             }
         }
-        let note = cut_note(&self.sheets);
-        let summary_sheet =
-            write_summary(&mut self.workbook, summary, note.as_deref(), &self.text)?;
+        let notes: Vec<String> = cut_note(&self.sheets)
+            .into_iter()
+            .chain(self.note.map(String::from))
+            .collect();
+        let summary_sheet = write_summary(&mut self.workbook, summary, &notes, &self.text)?;
         if active.is_none() {
             summary_sheet.set_active(true);
         }
@@ -560,17 +567,17 @@ fn cut_note(sheets: &[Sheet]) -> Option<String> {
 fn write_summary<'a>(
     workbook: &'a mut Workbook,
     summary: &Summary,
-    note: Option<&str>,
+    notes: &[String],
     text: &Format,
 ) -> Result<&'a mut Worksheet, XlsxError> {
     let sheet = workbook.add_worksheet();
     sheet.set_name("summary")?;
     let value =
         serde_json::to_value(summary).map_err(|e| XlsxError::ParameterError(e.to_string()))?;
-    let mut rows = Vec::new();
-    if let Some(note) = note {
-        rows.push(("note".to_string(), note.to_string()));
-    }
+    let mut rows: Vec<(String, String)> = notes
+        .iter()
+        .map(|note| ("note".to_string(), note.clone()))
+        .collect();
     flatten("", &value, &mut rows);
     for (i, (key, val)) in rows.iter().enumerate() {
         sheet.write_string_with_format(i as u32, 0, key, text)?;

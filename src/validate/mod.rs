@@ -72,6 +72,11 @@ impl<'r, F: Copy> Checker<'r, F> {
     /// (a NUL left by a broken export would be sent, and can cut a key short at the
     /// vendor); tabs and line breaks are text.
     pub fn text(&mut self, field: F, need: Need) -> Option<String> {
+        self.checked_text(field, need).map(str::to_string)
+    }
+
+    /// `text` without its copy, for the rules that only read the cell.
+    fn checked_text(&mut self, field: F, need: Need) -> Option<&'r str> {
         match self.cell(field) {
             Some(v) => {
                 let control = v
@@ -89,7 +94,7 @@ impl<'r, F: Copy> Checker<'r, F> {
                     );
                     return None;
                 }
-                Some(v.to_string())
+                Some(v)
             }
             None => {
                 if need == Need::Required {
@@ -111,8 +116,8 @@ impl<'r, F: Copy> Checker<'r, F> {
 
     /// A whole number, optionally within a range.
     pub fn integer(&mut self, field: F, need: Need, range: Option<(i64, i64)>) -> Option<i64> {
-        let raw = self.text(field, need)?;
-        match parse_integer(&raw) {
+        let raw = self.checked_text(field, need)?;
+        match parse_integer(raw) {
             Some(n) => match range {
                 Some((lo, hi)) if n < lo || n > hi => {
                     let name = self.name(field);
@@ -139,7 +144,7 @@ impl<'r, F: Copy> Checker<'r, F> {
 
     /// `true/false/1/0/yes/no/y/n`, any case.
     pub fn boolean(&mut self, field: F, need: Need) -> Option<bool> {
-        let raw = self.text(field, need)?;
+        let raw = self.checked_text(field, need)?;
         match raw.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "y" => Some(true),
             "false" | "0" | "no" | "n" => Some(false),
@@ -162,8 +167,8 @@ impl<'r, F: Copy> Checker<'r, F> {
         need: Need,
         options: &[&'static str],
     ) -> Option<&'static str> {
-        let raw = self.text(field, need)?;
-        if let Some(found) = options.iter().find(|o| o.eq_ignore_ascii_case(&raw)) {
+        let raw = self.checked_text(field, need)?;
+        if let Some(found) = options.iter().find(|o| o.eq_ignore_ascii_case(raw)) {
             return Some(found);
         }
         let name = self.name(field);
@@ -178,8 +183,8 @@ impl<'r, F: Copy> Checker<'r, F> {
     /// A point in time, as Unix seconds. Accepts Unix seconds, RFC 3339, or
     /// `YYYY-MM-DD HH:MM[:SS]` in the configured time zone.
     pub fn time(&mut self, field: F, need: Need, tz: Option<chrono_tz::Tz>) -> Option<i64> {
-        let raw = self.text(field, need)?;
-        match parse_time(&raw, tz) {
+        let raw = self.checked_text(field, need)?;
+        match parse_time(raw, tz) {
             Ok(t) => Some(t),
             Err(why) => {
                 let name = self.name(field);

@@ -490,32 +490,23 @@ fn report_xlsx_has_the_tables_as_sheets_laid_out_for_a_person() {
     );
     assert_eq!(run.code, 1, "{}", run.stderr);
     let book = xlsx_support::Book::open(&run.reports.join("report.xlsx"));
-    assert_eq!(book.sheet_names(), ["failed", "valid", "summary"]);
+    assert_eq!(book.sheet_names(), ["failed", "summary"]);
     assert_eq!(book.active_sheet(), "failed", "it opens on the rows to fix");
-    for name in ["failed", "valid"] {
-        let csv = parse_csv(&run.csv_with_origins(&format!("{name}.csv")));
-        xlsx_support::assert_person_sheet(&book, name, &csv);
-    }
+    let csv = parse_csv(&run.csv_with_origins("failed.csv"));
+    xlsx_support::assert_person_sheet(&book, "failed", &csv);
     let manifest = "out_task_num,customer_title,customer_name,customer_id_num,\
                     customer_country_code,customer_phone,customer_email";
-    let valid = book.text_cells("valid");
-    assert_eq!(
-        valid[0],
-        person_header("ferry_warning", VALID_HEADER, manifest)
-    );
     let failed = book.text_cells("failed");
     assert_eq!(
         failed[0],
         person_header("ferry_error", FAILED_HEADER, manifest)
     );
     assert!(failed[1][1].contains(' '), "a message: {:?}", failed[1]);
-    // Leading zeros and plus signs survive as text.
-    for text in ["0911211211", "+886", "00886"] {
-        assert!(
-            valid.iter().any(|r| r.contains(&text.to_string())),
-            "{valid:?}"
-        );
-    }
+    // Leading zeros survive as text.
+    assert!(
+        failed.iter().any(|r| r.contains(&"0911211212".to_string())),
+        "{failed:?}"
+    );
     let summary = book.text_cells("summary");
     let get = |key: &str| {
         summary
@@ -534,20 +525,18 @@ fn report_xlsx_has_the_tables_as_sheets_laid_out_for_a_person() {
 }
 
 #[test]
-fn report_xlsx_without_failures_opens_on_the_valid_rows() {
+fn report_xlsx_without_failures_opens_on_its_summary() {
     let dir = TempDir::new().expect("temp dir");
     let manifest = write(&dir, "agents.csv", "userId,callType\nu1,1\nu2,2\n");
     let run = validate(&dir, &manifest, "agent-settings", &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let book = xlsx_support::Book::open(&run.reports.join("report.xlsx"));
-    assert_eq!(book.sheet_names(), ["failed", "valid", "summary"]);
-    assert_eq!(book.active_sheet(), "valid");
+    assert_eq!(book.sheet_names(), ["failed", "summary"]);
+    assert_eq!(book.active_sheet(), "summary");
     // The empty failed sheet still has its frozen, filtered header.
     assert_eq!(book.autofilter("failed").as_deref(), Some("A1:N1"));
-    for name in ["failed", "valid"] {
-        let csv = parse_csv(&run.csv_with_origins(&format!("{name}.csv")));
-        xlsx_support::assert_person_sheet(&book, name, &csv);
-    }
+    let csv = parse_csv(&run.csv_with_origins("failed.csv"));
+    xlsx_support::assert_person_sheet(&book, "failed", &csv);
 }
 
 #[test]
@@ -564,60 +553,90 @@ fn report_xlsx_of_an_empty_manifest_opens_on_its_summary() {
 fn report_xlsx_columns_fit_their_text_with_wide_characters_counting_two() {
     let dir = TempDir::new().expect("temp dir");
     let long = "x".repeat(100);
+    // The rows fail (callType 9): validate's workbook shows only failed rows.
     let manifest = write(
         &dir,
         "agents.csv",
         format!(
             "userId,callType,备注,n\n\
-             u1,1,电话号码电话号码,1\n\
-             u2,1,{long},2\n\
-             u3,9,短,3\n"
+             u1,9,电话号码电话号码,1\n\
+             u2,9,{long},2\n"
         ),
     );
     let run = validate(&dir, &manifest, "agent-settings", &[]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     let book = xlsx_support::Book::open(&run.reports.join("report.xlsx"));
-    for name in ["failed", "valid"] {
-        let csv = parse_csv(&run.csv_with_origins(&format!("{name}.csv")));
-        xlsx_support::assert_person_sheet(&book, name, &csv);
-    }
-    let valid = book.text_cells("valid");
+    let csv = parse_csv(&run.csv_with_origins("failed.csv"));
+    xlsx_support::assert_person_sheet(&book, "failed", &csv);
+    let failed = book.text_cells("failed");
     assert_eq!(
-        valid[0][..6],
+        failed[0][..6],
         [
             "ferry_row",
-            "ferry_warning",
+            "ferry_error",
             "userId",
             "callType",
             "备注",
             "n"
         ]
     );
-    let widths = book.widths("valid");
-    // ferry_row: its header and the filter button; ferry_warning: empty, so its header;
-    // userId: the minimum; 备注: a hundred characters, so the cap; n: the minimum.
-    assert_eq!(widths[..6], [12, 16, 9, 11, 60, 8]);
-    let failed = book.widths("failed");
-    // 短 and its header 备注 (4 + the filter button), one character of padding.
-    assert_eq!(failed[4], 8);
+    let widths = book.widths("failed");
+    // ferry_row: its header and the filter button; userId: the minimum; callType: its
+    // header; 备注: a hundred characters, so the cap; n: the minimum.
+    assert_eq!(widths[..1], [12]);
+    assert_eq!(widths[2..6], [9, 11, 60, 8]);
     let dir2 = TempDir::new().expect("temp dir");
-    let manifest = write(&dir2, "agents.csv", "userId,备注\nu1,电话号码电话号码\n");
+    let manifest = write(
+        &dir2,
+        "agents.csv",
+        "userId,callType,备注\nu1,9,电话号码电话号码\n",
+    );
     let run = validate(&dir2, &manifest, "agent-settings", &[]);
     let book = xlsx_support::Book::open(&run.reports.join("report.xlsx"));
     // Eight wide characters count sixteen.
-    assert_eq!(book.widths("valid")[3], 17);
+    assert_eq!(book.widths("failed")[4], 17);
 }
 
 #[test]
 fn report_xlsx_cells_hold_the_original_text_not_formulas() {
     let dir = TempDir::new().expect("temp dir");
-    let manifest = write(&dir, "agents.csv", "userId,note,code\nu1,=cmd(),007\n");
+    // The row fails (callType 9): validate's workbook shows only failed rows.
+    let manifest = write(
+        &dir,
+        "agents.csv",
+        "userId,callType,note,code\nu1,9,=cmd(),007\n",
+    );
     let run = validate(&dir, &manifest, "agent-settings", &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.code, 1, "{}", run.stderr);
     let book = xlsx_support::Book::open(&run.reports.join("report.xlsx"));
-    let valid = book.text_cells("valid");
-    assert_eq!(valid[0][2..5], ["userId", "note", "code"]);
-    assert_eq!(valid[1][..5], ["2", "", "u1", "=cmd()", "007"]);
+    let failed = book.text_cells("failed");
+    assert_eq!(failed[0][3..6], ["callType", "note", "code"]);
+    assert_eq!(failed[1][0], "2");
+    assert_eq!(failed[1][3..6], ["9", "=cmd()", "007"]);
+}
+
+#[test]
+fn report_xlsx_of_validate_leaves_the_valid_rows_to_valid_csv_and_says_so() {
+    let dir = TempDir::new().expect("temp dir");
+    let manifest = write(&dir, "agents.csv", "userId,callType\nu1,1\nu2,9\nu3,2\n");
+    let run = validate(&dir, &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.records("valid.csv").len(), 3, "valid.csv holds them");
+    let book = xlsx_support::Book::open(&run.reports.join("report.xlsx"));
+    assert_eq!(book.sheet_names(), ["failed", "summary"]);
+    let failed = book.text_cells("failed");
+    assert_eq!(failed.len(), 2);
+    assert_eq!(failed[1][0], "3");
+    let summary = book.text_cells("summary");
+    assert_eq!(
+        summary[0],
+        [
+            "note",
+            "the valid rows are in valid.csv, beside this workbook, which holds the failed \
+             rows and this summary"
+        ]
+    );
+    assert!(summary.iter().any(|r| r[..] == ["counts.succeeded", "2"]));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1140,11 +1159,18 @@ fn ferry_s_own_report_xlsx_fed_back_without_sheet_reads_its_failed_sheet_and_say
         "the same rows as --sheet failed"
     );
     assert!(!with_sheet.stderr.contains("is a ferry report"));
-    // --sheet still wins.
+    // --sheet still wins (validate's workbook has no valid sheet: the summary is the other).
     let dir4 = TempDir::new().expect("temp dir");
-    let valid_sheet = validate(&dir4, &xlsx, "task-status", &["--sheet", "valid"]);
-    assert_eq!(valid_sheet.code, 0, "{}", valid_sheet.stderr);
-    assert_eq!(valid_sheet.summary()["counts"]["total"], 3);
+    let summary_sheet = validate(&dir4, &xlsx, "task-status", &["--sheet", "summary"]);
+    assert_eq!(summary_sheet.code, 2, "{}", summary_sheet.stderr);
+    assert!(!summary_sheet.stderr.contains("is a ferry report"));
+    assert!(
+        summary_sheet
+            .error()
+            .contains("no columns for the required fields"),
+        "{}",
+        summary_sheet.stderr
+    );
 }
 
 #[test]
