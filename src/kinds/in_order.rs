@@ -100,6 +100,11 @@ impl<I> InOrder<I>
 where
     I: Iterator<Item = Result<RawRow, ManifestError>>,
 {
+    /// The validator back, once the rows are through: what it learnt of repeated keys.
+    pub fn into_validator(self) -> Validator {
+        self.validator
+    }
+
     /// Reads the next chunk of rows; empty at the end of the rows.
     fn read_chunk(&mut self) -> Vec<RawRow> {
         let mut chunk = Vec::with_capacity(CHUNK_ROWS);
