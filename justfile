@@ -8,8 +8,9 @@ demo:
 test:
     cargo test
 
-# Benchmarks (release build): validate speed and memory, rate accuracy, throughput,
-# run memory. `just bench validate` runs one; `--keep` keeps the temp folders.
+# Benchmarks (release build): speed beside its baselines, validate speed and memory,
+# rate accuracy, throughput, run memory, hostile inputs. `just bench speed` runs one;
+# `--keep` keeps the temp folders.
 bench *ARGS:
     cargo bench --bench ferry_bench -- {{ARGS}}
 

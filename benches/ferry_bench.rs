@@ -5,7 +5,7 @@
 //! the README, not in assertions. Only a broken run (a crash, a wrong exit code, a
 //! summary that does not add up) makes this program exit non-zero.
 //!
-//! `cargo bench --bench ferry_bench` runs all five; `cargo bench --bench ferry_bench --
+//! `cargo bench --bench ferry_bench` runs all six; `cargo bench --bench ferry_bench --
 //! validate` runs the ones whose name contains `validate`; `--keep` leaves each
 //! benchmark's temporary folder (manifests, reports, logs) in place and prints its path.
 //!
