@@ -556,6 +556,11 @@ mod tests {
         (dir, path)
     }
 
+    fn user_version(conn: &Connection) -> i64 {
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
     /// A first run skips its per-row lookups on this: it must see only its own target
     /// and kind.
     #[test]
@@ -608,10 +613,7 @@ mod tests {
         let path = dir.path().join("s.db");
         drop(State::open(&path, "t", "calls").unwrap());
         let conn = Connection::open(&path).unwrap();
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(user_version(&conn), SCHEMA_VERSION);
         // As ferry 0.1.0 writes a row: its columns named, so the newer `error` stays NULL.
         conn.execute(
             "INSERT INTO rows (target, kind, key, status, remote_id, request_ids, run_id, updated_at)
@@ -702,11 +704,7 @@ mod tests {
             (entry.status, entry.remote_id.as_deref(), entry.error),
             (Status::Succeeded, Some("id-1"), None)
         );
-        let version: i64 = state
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(user_version(&state.conn), SCHEMA_VERSION);
     }
 
     /// Issue 12: a layout-2 state as ferry wrote it before (`rows` clustered on its key)
@@ -752,11 +750,7 @@ mod tests {
             .query_row("SELECT count(*) FROM rows", [], |r| r.get(0))
             .unwrap();
         assert_eq!(count, 2);
-        let version: i64 = state
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(user_version(&state.conn), SCHEMA_VERSION);
     }
 
     #[test]

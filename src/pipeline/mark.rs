@@ -18,9 +18,8 @@ pub async fn in_flight(to_recorder: &ToRecorderTx, batch: &Batch) -> bool {
     to_recorder.send(ToRecorder::InFlight(keys, ack)).is_ok() && acked.await.is_ok()
 }
 
-/// A row of a batch on the wire: its row number, key, whether it is a deliberate resend,
-/// and its cells.
-pub type WireRow = (u64, String, bool, Carried);
+/// A row of a batch on the wire: its row number, key and cells.
+pub type WireRow = (u64, String, Carried);
 
 /// The batches on the wire: marked in flight, not yet handed to the recorder. A second
 /// interrupt stops the workers at once; the rows they held are then reported in doubt,
@@ -38,7 +37,7 @@ impl OnTheWire {
             .rows
             .iter()
             .zip(cells)
-            .map(|(r, cells)| (r.row, r.key.clone(), r.resend, cells))
+            .map(|(r, cells)| (r.row, r.key.clone(), cells))
             .collect();
         self.lock().insert(id, rows);
         id
@@ -47,14 +46,14 @@ impl OnTheWire {
     /// The cells of a batch back, in row order; `None` once drained.
     pub fn take(&self, id: u64) -> Option<Vec<Carried>> {
         let rows = self.lock().remove(&id)?;
-        Some(rows.into_iter().map(|(_, _, _, cells)| cells).collect())
+        Some(rows.into_iter().map(|(_, _, cells)| cells).collect())
     }
 
     pub fn drain(&self) -> Vec<WireRow> {
         self.lock().drain().flat_map(|(_, rows)| rows).collect()
     }
 
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<u64, Vec<WireRow>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<u64, Vec<WireRow>>> {
         self.batches.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

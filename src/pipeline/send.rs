@@ -171,7 +171,7 @@ async fn stop_at_once(cx: &Sending, running: JoinSet<()>, mut queue: mpsc::Recei
     while let Ok(work) = queue.try_recv() {
         unprocessed(&cx.stop, work, &cx.to_recorder);
     }
-    let in_doubt = cx.wire.drain().into_iter().map(|(row, key, _resend, cells)| Settled {
+    let in_doubt = cx.wire.drain().into_iter().map(|(row, key, cells)| Settled {
         update: Some(state::Update::new(
             key.clone(),
             Status::Unknown,
