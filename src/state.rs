@@ -7,6 +7,13 @@
 //! unknown outcome (never silently sent again, except task-status, whose updates are
 //! idempotent). WAL with `synchronous=NORMAL` survives a killed process; commits are
 //! grouped by the recorder, never one transaction per row.
+//!
+//! A run writes to `pending`, a table without an index, at its end: marks and outcomes
+//! cost an append each instead of an entry at a random place of the key index. When
+//! the run ends — or, after a crash, when the state is next opened — `pending` is merged
+//! into `rows` in key order in one transaction ([`State::merge`]), with the same rule
+//! that a recorded success is never forgotten. Until then the state is layout 3, which
+//! a ferry that does not know `pending` refuses rather than miss what it holds.
 
 use std::path::Path;
 
@@ -119,7 +126,7 @@ pub enum StateError {
     /// a file nobody will read again.
     #[error("state database {path}: {what} while the run was using it; the run stopped so that no outcome is lost: restore the state file, then run again")]
     Gone { path: String, what: &'static str },
-    #[error("state database {path} was written by a newer ferry (layout {found}; this one knows layouts up to {SCHEMA_VERSION}): run that version, or give a new --state file")]
+    #[error("state database {path} was written by a newer ferry (layout {found}; this one knows layouts up to {PENDING_LAYOUT}): run that version, or give a new --state file")]
     Newer { path: String, found: i64 },
 }
 
@@ -131,6 +138,11 @@ pub struct State {
     identity: Option<(u64, u64)>,
     target: String,
     kind: String,
+    /// The `pending` row of each key marked in flight by this connection, for its
+    /// outcome to replace.
+    marked: std::collections::HashMap<String, i64>,
+    /// Whether `pending` may hold rows (the layout is then 3).
+    unmerged: bool,
 }
 
 /// The layout this build reads and writes, kept in SQLite's `user_version`.
@@ -139,6 +151,9 @@ pub struct State {
 /// 2: each row's last error, and the rows of earlier manifests that fed-back keys came
 ///    from (`sources`), for `ferry reconcile`.
 const SCHEMA_VERSION: i64 = 2;
+/// Layout 2 with rows in `pending` not merged yet: a ferry that knows only layout 2
+/// refuses it (it would not see them), and this one merges them when it opens it.
+const PENDING_LAYOUT: i64 = 3;
 
 /// Pages the write-ahead log grows to before it is copied into the database (SQLite's
 /// default is 1,000): 40 MB of disk at 4 KiB a page, no memory.
@@ -150,13 +165,19 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 // `rows` is a rowid table with a unique index on the key, not a table clustered on the
 // key: keys arrive in no order (hashes of phone numbers, in effect), and a clustered
 // table then rewrites a random page for every write, twice per row (in flight, then
-// its outcome). Rows now go to the table's end in the order they are first marked, and
-// the outcome rewrites the page the mark just wrote; only the small index entry lands
-// at a random place, once per row. The unique index is what `ON CONFLICT` names, so
+// its outcome). Rows now go to the table's end, and reach it through `pending` in key
+// order (`State::merge`), so the index too is written in order. The unique index is
+// what `ON CONFLICT` names, so
 // every ferry that knows layout 2 (and 0.1.0, which ignores the version) reads and
 // writes this form unchanged: the version stays 2.
-const ROWS: &str = "
-CREATE TABLE IF NOT EXISTS rows (
+const ROWS: &str = "CREATE TABLE IF NOT EXISTS rows";
+
+/// What runs recorded since the last merge, in the order they recorded it: the columns
+/// of `rows`, no index (`State::merge`).
+const PENDING: &str = "CREATE TABLE IF NOT EXISTS pending";
+
+/// The columns of `rows` and `pending`.
+const COLUMN_TYPES: &str = "(
     target      TEXT NOT NULL,
     kind        TEXT NOT NULL,
     key         TEXT NOT NULL,
@@ -167,6 +188,21 @@ CREATE TABLE IF NOT EXISTS rows (
     updated_at  TEXT NOT NULL,
     error       TEXT
 )";
+
+/// How a recorded key takes a newer record (`excluded`): a recorded success is never
+/// forgotten — a --force resend that fails (already exists) or dies must not make it
+/// look undone, nor take the run and time that made it.
+const KEEP_SUCCESS: &str = "
+ON CONFLICT (target, kind, key) DO UPDATE SET
+    status = CASE WHEN rows.status = 'succeeded' THEN 'succeeded' ELSE excluded.status END,
+    remote_id = COALESCE(excluded.remote_id, rows.remote_id),
+    request_ids = CASE WHEN rows.status = 'succeeded' AND excluded.status <> 'succeeded'
+                       THEN rows.request_ids ELSE excluded.request_ids END,
+    run_id = CASE WHEN rows.status = 'succeeded' AND excluded.status <> 'succeeded'
+                  THEN rows.run_id ELSE excluded.run_id END,
+    updated_at = CASE WHEN rows.status = 'succeeded' AND excluded.status <> 'succeeded'
+                      THEN rows.updated_at ELSE excluded.updated_at END,
+    error = CASE WHEN rows.status = 'succeeded' THEN NULL ELSE excluded.error END";
 
 const SOURCES: &str = "
 CREATE TABLE IF NOT EXISTS sources (
@@ -215,10 +251,13 @@ impl State {
         // many commits rather than once for a few.
         conn.pragma_update(None, "wal_autocheckpoint", WAL_PAGES)
             .map_err(err)?;
-        conn.execute_batch(ROWS).map_err(err)?;
+        conn.execute_batch(&format!("{ROWS} {COLUMN_TYPES}"))
+            .map_err(err)?;
         conn.execute_batch(SOURCES).map_err(err)?;
+        conn.execute_batch(&format!("{PENDING} {COLUMN_TYPES}"))
+            .map_err(err)?;
         match migrate(&mut conn).map_err(err)? {
-            found if found > SCHEMA_VERSION => {
+            found if found > PENDING_LAYOUT => {
                 return Err(StateError::Newer {
                     path: display,
                     found,
@@ -226,13 +265,59 @@ impl State {
             }
             _ => {}
         }
-        Ok(State {
+        let mut state = State {
             conn,
             identity: file_identity(path),
             path: display,
             target: target.to_string(),
             kind: kind.to_string(),
-        })
+            marked: std::collections::HashMap::new(),
+            unmerged: true,
+        };
+        // What a run that was killed left pending is merged before anyone reads.
+        state.merge()?;
+        Ok(state)
+    }
+
+    /// Moves what `pending` holds into `rows`, in key order (each key's records in the
+    /// order they were made), in one transaction: a crash leaves all of it pending or
+    /// none. Safe at any time — an outcome whose mark was merged meanwhile is appended
+    /// again (`apply`) — and cheap when nothing is pending.
+    pub fn merge(&mut self) -> Result<(), StateError> {
+        if !self.unmerged {
+            return Ok(());
+        }
+        let path = &self.path;
+        let err = |source| StateError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let layout: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(err)?;
+        let any: bool = tx
+            .query_row("SELECT EXISTS (SELECT 1 FROM pending)", [], |r| r.get(0))
+            .map_err(err)?;
+        if !any && layout == SCHEMA_VERSION {
+            self.unmerged = false;
+            return Ok(());
+        }
+        tx.execute_batch(&format!(
+            "INSERT INTO rows ({COLUMNS}) SELECT {COLUMNS} FROM pending WHERE true
+             ORDER BY target, kind, key, rowid {KEEP_SUCCESS};
+             DELETE FROM pending;"
+        ))
+        .map_err(err)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+        self.unmerged = false;
+        self.marked.clear();
+        Ok(())
     }
 
     fn err(&self, source: rusqlite::Error) -> StateError {
@@ -334,8 +419,9 @@ impl State {
             .and_then(|e| e.remote_id))
     }
 
-    /// Applies updates in one transaction: the group commit.
-    /// Applies `updates` and records `links`, in one transaction.
+    /// Records `updates` and `links` in one transaction: the group commit. An update
+    /// goes to `pending` (merged into `rows` by [`State::merge`]): a mark in flight is
+    /// appended, and the outcome that follows replaces it.
     pub fn apply(
         &mut self,
         run_id: &str,
@@ -352,24 +438,24 @@ impl State {
             source,
         };
         let tx = self.conn.transaction().map_err(err)?;
+        if !self.unmerged {
+            tx.pragma_update(None, "user_version", PENDING_LAYOUT)
+                .map_err(err)?;
+        }
+        let mut marked = Vec::new();
         {
-            let mut stmt = tx
+            let mut append = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO pending ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                ))
+                .map_err(err)?;
+            // The key is checked too: a merge by another connection may have emptied
+            // `pending` since the mark, and its row number been given to another key.
+            let mut replace = tx
                 .prepare_cached(
-                    "INSERT INTO rows (target, kind, key, status, remote_id, request_ids, run_id, updated_at, error)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                     ON CONFLICT (target, kind, key) DO UPDATE SET
-                        -- A recorded success is never forgotten: a --force resend that
-                        -- fails (already exists) or dies must not make it look undone,
-                        -- nor take the run and time that made it.
-                        status = CASE WHEN rows.status = 'succeeded' THEN 'succeeded' ELSE excluded.status END,
-                        remote_id = COALESCE(excluded.remote_id, rows.remote_id),
-                        request_ids = CASE WHEN rows.status = 'succeeded' AND excluded.status <> 'succeeded'
-                                           THEN rows.request_ids ELSE excluded.request_ids END,
-                        run_id = CASE WHEN rows.status = 'succeeded' AND excluded.status <> 'succeeded'
-                                      THEN rows.run_id ELSE excluded.run_id END,
-                        updated_at = CASE WHEN rows.status = 'succeeded' AND excluded.status <> 'succeeded'
-                                          THEN rows.updated_at ELSE excluded.updated_at END,
-                        error = CASE WHEN rows.status = 'succeeded' THEN NULL ELSE excluded.error END",
+                    "UPDATE pending SET status = ?4, remote_id = ?5, request_ids = ?6,
+                        run_id = ?7, updated_at = ?8, error = ?9
+                     WHERE rowid = ?10 AND target = ?1 AND kind = ?2 AND key = ?3",
                 )
                 .map_err(err)?;
             let mut link = tx
@@ -379,7 +465,8 @@ impl State {
                 )
                 .map_err(err)?;
             for u in updates {
-                stmt.execute(params![
+                let error = u.error.as_ref().and_then(|f| serde_json::to_string(f).ok());
+                let values = params![
                     self.target,
                     self.kind,
                     u.key,
@@ -388,16 +475,35 @@ impl State {
                     u.request_ids,
                     run_id,
                     now,
-                    u.error.as_ref().and_then(|f| serde_json::to_string(f).ok())
-                ])
-                .map_err(err)?;
+                    error,
+                ];
+                let replaced = match self.marked.get(&u.key) {
+                    Some(&at) if u.status != Status::InFlight => {
+                        let mut with_row = values.to_vec();
+                        with_row.push(&at);
+                        replace.execute(&*with_row).map_err(err)? == 1
+                    }
+                    _ => false,
+                };
+                if !replaced {
+                    append.execute(values).map_err(err)?;
+                    if u.status == Status::InFlight {
+                        marked.push((u.key.clone(), tx.last_insert_rowid()));
+                    }
+                }
             }
             for l in links {
                 link.execute(params![self.target, self.kind, l.manifest, l.row, l.key])
                     .map_err(err)?;
             }
         }
-        tx.commit().map_err(err)
+        tx.commit().map_err(err)?;
+        self.unmerged = true;
+        for u in updates.iter().filter(|u| u.status != Status::InFlight) {
+            self.marked.remove(&u.key);
+        }
+        self.marked.extend(marked);
+        Ok(())
     }
 }
 
@@ -469,7 +575,7 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<i64> {
 fn unclustered(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch(&format!(
         "ALTER TABLE rows RENAME TO rows_clustered;
-         {ROWS};
+         {ROWS} {COLUMN_TYPES};
          INSERT INTO rows ({COLUMNS}) SELECT {COLUMNS} FROM rows_clustered ORDER BY target, kind, key;
          DROP TABLE rows_clustered;"
     ))
@@ -581,6 +687,7 @@ mod tests {
                 &[],
             )
             .unwrap();
+        state.merge().unwrap();
         assert!(!state.is_empty().unwrap());
     }
 
@@ -597,6 +704,7 @@ mod tests {
                 &[],
             )
             .unwrap();
+        state.merge().unwrap();
         state
             .conn
             .execute("UPDATE rows SET status = 'bogus'", [])
@@ -679,10 +787,12 @@ mod tests {
         state
             .apply("run1", &[update("A", Status::Succeeded, Some("id-1"))], &[])
             .unwrap();
+        state.merge().unwrap();
         let done = state.get("A").unwrap().unwrap();
         state
             .apply("run2", &[update("A", Status::Failed, None)], &[])
             .unwrap();
+        state.merge().unwrap();
         let after = state.get("A").unwrap().unwrap();
         assert_eq!(after.status, Status::Succeeded);
         assert_eq!(
@@ -745,12 +855,82 @@ mod tests {
                 &[],
             )
             .unwrap();
+        state.merge().unwrap();
         let count: i64 = state
             .conn
             .query_row("SELECT count(*) FROM rows", [], |r| r.get(0))
             .unwrap();
         assert_eq!(count, 2);
         assert_eq!(user_version(&state.conn), SCHEMA_VERSION);
+    }
+
+    fn pending_rows(conn: &Connection) -> Vec<(String, String)> {
+        let mut stmt = conn
+            .prepare("SELECT key, status FROM pending ORDER BY rowid")
+            .unwrap();
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
+    /// Issue 12: a run records into `pending`; killed before its merge, it leaves a
+    /// layout-3 state (which a ferry that knows only layout 2 refuses), and the next
+    /// open merges it before anything is read.
+    #[test]
+    fn a_killed_run_s_records_stay_pending_until_the_next_open_merges_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut state = State::open(&path, "t", "appointments").unwrap();
+        let marks = [
+            update("A", Status::InFlight, None),
+            update("B", Status::InFlight, None),
+        ];
+        state.apply("run1", &marks, &[]).unwrap();
+        state
+            .apply("run1", &[update("A", Status::Succeeded, Some("id-1"))], &[])
+            .unwrap();
+        // kill -9: the connection goes without a merge.
+        std::mem::forget(state);
+        let raw = Connection::open(&path).unwrap();
+        assert_eq!(user_version(&raw), PENDING_LAYOUT);
+        // The outcome took its mark's place: one record a key.
+        assert_eq!(
+            pending_rows(&raw),
+            [
+                ("A".to_string(), "succeeded".to_string()),
+                ("B".to_string(), "in_flight".to_string())
+            ]
+        );
+        let state = State::open(&path, "t", "appointments").unwrap();
+        assert_eq!(state.get("A").unwrap().unwrap().status, Status::Succeeded);
+        assert_eq!(state.get("B").unwrap().unwrap().status, Status::InFlight);
+        assert!(pending_rows(&raw).is_empty());
+        assert_eq!(user_version(&raw), SCHEMA_VERSION);
+    }
+
+    /// Another connection may merge while a run records (a `reconcile` opening the
+    /// state): an outcome whose mark is gone is recorded again, never written over the
+    /// record of a key that took its place in `pending`.
+    #[test]
+    fn an_outcome_whose_mark_was_merged_meanwhile_is_recorded_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut run = State::open(&path, "t", "appointments").unwrap();
+        run.apply("run1", &[update("A", Status::InFlight, None)], &[])
+            .unwrap();
+        let mut other = State::open(&path, "t", "appointments").unwrap();
+        assert_eq!(other.get("A").unwrap().unwrap().status, Status::InFlight);
+        other
+            .apply("run2", &[update("B", Status::InFlight, None)], &[])
+            .unwrap();
+        run.apply("run1", &[update("A", Status::Succeeded, Some("id-1"))], &[])
+            .unwrap();
+        run.merge().unwrap();
+        let a = run.get("A").unwrap().unwrap();
+        assert_eq!(
+            (a.status, a.remote_id.as_deref()),
+            (Status::Succeeded, Some("id-1"))
+        );
+        assert_eq!(run.get("B").unwrap().unwrap().status, Status::InFlight);
     }
 
     #[test]

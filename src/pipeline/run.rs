@@ -102,7 +102,10 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
         pin: &pin,
         sender: &sender,
     };
-    let (reports, rows_read) = send_everything(cx, ready, checked.total, hurry_rx).await?;
+    let (reports, state, rows_read) = send_everything(cx, ready, checked.total, hurry_rx).await?;
+    // The state's merge runs beside the reports' finishing (the workbook's rows put
+    // in order): both take seconds after a large run, and each has a core.
+    let merging = std::thread::spawn(move || merge(state));
     let send_secs = send_started.elapsed().as_secs_f64();
     signals.abort();
     if !stop.stopped() {
@@ -117,7 +120,18 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
     }
     let exit = stop.exit(reports.counts().failed_total);
     let summary = summary(&settings, &stop, &sender, &pin, began, send_secs, exit);
-    Ok(finish(reports, summary, rows_read, dir))
+    let finished = finish(reports, summary, rows_read, dir);
+    let _ = merging.join();
+    Ok(finished)
+}
+
+/// Merges what the run recorded into the state's key table. Until then it is safe in
+/// the state's `pending` table, which the next run merges first: a failure here loses
+/// nothing, and is said, not made the run's outcome.
+fn merge(mut state: State) {
+    if let Err(e) = state.merge() {
+        tracing::warn!("{e}; the next run merges what this one recorded");
+    }
 }
 
 /// Takes the state's lock, waiting `--wait-lock` for another run to end.
@@ -208,7 +222,7 @@ async fn send_everything(
     ready: Ready,
     total: u64,
     hurry: oneshot::Receiver<()>,
-) -> Result<(Reports, u64), Error> {
+) -> Result<(Reports, State, u64), Error> {
     let progress = Arc::new(Progress::default());
     let (to_recorder, recorder_rx) = std::sync::mpsc::sync_channel(record::QUEUE);
     let recorder = spawn_recorder(
@@ -254,8 +268,8 @@ async fn send_everything(
     });
     sizing.abort();
     ticker.abort();
-    let reports = recorder.join().map_err(|_| Error::RecorderPanicked)?;
-    Ok((reports, rows_read))
+    let (reports, state) = recorder.join().map_err(|_| Error::RecorderPanicked)?;
+    Ok((reports, state, rows_read))
 }
 
 /// When a run began, and the id it goes by.
@@ -281,7 +295,7 @@ fn spawn_recorder(
     state: State,
     reports: Reports,
     rx: std::sync::mpsc::Receiver<record::ToRecorder>,
-) -> std::thread::JoinHandle<Reports> {
+) -> std::thread::JoinHandle<(Reports, State)> {
     let (run_id, progress, stop, lock) = (
         cx.run_id.to_string(),
         Arc::clone(progress),
