@@ -59,13 +59,14 @@ pub struct Recorder<'a> {
 
 impl Recorder<'_> {
     /// Makes outcomes durable, then reports them; one transaction for everything
-    /// waiting. Returns the reports to be finished and the state to be merged.
+    /// waiting. Returns the reports to be finished and the state to be merged (none
+    /// once it failed: each try could wait out the busy timeout again).
     ///
     /// A fault stops the run rather than ending the recorder: once the state cannot be
     /// written (or its file is gone) no more in-flight marks are granted, so nothing
     /// more is sent, while the outcomes of what was sent are still reported; once the
     /// report folder cannot be written, the state still records every outcome.
-    pub fn record_all(mut self, rx: Receiver<ToRecorder>) -> (Reports, State) {
+    pub fn record_all(mut self, rx: Receiver<ToRecorder>) -> (Reports, Option<State>) {
         let mut last_flush = Instant::now();
         let (mut state_ok, mut reports_ok) = (true, true);
         while let Ok(first) = rx.recv() {
@@ -96,7 +97,7 @@ impl Recorder<'_> {
                 last_flush = Instant::now();
             }
         }
-        (self.reports, self.state)
+        (self.reports, state_ok.then_some(self.state))
     }
 
     /// One transaction for a group of messages; `false` (and the run stopped) when the

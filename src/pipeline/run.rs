@@ -128,8 +128,8 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
 /// Merges what the run recorded into the state's key table. Until then it is safe in
 /// the state's `pending` table, which the next run merges first: a failure here loses
 /// nothing, and is said, not made the run's outcome.
-fn merge(mut state: State) {
-    if let Err(e) = state.merge() {
+fn merge(state: Option<State>) {
+    if let Some(Err(e)) = state.map(|mut state| state.merge()) {
         tracing::warn!("{e}; the next run merges what this one recorded");
     }
 }
@@ -222,7 +222,7 @@ async fn send_everything(
     ready: Ready,
     total: u64,
     hurry: oneshot::Receiver<()>,
-) -> Result<(Reports, State, u64), Error> {
+) -> Result<(Reports, Option<State>, u64), Error> {
     let progress = Arc::new(Progress::default());
     let (to_recorder, recorder_rx) = std::sync::mpsc::sync_channel(record::QUEUE);
     let recorder = spawn_recorder(
@@ -295,7 +295,7 @@ fn spawn_recorder(
     state: State,
     reports: Reports,
     rx: std::sync::mpsc::Receiver<record::ToRecorder>,
-) -> std::thread::JoinHandle<(Reports, State)> {
+) -> std::thread::JoinHandle<(Reports, Option<State>)> {
     let (run_id, progress, stop, lock) = (
         cx.run_id.to_string(),
         Arc::clone(progress),

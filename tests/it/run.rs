@@ -2457,7 +2457,12 @@ fn two_runs_cannot_share_a_report_folder() {
         out.stderr
     );
     let output = first.wait_with_output().expect("ferry finishes");
-    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let reports = Reports::read(&ws.join("r"));
     reports.assert_accounts_for(csv_rows(40));
     for key in reports.succeeded.column("ferry_key") {
