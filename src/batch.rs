@@ -89,6 +89,11 @@ pub struct CallList {
 
 /// Open groups allowed before the largest is sent early.
 const MAX_OPEN_GROUPS: usize = 64;
+/// Rows read, in batches' worth, before a group still open is sent as it is: a group
+/// whose rows stopped coming (a manifest sorted by event) would otherwise wait for the
+/// manifest's end, and every report row read after it would wait for it to be put in
+/// its turn (`report::turn`).
+const MAX_OPEN_BATCHES: u64 = 50;
 
 /// A batch ready to send, with what each of its rows carries beside the request (for
 /// the pipeline: the row's manifest cells, for the reports), in the same order.
@@ -102,9 +107,13 @@ pub struct Ready<X> {
 /// the request lists (a customer, a call), `X` what the row carries beside it.
 struct Groups<K, P, X> {
     open: HashMap<K, Open<P, X>>,
+    /// Rows pushed so far.
+    pushed: u64,
 }
 
 struct Open<P, X> {
+    /// `Groups::pushed` when its first row came.
+    opened: u64,
     rows: Vec<Row>,
     parts: Vec<P>,
     carried: Vec<X>,
@@ -114,13 +123,17 @@ impl<K: Hash + Eq + Clone, P, X> Groups<K, P, X> {
     fn new() -> Self {
         Groups {
             open: HashMap::new(),
+            pushed: 0,
         }
     }
 
     /// Adds a row to its group; returns the groups that became ready: its own when
-    /// full, and the largest when too many are open.
+    /// full, the largest when too many are open, and those open too long.
     fn push(&mut self, key: K, row: (Row, P, X), size: usize) -> Vec<(K, Open<P, X>)> {
+        let pushed = self.pushed;
+        self.pushed += 1;
         let open = self.open.entry(key.clone()).or_insert_with(|| Open {
+            opened: pushed,
             rows: Vec::new(),
             parts: Vec::new(),
             carried: Vec::new(),
@@ -142,6 +155,16 @@ impl<K: Hash + Eq + Clone, P, X> Groups<K, P, X> {
             if let Some(largest) = largest {
                 ready.extend(self.open.remove_entry(&largest));
             }
+        }
+        let too_old = MAX_OPEN_BATCHES * size as u64;
+        if pushed.is_multiple_of(size as u64) && pushed >= too_old {
+            let old: Vec<K> = self
+                .open
+                .iter()
+                .filter(|(_, open)| open.opened <= pushed - too_old)
+                .map(|(k, _)| k.clone())
+                .collect();
+            ready.extend(old.iter().filter_map(|k| self.open.remove_entry(k)));
         }
         ready
     }
@@ -428,5 +451,33 @@ mod tests {
         assert_eq!(flushed.len(), 1);
         assert_eq!(flushed[0].batch.rows.len(), 3);
         assert_eq!(b.finish().len(), MAX_OPEN_GROUPS);
+    }
+
+    /// A manifest sorted by event: the last rows of one event are not held back until
+    /// the manifest ends, but sent once 50 batches' worth of rows were read after them.
+    #[test]
+    fn a_group_whose_rows_stopped_coming_is_sent_after_fifty_batches_of_rows() {
+        let size = 10;
+        let mut b = Batcher::new(Kind::Calls, size);
+        let mut ready = Vec::new();
+        for row in 2..15 {
+            ready.extend(push(&mut b, call(row, 1, 30)));
+        }
+        assert_eq!(ready.len(), 1, "event 1's first full batch");
+        let mut row = 15;
+        let sent = loop {
+            let now = push(&mut b, call(row, 2, 30));
+            row += 1;
+            if let Some(last) = now.iter().find(|r| r.batch.rows.len() == 3) {
+                break last.batch.rows.iter().map(|r| r.row).collect::<Vec<_>>();
+            }
+            assert!(
+                row < 15 + 50 * size as u64,
+                "event 1's last rows still held"
+            );
+        };
+        assert_eq!(sent, [12, 13, 14]);
+        // Row 12 was the 11th row pushed; sent with the 511th, 50 batches later.
+        assert_eq!(row - 1 - 12, MAX_OPEN_BATCHES * size as u64);
     }
 }

@@ -74,6 +74,9 @@ pub struct RawRow {
     pub origin: Origin,
     /// Reading problems confined to this row; such a row fails validation.
     pub defects: Vec<Problem>,
+    /// The row's place among the rows read (the first is 0): `row` can skip numbers
+    /// (empty rows, a cell over several lines), this never does.
+    pub seq: u64,
 }
 
 impl RawRow {
@@ -84,6 +87,7 @@ impl RawRow {
             cells,
             origin: Origin::here(row),
             defects: Vec::new(),
+            seq: 0,
         }
     }
 
@@ -92,6 +96,7 @@ impl RawRow {
         Carried {
             origin: self.origin,
             cells: self.cells,
+            seq: self.seq,
         }
     }
 }
@@ -167,6 +172,8 @@ pub fn manifest_id(sha256: &str) -> String {
 pub struct Carried {
     pub origin: Origin,
     pub cells: Vec<String>,
+    /// `RawRow::seq`: what puts report rows that come back out of order in their turn.
+    pub seq: u64,
 }
 
 impl Default for Origin {
@@ -650,6 +657,8 @@ struct Shaper {
     origin: OriginColumns,
     layout: Layout,
     label: &'static str,
+    /// Rows handed on so far: the next row's `seq`.
+    read: u64,
 }
 
 impl Shaper {
@@ -683,6 +692,7 @@ impl Shaper {
             origin,
             layout,
             label,
+            read: 0,
         }
     }
 
@@ -721,11 +731,14 @@ impl Shaper {
             defects.extend(self.cell_defects(&record.flaws, raw, name, &cell));
             cells.push(cell);
         }
+        let seq = self.read;
+        self.read += 1;
         Some(RawRow {
             row: record.row,
             cells,
             origin,
             defects,
+            seq,
         })
     }
 

@@ -9,6 +9,7 @@
 
 mod sort;
 mod summary;
+mod turn;
 mod xlsx;
 
 use std::fs::File;
@@ -409,7 +410,12 @@ impl Reports {
         write_guarded(writer, record())
             .map_err(|e| csv_err(&self.dir.join(format!("{}.csv", table.name())), e))?;
         if let Some(sheet) = self.sheets[index] {
-            self.xlsx.row(sheet, row.row, record());
+            let at = xlsx::Turn {
+                table: sheet,
+                row: row.row,
+                seq: carried.seq,
+            };
+            self.xlsx.row(at, record());
         }
         Ok(())
     }

@@ -11,7 +11,9 @@
 //! The workbook is written on its own thread while rows are reported (a sheet row costs
 //! about as much as validating one), in constant-memory mode, fed
 //! through a bounded channel: its size never grows ferry's memory. Rows that may arrive
-//! out of order (`run`) are put in order by `sort::RowSorter`, in bounded memory too.
+//! out of order (`run`) are written in their turn as they come (`turn::InTurn`), or,
+//! held back too long, put in order at the end by `sort::RowSorter`: bounded memory
+//! either way.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -22,6 +24,8 @@ use std::thread::JoinHandle;
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 
 use super::sort::RowSorter;
+use super::turn::InTurn;
+pub use super::turn::Turn;
 use super::{Summary, Table, ROW_COLUMN};
 
 /// Excel's limits (`manifest::limits`: rows and columns of a sheet, characters of a
@@ -46,6 +50,9 @@ const QUEUE: usize = 8;
 const SORT_BUDGET: usize = 16 << 20;
 /// Sorted runs of one table before they are merged into one (each holds a file open).
 const SORT_MAX_RUNS: usize = 32;
+/// Memory for rows that come before their turn (`InTurn`): thousands of rows, far
+/// more than the batches on the wire hold.
+const WAIT_BUDGET: usize = 8 << 20;
 
 /// Column widths, in characters (an East Asian wide character counts two): as wide as
 /// the longest text in the column, within these bounds.
@@ -66,24 +73,39 @@ struct Chunk {
     text: String,
     /// End offset of each cell in `text`.
     cell_ends: Vec<usize>,
-    /// Table, `ferry_row` and number of cells of each row.
-    rows: Vec<(usize, u64, usize)>,
+    /// Each row's place in its chunk.
+    rows: Vec<ChunkRow>,
+}
+
+#[derive(Clone, Copy)]
+struct ChunkRow {
+    table: usize,
+    /// `ferry_row`, and the row's place among the rows read (`RawRow::seq`).
+    row: u64,
+    seq: u64,
+    cells: usize,
 }
 
 impl Chunk {
-    fn push<'a>(&mut self, table: usize, row: u64, cells: impl Iterator<Item = &'a str>) {
+    fn push<'a>(&mut self, at: Turn, cells: impl Iterator<Item = &'a str>) {
         let before = self.cell_ends.len();
         for cell in cells {
             self.text.push_str(cell);
             self.cell_ends.push(self.text.len());
         }
-        self.rows.push((table, row, self.cell_ends.len() - before));
+        self.rows.push(ChunkRow {
+            table: at.table,
+            row: at.row,
+            seq: at.seq,
+            cells: self.cell_ends.len() - before,
+        });
     }
 
-    /// Each row: its table, `ferry_row` and cells.
-    fn rows(&self) -> impl Iterator<Item = (usize, u64, ChunkCells<'_>)> {
+    /// Each row: where it goes, and its cells.
+    fn rows(&self) -> impl Iterator<Item = (Turn, ChunkCells<'_>)> {
         let mut first = 0;
-        self.rows.iter().map(move |&(table, row, count)| {
+        self.rows.iter().map(move |r| {
+            let count = r.cells;
             let ends = &self.cell_ends[first..first + count];
             let start = if first == 0 {
                 0
@@ -96,7 +118,12 @@ impl Chunk {
                 ends: ends.iter(),
                 start,
             };
-            (table, row, cells)
+            let at = Turn {
+                table: r.table,
+                row: r.row,
+                seq: r.seq,
+            };
+            (at, cells)
         })
     }
 }
@@ -148,17 +175,18 @@ impl XlsxWriter {
             .collect();
         let out = path.to_path_buf();
         let thread = std::thread::spawn(move || {
-            let mut sorter = (!in_order).then(|| {
+            let mut in_turn = (!in_order).then(|| {
                 let keep = u64::from(MAX_ROWS - 1);
-                RowSorter::new(sheets.len(), SORT_BUDGET, SORT_MAX_RUNS, keep)
+                let sorter = RowSorter::new(sheets.len(), SORT_BUDGET, SORT_MAX_RUNS, keep);
+                InTurn::new(WAIT_BUDGET, sorter)
             });
             let mut book = Book::new(sheets, note)?;
             // Without a summary the run ended abnormally: the CSVs are the record.
-            let Some(summary) = receive(&rx, &mut book, sorter.as_mut())? else {
+            let Some(summary) = receive(&rx, &mut book, in_turn.as_mut())? else {
                 return Ok(());
             };
-            if let Some(sorter) = sorter {
-                sorter.drain(|table, row, cells| book.put(table, row, cells))?;
+            if let Some(in_turn) = in_turn {
+                in_turn.finish(|table, row, cells| book.put(table, row, cells))?;
             }
             book.finish(&summary, &out)
         });
@@ -172,8 +200,8 @@ impl XlsxWriter {
 
     /// Queues one row for a table's sheet, its cells in CSV order (raw values: a text
     /// cell is never a formula, so the CSV formula guard has no place here).
-    pub fn row<'a>(&mut self, table: usize, row: u64, cells: impl Iterator<Item = &'a str>) {
-        self.pending.push(table, row, cells);
+    pub fn row<'a>(&mut self, at: Turn, cells: impl Iterator<Item = &'a str>) {
+        self.pending.push(at, cells);
         if self.pending.rows.len() >= CHUNK
             || self.pending.cell_ends.len() >= CHUNK_CELLS
             || self.pending.text.len() >= CHUNK_BYTES
@@ -205,17 +233,18 @@ impl XlsxWriter {
 fn receive(
     rx: &Receiver<Message>,
     book: &mut Book,
-    mut sorter: Option<&mut RowSorter>,
+    mut in_turn: Option<&mut InTurn>,
 ) -> Result<Option<Box<Summary>>, XlsxError> {
+    let mut put = |table, row, cells: &mut dyn Iterator<Item = &str>| book.put(table, row, cells);
     while let Ok(message) = rx.recv() {
         let chunk = match message {
             Message::Rows(chunk) => chunk,
             Message::Finish(summary) => return Ok(Some(summary)),
         };
-        for (table, row, cells) in chunk.rows() {
-            match sorter.as_deref_mut() {
-                Some(sorter) => sorter.push(table, row, cells)?,
-                None => book.put(table, row, cells)?,
+        for (at, mut cells) in chunk.rows() {
+            match in_turn.as_deref_mut() {
+                Some(in_turn) => in_turn.push(at, cells, &mut put)?,
+                None => put(at.table, at.row, &mut cells)?,
             }
         }
     }

@@ -34,10 +34,21 @@ fn with_encoding(path: &Path, encoding: &str) -> Source {
     }
 }
 
+/// Every row, each checked to be numbered in turn (`seq`) and then compared without it.
 fn read_all(manifest: Manifest) -> (Vec<String>, Vec<RawRow>) {
     let rows = manifest
         .rows
         .map(|r| r.unwrap_or_else(|e| panic!("row error: {e}")))
+        .enumerate()
+        .map(|(i, mut row)| {
+            assert_eq!(
+                row.seq, i as u64,
+                "row {}: its place among the rows read",
+                row.row
+            );
+            row.seq = 0;
+            row
+        })
         .collect();
     (manifest.header, rows)
 }
@@ -1210,7 +1221,12 @@ fn rows_can_be_dropped_early_without_hanging() {
     let path = write(&dir, "m.json", json);
     let manifest = open(&source(&path)).expect("open");
     let first: Vec<RawRow> = manifest.rows.take(3).map(|r| r.expect("row")).collect();
-    assert_eq!(first, vec![row(1, &["0"]), row(2, &["1"]), row(3, &["2"])]);
+    let expected: Vec<RawRow> = [row(1, &["0"]), row(2, &["1"]), row(3, &["2"])]
+        .into_iter()
+        .zip(0..)
+        .map(|(row, seq)| RawRow { seq, ..row })
+        .collect();
+    assert_eq!(first, expected);
 }
 
 // ------------------------------------------------------------------ robustness
