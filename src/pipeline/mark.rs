@@ -10,10 +10,16 @@ use super::record::{ToRecorder, ToRecorderTx};
 use crate::batch::Batch;
 use crate::manifest::Carried;
 
-/// Marks the batch's rows in flight and waits until that is durable. `false` when the
-/// recorder would not (the state failed): the batch must not be sent.
-pub async fn in_flight(to_recorder: &ToRecorderTx, batch: &Batch) -> bool {
-    let keys = batch.rows.iter().map(|r| r.key.clone()).collect();
+/// Marks the rows of the batches in flight, in one message, and waits until that is
+/// durable. `false` when the recorder would not (the state failed): the batches must
+/// not be sent.
+pub async fn in_flight<'a>(
+    to_recorder: &ToRecorderTx,
+    batches: impl Iterator<Item = &'a Batch>,
+) -> bool {
+    let keys = batches
+        .flat_map(|b| b.rows.iter().map(|r| r.key.clone()))
+        .collect();
     let (ack, acked) = oneshot::channel();
     to_recorder.send(ToRecorder::InFlight(keys, ack)).is_ok() && acked.await.is_ok()
 }

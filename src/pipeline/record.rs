@@ -85,7 +85,11 @@ impl Recorder<'_> {
             if state_ok {
                 state_ok = self.commit(&messages);
             }
-            for m in messages {
+            // The marks first: their batches wait to leave, the reports can wait.
+            let (marks, settled): (Vec<_>, Vec<_>) = messages
+                .into_iter()
+                .partition(|m| matches!(m, ToRecorder::InFlight(..)));
+            for m in marks.into_iter().chain(settled) {
                 self.answer(m, state_ok, &mut reports_ok);
             }
             if reports_ok && last_flush.elapsed() > Duration::from_millis(500) {

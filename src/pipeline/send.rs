@@ -33,6 +33,10 @@ pub struct Sending {
 
 /// Sends every batch of the queue, at most `concurrency.limit()` at once, until the
 /// queue ends. A second interrupt (`hurry`) stops them where they are.
+///
+/// Batches are marked in flight ahead, a group at a time (`Marked`): a request whose
+/// turn comes leaves at once instead of waiting for a round trip to the state, and
+/// one commit marks many.
 pub async fn send_all(
     cx: Arc<Sending>,
     mut queue: mpsc::Receiver<Work>,
@@ -41,34 +45,110 @@ pub async fn send_all(
 ) {
     let mut hurry = Some(hurry);
     let mut running = JoinSet::new();
+    let mut marked = Marked::default();
     loop {
-        let next = tokio::select! {
-            work = next_work(&mut running, &mut queue, &concurrency) => work,
-            () = hurried(&mut hurry) => return stop_at_once(&cx, running, queue).await,
-        };
-        match next {
-            Some(work) => {
-                running.spawn(send_batch(Arc::clone(&cx), work));
+        if marked.wants_more(concurrency.limit()) {
+            let works = tokio::select! {
+                works = next_works(&mut queue, &marked, concurrency.limit()) => works,
+                () = hurried(&mut hurry) => return stop_at_once(&cx, running, queue, marked).await,
+            };
+            let Some(works) = works else {
+                marked.ended = true;
+                continue;
+            };
+            if !works.is_empty() {
+                // On the wire from before the mark on: a second interrupt meanwhile
+                // reports them in doubt.
+                let on_wire = marked.put(&cx, works);
+                tokio::select! {
+                    () = marked.mark(&cx, on_wire) => {}
+                    () = hurried(&mut hurry) => return stop_at_once(&cx, running, queue, marked).await,
+                }
             }
-            None => break,
         }
+        let Some((id, batch)) = marked.ready.pop_front() else {
+            if marked.ended {
+                break;
+            }
+            continue;
+        };
+        let free = async {
+            while running.len() >= concurrency.limit() {
+                running.join_next().await;
+            }
+        };
+        tokio::select! {
+            () = free => {}
+            () = hurried(&mut hurry) => {
+                marked.ready.push_front((id, batch));
+                return stop_at_once(&cx, running, queue, marked).await;
+            }
+        }
+        running.spawn(send_batch(Arc::clone(&cx), id, batch));
     }
     tokio::select! {
         () = async { while running.join_next().await.is_some() {} } => {}
-        () = hurried(&mut hurry) => stop_at_once(&cx, running, queue).await,
+        () = hurried(&mut hurry) => stop_at_once(&cx, running, queue, marked).await,
     }
 }
 
-/// The next batch, once fewer than the limit are in flight; `None` at the end.
-async fn next_work(
-    running: &mut JoinSet<()>,
-    queue: &mut mpsc::Receiver<Work>,
-    concurrency: &Concurrency,
-) -> Option<Work> {
-    while running.len() >= concurrency.limit() {
-        running.join_next().await;
+/// Batches marked in flight and on the wire, not yet sent; and whether the queue ended.
+#[derive(Default)]
+struct Marked {
+    ready: std::collections::VecDeque<(u64, Batch)>,
+    ended: bool,
+}
+
+impl Marked {
+    /// Whether to mark more: at most a concurrency's worth is marked ahead (after a
+    /// crash these read as in doubt, though never sent), refilled once half is used.
+    fn wants_more(&self, limit: usize) -> bool {
+        !self.ended && self.ready.len() <= limit / 2
     }
-    queue.recv().await
+
+    fn put(&self, cx: &Sending, works: Vec<Work>) -> Vec<(u64, Batch)> {
+        works
+            .into_iter()
+            .map(|Work { batch, carried }| (cx.wire.put(&batch, carried), batch))
+            .collect()
+    }
+
+    /// Marks the batches in flight, then keeps them ready; if the state would not mark
+    /// them (or the run stopped first), they are reported unprocessed.
+    async fn mark(&mut self, cx: &Sending, on_wire: Vec<(u64, Batch)>) {
+        let (stop, to_recorder) = (&*cx.stop, &cx.to_recorder);
+        if !stop.stopped() && mark::in_flight(to_recorder, on_wire.iter().map(|(_, b)| b)).await {
+            self.ready.extend(on_wire);
+            return;
+        }
+        // Without a durable in-flight mark, sending could duplicate after a crash.
+        for (id, batch) in on_wire {
+            let carried = cx.wire.take(id).unwrap_or_default();
+            unprocessed(stop, Work { batch, carried }, to_recorder);
+        }
+    }
+}
+
+/// The batches to mark next: one awaited when none is marked, then whatever is queued,
+/// up to the limit; `None` once the queue has ended. Nothing is awaited after a batch
+/// is taken, so a second interrupt never drops one.
+async fn next_works(
+    queue: &mut mpsc::Receiver<Work>,
+    marked: &Marked,
+    limit: usize,
+) -> Option<Vec<Work>> {
+    let mut works = Vec::new();
+    if marked.ready.is_empty() {
+        works.push(queue.recv().await?);
+    }
+    while marked.ready.len() + works.len() < limit.max(1) {
+        match queue.try_recv() {
+            Ok(work) => works.push(work),
+            Err(mpsc::error::TryRecvError::Disconnected) if works.is_empty() => return None,
+            Err(_) => break,
+        }
+    }
+    Some(works)
 }
 
 /// Resolves when a second interrupt asks to stop at once; never if none will.
@@ -82,27 +162,23 @@ async fn hurried(asked: &mut Option<oneshot::Receiver<()>>) {
     std::future::pending().await
 }
 
-/// Sends one batch: mark in flight (durably), send, hand the outcomes to the recorder.
-async fn send_batch(cx: Arc<Sending>, work: Work) {
-    let (stop, to_recorder) = (&*cx.stop, &cx.to_recorder);
-    if stop.stopped() {
-        return unprocessed(stop, work, to_recorder);
-    }
-    let Work { batch, carried } = work;
-    // On the wire from the in-flight mark on; taken back (with no await in between)
-    // just before the outcomes go to the recorder.
-    let id = cx.wire.put(&batch, carried);
-    if !mark::in_flight(to_recorder, &batch).await {
-        // Without a durable in-flight mark, sending could duplicate after a crash.
-        let carried = cx.wire.take(id).unwrap_or_default();
-        return unprocessed(stop, Work { batch, carried }, to_recorder);
-    }
-    let sent = cx.sender.send(&batch).await;
+/// Sends one batch, already marked in flight and on the wire; hands the outcomes to
+/// the recorder. (Halted before it left — the run stopped — its rows are recorded not
+/// sent after all.)
+async fn send_batch(cx: Arc<Sending>, id: u64, batch: Batch) {
+    let sent = if cx.stop.stopped() {
+        Sent::Halted {
+            trail: Trail::default(),
+        }
+    } else {
+        cx.sender.send(&batch).await
+    };
     let unanswered = cx
         .sender
         .counters
         .unanswered_in_a_row
         .load(Ordering::Relaxed);
+    let stop = &cx.stop;
     if unanswered >= UNANSWERED_LIMIT {
         stop.abort(format!(
             "{} does not answer: {unanswered} attempts in a row got no answer (refused or timed out); check base_url, the network and the vendor, then run again (done rows are skipped)",
@@ -116,7 +192,7 @@ async fn send_batch(cx: Arc<Sending>, work: Work) {
         return; // drained after a second interrupt: already reported in doubt
     };
     let settled = settle_sent(&cx, batch, cells, sent);
-    settle(to_recorder, settled);
+    settle(&cx.to_recorder, settled);
 }
 
 /// The outcome of each row of a batch sent, with the state update it makes.
@@ -164,12 +240,26 @@ fn settle_sent(cx: &Sending, batch: Batch, cells: Vec<Carried>, sent: Sent) -> V
 
 /// The second interrupt: stops the sends where they are, and reports the rows they had
 /// on the wire in doubt (they are marked in flight in the state, so the next run
-/// agrees) and the queued ones unprocessed — the reports still account for every row.
-async fn stop_at_once(cx: &Sending, running: JoinSet<()>, mut queue: mpsc::Receiver<Work>) {
+/// agrees), the ones marked but not sent yet not sent, and the queued ones unprocessed
+/// — the reports still account for every row.
+async fn stop_at_once(
+    cx: &Sending,
+    running: JoinSet<()>,
+    mut queue: mpsc::Receiver<Work>,
+    marked: Marked,
+) {
     drop(running); // aborts every send in flight
     queue.close();
     while let Ok(work) = queue.try_recv() {
         unprocessed(&cx.stop, work, &cx.to_recorder);
+    }
+    // Marked but never sent: not sent after all, as the state will say.
+    for (id, batch) in marked.ready {
+        let cells = cx.wire.take(id).unwrap_or_default();
+        let halted = Sent::Halted {
+            trail: Trail::default(),
+        };
+        settle(&cx.to_recorder, settle_sent(cx, batch, cells, halted));
     }
     let in_doubt = cx.wire.drain().into_iter().map(|(row, key, cells)| Settled {
         update: Some(state::Update::new(
