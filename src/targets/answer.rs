@@ -10,9 +10,19 @@ use serde::de::{Deserialize, DeserializeOwned, Deserializer};
 use serde_json::Value;
 
 /// A JSON answer read into `T`. A JSON value that is not an object (an array, a string)
-/// reads as an answer with every field absent. The body is parsed as a `Value` first, so
-/// a key written twice keeps its last value instead of refusing the whole answer.
+/// reads as an answer with every field absent, and a key written twice keeps its last
+/// value instead of refusing the whole answer.
+///
+/// An object is read straight into `T` first: every field of an answer type takes any
+/// JSON, so only a key written twice can fail there, and the answer is then read again
+/// through a `Value`. (Going through a `Value` every time was a tenth of a calls run.)
 pub fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> serde_json::Result<T> {
+    let object_first = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if object_first {
+        if let Ok(answer) = serde_json::from_slice(body) {
+            return Ok(answer);
+        }
+    }
     serde_json::from_slice(body).map(object)
 }
 
@@ -163,7 +173,7 @@ mod tests {
                 },
             ),
             (
-                r#"{"status": true, "status": 0, "info": {"code": " c "}, "data": {"code": "d"}}"#,
+                r#"  {"status": true, "status": 0, "info": {"code": " c "}, "data": {"code": "d"}}"#,
                 Probe {
                     status: Some("0".into()),
                     info: inner(" c "),
@@ -174,6 +184,9 @@ mod tests {
         ];
         for (body, want) in table {
             assert_eq!(&probe(body), want, "{body}");
+            // The straight read and the one through a `Value` agree.
+            let through_value = serde_json::from_str(body).map(object::<Probe>);
+            assert_eq!(&through_value.expect("JSON"), want, "{body}");
         }
         assert!(parse::<Probe>(b"<html>").is_err());
     }

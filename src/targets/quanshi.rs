@@ -18,7 +18,8 @@ use crate::config::Target;
 use crate::kinds::number_key;
 use crate::problem::{Code, Problem};
 
-/// A Quanshi answer: `code` 200 is success (401/403: the token is refused).
+/// A Quanshi answer: `code` 200 is success (401/403: the token is refused). Its
+/// `requestId` is read on its own ([`server_request_id`]), for every attempt.
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Answer {
@@ -26,8 +27,6 @@ struct Answer {
     code: Option<String>,
     #[serde(deserialize_with = "answer::text")]
     msg: String,
-    #[serde(rename = "requestId", deserialize_with = "answer::number_or_string")]
-    request_id: Option<String>,
     /// Absent is unreadable; present (even `null`) with no lists accounts for no row.
     #[serde(deserialize_with = "answer::present")]
     data: Option<Data>,
@@ -167,6 +166,14 @@ fn row_result(row: &Row, listed: Option<&(bool, Option<String>)>, msg: &str) -> 
 
 /// The top-level `requestId` of an answer, kept as every row's server request id.
 pub fn server_request_id(body: &[u8]) -> Option<String> {
-    let answer: Answer = answer::parse(body).ok()?;
+    let answer: RequestId = answer::parse(body).ok()?;
     answer.request_id.filter(|s| !s.is_empty())
+}
+
+/// An answer's `requestId` alone: the rest of it (a hundred records) is skipped unread.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RequestId {
+    #[serde(rename = "requestId", deserialize_with = "answer::number_or_string")]
+    request_id: Option<String>,
 }
