@@ -438,7 +438,12 @@ impl State {
             source,
         };
         let tx = self.conn.transaction().map_err(err)?;
-        if !self.unmerged {
+        // Read in every transaction, not remembered: another connection's merge (a
+        // `reconcile`) may have set it back to 2 since this one last wrote.
+        let layout: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(err)?;
+        if layout != PENDING_LAYOUT {
             tx.pragma_update(None, "user_version", PENDING_LAYOUT)
                 .map_err(err)?;
         }
@@ -919,6 +924,13 @@ mod tests {
             .unwrap();
         let mut other = State::open(&path, "t", "appointments").unwrap();
         assert_eq!(other.get("A").unwrap().unwrap().status, Status::InFlight);
+        let raw = Connection::open(&path).unwrap();
+        assert_eq!(user_version(&raw), SCHEMA_VERSION, "merged");
+        run.apply("run1", &[update("C", Status::InFlight, None)], &[])
+            .unwrap();
+        // Review of issue 12: the run's next records are pending again, and a ferry that
+        // knows only layout 2 must still refuse the state rather than miss them.
+        assert_eq!(user_version(&raw), PENDING_LAYOUT);
         other
             .apply("run2", &[update("B", Status::InFlight, None)], &[])
             .unwrap();
