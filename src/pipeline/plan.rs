@@ -62,7 +62,7 @@ pub fn decide(key: &str, entry: Option<Entry>, rules: Rules) -> Decision {
                 Code::OutcomeUnknown,
                 "",
                 format!(
-                    "run {} sent this row but never learned whether the vendor carried it out; check the vendor, then rerun with --retry-unknown to send it again on purpose",
+                    "run {} may have sent this row (it stopped, or got no answer) and never learned whether the vendor carried it out; check the vendor, then rerun with --retry-unknown to send it again on purpose",
                     e.run_id
                 ),
             );
@@ -422,7 +422,7 @@ mod tests {
             panic!("a row in flight is held back");
         };
         assert_eq!(problem.code, Code::OutcomeUnknown);
-        assert!(problem.message.starts_with("run run-a sent this row"));
+        assert!(problem.message.starts_with("run run-a may have sent this row"));
         assert_eq!(
             update,
             state::Update::new("k1".into(), Status::Unknown, None, "q1".into())

@@ -47,9 +47,10 @@ pub async fn send_all(
     let mut running = JoinSet::new();
     let mut marked = Marked::default();
     loop {
-        if marked.wants_more(concurrency.limit()) {
+        let ahead = marked_ahead(concurrency.limit());
+        if marked.wants_more(ahead) {
             let works = tokio::select! {
-                works = next_works(&mut queue, &marked, concurrency.limit()) => works,
+                works = next_works(&mut queue, &marked, ahead) => works,
                 () = hurried(&mut hurry) => return stop_at_once(&cx, running, queue, marked).await,
             };
             let Some(works) = works else {
@@ -57,8 +58,8 @@ pub async fn send_all(
                 continue;
             };
             if !works.is_empty() {
-                // On the wire from before the mark on: a second interrupt meanwhile
-                // reports them in doubt.
+                // On the wire (their cells held there) from before the mark on; a
+                // second interrupt before it is granted reports them not sent.
                 let on_wire = marked.put(&cx, works);
                 tokio::select! {
                     () = marked.mark(&cx, on_wire) => {}
@@ -92,18 +93,29 @@ pub async fn send_all(
     }
 }
 
-/// Batches marked in flight and on the wire, not yet sent; and whether the queue ended.
+/// Batches marked in flight and on the wire, not yet sent; those waiting for their
+/// mark; and whether the queue ended.
 #[derive(Default)]
 struct Marked {
     ready: std::collections::VecDeque<(u64, Batch)>,
+    marking: Vec<(u64, Batch)>,
     ended: bool,
 }
 
+/// Most batches marked in flight ahead of sending: enough that sending never waits for
+/// the state's commit, few enough that after `kill -9` (when they read as in doubt,
+/// though never sent) they add little to those truly on the wire.
+const MARKED_AHEAD_MAX: usize = 16;
+
+/// Batches to keep marked ahead: the concurrency's worth, at most `MARKED_AHEAD_MAX`.
+fn marked_ahead(limit: usize) -> usize {
+    limit.clamp(1, MARKED_AHEAD_MAX)
+}
+
 impl Marked {
-    /// Whether to mark more: at most a concurrency's worth is marked ahead (after a
-    /// crash these read as in doubt, though never sent), refilled once half is used.
-    fn wants_more(&self, limit: usize) -> bool {
-        !self.ended && self.ready.len() <= limit / 2
+    /// Whether to mark more: refilled once half of what is marked ahead is used.
+    fn wants_more(&self, ahead: usize) -> bool {
+        !self.ended && self.ready.len() <= ahead / 2
     }
 
     fn put(&self, cx: &Sending, works: Vec<Work>) -> Vec<(u64, Batch)> {
@@ -115,9 +127,14 @@ impl Marked {
 
     /// Marks the batches in flight, then keeps them ready; if the state would not mark
     /// them (or the run stopped first), they are reported unprocessed.
+    /// Held in `marking` meanwhile: a second interrupt reports them not sent.
     async fn mark(&mut self, cx: &Sending, on_wire: Vec<(u64, Batch)>) {
         let (stop, to_recorder) = (&*cx.stop, &cx.to_recorder);
-        if !stop.stopped() && mark::in_flight(to_recorder, on_wire.iter().map(|(_, b)| b)).await {
+        self.marking = on_wire;
+        let batches = self.marking.iter().map(|(_, b)| b);
+        let marked = !stop.stopped() && mark::in_flight(to_recorder, batches).await;
+        let on_wire = std::mem::take(&mut self.marking);
+        if marked {
             self.ready.extend(on_wire);
             return;
         }
@@ -130,18 +147,18 @@ impl Marked {
 }
 
 /// The batches to mark next: one awaited when none is marked, then whatever is queued,
-/// up to the limit; `None` once the queue has ended. Nothing is awaited after a batch
+/// up to `ahead`; `None` once the queue has ended. Nothing is awaited after a batch
 /// is taken, so a second interrupt never drops one.
 async fn next_works(
     queue: &mut mpsc::Receiver<Work>,
     marked: &Marked,
-    limit: usize,
+    ahead: usize,
 ) -> Option<Vec<Work>> {
     let mut works = Vec::new();
     if marked.ready.is_empty() {
         works.push(queue.recv().await?);
     }
-    while marked.ready.len() + works.len() < limit.max(1) {
+    while marked.ready.len() + works.len() < ahead {
         match queue.try_recv() {
             Ok(work) => works.push(work),
             Err(mpsc::error::TryRecvError::Disconnected) if works.is_empty() => return None,
@@ -253,8 +270,9 @@ async fn stop_at_once(
     while let Ok(work) = queue.try_recv() {
         unprocessed(&cx.stop, work, &cx.to_recorder);
     }
-    // Marked but never sent: not sent after all, as the state will say.
-    for (id, batch) in marked.ready {
+    // Marked (or being marked) but never sent: not sent after all, as the state will
+    // say. The recorder takes messages in order, so this follows any mark it commits.
+    for (id, batch) in marked.marking.into_iter().chain(marked.ready) {
         let cells = cx.wire.take(id).unwrap_or_default();
         let halted = Sent::Halted {
             trail: Trail::default(),
