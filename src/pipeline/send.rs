@@ -105,7 +105,7 @@ struct Marked {
 /// Most batches marked in flight ahead of sending: enough that sending never waits for
 /// the state's commit, few enough that after `kill -9` (when they read as in doubt,
 /// though never sent) they add little to those truly on the wire.
-const MARKED_AHEAD_MAX: usize = 16;
+const MARKED_AHEAD_MAX: usize = 32;
 
 /// Batches to keep marked ahead: the concurrency's worth, at most `MARKED_AHEAD_MAX`.
 fn marked_ahead(limit: usize) -> usize {
