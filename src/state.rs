@@ -454,13 +454,16 @@ impl State {
                     "INSERT INTO pending ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
                 ))
                 .map_err(err)?;
-            // The key is checked too: a merge by another connection may have emptied
-            // `pending` since the mark, and its row number been given to another key.
+            // The record is checked to be this run's mark: a merge by another
+            // connection may have emptied `pending` since, and its row number been
+            // given to another record (of another key, or of this key by another run,
+            // whose success must not be written over).
             let mut replace = tx
                 .prepare_cached(
                     "UPDATE pending SET status = ?4, remote_id = ?5, request_ids = ?6,
                         run_id = ?7, updated_at = ?8, error = ?9
-                     WHERE rowid = ?10 AND target = ?1 AND kind = ?2 AND key = ?3",
+                     WHERE rowid = ?10 AND target = ?1 AND kind = ?2 AND key = ?3
+                       AND status = 'in_flight' AND run_id = ?7",
                 )
                 .map_err(err)?;
             let mut link = tx
@@ -943,6 +946,32 @@ mod tests {
             (Status::Succeeded, Some("id-1"))
         );
         assert_eq!(run.get("B").unwrap().unwrap().status, Status::InFlight);
+    }
+
+    /// Review of issue 12: after another connection's merge, a run's stale mark may
+    /// share its row number with another run's record of the same key (one that got
+    /// past the lock); a failure then must not write over that success.
+    #[test]
+    fn an_outcome_never_writes_over_another_run_s_record_that_took_its_mark_s_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut run = State::open(&path, "t", "appointments").unwrap();
+        run.apply("run1", &[update("A", Status::InFlight, None)], &[])
+            .unwrap();
+        let mut other = State::open(&path, "t", "appointments").unwrap();
+        other
+            .apply("run2", &[update("A", Status::Succeeded, Some("id-2"))], &[])
+            .unwrap();
+        let raw = Connection::open(&path).unwrap();
+        assert_eq!(pending_rows(&raw), [("A".into(), "succeeded".into())]);
+        run.apply("run1", &[update("A", Status::Failed, None)], &[])
+            .unwrap();
+        run.merge().unwrap();
+        let a = run.get("A").unwrap().unwrap();
+        assert_eq!(
+            (a.status, a.remote_id.as_deref(), a.run_id.as_str()),
+            (Status::Succeeded, Some("id-2"), "run2")
+        );
     }
 
     #[test]

@@ -422,7 +422,9 @@ mod tests {
             panic!("a row in flight is held back");
         };
         assert_eq!(problem.code, Code::OutcomeUnknown);
-        assert!(problem.message.starts_with("run run-a may have sent this row"));
+        assert!(problem
+            .message
+            .starts_with("run run-a may have sent this row"));
         assert_eq!(
             update,
             state::Update::new("k1".into(), Status::Unknown, None, "q1".into())
