@@ -2,12 +2,14 @@
 //! crash (even `kill -9`) the next run then finds them in doubt and never sends them a
 //! second time unasked.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
 use super::record::{ToRecorder, ToRecorderTx};
-use crate::batch::Batch;
+use crate::batch::{Batch, Row};
 use crate::manifest::Carried;
 
 /// Marks the rows of the batches in flight, in one message, and waits until that is
@@ -24,42 +26,65 @@ pub async fn in_flight<'a>(
     to_recorder.send(ToRecorder::InFlight(keys, ack)).is_ok() && acked.await.is_ok()
 }
 
-/// A row of a batch on the wire: its row number, key and cells.
-pub type WireRow = (u64, String, Carried);
+/// A batch on the wire: its rows, their cells, and whether a request of it left.
+struct OnWire {
+    rows: Vec<Row>,
+    cells: Vec<Carried>,
+    left: Arc<AtomicBool>,
+}
 
 /// The batches on the wire: marked in flight, not yet handed to the recorder. A second
-/// interrupt stops the workers at once; the rows they held are then reported in doubt,
-/// so the reports still account for every row.
+/// interrupt stops the workers at once; the rows they held are then reported in doubt
+/// if a request of theirs may have reached the vendor, not sent otherwise, so the
+/// reports still account for every row.
 #[derive(Default)]
 pub struct OnTheWire {
     next: AtomicU64,
-    batches: std::sync::Mutex<std::collections::HashMap<u64, Vec<WireRow>>>,
+    batches: std::sync::Mutex<HashMap<u64, OnWire>>,
+}
+
+/// The rows of a batch drained from the wire, with their cells; `left` when a request
+/// of it may have reached the vendor.
+pub struct Drained {
+    pub rows: Vec<Row>,
+    pub cells: Vec<Carried>,
+    pub left: bool,
 }
 
 impl OnTheWire {
     pub fn put(&self, batch: &Batch, cells: Vec<Carried>) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let rows = batch
-            .rows
-            .iter()
-            .zip(cells)
-            .map(|(r, cells)| (r.row, r.key.clone(), cells))
-            .collect();
-        self.lock().insert(id, rows);
+        let rows = batch.rows.clone();
+        let left = Arc::default();
+        self.lock().insert(id, OnWire { rows, cells, left });
         id
+    }
+
+    /// The flag the sender sets before a request of the batch leaves.
+    pub fn left(&self, id: u64) -> Arc<AtomicBool> {
+        self.lock()
+            .get(&id)
+            .map(|w| Arc::clone(&w.left))
+            .unwrap_or_default()
     }
 
     /// The cells of a batch back, in row order; `None` once drained.
     pub fn take(&self, id: u64) -> Option<Vec<Carried>> {
-        let rows = self.lock().remove(&id)?;
-        Some(rows.into_iter().map(|(_, _, cells)| cells).collect())
+        Some(self.lock().remove(&id)?.cells)
     }
 
-    pub fn drain(&self) -> Vec<WireRow> {
-        self.lock().drain().flat_map(|(_, rows)| rows).collect()
+    pub fn drain(&self) -> Vec<Drained> {
+        self.lock()
+            .drain()
+            .map(|(_, w)| Drained {
+                rows: w.rows,
+                cells: w.cells,
+                left: w.left.load(Ordering::SeqCst),
+            })
+            .collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<u64, Vec<WireRow>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, OnWire>> {
         self.batches.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -8,12 +8,12 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
-use super::mark::{self, OnTheWire};
+use super::mark::{self, Drained, OnTheWire};
 use super::plan::{unprocessed, Work};
 use super::progress::Progress;
 use super::record::{settle, Settled, ToRecorderTx};
 use super::stop::Stop;
-use crate::batch::Batch;
+use crate::batch::{Batch, Row};
 use crate::config::{Target, MAX_CONCURRENCY};
 use crate::manifest::Carried;
 use crate::outcome::{Outcome, RowOutcome, Stage, Trail};
@@ -188,7 +188,7 @@ async fn send_batch(cx: Arc<Sending>, id: u64, batch: Batch) {
             trail: Trail::default(),
         }
     } else {
-        cx.sender.send(&batch).await
+        cx.sender.send_noting(&batch, &cx.wire.left(id)).await
     };
     let unanswered = cx
         .sender
@@ -206,24 +206,24 @@ async fn send_batch(cx: Arc<Sending>, id: u64, batch: Batch) {
         stop.abort(abort.reason());
     }
     let Some(cells) = cx.wire.take(id) else {
-        return; // drained after a second interrupt: already reported in doubt
+        return; // drained after a second interrupt: already reported
     };
-    let settled = settle_sent(&cx, batch, cells, sent);
+    let settled = settle_sent(&cx, batch.rows, cells, sent);
     settle(&cx.to_recorder, settled);
 }
 
 /// The outcome of each row of a batch sent, with the state update it makes.
-fn settle_sent(cx: &Sending, batch: Batch, cells: Vec<Carried>, sent: Sent) -> Vec<Settled> {
+fn settle_sent(cx: &Sending, rows: Vec<Row>, cells: Vec<Carried>, sent: Sent) -> Vec<Settled> {
     let (outcomes, trail) = match sent {
         Sent::Done { outcomes, trail } => (outcomes, trail),
         // Halted before an attempt, or refused by the vendor: nothing was carried out.
         Sent::Halted { trail } | Sent::Aborted { trail, .. } => {
             let outcome = cx.stop.unprocessed();
-            (batch.rows.iter().map(|_| outcome.clone()).collect(), trail)
+            (rows.iter().map(|_| outcome.clone()).collect(), trail)
         }
     };
     let request_ids = trail.request_ids.join(";");
-    let rows = batch.rows.into_iter().zip(outcomes).zip(cells);
+    let rows = rows.into_iter().zip(outcomes).zip(cells);
     rows.map(|((row, outcome), cells)| {
         let (status, remote_id) = match &outcome {
             Outcome::Succeeded { remote_id, .. } => (Status::Succeeded, remote_id.clone()),
@@ -255,10 +255,10 @@ fn settle_sent(cx: &Sending, batch: Batch, cells: Vec<Carried>, sent: Sent) -> V
     .collect()
 }
 
-/// The second interrupt: stops the sends where they are, and reports the rows they had
-/// on the wire in doubt (they are marked in flight in the state, so the next run
-/// agrees), the ones marked but not sent yet not sent, and the queued ones unprocessed
-/// — the reports still account for every row.
+/// The second interrupt: stops the sends where they are, and reports the rows whose
+/// request had left in doubt (they are marked in flight in the state, so the next run
+/// agrees), those marked but not sent yet (or still waiting for their turn) not sent,
+/// and the queued ones unprocessed — the reports still account for every row.
 async fn stop_at_once(
     cx: &Sending,
     running: JoinSet<()>,
@@ -277,18 +277,36 @@ async fn stop_at_once(
         let halted = Sent::Halted {
             trail: Trail::default(),
         };
-        settle(&cx.to_recorder, settle_sent(cx, batch, cells, halted));
+        settle(&cx.to_recorder, settle_sent(cx, batch.rows, cells, halted));
     }
-    let in_doubt = cx.wire.drain().into_iter().map(|(row, key, cells)| Settled {
+    // On the wire: in doubt once a request of theirs left (a retry's pause too), not
+    // sent while the first still waited for its turn (the rate limit, a 429 pause).
+    for drained in cx.wire.drain() {
+        let settled = if drained.left {
+            in_doubt(drained)
+        } else {
+            let halted = Sent::Halted {
+                trail: Trail::default(),
+            };
+            settle_sent(cx, drained.rows, drained.cells, halted)
+        };
+        settle(&cx.to_recorder, settled);
+    }
+}
+
+/// The rows of a batch whose request was on the wire at the second interrupt.
+fn in_doubt(drained: Drained) -> Vec<Settled> {
+    let rows = drained.rows.into_iter().zip(drained.cells);
+    rows.map(|(row, cells)| Settled {
         update: Some(state::Update::new(
-            key.clone(),
+            row.key.clone(),
             Status::Unknown,
             None,
             String::new(),
         )),
         outcome: RowOutcome {
-            row,
-            key,
+            row: row.row,
+            key: row.key,
             outcome: Outcome::Failed {
                 stage: Stage::Unknown,
                 problems: vec![Problem::new(
@@ -301,8 +319,8 @@ async fn stop_at_once(
             trail: Trail::default(),
         },
         cells,
-    });
-    settle(&cx.to_recorder, in_doubt.collect());
+    })
+    .collect()
 }
 
 /// Attempts in a row without any answer (refused, reset, timed out) before the run

@@ -21,7 +21,7 @@ pub mod retry;
 mod step;
 
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -224,7 +224,13 @@ impl Sender {
 
     /// Sends one batch to its final outcome.
     pub async fn send(&self, batch: &Batch) -> Sent {
-        let sent = self.send_to_the_end(batch).await;
+        self.send_noting(batch, &AtomicBool::new(false)).await
+    }
+
+    /// Sends one batch to its final outcome, and sets `left` before its first request
+    /// leaves: until then, stopping it at once sends nothing.
+    pub async fn send_noting(&self, batch: &Batch, left: &AtomicBool) -> Sent {
+        let sent = self.send_to_the_end(batch, left).await;
         // A vendor may quote a secret back ("token X is invalid"): no secret may reach
         // a report or a log through its messages.
         let scrubber = self.scrubber();
@@ -283,7 +289,7 @@ impl Sender {
     }
 
     /// Follows one batch from attempt to attempt until a step ends it.
-    async fn send_to_the_end(&self, batch: &Batch) -> Sent {
+    async fn send_to_the_end(&self, batch: &Batch, left: &AtomicBool) -> Sent {
         let mut trail = Trail::default();
         let mut course = Course::new(self.target.max_retries, self.idempotent, self.can_log_in());
         loop {
@@ -299,6 +305,7 @@ impl Sender {
             if self.halted.load(Ordering::SeqCst) {
                 return Sent::Halted { trail };
             }
+            left.store(true, Ordering::SeqCst);
             let verdict = self.attempt(batch, &request, &mut trail).await;
             if let Verdict::Retry {
                 status: Some(429),

@@ -2615,6 +2615,15 @@ fn a_manifest_truncated_in_place_stops_reading_at_the_change() {
     );
 }
 
+/// Sends SIGINT to a running ferry, as Ctrl-C would.
+fn interrupt(child: &std::process::Child) {
+    // SAFETY: signalling our own child, whose pid we hold.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+}
+
 /// Review of issue 8: a second interrupt used to exit at once without summary.json. It
 /// still stops at once — without waiting for the vendor — but the rows on the wire are
 /// reported in doubt and the queued ones unprocessed, so every row is accounted for; the
@@ -2633,17 +2642,10 @@ fn a_second_interrupt_stops_at_once_and_still_writes_every_report() {
         &["--rate", "20", "--concurrency", "4"],
     );
     let mut child = start_sending(&ws, &sandbox, &args);
-    let signal = |child: &std::process::Child| {
-        // SAFETY: signalling our own child, whose pid we hold.
-        assert_eq!(
-            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
-            0
-        );
-    };
-    signal(&child);
+    interrupt(&child);
     std::thread::sleep(std::time::Duration::from_millis(300));
     let second = std::time::Instant::now();
-    signal(&child);
+    interrupt(&child);
     let status = wait_for(&mut child, std::time::Duration::from_secs(20));
     assert_eq!(status.code(), Some(130), "{status:?}");
     assert!(
@@ -2683,6 +2685,62 @@ fn a_second_interrupt_stops_at_once_and_still_writes_every_report() {
     assert!(
         (n - in_doubt) as u64 <= created && created <= n as u64,
         "{created}"
+    );
+}
+
+/// Review of issue 12: a second interrupt reported every batch a sender held as in
+/// doubt, also those still waiting for their rate-limit turn, which never left. Now
+/// only a row whose request reached the vendor is in doubt; the others are not sent,
+/// and the next run sends them.
+#[test]
+fn a_second_interrupt_reports_rows_still_waiting_for_their_turn_not_sent() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &[]);
+    ws.config_for(&sandbox, FAST);
+    let n = 40;
+    ws.write("appointments.csv", &appointments_csv("TURN", n));
+    // Four senders, a request every half second: at any moment three or four of them
+    // wait for their turn, and the sandbox answers the one that left at once.
+    let args = run_args(
+        "appointments.csv",
+        "appointments",
+        "r1",
+        &["--rate", "2", "--concurrency", "4"],
+    );
+    let mut child = start_sending(&ws, &sandbox, &args);
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    interrupt(&child);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    interrupt(&child);
+    let status = wait_for(&mut child, std::time::Duration::from_secs(20));
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    let first = Reports::read(&ws.join("r1"));
+    first.assert_accounts_for(csv_rows(n));
+    let created = count(&sandbox.stats(), &["created", "appointments"]);
+    let succeeded = first.succeeded.rows.len() as u64;
+    let in_doubt = first.failed.column("ferry_stage").len() as u64;
+    // Every row in doubt is one whose request the sandbox took (the one answered
+    // as the interrupt came, at most); nothing else failed.
+    assert!(
+        in_doubt <= created - succeeded,
+        "{in_doubt} in doubt, but the vendor created only {created} of which {succeeded} succeeded"
+    );
+    assert!(
+        !first.unprocessed.rows.is_empty(),
+        "rows waited for their turn"
+    );
+
+    ws.ferry(&run_args("appointments.csv", "appointments", "r2", &[]))
+        .expect(if in_doubt == 0 { 0 } else { 1 });
+    let second = Reports::read(&ws.join("r2"));
+    second.assert_accounts_for(csv_rows(n));
+    assert_eq!(second.failed.rows.len() as u64, in_doubt);
+    let stats = sandbox.stats();
+    assert_eq!(count(&stats, &["duplicates_rejected", "appointments"]), 0);
+    assert_eq!(
+        count(&stats, &["created", "appointments"]),
+        n as u64,
+        "the rows not sent were sent by the next run"
     );
 }
 
