@@ -915,17 +915,25 @@ mod tests {
         assert_eq!(user_version(&raw), SCHEMA_VERSION);
     }
 
-    /// Another connection may merge while a run records (a `reconcile` opening the
-    /// state): an outcome whose mark is gone is recorded again, never written over the
-    /// record of a key that took its place in `pending`.
-    #[test]
-    fn an_outcome_whose_mark_was_merged_meanwhile_is_recorded_again() {
+    /// A run (`run1`) that marked `A` in flight, and another connection whose opening
+    /// merged that mark meanwhile, as a `reconcile` does.
+    fn a_mark_merged_by_another_connection() -> (tempfile::TempDir, std::path::PathBuf, State, State)
+    {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
         let mut run = State::open(&path, "t", "appointments").unwrap();
         run.apply("run1", &[update("A", Status::InFlight, None)], &[])
             .unwrap();
-        let mut other = State::open(&path, "t", "appointments").unwrap();
+        let other = State::open(&path, "t", "appointments").unwrap();
+        (dir, path, run, other)
+    }
+
+    /// Another connection may merge while a run records (a `reconcile` opening the
+    /// state): an outcome whose mark is gone is recorded again, never written over the
+    /// record of a key that took its place in `pending`.
+    #[test]
+    fn an_outcome_whose_mark_was_merged_meanwhile_is_recorded_again() {
+        let (_dir, path, mut run, mut other) = a_mark_merged_by_another_connection();
         assert_eq!(other.get("A").unwrap().unwrap().status, Status::InFlight);
         let raw = Connection::open(&path).unwrap();
         assert_eq!(user_version(&raw), SCHEMA_VERSION, "merged");
@@ -953,12 +961,7 @@ mod tests {
     /// past the lock); a failure then must not write over that success.
     #[test]
     fn an_outcome_never_writes_over_another_run_s_record_that_took_its_mark_s_place() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.db");
-        let mut run = State::open(&path, "t", "appointments").unwrap();
-        run.apply("run1", &[update("A", Status::InFlight, None)], &[])
-            .unwrap();
-        let mut other = State::open(&path, "t", "appointments").unwrap();
+        let (_dir, path, mut run, mut other) = a_mark_merged_by_another_connection();
         other
             .apply("run2", &[update("A", Status::Succeeded, Some("id-2"))], &[])
             .unwrap();
