@@ -51,7 +51,7 @@ pub async fn send_all(
         if marked.wants_more(ahead) {
             let works = tokio::select! {
                 works = next_works(&mut queue, &marked, ahead) => works,
-                () = hurried(&mut hurry) => return stop_at_once(&cx, running, queue, marked).await,
+                () = hurried(&mut hurry) => return stop_at_once(&cx, running, queue).await,
             };
             let Some(works) = works else {
                 marked.ended = true;
@@ -63,7 +63,7 @@ pub async fn send_all(
                 let on_wire = marked.put(&cx, works);
                 tokio::select! {
                     () = marked.mark(&cx, on_wire) => {}
-                    () = hurried(&mut hurry) => return stop_at_once(&cx, running, queue, marked).await,
+                    () = hurried(&mut hurry) => return stop_at_once(&cx, running, queue).await,
                 }
             }
         }
@@ -82,23 +82,21 @@ pub async fn send_all(
             () = free => {}
             () = hurried(&mut hurry) => {
                 marked.ready.push_front((id, batch));
-                return stop_at_once(&cx, running, queue, marked).await;
+                return stop_at_once(&cx, running, queue).await;
             }
         }
         running.spawn(send_batch(Arc::clone(&cx), id, batch));
     }
     tokio::select! {
         () = async { while running.join_next().await.is_some() {} } => {}
-        () = hurried(&mut hurry) => stop_at_once(&cx, running, queue, marked).await,
+        () = hurried(&mut hurry) => stop_at_once(&cx, running, queue).await,
     }
 }
 
-/// Batches marked in flight and on the wire, not yet sent; those waiting for their
-/// mark; and whether the queue ended.
+/// Batches marked in flight and on the wire, not yet sent; and whether the queue ended.
 #[derive(Default)]
 struct Marked {
     ready: std::collections::VecDeque<(u64, Batch)>,
-    marking: Vec<(u64, Batch)>,
     ended: bool,
 }
 
@@ -127,14 +125,9 @@ impl Marked {
 
     /// Marks the batches in flight, then keeps them ready; if the state would not mark
     /// them (or the run stopped first), they are reported unprocessed.
-    /// Held in `marking` meanwhile: a second interrupt reports them not sent.
     async fn mark(&mut self, cx: &Sending, on_wire: Vec<(u64, Batch)>) {
         let (stop, to_recorder) = (&*cx.stop, &cx.to_recorder);
-        self.marking = on_wire;
-        let batches = self.marking.iter().map(|(_, b)| b);
-        let marked = !stop.stopped() && mark::in_flight(to_recorder, batches).await;
-        let on_wire = std::mem::take(&mut self.marking);
-        if marked {
+        if !stop.stopped() && mark::in_flight(to_recorder, on_wire.iter().map(|(_, b)| b)).await {
             self.ready.extend(on_wire);
             return;
         }
@@ -259,28 +252,16 @@ fn settle_sent(cx: &Sending, rows: Vec<Row>, cells: Vec<Carried>, sent: Sent) ->
 /// request had left in doubt (they are marked in flight in the state, so the next run
 /// agrees), those marked but not sent yet (or still waiting for their turn) not sent,
 /// and the queued ones unprocessed — the reports still account for every row.
-async fn stop_at_once(
-    cx: &Sending,
-    running: JoinSet<()>,
-    mut queue: mpsc::Receiver<Work>,
-    marked: Marked,
-) {
+async fn stop_at_once(cx: &Sending, running: JoinSet<()>, mut queue: mpsc::Receiver<Work>) {
     drop(running); // aborts every send in flight
     queue.close();
     while let Ok(work) = queue.try_recv() {
         unprocessed(&cx.stop, work, &cx.to_recorder);
     }
-    // Marked (or being marked) but never sent: not sent after all, as the state will
-    // say. The recorder takes messages in order, so this follows any mark it commits.
-    for (id, batch) in marked.marking.into_iter().chain(marked.ready) {
-        let cells = cx.wire.take(id).unwrap_or_default();
-        let halted = Sent::Halted {
-            trail: Trail::default(),
-        };
-        settle(&cx.to_recorder, settle_sent(cx, batch.rows, cells, halted));
-    }
-    // On the wire: in doubt once a request of theirs left (a retry's pause too), not
-    // sent while the first still waited for its turn (the rate limit, a 429 pause).
+    // Every batch on the wire: in doubt once a request of it left (a retry's pause
+    // too); not sent if none did — still waiting for its mark, marked ahead, or its
+    // first request waiting for its turn (the rate limit, a 429 pause). The recorder
+    // takes messages in order, so a "not sent" follows any mark it commits.
     for drained in cx.wire.drain() {
         let settled = if drained.left {
             in_doubt(drained)
