@@ -80,10 +80,8 @@ pub async fn send_all(
         };
         tokio::select! {
             () = free => {}
-            () = hurried(&mut hurry) => {
-                marked.ready.push_front((id, batch));
-                return stop_at_once(&cx, running, queue).await;
-            }
+            // The batch stays on the wire, never sent: `stop_at_once` reports it.
+            () = hurried(&mut hurry) => return stop_at_once(&cx, running, queue).await,
         }
         running.spawn(send_batch(Arc::clone(&cx), id, batch));
     }
