@@ -434,7 +434,7 @@ impl Cell<'_> {
         let number = LIB
             .parse(format!("+{rest}"), None)
             .map_err(|_| vec![self.invalid()])?;
-        let number = self.accept(&number)?;
+        let number = self.accept(&number, number.get_type())?;
         let written = match prefix {
             "+" => String::new(),
             other => format!(" (written {other}{})", self.cc),
@@ -458,7 +458,9 @@ impl Cell<'_> {
         {
             return Err(vec![self.mismatch(number.country_code)]);
         }
-        if number.get_type() == PhoneNumberType::Unknown {
+        // The type costs as much as the parse: it is found once.
+        let ty = number.get_type();
+        if ty == PhoneNumberType::Unknown {
             return Err(vec![self.explain_invalid(digits, region)]);
         }
         match source {
@@ -474,7 +476,7 @@ impl Cell<'_> {
             }
             // A country's own international prefix, like Taiwan's `002`.
             CountryCodeSource::FromNumberWithIdd => {
-                let number = self.accept(&number)?;
+                let number = self.accept(&number, ty)?;
                 let warning = self.own_code_dropped(" (after the international prefix)", &number);
                 Ok(Phone {
                     number,
@@ -482,15 +484,15 @@ impl Cell<'_> {
                 })
             }
             _ => Ok(Phone {
-                number: self.accept(&number)?,
+                number: self.accept(&number, ty)?,
                 warnings: Vec::new(),
             }),
         }
     }
 
-    /// A parsed number of the row's code that must be valid and of the column's type.
-    fn accept(&self, number: &PhoneNumber) -> Result<Number, Vec<Problem>> {
-        let ty = number.get_type();
+    /// A parsed number of the row's code, of type `ty`, that must be valid and of the
+    /// column's type.
+    fn accept(&self, number: &PhoneNumber, ty: PhoneNumberType) -> Result<Number, Vec<Problem>> {
         if ty == PhoneNumberType::Unknown {
             return Err(vec![self.invalid()]);
         }
