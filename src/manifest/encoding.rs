@@ -7,7 +7,6 @@
 //! likely encoding. Bytes that still fail to decode later in the file are replaced by
 //! U+FFFD and reported on their row (`invalid_utf8`) rather than aborting a long run.
 
-use std::fs::File;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -79,7 +78,7 @@ pub(crate) struct Text {
 /// checks cell by cell.
 pub(crate) fn open_text(
     path: &str,
-    mut file: File,
+    mut file: impl Read + Send + 'static,
     requested: Option<Encoding>,
     lossy: bool,
 ) -> Result<Text, ManifestError> {

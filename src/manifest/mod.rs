@@ -36,6 +36,7 @@ pub use error::{
     HeaderFlaw, ManifestError, Passed, Place, SheetCause, Syntax, UnknownFormat, Unreadable,
 };
 use limits::CELL_CHARS;
+use pin::Watched;
 
 /// How standard input is named in messages.
 pub const STDIN_NAME: &str = "<stdin>";
@@ -196,6 +197,15 @@ pub struct Manifest {
 /// Opens a manifest: reads its header and returns the stream of its rows. `-` reads
 /// standard input (`source.format` is then required).
 pub fn open(source: &Source) -> Result<Manifest, ManifestError> {
+    open_noting(source, None)
+}
+
+/// Opens a pinned manifest (`open`), noting every read of the file in `reads`.
+pub fn open_pinned(source: &Source, reads: pin::Reads) -> Result<Manifest, ManifestError> {
+    open_noting(source, Some(reads))
+}
+
+fn open_noting(source: &Source, reads: Option<pin::Reads>) -> Result<Manifest, ManifestError> {
     if is_stdin(&source.path) {
         return open_reader(source, io::stdin().lock());
     }
@@ -231,6 +241,7 @@ pub fn open(source: &Source) -> Result<Manifest, ManifestError> {
         encoding,
         source.sheet.as_deref(),
         None,
+        reads,
     )
 }
 
@@ -282,7 +293,15 @@ fn open_spooled(
     sheet: Option<&str>,
 ) -> Result<Manifest, ManifestError> {
     let file_path = spooled.to_path_buf();
-    open_path(path, &file_path, format, encoding, sheet, Some(spooled))
+    open_path(
+        path,
+        &file_path,
+        format,
+        encoding,
+        sheet,
+        Some(spooled),
+        None,
+    )
 }
 
 /// Whether a manifest path means standard input: `-`.
@@ -337,6 +356,7 @@ fn open_path(
     encoding: Option<encoding::Encoding>,
     sheet: Option<&str>,
     spooled: Option<tempfile::TempPath>,
+    reads: Option<pin::Reads>,
 ) -> Result<Manifest, ManifestError> {
     if let (Some(sheet), false) = (sheet, format == Format::Xlsx) {
         // Ignored, it would leave a person believing a sheet was chosen.
@@ -349,13 +369,19 @@ fn open_path(
         });
     }
     let open = || {
-        File::open(file_path).map_err(|source| ManifestError::Io {
-            path: path.to_string(),
-            source,
-        })
+        File::open(file_path)
+            .map(|file| Watched::new(file, reads.clone()))
+            .map_err(|source| ManifestError::Io {
+                path: path.to_string(),
+                source,
+            })
     };
-    let file = open()?;
-    let empty = file.metadata().map(|m| m.len() == 0).unwrap_or(false);
+    let mut file = open()?;
+    let empty = file
+        .get_mut()
+        .metadata()
+        .map(|m| m.len() == 0)
+        .unwrap_or(false);
     if empty {
         return Err(ManifestError::Unreadable {
             path: path.to_string(),
@@ -383,7 +409,7 @@ fn open_path(
 /// CSV or TSV, split at `delimiter` (named `separator` in messages).
 fn open_delimited(
     path: &str,
-    file: File,
+    file: Watched<File>,
     encoding: Option<encoding::Encoding>,
     delimiter: u8,
     separator: &'static str,
@@ -396,7 +422,11 @@ fn open_delimited(
 }
 
 /// The sheet `sheet` of a workbook, or the one ferry chooses (and says why).
-fn open_xlsx(path: &str, file: File, sheet: Option<&str>) -> Result<Manifest, ManifestError> {
+fn open_xlsx(
+    path: &str,
+    file: Watched<File>,
+    sheet: Option<&str>,
+) -> Result<Manifest, ManifestError> {
     let (chosen, records) = xlsx::records(path, file, sheet)?;
     let mut manifest = tabular(
         path,
@@ -413,7 +443,7 @@ fn open_xlsx(path: &str, file: File, sheet: Option<&str>) -> Result<Manifest, Ma
 /// every object), once for the rows.
 fn open_json(
     path: &str,
-    files: [File; 2],
+    files: [Watched<File>; 2],
     format: Format,
     encoding: Option<encoding::Encoding>,
 ) -> Result<Manifest, ManifestError> {

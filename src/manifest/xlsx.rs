@@ -30,10 +30,14 @@ use calamine::{
 
 use super::limits::{COLUMNS, ROW_BYTES, SHEET_ROWS};
 use super::number_format::{general_number, NumberFormat};
+use super::pin::Watched;
 use super::{
     package, spawn_reader, Flaw, ManifestError, Msg, Passed, Range, Record, RecordSender,
     SheetCause, Unreadable,
 };
+
+/// A workbook being read, its reads noted for the pin.
+type Workbook = Xlsx<BufReader<Watched<File>>>;
 
 /// The sheet read, how messages name it, and why it was chosen when a person would not
 /// guess it.
@@ -56,15 +60,15 @@ impl Chosen {
 /// Opens the workbook and starts streaming the chosen sheet's rows.
 pub(crate) fn records(
     path: &str,
-    mut file: File,
+    mut file: Watched<File>,
     sheet: Option<&str>,
 ) -> Result<(Chosen, super::ChannelRecords), ManifestError> {
-    let package = package::check(path, &mut file)?;
+    let package = package::check(path, file.get_mut())?;
     let unreadable = |why| ManifestError::Unreadable {
         path: path.to_string(),
         why,
     };
-    let mut workbook: Xlsx<BufReader<File>> = Xlsx::new(BufReader::new(file))
+    let mut workbook: Workbook = Xlsx::new(BufReader::new(file))
         .map_err(|e| unreadable(Unreadable::NotAWorkbook(Box::new(e))))?;
     let names = workbook.sheet_names();
     if names.is_empty() {
@@ -104,7 +108,7 @@ pub(crate) const FED_BACK_SHEET: &str = "failed";
 /// Whether the workbook is a `report.xlsx` ferry wrote: it has a `failed` sheet and a
 /// `summary` sheet whose first column names `run_id` and `command`. Only the summary's
 /// first cells are read, streamed, whatever the sheet holds.
-fn is_ferry_report(workbook: &mut Xlsx<BufReader<File>>, names: &[String]) -> bool {
+fn is_ferry_report(workbook: &mut Workbook, names: &[String]) -> bool {
     const SUMMARY: &str = "summary";
     const CELLS_LOOKED_AT: usize = 200;
     if !names.iter().any(|n| n == FED_BACK_SHEET) || !names.iter().any(|n| n == SUMMARY) {
@@ -152,7 +156,7 @@ fn by_name(names: &[String], wanted: &str) -> Option<String> {
 /// first visible worksheet (a hidden sheet, or a chart, never holds the manifest they
 /// mean). Says so when that is not the first sheet. Returns the name, and the sheet as
 /// messages name it.
-fn first_visible(path: &str, workbook: &Xlsx<BufReader<File>>) -> Chosen {
+fn first_visible(path: &str, workbook: &Workbook) -> Chosen {
     let sheets = workbook.sheets_metadata();
     // The caller made sure there is one.
     let first = &sheets[0].name;
@@ -190,7 +194,7 @@ fn first_visible(path: &str, workbook: &Xlsx<BufReader<File>>) -> Chosen {
 /// error to end the stream with.
 fn read_sheet(
     path: &str,
-    mut workbook: Xlsx<BufReader<File>>,
+    mut workbook: Workbook,
     sheet: &str,
     has_merges: bool,
     tx: &RecordSender,

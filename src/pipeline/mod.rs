@@ -49,8 +49,12 @@ pub struct Opened {
 
 /// Opens the manifest and maps its header; the checks that need only the header.
 pub fn open(input: &Input, config: &Config) -> Result<Opened, Error> {
+    map_header(input, config, manifest::open(&input.source)?)
+}
+
+/// The header checks of `open`, for a manifest opened either way.
+fn map_header(input: &Input, config: &Config, manifest: Manifest) -> Result<Opened, Error> {
     let display_path = input.name.clone();
-    let manifest = manifest::open(&input.source)?;
     let aliases = config.columns.get(&input.kind).cloned().unwrap_or_default();
     let supplied: &[&str] = if input.event_id.is_some() {
         &["eventId"]

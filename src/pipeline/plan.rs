@@ -179,7 +179,7 @@ impl Planner<'_> {
         // The file must still be the one the first pass validated. Replaced or deleted
         // under its name, the open file still holds it: the rest is read and reported
         // unprocessed. Written to in place, a row may be torn: reading stops there.
-        if let Err(changed) = self.pin.check() {
+        if let Err(changed) = self.pin.check_row() {
             if !changed.still_readable() {
                 self.stop.abort(format!(
                     "{changed}; the reports hold the {rows_read} rows read before it changed"

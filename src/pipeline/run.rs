@@ -183,7 +183,10 @@ fn prepare(
     dir: &std::path::Path,
     pin: &Pin,
 ) -> Result<Ready, Error> {
-    let mut opened = super::open(&settings.input, config)?;
+    // Read again for sending, every read noted for the pin (`Pin::check_row`).
+    let input = &settings.input;
+    let manifest = crate::manifest::open_pinned(&input.source, pin.reads())?;
+    let mut opened = super::map_header(input, config, manifest)?;
     opened.validator = opened.validator.with_known_repeats(checked.repeats.clone());
     // The state first: a state that cannot be opened is exit 2, and must not leave a
     // report folder behind that the corrected rerun would find non-empty.
