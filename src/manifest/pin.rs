@@ -51,6 +51,8 @@ pub struct Pin {
     reads: Reads,
     /// When `check_row` last looked at the file.
     looked: Mutex<Instant>,
+    /// `RECHECK`; longer in tests, so that only reads make the pin look.
+    recheck: Duration,
 }
 
 /// Whether a [`Watched`] file was read since the pin last looked at it.
@@ -78,6 +80,9 @@ impl<R> Watched<R> {
 impl<R: Read> Read for Watched<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
+        // Noted after the read, whatever it brought: bytes may not be used before the
+        // pin has looked at the file since. Even a read at the end of the file counts:
+        // it is what turns a line cut short (a file truncated in place) into a record.
         if let Some(reads) = &self.reads {
             reads.0.store(true, Ordering::SeqCst);
         }
@@ -118,6 +123,7 @@ impl Pin {
             sha256: sha256(path)?,
             reads: Reads::default(),
             looked: Mutex::new(Instant::now()),
+            recheck: RECHECK,
         })
     }
 
@@ -135,11 +141,12 @@ impl Pin {
     /// bytes were read since the last look (the row may hold them: written to in place,
     /// it may be torn), and at least every `RECHECK` (a file replaced or written to
     /// while rows come from a buffer stops the run at once). Looking at every row cost a
-    /// `stat` per row, about 4% of a large run's CPU.
+    /// `stat` per row, about 4% of a large run's CPU. One thread calls it, the one that
+    /// uses the rows: a change it finds is its own to act on.
     pub fn check_row(&self) -> Result<(), Changed> {
-        let read = self.reads.0.swap(false, Ordering::SeqCst);
         let mut looked = self.looked.lock().unwrap_or_else(|e| e.into_inner());
-        if !read && looked.elapsed() < RECHECK {
+        let read = self.reads.0.swap(false, Ordering::SeqCst);
+        if !read && looked.elapsed() < self.recheck {
             return Ok(());
         }
         *looked = Instant::now();
@@ -190,6 +197,8 @@ fn sha256(path: &Path) -> std::io::Result<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
     use super::*;
 
     #[test]
@@ -234,27 +243,105 @@ mod tests {
         assert!(message.contains("nothing more was sent"), "{message}");
     }
 
+    /// A pin that looks at its file only when it was read: the time check is an hour.
+    fn pin_by_reads(path: &Path) -> Pin {
+        Pin {
+            recheck: Duration::from_secs(3600),
+            ..Pin::take(path).unwrap()
+        }
+    }
+
     #[test]
-    fn a_row_is_checked_after_every_read_of_the_file_and_every_millisecond_without() {
+    fn a_row_is_checked_after_every_read_of_the_file_even_one_at_its_end() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.csv");
         std::fs::write(&path, "a\n1\n2\n").unwrap();
-        let pin = Pin::take(&path).unwrap();
+        let pin = pin_by_reads(&path);
         let mut watched = Watched::new(std::fs::File::open(&path).unwrap(), Some(pin.reads()));
         let mut byte = [0u8; 1];
         watched.read_exact(&mut byte).unwrap();
         assert_eq!(pin.check_row(), Ok(()));
 
-        // Written to in place: the next read's bytes may be torn, so the row after it is
-        // checked however soon it comes.
+        // Written to in place: rows from bytes read before are the pinned file's, and
+        // are used without a look; the next read's bytes may be torn, so the row after
+        // it is checked.
         std::fs::write(&path, "a\n1\n2\n3\n").unwrap();
+        assert_eq!(pin.check_row(), Ok(()));
         watched.read_exact(&mut byte).unwrap();
         assert_eq!(pin.check_row().unwrap_err().what, "its size changed");
 
-        // Rows from a buffer, nothing read: the file is still looked at, within RECHECK.
+        // Cut short in place after it was read to its end: the read that finds the end
+        // (no bytes) is what makes a reader close a cut line as a record.
+        let pin = pin_by_reads(&path);
+        let mut watched = Watched::new(std::fs::File::open(&path).unwrap(), Some(pin.reads()));
+        watched.read_to_end(&mut Vec::new()).unwrap();
+        assert_eq!(pin.check_row(), Ok(()));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(5)
+            .unwrap();
+        assert_eq!(watched.read(&mut byte).unwrap(), 0);
+        assert_eq!(pin.check_row().unwrap_err().what, "its size changed");
+    }
+
+    #[test]
+    fn a_row_is_checked_every_millisecond_when_nothing_was_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        std::fs::write(&path, "a\n1\n").unwrap();
         let pin = Pin::take(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
         std::thread::sleep(RECHECK * 5);
         assert_eq!(pin.check_row().unwrap_err().what, "it is gone");
+    }
+
+    /// Every format's second reading goes through `Watched`: a manifest larger than
+    /// the readers' buffers, grown after its first row, fails the check of a later row
+    /// though the time check never comes.
+    #[test]
+    fn every_format_notes_its_reads_for_the_pin() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows: u32 = 30_000;
+        let name = |i: u32| format!("{:x}", u64::from(i) * 2_654_435_761);
+        let csv: String = std::iter::once("id,name\n".to_string())
+            .chain((0..rows).map(|i| format!("{i},{}\n", name(i))))
+            .collect();
+        let jsonl: String = (0..rows)
+            .map(|i| format!("{{\"id\":\"{i}\",\"name\":\"{}\"}}\n", name(i)))
+            .collect();
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        for i in 0..rows {
+            sheet.write_string(i, 0, name(i)).unwrap();
+        }
+        let files = [
+            ("m.csv", csv.into_bytes()),
+            ("m.jsonl", jsonl.into_bytes()),
+            ("m.xlsx", book.save_to_buffer().unwrap()),
+        ];
+        for (name, bytes) in files {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let pin = pin_by_reads(&path);
+            let source = crate::manifest::Source {
+                path: path.clone(),
+                format: None,
+                encoding: None,
+                sheet: None,
+            };
+            let mut manifest = crate::manifest::open_pinned(&source, pin.reads()).unwrap();
+            manifest.rows.next().unwrap().unwrap();
+            assert_eq!(pin.check_row(), Ok(()), "{name}");
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap()
+                .write_all(b"\n")
+                .unwrap();
+            let seen = manifest.rows.any(|_| pin.check_row().is_err());
+            assert!(seen, "{name}: a read after the change was noted");
+        }
     }
 }

@@ -63,6 +63,7 @@ pub(crate) fn records(
     mut file: Watched<File>,
     sheet: Option<&str>,
 ) -> Result<(Chosen, super::ChannelRecords), ManifestError> {
+    // Unnoted reads, before any row: the pin looks at the file before the first row.
     let package = package::check(path, file.get_mut())?;
     let unreadable = |why| ManifestError::Unreadable {
         path: path.to_string(),
