@@ -200,12 +200,12 @@ pub fn open(source: &Source) -> Result<Manifest, ManifestError> {
     open_noting(source, None)
 }
 
-/// Opens a pinned manifest (`open`), noting every read of the file in `reads`.
-pub fn open_pinned(source: &Source, reads: pin::Reads) -> Result<Manifest, ManifestError> {
-    open_noting(source, Some(reads))
+/// Opens a pinned manifest (`open`), its files watched by `watch`.
+pub fn open_pinned(source: &Source, watch: pin::Watch) -> Result<Manifest, ManifestError> {
+    open_noting(source, Some(watch))
 }
 
-fn open_noting(source: &Source, reads: Option<pin::Reads>) -> Result<Manifest, ManifestError> {
+fn open_noting(source: &Source, watch: Option<pin::Watch>) -> Result<Manifest, ManifestError> {
     if is_stdin(&source.path) {
         return open_reader(source, io::stdin().lock());
     }
@@ -241,7 +241,7 @@ fn open_noting(source: &Source, reads: Option<pin::Reads>) -> Result<Manifest, M
         encoding,
         source.sheet.as_deref(),
         None,
-        reads,
+        watch,
     )
 }
 
@@ -356,7 +356,7 @@ fn open_path(
     encoding: Option<encoding::Encoding>,
     sheet: Option<&str>,
     spooled: Option<tempfile::TempPath>,
-    reads: Option<pin::Reads>,
+    watch: Option<pin::Watch>,
 ) -> Result<Manifest, ManifestError> {
     if let (Some(sheet), false) = (sheet, format == Format::Xlsx) {
         // Ignored, it would leave a person believing a sheet was chosen.
@@ -370,7 +370,10 @@ fn open_path(
     }
     let open = || {
         File::open(file_path)
-            .map(|file| Watched::new(file, reads.clone()))
+            .and_then(|file| match &watch {
+                Some(watch) => watch.file(file),
+                None => Ok(Watched::new(file, None)),
+            })
             .map_err(|source| ManifestError::Io {
                 path: path.to_string(),
                 source,

@@ -6,7 +6,7 @@
 //! pass reads (`check_row`), and its SHA-256 is compared once more at the end: any change
 //! stops the run.
 
-use std::fs::Metadata;
+use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,29 +47,46 @@ pub struct Pin {
     path: PathBuf,
     stamp: Stamp,
     sha256: String,
-    /// Set when the second pass read bytes of the file ([`Watched`]).
-    reads: Reads,
+    /// What the second pass reads, and whether it read since the last look.
+    watch: Watch,
     /// When `check_row` last looked at the file.
     looked: Mutex<Instant>,
     /// `RECHECK`; longer in tests, so that only reads make the pin look.
     recheck: Duration,
 }
 
-/// Whether a [`Watched`] file was read since the pin last looked at it.
+/// What the pin keeps of the second pass's reading: whether the file was read since the
+/// pin last looked at it, and a handle on each file read. When the name leads to the
+/// pinned file no more, the handles tell whether what is being read still is it.
 #[derive(Clone, Debug, Default)]
-pub struct Reads(Arc<AtomicBool>);
+pub struct Watch {
+    read: Arc<AtomicBool>,
+    files: Arc<Mutex<Vec<File>>>,
+}
 
-/// A file whose every read is noted in [`Reads`], so the pin looks at the file before any
-/// row that may hold the bytes read.
+impl Watch {
+    /// `file`, watched: its reads are noted, and a handle on it is kept.
+    pub fn file(&self, file: File) -> io::Result<Watched<File>> {
+        let handle = file.try_clone()?;
+        self.files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(handle);
+        Ok(Watched::new(file, Some(self.clone())))
+    }
+}
+
+/// A file whose every read is noted in a [`Watch`], so the pin looks at the file before
+/// any row that may hold the bytes read.
 pub struct Watched<R> {
     inner: R,
-    reads: Option<Reads>,
+    watch: Option<Watch>,
 }
 
 impl<R> Watched<R> {
-    /// `inner`, its reads noted in `reads` (none: a file read without a pin).
-    pub fn new(inner: R, reads: Option<Reads>) -> Watched<R> {
-        Watched { inner, reads }
+    /// `inner`, its reads noted in `watch` (none: a file read without a pin).
+    pub fn new(inner: R, watch: Option<Watch>) -> Watched<R> {
+        Watched { inner, watch }
     }
 
     pub fn get_mut(&mut self) -> &mut R {
@@ -83,8 +100,8 @@ impl<R: Read> Read for Watched<R> {
         // Noted after the read, whatever it brought: bytes may not be used before the
         // pin has looked at the file since. Even a read at the end of the file counts:
         // it is what turns a line cut short (a file truncated in place) into a record.
-        if let Some(reads) = &self.reads {
-            reads.0.store(true, Ordering::SeqCst);
+        if let Some(watch) = &self.watch {
+            watch.read.store(true, Ordering::SeqCst);
         }
         Ok(n)
     }
@@ -95,6 +112,10 @@ impl<R: Seek> Seek for Watched<R> {
         self.inner.seek(pos)
     }
 }
+
+/// A `Changed::what`: the name leads to another file, and the file being read changed too.
+const NOT_THE_FILE_CHECKED: &str =
+    "it was replaced, and the file being read is not the one checked";
 
 /// How a pinned manifest changed; the message says what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -121,15 +142,15 @@ impl Pin {
             path: path.to_path_buf(),
             stamp,
             sha256: sha256(path)?,
-            reads: Reads::default(),
+            watch: Watch::default(),
             looked: Mutex::new(Instant::now()),
             recheck: RECHECK,
         })
     }
 
-    /// What a second pass's [`Watched`] file notes its reads in.
-    pub fn reads(&self) -> Reads {
-        self.reads.clone()
+    /// What the second pass's files are watched by ([`Watch::file`]).
+    pub fn watch(&self) -> Watch {
+        self.watch.clone()
     }
 
     /// The file's SHA-256 when it was pinned.
@@ -145,12 +166,30 @@ impl Pin {
     /// uses the rows: a change it finds is its own to act on.
     pub fn check_row(&self) -> Result<(), Changed> {
         let mut looked = self.looked.lock().unwrap_or_else(|e| e.into_inner());
-        let read = self.reads.0.swap(false, Ordering::SeqCst);
+        let read = self.watch.read.swap(false, Ordering::SeqCst);
         if !read && looked.elapsed() < self.recheck {
             return Ok(());
         }
         *looked = Instant::now();
-        self.check()
+        match self.check() {
+            // Replaced or deleted under its name: the rest can still be read, if what is
+            // being read is the pinned file, unchanged. It is not when it was written to
+            // before it was replaced, or replaced before the second pass opened it.
+            Err(changed) if changed.still_readable() && !self.read_file_intact() => Err(Changed {
+                what: NOT_THE_FILE_CHECKED,
+                ..changed
+            }),
+            checked => checked,
+        }
+    }
+
+    /// Whether every file the second pass reads is the pinned one, unchanged.
+    fn read_file_intact(&self) -> bool {
+        let files = self.watch.files.lock().unwrap_or_else(|e| e.into_inner());
+        files.iter().all(|f| {
+            f.metadata()
+                .is_ok_and(|meta| Stamp::of(&meta) == self.stamp)
+        })
     }
 
     /// The cheap check: same file, size and modification time.
@@ -257,7 +296,10 @@ mod tests {
         let path = dir.path().join("m.csv");
         std::fs::write(&path, "a\n1\n2\n").unwrap();
         let pin = pin_by_reads(&path);
-        let mut watched = Watched::new(std::fs::File::open(&path).unwrap(), Some(pin.reads()));
+        let mut watched = pin
+            .watch()
+            .file(std::fs::File::open(&path).unwrap())
+            .unwrap();
         let mut byte = [0u8; 1];
         watched.read_exact(&mut byte).unwrap();
         assert_eq!(pin.check_row(), Ok(()));
@@ -273,7 +315,10 @@ mod tests {
         // Cut short in place after it was read to its end: the read that finds the end
         // (no bytes) is what makes a reader close a cut line as a record.
         let pin = pin_by_reads(&path);
-        let mut watched = Watched::new(std::fs::File::open(&path).unwrap(), Some(pin.reads()));
+        let mut watched = pin
+            .watch()
+            .file(std::fs::File::open(&path).unwrap())
+            .unwrap();
         watched.read_to_end(&mut Vec::new()).unwrap();
         assert_eq!(pin.check_row(), Ok(()));
         std::fs::OpenOptions::new()
@@ -284,6 +329,56 @@ mod tests {
             .unwrap();
         assert_eq!(watched.read(&mut byte).unwrap(), 0);
         assert_eq!(pin.check_row().unwrap_err().what, "its size changed");
+    }
+
+    /// A file replaced under its name can be read to its end only if the file being read
+    /// is the pinned one, unchanged.
+    #[test]
+    fn a_replaced_file_is_read_on_only_if_the_one_being_read_is_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        let other = dir.path().join("new.csv");
+        let replace = || {
+            std::fs::write(&other, "a\n9\n").unwrap();
+            std::fs::rename(&other, &path).unwrap();
+        };
+        let read_one = |watched: &mut Watched<File>| {
+            watched.read_exact(&mut [0u8; 1]).unwrap();
+        };
+
+        // Replaced while being read: the open file is whole.
+        std::fs::write(&path, "a\n1\n2\n").unwrap();
+        let pin = pin_by_reads(&path);
+        let mut watched = pin.watch().file(File::open(&path).unwrap()).unwrap();
+        replace();
+        read_one(&mut watched);
+        let changed = pin.check_row().unwrap_err();
+        assert_eq!(changed.what, "it was replaced by another file");
+        assert!(changed.still_readable());
+
+        // Written to in place, then replaced: the open file may be torn.
+        std::fs::write(&path, "a\n1\n2\n").unwrap();
+        let pin = pin_by_reads(&path);
+        let mut watched = pin.watch().file(File::open(&path).unwrap()).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"3\n")
+            .unwrap();
+        replace();
+        read_one(&mut watched);
+        let changed = pin.check_row().unwrap_err();
+        assert_eq!(changed.what, NOT_THE_FILE_CHECKED);
+        assert!(!changed.still_readable());
+
+        // Replaced before the second pass opened it: what it reads was never checked.
+        std::fs::write(&path, "a\n1\n2\n").unwrap();
+        let pin = pin_by_reads(&path);
+        replace();
+        let mut watched = pin.watch().file(File::open(&path).unwrap()).unwrap();
+        read_one(&mut watched);
+        assert_eq!(pin.check_row().unwrap_err().what, NOT_THE_FILE_CHECKED);
     }
 
     #[test]
@@ -331,7 +426,7 @@ mod tests {
                 encoding: None,
                 sheet: None,
             };
-            let mut manifest = crate::manifest::open_pinned(&source, pin.reads()).unwrap();
+            let mut manifest = crate::manifest::open_pinned(&source, pin.watch()).unwrap();
             manifest.rows.next().unwrap().unwrap();
             assert_eq!(pin.check_row(), Ok(()), "{name}");
             std::fs::OpenOptions::new()

@@ -185,7 +185,7 @@ fn prepare(
 ) -> Result<Ready, Error> {
     // Read again for sending, every read noted for the pin (`Pin::check_row`).
     let input = &settings.input;
-    let manifest = crate::manifest::open_pinned(&input.source, pin.reads())?;
+    let manifest = crate::manifest::open_pinned(&input.source, pin.watch())?;
     let mut opened = super::map_header(input, config, manifest)?;
     opened.validator = opened.validator.with_known_repeats(checked.repeats.clone());
     // The state first: a state that cannot be opened is exit 2, and must not leave a
