@@ -113,9 +113,11 @@ impl<R: Seek> Seek for Watched<R> {
     }
 }
 
-/// A `Changed::what`: the name leads to another file, and the file being read changed too.
-const NOT_THE_FILE_CHECKED: &str =
-    "it was replaced, and the file being read is not the one checked";
+/// The `Changed::what`s of a file whose name leads elsewhere now, and whose open file is
+/// not the pinned one either (written to, or another file).
+const REPLACED_AND_CHANGED: &str =
+    "it was replaced by another file, and the file being read is no longer the one checked";
+const GONE_AND_CHANGED: &str = "it is gone, and the file being read is no longer the one checked";
 
 /// How a pinned manifest changed; the message says what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -176,11 +178,24 @@ impl Pin {
             // being read is the pinned file, unchanged. It is not when it was written to
             // before it was replaced, or replaced before the second pass opened it.
             Err(changed) if changed.still_readable() && !self.read_file_intact() => Err(Changed {
-                what: NOT_THE_FILE_CHECKED,
+                what: match changed.what {
+                    "it is gone" => GONE_AND_CHANGED,
+                    _ => REPLACED_AND_CHANGED,
+                },
                 ..changed
             }),
             checked => checked,
         }
+    }
+
+    /// The second pass read to its end: the handles kept on its files are let go (a
+    /// file deleted meanwhile frees its disk space).
+    pub fn reading_done(&self) {
+        self.watch
+            .files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// Whether every file the second pass reads is the pinned one, unchanged.
@@ -338,47 +353,57 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.csv");
         let other = dir.path().join("new.csv");
+        let pinned = || {
+            std::fs::write(&path, "a\n1\n2\n").unwrap();
+            pin_by_reads(&path)
+        };
+        let open = |pin: &Pin| pin.watch().file(File::open(&path).unwrap()).unwrap();
         let replace = || {
             std::fs::write(&other, "a\n9\n").unwrap();
             std::fs::rename(&other, &path).unwrap();
         };
-        let read_one = |watched: &mut Watched<File>| {
+        let delete = || std::fs::remove_file(&path).unwrap();
+        let append = || {
+            let mut file = std::fs::OpenOptions::new().append(true).open(&path);
+            file.as_mut().unwrap().write_all(b"3\n").unwrap();
+        };
+        // What the pin says at the next row, after a read.
+        let seen = |pin: &Pin, mut watched: Watched<File>| {
             watched.read_exact(&mut [0u8; 1]).unwrap();
+            let changed = pin.check_row().unwrap_err();
+            (changed.what, changed.still_readable())
         };
 
-        // Replaced while being read: the open file is whole.
-        std::fs::write(&path, "a\n1\n2\n").unwrap();
-        let pin = pin_by_reads(&path);
-        let mut watched = pin.watch().file(File::open(&path).unwrap()).unwrap();
+        // Replaced or deleted while being read: the open file is whole.
+        let pin = pinned();
+        let watched = open(&pin);
         replace();
-        read_one(&mut watched);
-        let changed = pin.check_row().unwrap_err();
-        assert_eq!(changed.what, "it was replaced by another file");
-        assert!(changed.still_readable());
+        assert_eq!(
+            seen(&pin, watched),
+            ("it was replaced by another file", true)
+        );
+        let pin = pinned();
+        let watched = open(&pin);
+        delete();
+        assert_eq!(seen(&pin, watched), ("it is gone", true));
 
-        // Written to in place, then replaced: the open file may be torn.
-        std::fs::write(&path, "a\n1\n2\n").unwrap();
-        let pin = pin_by_reads(&path);
-        let mut watched = pin.watch().file(File::open(&path).unwrap()).unwrap();
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap()
-            .write_all(b"3\n")
-            .unwrap();
+        // Written to in place, then replaced or deleted: the open file may be torn.
+        let pin = pinned();
+        let watched = open(&pin);
+        append();
         replace();
-        read_one(&mut watched);
-        let changed = pin.check_row().unwrap_err();
-        assert_eq!(changed.what, NOT_THE_FILE_CHECKED);
-        assert!(!changed.still_readable());
+        assert_eq!(seen(&pin, watched), (REPLACED_AND_CHANGED, false));
+        let pin = pinned();
+        let watched = open(&pin);
+        append();
+        delete();
+        assert_eq!(seen(&pin, watched), (GONE_AND_CHANGED, false));
 
         // Replaced before the second pass opened it: what it reads was never checked.
-        std::fs::write(&path, "a\n1\n2\n").unwrap();
-        let pin = pin_by_reads(&path);
+        let pin = pinned();
         replace();
-        let mut watched = pin.watch().file(File::open(&path).unwrap()).unwrap();
-        read_one(&mut watched);
-        assert_eq!(pin.check_row().unwrap_err().what, NOT_THE_FILE_CHECKED);
+        let watched = open(&pin);
+        assert_eq!(seen(&pin, watched), (REPLACED_AND_CHANGED, false));
     }
 
     #[test]

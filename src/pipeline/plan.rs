@@ -158,6 +158,7 @@ impl Planner<'_> {
         }
         let last = open.batcher.finish();
         self.dispatch(last);
+        self.pin.reading_done();
         rows_read
     }
 
@@ -181,7 +182,9 @@ impl Planner<'_> {
         // unprocessed. Written to in place, a row may be torn: reading stops there.
         if let Err(changed) = self.pin.check_row() {
             if !changed.still_readable() {
-                self.stop.abort(format!(
+                // Said even after an earlier reason (the file replaced, then the one
+                // being read changed): it is why the reports end here.
+                self.stop.abort_also(format!(
                     "{changed}; the reports hold the {rows_read} rows read before it changed"
                 ));
                 return None;

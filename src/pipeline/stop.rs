@@ -31,6 +31,18 @@ impl Stop {
         self.halt.store(true, Ordering::SeqCst);
     }
 
+    /// `abort`, with `reason` added to an earlier one rather than dropped.
+    pub fn abort_also(&self, reason: String) {
+        {
+            let mut r = self.reason.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(earlier) = r.as_mut() {
+                earlier.push_str("; then ");
+                earlier.push_str(&reason);
+            }
+        }
+        self.abort(reason);
+    }
+
     pub fn interrupt(&self) {
         let mut r = self.reason.lock().unwrap_or_else(|p| p.into_inner());
         if r.is_none() {
@@ -113,5 +125,28 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_later_reason_is_added_to_an_earlier_one_only_when_asked() {
+        let stop = Stop::default();
+        stop.abort("first".into());
+        stop.abort("dropped".into());
+        stop.abort_also("why the reports end".into());
+        assert_eq!(
+            stop.reason().as_deref(),
+            Some("first; then why the reports end")
+        );
+        assert_eq!(stop.exit(0), Exit::Aborted);
+
+        let stop = Stop::default();
+        stop.abort_also("alone".into());
+        assert_eq!(stop.reason().as_deref(), Some("alone"));
+        assert!(stop.halt.load(Ordering::SeqCst));
     }
 }
