@@ -41,8 +41,8 @@ enum Keys {
         seen: KeySet,
         repeats: HashMap<u64, u64>,
     },
-    /// A second reading of a manifest whose repeats an earlier pass already found:
-    /// no key table is needed, which keeps `run`'s sending pass small.
+    /// A second reading of a manifest whose repeats an earlier pass already found
+    /// (`run` with `--max-failed-rows`): no key table is needed.
     Known(HashMap<u64, u64>),
 }
 

@@ -5,7 +5,7 @@
 //! `run` (in `run.rs`) goes on after the check:
 //!
 //! ```text
-//! read+check (check.rs, whole file first) → plan (plan.rs: state, task, batch)
+//! read (check.rs, whole file first) → validate+plan (plan.rs: state, task, batch)
 //!   → mark in flight (mark.rs) → send (send.rs) → record (record.rs: state, then report)
 //! ```
 

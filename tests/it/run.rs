@@ -1200,6 +1200,54 @@ fn more_invalid_rows_than_max_failed_rows_sends_nothing() {
     assert_eq!(sandbox.requests_total(), 0);
 }
 
+/// The check validates every row before sending only for `--max-failed-rows` (the
+/// limit is judged before anything leaves); otherwise the sending pass finds repeated
+/// keys itself. Both ways fail the same rows, a number written two ways included.
+#[test]
+fn repeated_keys_are_found_alike_with_or_without_a_failure_limit() {
+    let ws = Workspace::new();
+    ws.write(
+        "calls.csv",
+        "eventId,name,countryCode,mobile,areaCode,phone\n\
+         1001,Chen,86,18100000030,,\n\
+         1001,Lin,886,0912345677,,\n\
+         1001,Chen again,86,+86 181 0000 0030,,\n\
+         1001,Lin again,886,+886 912 345 677,,\n\
+         1001,Wong,852,61234567,,\n",
+    );
+    let mut seen = Vec::new();
+    for (dir, state, limit) in [
+        ("plain", "plain.db", &[][..]),
+        ("limited", "limited.db", &["--max-failed-rows", "5"][..]),
+    ] {
+        // A sandbox each: the second run's numbers are new to its event too.
+        let sandbox = Sandbox::start(ws.path(), &[]);
+        ws.config_for(&sandbox, FAST);
+        let mut args = vec!["run", "calls.csv", "--kind", "calls", "--state", state];
+        args.extend(["--report-dir", dir]);
+        args.extend_from_slice(limit);
+        ws.ferry(&args).expect(1);
+        let reports = Reports::read(&ws.join(dir));
+        reports.assert_accounts_for(csv_rows(5));
+        assert_eq!(reports.failed.ferry_rows(), [4, 5], "{dir}");
+        assert_eq!(
+            reports.failed.column("ferry_error"),
+            [
+                "the same record key \"1001|+8618100000030\" is already on row 2; each record may appear once: remove or merge one of them",
+                "the same record key \"1001|+886912345677\" is already on row 3; each record may appear once: remove or merge one of them",
+            ],
+            "{dir}"
+        );
+        assert_eq!(reports.succeeded.ferry_rows(), [2, 3, 6], "{dir}");
+        assert_eq!(sandbox.requests_total(), 1, "{dir}");
+        seen.push((
+            reports.failed.normalised(),
+            reports.succeeded.column("ferry_key").join(" "),
+        ));
+    }
+    assert_eq!(seen[0], seen[1]);
+}
+
 /// Exit 2 with `needle` in the error, and nothing sent.
 fn assert_refused(ws: &Workspace, sandbox: &Sandbox, args: &[&str], needle: &str) {
     let out = ws.ferry(args).expect(2);
