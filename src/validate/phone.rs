@@ -271,11 +271,9 @@ enum Dirt {
 /// Folds full-width digits and `+` to ASCII, drops spaces and `-` `.` `(` `)` (and their
 /// full-width forms), and refuses everything else.
 fn clean(shown: &str) -> Result<Cleaned, Dirt> {
-    let folded: String = shown
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .map(fold)
-        .collect();
+    // Sized up front: collected from a filter, the string would grow a step at a time.
+    let mut folded = String::with_capacity(shown.len());
+    folded.extend(shown.chars().filter(|c| !c.is_whitespace()).map(fold));
     // Before the character check: the `E` and `.` would otherwise hide what happened.
     if is_scientific(&folded) {
         return Err(Dirt::Scientific);
@@ -557,30 +555,33 @@ impl Cell<'_> {
 
     fn check_type(&self, ty: PhoneNumberType) -> Result<(), Problem> {
         use PhoneNumberType::{FixedLine, FixedLineOrMobile, Mobile};
-        let q = quote(self.shown);
+        // Quoted only for a message: every valid number passes through here.
+        let q = || quote(self.shown);
         match (self.expect, ty) {
             (Expect::Any, _)
             | (Expect::Mobile, Mobile | FixedLineOrMobile)
             | (Expect::Landline, FixedLine | FixedLineOrMobile) => Ok(()),
             (Expect::Mobile, FixedLine) => Err(self.problem(
                 Code::LandlineInMobileColumn,
-                format!("{q} is a landline number, not a mobile: move it to the landline column"),
+                format!("{} is a landline number, not a mobile: move it to the landline column", q()),
             )),
             (Expect::Landline, Mobile) => Err(self.problem(
                 Code::MobileInLandlineColumn,
-                format!("{q} is a mobile number, not a landline: move it to the mobile column"),
+                format!("{} is a mobile number, not a landline: move it to the mobile column", q()),
             )),
             (Expect::Mobile, other) => Err(self.problem(
                 Code::NotAMobile,
                 format!(
-                    "{q} is {}, not a mobile: the vendor can only call a mobile here; give the person's mobile number",
+                    "{} is {}, not a mobile: the vendor can only call a mobile here; give the person's mobile number",
+                    q(),
                     type_name(other)
                 ),
             )),
             (Expect::Landline, other) => Err(self.problem(
                 Code::NotALandline,
                 format!(
-                    "{q} is {}, not a landline: give the person's landline (or their mobile, in the mobile column)",
+                    "{} is {}, not a landline: give the person's landline (or their mobile, in the mobile column)",
+                    q(),
                     type_name(other)
                 ),
             )),
