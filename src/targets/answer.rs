@@ -6,7 +6,12 @@
 //! whatever JSON the field holds and keeps what ferry can use (`None` or empty for the
 //! rest); none of them fails. Only a body that is not JSON at all is unreadable.
 
-use serde::de::{Deserialize, DeserializeOwned, Deserializer};
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{Deserialize, DeserializeOwned, Deserializer, IgnoredAny, MapAccess};
+use serde::de::{SeqAccess, Visitor};
 use serde_json::Value;
 
 /// A JSON answer read into `T`. A JSON value that is not an object (an array, a string)
@@ -58,28 +63,113 @@ pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 }
 
 /// A nested object read into `T`; `T`'s defaults when it is not an object.
-pub fn nested<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(
+pub fn nested<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
     d: D,
 ) -> Result<T, D::Error> {
-    Ok(object(Value::deserialize(d)?))
+    Ok(Lenient::deserialize(d)?.0)
 }
 
 /// Like [`nested`], but remembers that the field was there at all, even as `null`
 /// (Quanshi's `data`: absent is unreadable, present but empty lists no records).
-pub fn present<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(
+pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
     d: D,
 ) -> Result<Option<T>, D::Error> {
-    Ok(Some(object(Value::deserialize(d)?)))
+    Ok(Some(Lenient::deserialize(d)?.0))
 }
 
 /// A list of objects, each read into `T`; empty when the field is not a list.
-pub fn list<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(
+pub fn list<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(
     d: D,
 ) -> Result<Vec<T>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::Array(items) => items.into_iter().map(object).collect(),
-        _ => Vec::new(),
-    })
+    d.deserialize_any(ListOf(PhantomData))
+}
+
+// The two readers below read nested objects and lists as they stream by, not through
+// a `Value` tree (a Quanshi answer lists every number of its request: the tree was 5%
+// of a calls run). A key written twice inside fails the straight read of the whole
+// answer, which `parse` then reads through a `Value` (the last one kept), as before.
+
+/// An object read into `T`; any other JSON value, `T`'s defaults.
+struct Lenient<T>(T);
+
+impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ObjectOr(PhantomData))
+    }
+}
+
+struct ObjectOr<T>(PhantomData<T>);
+
+/// Any value but the one wanted reads as the default, and is stepped over whole.
+macro_rules! others_as_default {
+    ($default:expr) => {
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($default)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($default)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($default)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($default)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($default)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok($default)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok($default)
+        }
+    };
+}
+
+impl<'de, T: Deserialize<'de> + Default> Visitor<'de> for ObjectOr<T> {
+    type Value = Lenient<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<Self::Value, M::Error> {
+        T::deserialize(MapAccessDeserializer::new(map)).map(Lenient)
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Lenient(T::default()))
+    }
+
+    others_as_default!(Lenient(T::default()));
+}
+
+/// A list read item by item ([`Lenient`]); any other JSON value, an empty list.
+struct ListOf<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de> + Default> Visitor<'de> for ListOf<T> {
+    type Value = Vec<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(Lenient(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(items)
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Vec::new())
+    }
+
+    others_as_default!(Vec::new());
 }
 
 /// The most characters of a vendor's own message that ferry keeps: it is copied into
@@ -181,6 +271,23 @@ mod tests {
                     ..Probe::default()
                 },
             ),
+            (
+                // Stepped over whole: lists and objects where an object or a list was
+                // wanted, at any depth; a key twice inside a list's object.
+                r#"{"items": [{"code": "a", "code": "b"}, [1, [2]], {"x": {"y": [1]}}], "data": [1, {"a": 2}], "info": "s", "message": {"m": [3]}}"#,
+                Probe {
+                    items: vec![inner("b"), Inner::default(), Inner::default()],
+                    data: Some(Inner::default()),
+                    ..Probe::default()
+                },
+            ),
+            (
+                r#"{"items": {"code": "a", "more": [1, {"b": 2}]}, "status": "3"}"#,
+                Probe {
+                    status: Some("3".into()),
+                    ..Probe::default()
+                },
+            ),
         ];
         for (body, want) in table {
             assert_eq!(&probe(body), want, "{body}");
@@ -189,5 +296,20 @@ mod tests {
             assert_eq!(&through_value.expect("JSON"), want, "{body}");
         }
         assert!(parse::<Probe>(b"<html>").is_err());
+    }
+
+    /// Without a key written twice, an object's answer is read straight, never through
+    /// the slower `Value` tree, whatever odd values its fields hold.
+    #[test]
+    fn odd_values_are_read_straight_without_a_value_tree() {
+        for body in [
+            r#"{"items": [{"code": "a"}, [1, [2]], {"x": {"y": [1]}}, null, 4], "data": [1, {"a": 2}]}"#,
+            r#"{"items": {"code": "a", "more": [1, {"b": 2}]}, "info": [{"code": "c"}], "data": "x"}"#,
+            r#"{"info": {"code": {"deep": [true]}}, "data": {"code": "d", "extra": {}}, "items": []}"#,
+        ] {
+            let straight: Probe = serde_json::from_str(body).expect(body);
+            let through_value = serde_json::from_str(body).map(object::<Probe>);
+            assert_eq!(straight, through_value.expect("JSON"), "{body}");
+        }
     }
 }
