@@ -147,7 +147,24 @@ impl Planner<'_> {
             };
             rows_read += 1;
             let defects = std::mem::take(&mut raw.defects);
-            match validator.check(raw.row, &raw.cells, defects) {
+            // Rows are validated here, while earlier rows are on the wire: a bug that
+            // panics on a row stops the run with every row still accounted for.
+            let rules = validator.rules();
+            let Ok(result) = unpanicked(|| rules.check(&raw.cells)) else {
+                self.stop.abort(format!(
+                    "internal error: ferry failed while validating row {} (a bug; please report it with that row)",
+                    raw.row
+                ));
+                let unprocessed = RowOutcome {
+                    row: raw.row,
+                    key: String::new(),
+                    outcome: self.stop.unprocessed(),
+                    trail: Trail::default(),
+                };
+                self.settle_one(unprocessed, raw.carried(), None);
+                continue;
+            };
+            match validator.settle(raw.row, result, defects) {
                 Ok(valid) => self.plan_row(raw, valid, &mut open),
                 Err(rejected) => {
                     let key = rejected.key.unwrap_or_default();
@@ -299,6 +316,12 @@ impl Planner<'_> {
     }
 }
 
+/// `f`'s result, or `Err` when it panicked (the panic itself is printed by the hook).
+/// What it may have left half-done must be its own: `Rules::check` changes nothing.
+fn unpanicked<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|_| ())
+}
+
 /// What to do with a valid row, given what the state knows.
 enum Plan {
     Send {
@@ -364,6 +387,12 @@ mod tests {
         retry_unknown: false,
         idempotent: false,
     };
+
+    #[test]
+    fn a_panic_is_caught_and_a_result_passed_on() {
+        assert_eq!(unpanicked(|| 7), Ok(7));
+        assert_eq!(unpanicked(|| -> u8 { panic!("a bug") }), Err(()));
+    }
 
     /// What `decide` makes of each record of the state, under each rule.
     #[test]

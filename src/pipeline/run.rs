@@ -12,6 +12,7 @@
 //! Every channel is bounded, so reading waits when sending is behind and memory stays
 //! flat whatever the size of the manifest.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::check::{self, Checked};
+use super::check;
 use super::mark::OnTheWire;
 use super::plan::Planner;
 use super::progress::{self, Progress};
@@ -76,7 +77,7 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
         })
     })?);
     let limit = settings.max_failed_rows;
-    let checked = check::whole_manifest(input, config, limit.is_some()).await?;
+    let mut checked = check::whole_manifest(input, config, limit.is_some()).await?;
     if let (Some(max), Some(validated)) = (limit, &checked.validated) {
         if validated.invalid > max {
             stop.abort(format!(
@@ -90,7 +91,8 @@ pub async fn run(settings: Settings, config: &Config) -> Result<RunReport, Error
             .halt_on(Arc::clone(&stop.halt)),
     );
     log_in(&sender, &stop).await?;
-    let ready = prepare(&settings, config, &checked, &dir, &pin)?;
+    let repeats = checked.validated.take().map(|v| v.repeats);
+    let ready = prepare(&settings, config, repeats, &dir, &pin)?;
 
     // From here on a request may leave: faults stop the run, they do not return.
     sending.store(true, Ordering::SeqCst);
@@ -180,7 +182,7 @@ struct Ready {
 fn prepare(
     settings: &Settings,
     config: &Config,
-    checked: &Checked,
+    repeats: Option<HashMap<u64, u64>>,
     dir: &std::path::Path,
     pin: &Pin,
 ) -> Result<Ready, Error> {
@@ -191,10 +193,8 @@ fn prepare(
     // Repeated keys already found by the check need no key table here; otherwise this
     // pass finds them (the table costs about 27 MB a million rows, but a second
     // validation of every row costs a second or more of waiting before the first send).
-    if let Some(validated) = &checked.validated {
-        opened.validator = opened
-            .validator
-            .with_known_repeats(validated.repeats.clone());
+    if let Some(repeats) = repeats {
+        opened.validator = opened.validator.with_known_repeats(repeats);
     }
     // The state first: a state that cannot be opened is exit 2, and must not leave a
     // report folder behind that the corrected rerun would find non-empty.

@@ -1201,20 +1201,25 @@ fn more_invalid_rows_than_max_failed_rows_sends_nothing() {
 }
 
 /// The check validates every row before sending only for `--max-failed-rows` (the
-/// limit is judged before anything leaves); otherwise the sending pass finds repeated
-/// keys itself. Both ways fail the same rows, a number written two ways included.
+/// limit is judged before anything leaves, on every core, in chunks of rows); otherwise
+/// the sending pass finds repeated keys itself. Both ways fail the same rows, a number
+/// written two ways included, near its first row and far past it.
 #[test]
 fn repeated_keys_are_found_alike_with_or_without_a_failure_limit() {
     let ws = Workspace::new();
-    ws.write(
-        "calls.csv",
-        "eventId,name,countryCode,mobile,areaCode,phone\n\
+    let mut manifest = "eventId,name,countryCode,mobile,areaCode,phone\n\
          1001,Chen,86,18100000030,,\n\
          1001,Lin,886,0912345677,,\n\
          1001,Chen again,86,+86 181 0000 0030,,\n\
          1001,Lin again,886,+886 912 345 677,,\n\
-         1001,Wong,852,61234567,,\n",
-    );
+         1001,Wong,852,61234567,,\n"
+        .to_string();
+    for i in 0..1500 {
+        manifest.push_str(&format!("1001,P{i},86,{},,\n", cn_mobile(100_000 + i)));
+    }
+    manifest
+        .push_str("1001,P0 again,86,+86 181 0010 0000,,\n1001,Chen once more,86,181-0000-0030,,\n");
+    ws.write("calls.csv", &manifest);
     let mut seen = Vec::new();
     for (dir, state, limit) in [
         ("plain", "plain.db", &[][..]),
@@ -1228,21 +1233,32 @@ fn repeated_keys_are_found_alike_with_or_without_a_failure_limit() {
         args.extend_from_slice(limit);
         ws.ferry(&args).expect(1);
         let reports = Reports::read(&ws.join(dir));
-        reports.assert_accounts_for(csv_rows(5));
-        assert_eq!(reports.failed.ferry_rows(), [4, 5], "{dir}");
+        reports.assert_accounts_for(csv_rows(1507));
+        assert_eq!(reports.failed.ferry_rows(), [4, 5, 1507, 1508], "{dir}");
+        let first_row = |key: &str, row: u64| {
+            format!("the same record key \"1001|{key}\" is already on row {row}; each record may appear once: remove or merge one of them")
+        };
         assert_eq!(
             reports.failed.column("ferry_error"),
             [
-                "the same record key \"1001|+8618100000030\" is already on row 2; each record may appear once: remove or merge one of them",
-                "the same record key \"1001|+886912345677\" is already on row 3; each record may appear once: remove or merge one of them",
+                first_row("+8618100000030", 2),
+                first_row("+886912345677", 3),
+                first_row("+8618100100000", 7),
+                first_row("+8618100000030", 2),
             ],
             "{dir}"
         );
-        assert_eq!(reports.succeeded.ferry_rows(), [2, 3, 6], "{dir}");
-        assert_eq!(sandbox.requests_total(), 1, "{dir}");
+        assert_eq!(reports.succeeded.rows.len(), 1503, "{dir}");
         seen.push((
             reports.failed.normalised(),
-            reports.succeeded.column("ferry_key").join(" "),
+            // In row order: the file is in the order answers came.
+            {
+                let rows = reports.succeeded.ferry_rows().into_iter();
+                let mut done: Vec<_> = rows.zip(reports.succeeded.column("ferry_key")).collect();
+                done.sort();
+                format!("{done:?}")
+            },
+            sandbox.requests_total(),
         ));
     }
     assert_eq!(seen[0], seen[1]);
