@@ -38,7 +38,7 @@ pub struct AgentSetting {
 }
 
 pub(super) fn validate(c: &mut Checker<Field>) -> (Option<String>, Option<Item>) {
-    let user_id = c.text(Field::UserId, Need::Required);
+    let user_id = c.id(Field::UserId, Need::Required);
     let call_type = c.choice(Field::CallType, Need::Optional, &["0", "1", "2"]);
     let caller_present = c.number_list(Field::CallerPresent, MAX_NUMBERS, MAX_DIGITS);
     let call_number = c.number_list(Field::CallNumber, MAX_NUMBERS, MAX_DIGITS);

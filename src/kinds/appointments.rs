@@ -51,7 +51,7 @@ pub struct Appointment {
 }
 
 pub(super) fn validate(c: &mut Checker<Field>, ctx: &Ctx) -> (Option<String>, Option<Item>) {
-    let out_task_num = c.text(Field::OutTaskNum, Need::Required);
+    let out_task_num = c.id(Field::OutTaskNum, Need::Required);
     let business_id = c.integer(Field::BusinessId, Need::Required, None);
     let out_task_type = c.text(Field::OutTaskType, Need::Optional);
     let task_type = c.choice(Field::TaskType, Need::Required, &["normal", "custom"]);
@@ -65,10 +65,10 @@ pub(super) fn validate(c: &mut Checker<Field>, ctx: &Ctx) -> (Option<String>, Op
     let task_time = c.time(Field::TaskTime, time_need, ctx.timezone);
     let task_remark = c.text(Field::TaskRemark, Need::Optional);
     let branch_code = c
-        .text(Field::BranchCode, Need::Required)
+        .id(Field::BranchCode, Need::Required)
         .map(|s| number_or_text(&s));
     let business_code = c
-        .text(Field::BusinessCode, Need::Optional)
+        .id(Field::BusinessCode, Need::Optional)
         .map(|s| number_or_text(&s));
     let video = c.boolean(Field::Video, Need::Required);
 

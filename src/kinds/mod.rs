@@ -13,7 +13,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::problem::{Problem, Warning};
-use crate::validate::{self, Checker};
+use crate::validate::{self, Checker, Need};
 
 /// Declares a kind's `Field` enum, each field once with its canonical name (the column
 /// name a manifest uses, and the vendor's), in the order `Columns` keeps them.
@@ -333,7 +333,7 @@ pub enum MappingError {
         second: String,
     },
     /// Every required column that is missing, at once: one run tells all the file needs.
-    #[error("{} {}; the header has: {}. Rename a column, or map it with [columns.{kind}] in ferry.toml", missing_lead(missing), missing_list(missing), header.join(", "))]
+    #[error("{} {}; the header has: {}. {}", missing_lead(missing), missing_list(missing), header.join(", "), missing_fix(kind, header))]
     MissingColumn {
         kind: &'static str,
         missing: Vec<RequiredColumn>,
@@ -362,6 +362,31 @@ fn missing_lead(missing: &[RequiredColumn]) -> &'static str {
     match missing.len() {
         1 => "no column for the required field",
         _ => "no columns for the required fields",
+    }
+}
+
+/// What to do about missing columns. A header read as one column that holds another
+/// separator was saved split at that separator (a spreadsheet in a European locale saves
+/// "CSV" split at `;`): renaming columns would not help.
+fn missing_fix(kind: &str, header: &[String]) -> String {
+    let split_at = match header {
+        [only] => [';', '\t', ','].into_iter().find(|&c| only.contains(c)),
+        _ => None,
+    };
+    match split_at {
+        Some(c) => {
+            let shown = if c == '\t' {
+                "tabs".to_string()
+            } else {
+                format!("'{c}'")
+            };
+            format!(
+                "The header reads as one column: the file seems to be split at {shown}, not at \
+                 this file type's separator. Save it again as CSV split at commas (or as .tsv \
+                 for tabs), or as .xlsx"
+            )
+        }
+        None => format!("Rename a column, or map it with [columns.{kind}] in ferry.toml"),
     }
 }
 
@@ -492,11 +517,11 @@ impl<F: KindField> validate::Cells<F> for RowCells<'_> {
 /// `task_num` or `out_task_num`: one is required; `task_num` wins when both are given,
 /// since it names the task directly.
 fn task_ref<F: Copy>(c: &mut Checker<F>, task_num: F, out_task_num: F) -> Option<TaskRef> {
-    if let Some(t) = c.cell(task_num) {
-        return Some(TaskRef::TaskNum(t.to_string()));
+    if c.cell(task_num).is_some() {
+        return c.id(task_num, Need::Optional).map(TaskRef::TaskNum);
     }
-    if let Some(t) = c.cell(out_task_num) {
-        return Some(TaskRef::OutTaskNum(t.to_string()));
+    if c.cell(out_task_num).is_some() {
+        return c.id(out_task_num, Need::Optional).map(TaskRef::OutTaskNum);
     }
     let message = format!(
         "{} or {} is required: name the arctos task this row belongs to",

@@ -49,9 +49,9 @@ impl Moderator {
 
 pub(super) fn validate(c: &mut Checker<Field>) -> (Option<String>, Option<Item>) {
     let task = task_ref(c, Field::TaskNum, Field::OutTaskNum);
-    let business_code = c.text(Field::BusinessCode, Need::Optional);
-    let branch_code = c.text(Field::BranchCode, Need::Optional);
-    let emp_id = c.text(Field::EmpId, Need::Optional);
+    let business_code = c.id(Field::BusinessCode, Need::Optional);
+    let branch_code = c.id(Field::BranchCode, Need::Optional);
+    let emp_id = c.id(Field::EmpId, Need::Optional);
     let key = task
         .as_ref()
         .map(|t| format!("{}|{}", t.key_part(), emp_id.as_deref().unwrap_or("")));

@@ -51,7 +51,7 @@ pub(super) fn validate(c: &mut Checker<Field>, ctx: &Ctx) -> (Option<String>, Op
     let task = task_ref(c, Field::TaskNum, Field::OutTaskNum);
     let title = c.text(Field::CustomerTitle, Need::Optional);
     let name = c.text(Field::CustomerName, Need::Required);
-    let id_num = c.text(Field::CustomerIdNum, Need::Required);
+    let id_num = c.id(Field::CustomerIdNum, Need::Required);
     let email = c.email(Field::CustomerEmail);
 
     // The row's own code wins; the configured default only fills a gap.

@@ -569,6 +569,16 @@ impl Record {
     }
 }
 
+/// `ferry_row`, `FERRY_KEY`: a report's column, ignored on input. Only a plain name
+/// counts: a header read as one column because the file is split at `;` (a spreadsheet
+/// in a European locale saves CSV so), `ferry_row;ferry_key;…;mobile`, is the user's
+/// data, and must reach the header check that says what is wrong, not be dropped.
+fn is_ferry_column(name: &str) -> bool {
+    name.get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case("ferry_"))
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 fn is_blank(cell: &str) -> bool {
     cell.trim().is_empty()
 }
@@ -683,8 +693,8 @@ struct Shaper {
     header: Vec<String>,
     /// Raw column index of each header column.
     keep: Vec<usize>,
-    /// Whether each raw column is kept (not `ferry_*`).
-    kept: Vec<bool>,
+    /// The header's columns, `ferry_*` included.
+    columns: usize,
     /// Raw column indices of a fed-back report's `ferry_source_row`, `ferry_row` and
     /// `ferry_source`.
     origin: OriginColumns,
@@ -698,14 +708,10 @@ impl Shaper {
     fn new(raw: Vec<String>, layout: Layout, label: &'static str) -> Shaper {
         let mut header = Vec::new();
         let mut keep = Vec::new();
-        let mut kept = Vec::with_capacity(raw.len());
         let mut origin = OriginColumns::default();
         for (i, name) in raw.iter().enumerate() {
             let name = name.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
-            let is_ferry = name
-                .get(..6)
-                .is_some_and(|p| p.eq_ignore_ascii_case("ferry_"));
-            kept.push(!is_ferry);
+            let is_ferry = is_ferry_column(name);
             if is_ferry {
                 origin.note(name, i);
                 continue;
@@ -721,7 +727,7 @@ impl Shaper {
         Shaper {
             header,
             keep,
-            kept,
+            columns: raw.len(),
             origin,
             layout,
             label,
@@ -730,11 +736,10 @@ impl Shaper {
     }
 
     fn shape(&mut self, mut record: Record) -> Option<RawRow> {
-        let blank = record
-            .cells
-            .iter()
-            .enumerate()
-            .all(|(i, c)| !self.kept.get(i).copied().unwrap_or(true) || is_blank(c));
+        // A fed-back row whose own cells were cleared still has its `ferry_*` cells: it
+        // is a row the person touched, not an empty line, and is reported (its required
+        // fields missing) rather than skipped without a trace.
+        let blank = record.cells.iter().all(|c| is_blank(c));
         let open_quote = record.flaws.iter().find_map(|&(raw, flaw)| match flaw {
             Flaw::OpenQuote { how, swallowed } => Some((raw, how, swallowed)),
             _ => None,
@@ -976,7 +981,7 @@ impl Shaper {
     /// that are all empty (a trailing separator) carry nothing and are let go. `width` is
     /// the record's own count of cells (a reader keeps at most `limits::COLUMNS`).
     fn ragged(&self, cells: &[String], width: usize) -> Option<Problem> {
-        let header = self.kept.len();
+        let header = self.columns;
         let count = width.max(cells.len());
         let extra = cells.get(header..).unwrap_or(&[]);
         let too_many = extra.iter().any(|c| !is_blank(c)) || width > cells.len();

@@ -105,6 +105,30 @@ impl<'r, F: Copy> Checker<'r, F> {
         }
     }
 
+    /// An identifier (a task number, an id card number): text, unless a spreadsheet
+    /// showed it in scientific notation (`2.02402221235E+14`, as Excel shows a number of
+    /// 12 digits or more in a General column). Its digits are lost then, and two ids
+    /// would become one: sent, it would name the wrong record.
+    pub fn id(&mut self, field: F, need: Need) -> Option<String> {
+        let v = self.checked_text(field, need)?;
+        // The exponent's sign as Excel writes it: a code like `12E45` may be meant.
+        let signed = v.contains("E+") || v.contains("E-") || v.contains("e+") || v.contains("e-");
+        if signed && is_scientific(v) {
+            let name = self.name(field);
+            self.problem(
+                field,
+                Code::ScientificNotation,
+                format!(
+                    "{name} {v:?}: a spreadsheet shows this number in scientific notation, \
+                     which loses digits; format the column as Text (or with the number format \
+                     0, so that every digit shows), check the values, and save it again"
+                ),
+            );
+            return None;
+        }
+        Some(v.to_string())
+    }
+
     pub fn required(&mut self, field: F) {
         let name = self.name(field);
         self.problem(
@@ -282,6 +306,23 @@ impl<'r, F: Copy> Checker<'r, F> {
             true
         }
     }
+}
+
+/// `8.61810000003E+12`, `1.8E10`, `1,8e10`: what a spreadsheet shows for a long number in
+/// a General-formatted column.
+pub fn is_scientific(s: &str) -> bool {
+    let Some((mantissa, exponent)) = s.split_once(['e', 'E']) else {
+        return false;
+    };
+    let mantissa = mantissa.strip_prefix(['+', '-']).unwrap_or(mantissa);
+    let exponent = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
+    let (whole, fraction) = mantissa.split_once(['.', ',']).unwrap_or((mantissa, ""));
+    let all_digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    !whole.is_empty()
+        && all_digits(whole)
+        && all_digits(fraction)
+        && (1..=3).contains(&exponent.len())
+        && all_digits(exponent)
 }
 
 /// Whole numbers as people and spreadsheets write them: `15`, `+15`, `15.0`.

@@ -275,7 +275,7 @@ fn clean(shown: &str) -> Result<Cleaned, Dirt> {
     let mut folded = String::with_capacity(shown.len());
     folded.extend(shown.chars().filter(|c| !c.is_whitespace()).map(fold));
     // Before the character check: the `E` and `.` would otherwise hide what happened.
-    if is_scientific(&folded) {
+    if super::is_scientific(&folded) {
         return Err(Dirt::Scientific);
     }
     // `664123456.0` is a float's rendering, not a dotted number: read as digits it is
@@ -315,23 +315,6 @@ fn fold(ch: char) -> char {
         '\u{FF09}' => ')',
         other => other,
     }
-}
-
-/// `8.61810000003E+12`, `1.8E10`, `1,8e10`: what a spreadsheet shows for a long number in
-/// a General-formatted column.
-fn is_scientific(s: &str) -> bool {
-    let Some((mantissa, exponent)) = s.split_once(['e', 'E']) else {
-        return false;
-    };
-    let mantissa = mantissa.strip_prefix(['+', '-']).unwrap_or(mantissa);
-    let exponent = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
-    let (whole, fraction) = mantissa.split_once(['.', ',']).unwrap_or((mantissa, ""));
-    let all_digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
-    !whole.is_empty()
-        && all_digits(whole)
-        && all_digits(fraction)
-        && (1..=3).contains(&exponent.len())
-        && all_digits(exponent)
 }
 
 /// `664123456.0`, `664123456.00`, `664123456,0`: digits (after an optional `+`) with one

@@ -2553,3 +2553,50 @@ fn control_characters_in_text_are_refused() {
         ],
     );
 }
+
+/// An id that a spreadsheet showed in scientific notation has lost digits: two task
+/// numbers or id card numbers would become one, and the vendor would get the wrong one.
+#[test]
+fn an_id_in_a_spreadsheet_s_scientific_notation_fails_its_row() {
+    let cases: [(Kind, &Row, &str); 9] = [
+        (Kind::Appointments, APPOINTMENT, "out_task_num"),
+        (Kind::Appointments, APPOINTMENT, "branch_code"),
+        (Kind::Appointments, APPOINTMENT, "business_code"),
+        (Kind::Moderators, MODERATOR, "out_task_num"),
+        (Kind::Moderators, MODERATOR, "emp_id"),
+        (Kind::Moderators, MODERATOR, "branch_code"),
+        (Kind::Publishers, PUBLISHER, "customer_id_num"),
+        (
+            Kind::TaskStatus,
+            &[("task_num", "x"), ("task_status", "canceled")],
+            "task_num",
+        ),
+        (Kind::AgentSettings, AGENT, "userId"),
+    ];
+    for (kind, base, field) in cases {
+        for shown in ["2.02402221235E+14", "1E+13", "1.10101199003e+17", "5,5E-03"] {
+            let row = with(base, &[(field, shown)]);
+            let label = format!("{kind:?} {field} {shown}");
+            let rejected = validate(kind, &taipei(), &row).expect_err(&label);
+            assert_eq!(
+                codes(&rejected.problems),
+                pairs(&[("scientific_notation", field)]),
+                "{label}"
+            );
+            assert_eq!(
+                rejected.problems[0].message,
+                format!(
+                    "{field} {shown:?}: a spreadsheet shows this number in scientific \
+                     notation, which loses digits; format the column as Text (or with the \
+                     number format 0, so that every digit shows), check the values, and save \
+                     it again"
+                ),
+                "{label}"
+            );
+        }
+        // A code that only looks like a number in E notation, without the sign Excel
+        // writes, is someone's code: `12E45`.
+        let row = with(base, &[(field, "12E45")]);
+        assert!(validate(kind, &taipei(), &row).is_ok(), "{kind:?} {field}");
+    }
+}

@@ -226,9 +226,27 @@ fn ferry_columns_are_dropped_and_header_names_trimmed() {
     let csv = "ferry_row,FERRY_error, Name ,,mobile,ferry_key\n7,bad,Ada,x,138,k\n9,bad,,,,k\n";
     let (h, rows) = read_bytes("failed.csv", csv);
     assert_eq!(h, header(&["Name", "column_4", "mobile"]));
-    // The second row holds data only in ferry_ columns: it is empty. The first keeps
-    // its ferry_row as its row in a manifest ferry cannot name.
-    assert_eq!(rows, vec![unknown_origin(row(2, &["Ada", "x", "138"]), 7)]);
+    // The first keeps its ferry_row as its row in a manifest ferry cannot name. The
+    // second holds data only in ferry_ columns: a fed-back row whose cells the person
+    // cleared is still a row (its validation says what is missing), never dropped.
+    assert_eq!(
+        rows,
+        vec![
+            unknown_origin(row(2, &["Ada", "x", "138"]), 7),
+            unknown_origin(row(3, &["", "", ""]), 9),
+        ]
+    );
+}
+
+#[test]
+fn a_header_split_at_another_separator_is_data_not_a_ferry_column() {
+    // A failed.csv saved again by a spreadsheet in a European locale is split at `;`:
+    // read at commas, its header is one column that starts with `ferry_`. Dropped as a
+    // report column, it would leave every row empty, and every row skipped unseen.
+    let csv = "ferry_row;ferry_key;name;mobile\n2;k;Ada;138\n";
+    let (h, rows) = read_bytes("failed.csv", csv);
+    assert_eq!(h, header(&["ferry_row;ferry_key;name;mobile"]));
+    assert_eq!(rows, vec![row(2, &["2;k;Ada;138"])]);
 }
 
 #[test]

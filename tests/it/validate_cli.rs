@@ -366,6 +366,29 @@ fn a_local_time_without_a_configured_zone_fails_its_row() {
 }
 
 #[test]
+fn a_fed_back_row_whose_cells_were_cleared_is_reported_not_skipped() {
+    // The person cleared a row's cells but left ferry's columns: not an empty line.
+    let dir = TempDir::new().expect("temp dir");
+    let manifest = write(
+        &dir,
+        "failed.csv",
+        "ferry_row,ferry_key,userId,callType\n2,k,,\n3,k,u-3,1\n",
+    );
+    let run = validate(&dir, &manifest, "agent-settings", &[]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    // Both keep the row of the report they came from (ferry_row: a first round's).
+    let failed = run.records_with_origins("failed.csv");
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert_eq!(failed[1][..4], ["2", "", "validation", "required"]);
+    assert_eq!(failed[1][5], "userId");
+    assert_eq!(failed[1][10..12], ["2", ""]);
+    let valid = run.records_with_origins("valid.csv");
+    assert_eq!(valid.len(), 2, "{valid:?}");
+    assert_eq!(valid[1][..2], ["3", "u-3"]);
+    assert_counts(&run, 2, 1, 1);
+}
+
+#[test]
 fn a_header_only_manifest_has_zero_rows_and_exits_0() {
     let dir = TempDir::new().expect("temp dir");
     let manifest = write(&dir, "header.csv", "userId,callType,note\n");
@@ -395,6 +418,26 @@ fn every_missing_required_column_is_named_in_one_run() {
             "error: {}: no columns for the required fields eventId (or pass --event-id); \
              name; countryCode; mobile or phone; the header has: 姓名, 手机. Rename a column, \
              or map it with [columns.calls] in ferry.toml",
+            manifest.display()
+        )
+    );
+    // Split at `;` (a European-locale spreadsheet's CSV), the header reads as one
+    // column: renaming would not help, saving it split at commas does.
+    let manifest = write(
+        &dir,
+        "failed.csv",
+        "ferry_row;ferry_key;eventId;name;countryCode;mobile\n2;k;1;Ada;86;13800138000\n",
+    );
+    let run = validate(&dir, &manifest, "calls", &[]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.stderr.trim_end(),
+        format!(
+            "error: {}: no columns for the required fields eventId (or pass --event-id); \
+             name; countryCode; mobile or phone; the header has: \
+             ferry_row;ferry_key;eventId;name;countryCode;mobile. The header reads as one \
+             column: the file seems to be split at ';', not at this file type's separator. \
+             Save it again as CSV split at commas (or as .tsv for tabs), or as .xlsx",
             manifest.display()
         )
     );
