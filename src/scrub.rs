@@ -39,6 +39,8 @@ pub struct Scrubber {
     windows: HashSet<Vec<u8>>,
     /// The window lengths in `windows`.
     lengths: BTreeSet<usize>,
+    /// The `FRAGMENT`-byte windows of secrets of at least `FRAGMENT` characters.
+    long_windows: HashSet<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Scrubber {
@@ -55,6 +57,7 @@ impl Scrubber {
     /// Learns a secret; it stays known for the life of the scrubber (a token replaced
     /// by a new login can still be quoted back).
     pub fn add(&mut self, secret: &Secret) {
+        let long = secret.expose().len() >= FRAGMENT;
         for form in forms(secret.expose()) {
             let width = form.len().min(FRAGMENT);
             if width == 0 {
@@ -64,8 +67,21 @@ impl Scrubber {
             // Matched whatever the case: a vendor, or a host name, may change it.
             for window in form.to_ascii_lowercase().as_bytes().windows(width) {
                 self.windows.insert(window.to_vec());
+                if long {
+                    self.long_windows.insert(window.to_vec());
+                }
             }
         }
+    }
+
+    /// Whether `text` holds a run of [`FRAGMENT`] characters of a secret. Shorter
+    /// secrets (a 4-digit token, a 6-digit login code) do not count: their digits turn
+    /// up in ids by chance, and an id is data, never rewritten (see `send`).
+    pub fn holds_secret(&self, text: &str) -> bool {
+        let text = text.to_ascii_lowercase();
+        text.as_bytes()
+            .windows(FRAGMENT)
+            .any(|window| self.long_windows.contains(window))
     }
 
     /// `text` with every run that belongs to a secret replaced by `***`.
@@ -273,6 +289,18 @@ mod tests {
             let out = s.scrub(text);
             assert_eq!(out, "token *** refused", "{text}");
         }
+    }
+
+    /// An id is data: a short secret's digits in it are chance, a long secret's eight
+    /// characters are the secret.
+    #[test]
+    fn only_a_secret_of_eight_characters_or_more_is_found_in_an_id() {
+        let s = scrubber(&["2026", "260100", "QsTok-5d41c4ac806c"]);
+        assert!(!s.holds_secret("20260100000001"));
+        assert!(!s.holds_secret("QsTok-5"));
+        assert!(s.holds_secret("id-qstok-5d41c4ac-1"));
+        // The message still hides the short ones.
+        assert_eq!(s.scrub("code 2026 refused"), "code *** refused");
     }
 
     #[test]

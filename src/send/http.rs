@@ -68,7 +68,7 @@ impl Sender {
             .and_then(retry::parse_retry_after);
         if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
             if id != request_id {
-                trail.server_request_ids.push(self.scrub(id));
+                self.note_server_request_id(trail, id);
             }
         }
         let location = (300..400).contains(&status).then(|| {

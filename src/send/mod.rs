@@ -32,6 +32,7 @@ use crate::batch::Batch;
 use crate::config::{ConfigError, Secret, Target};
 use crate::kinds::Kind;
 use crate::outcome::{Outcome, Trail};
+use crate::problem::{Code, Problem};
 use crate::scrub::Scrubber;
 use crate::targets::{self, Credentials, Request, Verdict};
 pub use crate::targets::{AuthRefused, EndpointMissing};
@@ -167,6 +168,9 @@ pub struct Sender {
     halted: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// The longest server request id kept whole; real ones are UUIDs or shorter.
+const SERVER_ID_CHARS: usize = 128;
+
 impl Sender {
     pub fn new(target: Target, kind: Kind, backoff: Backoff) -> Result<Sender, ConfigError> {
         let client = reqwest::Client::builder()
@@ -240,13 +244,25 @@ impl Sender {
                 trail,
             } => {
                 for outcome in &mut outcomes {
-                    // A remote id is the vendor's text too.
+                    // A remote id is the vendor's text too, but also data that later
+                    // rows send back (a task_num): masked, it would name the wrong
+                    // record. One that holds a secret is not kept at all.
                     if let Outcome::Succeeded {
-                        remote_id: Some(id),
-                        ..
+                        remote_id,
+                        warnings,
                     } = outcome
                     {
-                        *id = scrubber.scrub(id);
+                        if remote_id
+                            .as_deref()
+                            .is_some_and(|id| scrubber.holds_secret(id))
+                        {
+                            *remote_id = None;
+                            warnings.push(Problem::new(
+                                Code::VendorWarning,
+                                "",
+                                "the vendor's id for this record holds a credential of this run, so ferry did not record it: find the record at the vendor by its key",
+                            ));
+                        }
                     }
                     match outcome {
                         Outcome::Succeeded { warnings: list, .. }
@@ -274,6 +290,19 @@ impl Sender {
     /// answer that leaves the sender some other way.
     pub fn scrub(&self, text: &str) -> String {
         self.scrubber().scrub(text)
+    }
+
+    /// A request id the server gave, scrubbed, then cut to `SERVER_ID_CHARS`: it is copied
+    /// into every row of the batch, for every attempt, so an id of megabytes from a
+    /// broken or hostile server would multiply into gigabytes of memory and reports.
+    fn note_server_request_id(&self, trail: &mut Trail, id: &str) {
+        let id = self.scrub(id);
+        let mut chars = id.chars();
+        let mut kept: String = chars.by_ref().take(SERVER_ID_CHARS).collect();
+        if chars.next().is_some() {
+            kept.push('…');
+        }
+        trail.server_request_ids.push(kept);
     }
 
     fn scrubber(&self) -> std::sync::RwLockReadGuard<'_, Scrubber> {
@@ -335,7 +364,7 @@ impl Sender {
             Err(failure) => return failure.verdict(batch, self.idempotent),
         };
         if let Some(id) = targets::server_request_id(self.target.vendor, &answer.body) {
-            trail.server_request_ids.push(self.scrub(&id));
+            self.note_server_request_id(trail, &id);
         }
         let scrubber = self.scrubber();
         targets::classify(batch, &answer.response(&scrubber))

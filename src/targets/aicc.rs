@@ -59,7 +59,7 @@ pub fn classify(batch: &Batch, response: &Response) -> Verdict {
             let message = format!("AICC answered 500 (business failure: check the values, e.g. at most 5 numbers of 15 digits){}", excerpt());
             return failed(batch, Code::VendorError, s, message);
         }
-        200 => {}
+        s if super::success(s) => {}
         _ => return failed(batch, Code::HttpError, s, format!("HTTP {s}{}", excerpt())),
     }
     let Ok(answer) = answer::parse::<Answer>(response.body) else {

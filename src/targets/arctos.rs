@@ -95,7 +95,7 @@ pub fn classify(batch: &Batch, response: &Response) -> Verdict {
         Ok(answer) => answer,
         Err(verdict) => return verdict,
     };
-    if response.status != 200 {
+    if !super::success(response.status) {
         let s = response.status;
         return failed(
             batch,

@@ -236,6 +236,13 @@ pub fn unknown(batch: &Batch, what: &str, http_status: Option<u16>) -> Verdict {
     )
 }
 
+/// Whether an HTTP status says the request was carried out: any 2xx, not only the
+/// documented 200. A 201 or 202 read as a failure would be sent again by the next run,
+/// and the vendor would hold the record twice; its body says how the request went.
+pub fn success(status: u16) -> bool {
+    (200..300).contains(&status)
+}
+
 /// The answer read into the vendor's answer type `T` (see [`answer`]); an answer that is
 /// not JSON is unknown when it came with a 200 (the vendor may have carried the request
 /// out) and an HTTP failure otherwise.
@@ -244,7 +251,7 @@ where
     T: serde::de::DeserializeOwned + Default,
 {
     answer::parse(response.body).map_err(|_| match response.status {
-        200 => unreadable(batch, response, not_json(response.body)),
+        s if success(s) => unreadable(batch, response, not_json(response.body)),
         s => failed(
             batch,
             Code::HttpError,

@@ -113,7 +113,7 @@ pub fn classify(batch: &Batch, calls: &CallList, response: &Response) -> Verdict
         Err(verdict) => return verdict,
     };
     let msg = &answer.msg;
-    if response.status != 200 {
+    if !super::success(response.status) {
         let s = response.status;
         return failed(batch, Code::HttpError, s, format!("HTTP {s}: {msg}"));
     }
@@ -127,7 +127,7 @@ pub fn classify(batch: &Batch, calls: &CallList, response: &Response) -> Verdict
         }
         Some(code) => {
             let message = format!("Quanshi answered code {code}: {msg}");
-            return failed(batch, Code::VendorError, 200, message);
+            return failed(batch, Code::VendorError, response.status, message);
         }
         None => return unreadable(batch, response, "no code"),
     }

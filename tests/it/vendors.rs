@@ -2471,3 +2471,85 @@ async fn a_token_issued_by_the_login_and_quoted_back_is_scrubbed() {
         problem.message
     );
 }
+
+// ---------------------------------------------------------------------------------
+// Hostile and unusual answers (review of the session after issue 12)
+// ---------------------------------------------------------------------------------
+
+/// A 201 or 202 says the request was carried out: read as a failure, the next run
+/// would send the row again and the vendor would hold it twice. A 2xx without an
+/// answer is unknown, never resent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_2xx_is_read_as_carried_out() {
+    for status in [201, 202] {
+        let reply = Reply::json(
+            status,
+            json!({"status": 1, "message": "success", "info": {"task_num": "202312210000001"}}),
+        );
+        let (_, sent, _) = appointment_against("", vec![reply]).await;
+        let (outcomes, _) = done(sent);
+        assert_eq!(
+            succeeded(&outcomes[0]),
+            (Some("202312210000001".into()), vec![]),
+            "HTTP {status}"
+        );
+    }
+    let (srv, sent, _) = appointment_against("", vec![Reply::raw(204, "")]).await;
+    let (outcomes, _) = done(sent);
+    let (stage, problem, status) = failed(&outcomes[0]);
+    assert_eq!(
+        (stage, problem.code, status),
+        (Stage::Unknown, Code::OutcomeUnknown, Some(204))
+    );
+    assert_eq!(srv.log.on(CREATE_TASK).len(), 1, "never resent");
+}
+
+/// A remote id is data that later rows send back as `task_num`: a short token's digits
+/// in it are chance and stay; a long secret in it means the id is not recorded at all,
+/// never recorded masked (`***0100000001` would name no task, or the wrong one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_id_is_never_rewritten_by_the_scrubber() {
+    for (token, task_num, kept) in [
+        ("2026", "20260100000001", true),
+        ("tok-9f8e7d6c5b4a", "2026-tok-9f8e7d6c5b4a", false),
+    ] {
+        let srv = Server::start().await;
+        let target = arctos_target(&srv, token, "");
+        srv.any_on(CREATE_TASK, vec![arctos_ok(task_num)]).await;
+        let sent = sender(target, Kind::Appointments)
+            .send(&appointment_batch())
+            .await;
+        let (outcomes, _) = done(sent);
+        let (remote_id, warnings) = succeeded(&outcomes[0]);
+        if kept {
+            assert_eq!((remote_id.as_deref(), warnings), (Some(task_num), vec![]));
+        } else {
+            assert_eq!(remote_id, None);
+            assert_eq!(
+                warnings.iter().map(|w| w.code).collect::<Vec<_>>(),
+                [Code::VendorWarning]
+            );
+            assert!(!warnings[0].message.contains(token), "{warnings:?}");
+        }
+    }
+}
+
+/// A server request id is copied into every row of its batch: one of megabytes is cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_request_id_is_cut_to_a_sane_length() {
+    let huge = "r".repeat(100_000);
+    let mut answer = quanshi_answer(
+        200,
+        "ok",
+        vec![
+            call_record("id-1", "user1", "18100000030", "", ""),
+            call_record("id-2", "user2", "18100000031", "", ""),
+            call_record("id-3", "user3", "", "10", "58512042"),
+        ],
+        vec![],
+    );
+    answer["requestId"] = json!(huge);
+    let (_, sent) = calls_against(vec![Reply::json(200, answer)]).await;
+    let (_, trail) = done(sent);
+    assert_eq!(trail.server_request_ids, [format!("{}…", "r".repeat(128))]);
+}
