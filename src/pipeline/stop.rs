@@ -8,6 +8,7 @@ use tokio::sync::oneshot;
 use crate::exit::Exit;
 use crate::outcome::Outcome;
 use crate::problem::{Code, Problem};
+use crate::send::Halt;
 
 /// Why the run stopped early, if it did.
 #[derive(Default)]
@@ -16,7 +17,7 @@ pub struct Stop {
     pub interrupted: AtomicBool,
     reason: std::sync::Mutex<Option<String>>,
     /// Shared with the sender: once set, no new attempt leaves.
-    pub halt: Arc<AtomicBool>,
+    pub halt: Arc<Halt>,
     /// A second interrupt: the workers are stopped where they are.
     pub hurried: AtomicBool,
 }
@@ -28,7 +29,7 @@ impl Stop {
             *r = Some(reason);
         }
         self.aborted.store(true, Ordering::SeqCst);
-        self.halt.store(true, Ordering::SeqCst);
+        self.halt.set();
     }
 
     /// `abort`, with `reason` added to an earlier one rather than dropped.
@@ -49,7 +50,7 @@ impl Stop {
             *r = Some("interrupted (SIGINT/SIGTERM)".into());
         }
         self.interrupted.store(true, Ordering::SeqCst);
-        self.halt.store(true, Ordering::SeqCst);
+        self.halt.set();
     }
 
     pub fn stopped(&self) -> bool {
@@ -147,6 +148,6 @@ mod tests {
         let stop = Stop::default();
         stop.abort_also("alone".into());
         assert_eq!(stop.reason().as_deref(), Some("alone"));
-        assert!(stop.halt.load(Ordering::SeqCst));
+        assert!(stop.halt.is_set());
     }
 }

@@ -165,7 +165,42 @@ pub struct Sender {
     backoff: Backoff,
     pub counters: Counters,
     /// Set when the run stops: no attempt starts after it, whatever was waiting.
-    halted: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    halted: std::sync::Arc<Halt>,
+}
+
+/// The run's stop as the sender sees it: a flag, and a wake-up for whatever waits (a
+/// `Retry-After` of up to 120 s, a slow rate's next permit), so that an interrupted run
+/// ends at once rather than when the wait is over.
+#[derive(Default)]
+pub struct Halt {
+    set: AtomicBool,
+    woken: tokio::sync::Notify,
+}
+
+impl Halt {
+    pub fn set(&self) {
+        self.set.store(true, Ordering::SeqCst);
+        self.woken.notify_waiters();
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.set.load(Ordering::SeqCst)
+    }
+
+    /// Waits for `wait`, or until the halt is set, whichever comes first.
+    async fn or_until_set(&self, wait: impl std::future::Future<Output = ()>) {
+        let woken = self.woken.notified();
+        tokio::pin!(woken);
+        // Registered before the flag is read: a `set` in between still wakes it.
+        woken.as_mut().enable();
+        if self.is_set() {
+            return;
+        }
+        tokio::select! {
+            () = wait => {}
+            () = woken => {}
+        }
+    }
 }
 
 /// The longest server request id kept whole; real ones are UUIDs or shorter.
@@ -203,7 +238,7 @@ impl Sender {
     }
 
     /// Shares the run's stop flag: once it is set, no new attempt leaves.
-    pub fn halt_on(mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Sender {
+    pub fn halt_on(mut self, flag: std::sync::Arc<Halt>) -> Sender {
         self.halted = flag;
         self
     }
@@ -331,7 +366,7 @@ impl Sender {
             // meanwhile sends nothing more. A retry only follows an attempt that was not
             // carried out, so a halted batch is not carried out.
             self.wait_turn().await;
-            if self.halted.load(Ordering::SeqCst) {
+            if self.halted.is_set() {
                 return Sent::Halted { trail };
             }
             left.store(true, Ordering::SeqCst);
@@ -379,10 +414,13 @@ impl Sender {
 
     /// Waits before retry number `retry`.
     async fn wait_retry(&self, retry: u32, after: Option<Duration>) {
-        self.counters.retries.fetch_add(1, Ordering::Relaxed);
         let wait = self.backoff.delay(retry, after);
         tracing::debug!(retry, wait_ms = wait.as_millis() as u64, "retrying");
-        tokio::time::sleep(wait).await;
+        self.halted.or_until_set(tokio::time::sleep(wait)).await;
+        // Counted once it may leave: a run stopped meanwhile sends no retry.
+        if !self.halted.is_set() {
+            self.counters.retries.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     fn pause(&self, wait: Duration) {
@@ -395,13 +433,16 @@ impl Sender {
 
     /// Waits out a 429 pause, then for a rate-limit permit.
     async fn wait_turn(&self) {
-        loop {
-            let until = *self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
-            match until {
-                Some(t) if t > Instant::now() => tokio::time::sleep_until(t.into()).await,
-                _ => break,
+        let turn = async {
+            loop {
+                let until = *self.paused_until.lock().unwrap_or_else(|p| p.into_inner());
+                match until {
+                    Some(t) if t > Instant::now() => tokio::time::sleep_until(t.into()).await,
+                    _ => break,
+                }
             }
-        }
-        self.limiter.until_ready().await;
+            self.limiter.until_ready().await;
+        };
+        self.halted.or_until_set(turn).await;
     }
 }

@@ -2679,6 +2679,35 @@ fn a_manifest_truncated_in_place_stops_reading_at_the_change() {
     );
 }
 
+/// A batch waiting for its turn (here a permit 100 s away; a `Retry-After` of up to
+/// 120 s is the same wait) used to hold an interrupted run until the wait was over:
+/// past systemd's 90 s stop timeout, that is a SIGKILL and no reports. It ends at once,
+/// the waiting rows unprocessed.
+#[test]
+fn an_interrupt_cuts_a_long_wait_for_a_turn_short() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &[]);
+    ws.config_for(
+        &sandbox,
+        "rate = 0.01\nburst = 1\nbatch_size = 1\nmax_retries = 0",
+    );
+    let n = 3;
+    ws.write("appointments.csv", &appointments_csv("LONG", n));
+    let args = run_args("appointments.csv", "appointments", "r1", &[]);
+    let mut child = start_sending(&ws, &sandbox, &args);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    interrupt(&child);
+    let status = wait_for(&mut child, std::time::Duration::from_secs(30));
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    let reports = Reports::read(&ws.join("r1"));
+    reports.assert_accounts_for(csv_rows(n));
+    assert_eq!(count(&sandbox.stats(), &["created", "appointments"]), 1);
+    assert_eq!(reports.succeeded.rows.len(), 1);
+    assert_eq!(reports.unprocessed.rows.len(), 2);
+    let summary = reports.summary;
+    assert_eq!(summary["requests"]["retries"], 0, "{summary:#}");
+}
+
 /// Sends SIGINT to a running ferry, as Ctrl-C would.
 fn interrupt(child: &std::process::Child) {
     // SAFETY: signalling our own child, whose pid we hold.
