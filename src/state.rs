@@ -437,7 +437,14 @@ impl State {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(err)?;
+        // Immediate: a deferred transaction reads (`user_version`) before it writes, and
+        // when another connection commits in between (a `reconcile`'s merge) SQLite
+        // refuses the write at once, busy timeout or not: the run stopped with
+        // "database is locked". Taking the write lock first waits like any writer.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
         // Read in every transaction, not remembered: another connection's merge (a
         // `reconcile`) may have set it back to 2 since this one last wrote.
         let layout: i64 = tx

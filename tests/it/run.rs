@@ -3244,3 +3244,58 @@ fn reconcile_counts_a_fed_back_row_found_already_done_and_never_a_copied_line() 
     assert_eq!(reconciled.succeeded.ferry_rows(), [2, 3]);
     assert_eq!(reconciled.failed.ferry_rows(), [4]);
 }
+
+/// A `reconcile` beside a live run reads the state without the run lock, and merges
+/// what is pending. The run's next write, begun as a read, was then refused at once
+/// ("database is locked", busy timeout or not): exit 3, rows on the wire in doubt. A
+/// run's writes take the write lock first now, and wait for the merge like any writer.
+#[test]
+fn a_reconcile_beside_a_live_run_does_not_stop_it() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &["--latency-ms", "5"]);
+    ws.config_for(&sandbox, "rate = 2000\nburst = 50\nconcurrency = 16");
+    let n = 3000;
+    ws.write("appointments.csv", &appointments_csv("LIVE", n));
+    let args = run_args("appointments.csv", "appointments", "r1", &[]);
+    let mut child = start_sending(&ws, &sandbox, &args);
+    let mut reconciles = 0;
+    while child.try_wait().expect("poll ferry").is_none() && reconciles < 20 {
+        let dir = format!("rec{reconciles}");
+        let out = ws
+            .command(&[
+                "reconcile",
+                "appointments.csv",
+                "--kind",
+                "appointments",
+                "--state",
+                "state.db",
+                "--report-dir",
+                &dir,
+                "-q",
+            ])
+            .output()
+            .expect("reconcile runs");
+        // 1: not every row is done yet; never a fault.
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        reconciles += 1;
+    }
+    assert!(reconciles > 0);
+    let output = child.wait_with_output().expect("ferry finishes");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let reports = Reports::read(&ws.join("r1"));
+    reports.assert_accounts_for(csv_rows(n));
+    assert_eq!(reports.succeeded.rows.len(), n);
+    assert_eq!(
+        count(&sandbox.stats(), &["created", "appointments"]),
+        n as u64
+    );
+}
