@@ -105,7 +105,7 @@ impl Scrubber {
         } else {
             text.len()
         };
-        let scrubbed = render(&text, &mask, keep);
+        let scrubbed: String = render(&text, &mask, keep).chars().map(printable).collect();
         let one_line = scrubbed.split_whitespace().collect::<Vec<_>>().join(" ");
         if one_line.is_empty() {
             return String::new();
@@ -134,6 +134,16 @@ impl Scrubber {
             }
         }
         mask
+    }
+}
+
+/// A character as vendor text may show it: a control character (an escape sequence
+/// that would clear or retitle the terminal that prints the message) becomes a space.
+pub fn printable(c: char) -> char {
+    if c.is_control() {
+        ' '
+    } else {
+        c
     }
 }
 

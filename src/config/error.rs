@@ -230,6 +230,11 @@ pub enum SecretProblem {
     Unreadable(io::ErrorKind),
     #[error("the secret is empty")]
     Empty,
+    /// A line break or other control character: a file of two lines, a value pasted
+    /// with its newline. No vendor can be sent it in a header, and a request that cannot
+    /// be built would look like a vendor that does not answer.
+    #[error("the secret holds a control character (a line break inside it?), which cannot be sent; check the value (it is not shown here)")]
+    ControlCharacter,
 }
 
 fn unreadable(kind: io::ErrorKind) -> String {

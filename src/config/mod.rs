@@ -101,6 +101,9 @@ impl SecretSource {
         if value.is_empty() {
             return Err(fail(from, SecretProblem::Empty));
         }
+        if value.chars().any(char::is_control) {
+            return Err(fail(from, SecretProblem::ControlCharacter));
+        }
         Ok(Secret::new(value))
     }
 }

@@ -180,9 +180,17 @@ const VENDOR_TEXT_CHARS: usize = 500;
 /// when absent or not a string.
 pub(crate) fn vendor_text(value: Option<&Value>) -> String {
     let text = value.and_then(Value::as_str).unwrap_or("");
-    let mut chars = text.chars();
+    // Control characters become spaces: an escape sequence from a vendor would
+    // otherwise reach the terminal that prints the message, and clear or retitle it.
+    let mut chars = text.chars().map(crate::scrub::printable);
     let kept: String = chars.by_ref().take(VENDOR_TEXT_CHARS).collect();
     if chars.next().is_some() {
+        // Scrubbing comes later, and sees only what is kept: the last characters could
+        // be the start of a secret cut off here, too short to be known as one.
+        let kept: String = kept
+            .chars()
+            .take(VENDOR_TEXT_CHARS - (crate::scrub::FRAGMENT - 1))
+            .collect();
         format!("{kept}… (cut at {VENDOR_TEXT_CHARS} characters)")
     } else {
         kept
@@ -194,12 +202,27 @@ mod tests {
     use super::*;
     use serde::Deserialize;
 
+    /// A hostile vendor's escape sequence would reach the terminal that prints the
+    /// message; and a secret that starts just before the cut would show its first
+    /// characters, too few for the scrubber to know them.
+    #[test]
+    fn a_vendor_message_is_printable_and_never_ends_in_a_cut_secret() {
+        let hostile = serde_json::json!("\u{1b}[2J\u{1b}]0;owned\u{7}refused");
+        assert_eq!(vendor_text(Some(&hostile)), " [2J ]0;owned refused");
+        let text = format!("{}ArcTok-9f8e7d6c", "m".repeat(VENDOR_TEXT_CHARS - 7));
+        let cut = vendor_text(Some(&serde_json::json!(text)));
+        assert!(!cut.contains("ArcT"), "{cut}");
+        let scrubbed = crate::scrub::Scrubber::new().excerpt(b"\x1b[31mred\x1b[0m");
+        assert_eq!(scrubbed, ": [31mred [0m");
+    }
+
     /// Review of issue 9: a 4 MiB `msg` was copied into every row of a batch.
     #[test]
     fn a_vendor_message_is_cut_to_a_length_a_report_can_hold() {
         let long = serde_json::json!("x".repeat(4 * 1024 * 1024));
         let cut = vendor_text(Some(&long));
-        assert!(cut.starts_with(&"x".repeat(VENDOR_TEXT_CHARS)));
+        assert!(cut.starts_with(&"x".repeat(VENDOR_TEXT_CHARS - 7)));
+        assert!(!cut.starts_with(&"x".repeat(VENDOR_TEXT_CHARS - 6)));
         assert!(
             cut.ends_with("… (cut at 500 characters)"),
             "{}",

@@ -892,6 +892,47 @@ fn unset_secret_variable_is_a_config_error_that_names_the_variable() {
     assert_exit(&out, 2, "a secret variable that is not set");
 }
 
+/// A secret with a line break in it cannot be sent in a header: the requests could not
+/// be built, and ferry took that for a vendor that does not answer (exit 3 after ten
+/// tries, rows failed as transport). It is a config error now: exit 2, nothing sent,
+/// the key named and the value not shown.
+#[test]
+fn a_secret_with_a_line_break_is_a_config_error() {
+    let srv = Server::start_blocking();
+    let ws = Workspace::new(&srv.base_url());
+    srv.any_on_blocking(CREATE_TASK, vec![arctos_ok()]);
+    let broken = "Lq8line-one\nsecond-line-Zq";
+    let out = Command::new(FERRY)
+        .args([
+            "run",
+            "appointments.csv",
+            "--kind",
+            "appointments",
+            "--config",
+            "ferry.toml",
+            "--target",
+            "arctos",
+            "--state",
+            "state-broken.db",
+            "--report-dir",
+            "reports/broken",
+        ])
+        .current_dir(ws.path())
+        .env("ARCTOS_TOKEN", broken)
+        .output()
+        .expect("ferry runs");
+    assert_exit(&out, 2, "a secret with a line break");
+    assert!(
+        stderr(&out).contains("targets.arctos.token") && stderr(&out).contains("control character"),
+        "{}",
+        stderr(&out)
+    );
+    for part in ["Lq8line-one", "second-line-Zq"] {
+        assert!(!stderr(&out).contains(part) && !stdout(&out).contains(part));
+    }
+    assert!(srv.log.all().is_empty(), "nothing was sent");
+}
+
 // ---------------------------------------------------------------------------------
 // The Secret type and literal secrets in the config
 // ---------------------------------------------------------------------------------
