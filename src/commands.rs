@@ -97,7 +97,7 @@ fn log_summary(s: &crate::report::Summary, dir: &std::path::Path) {
         report_dir = %dir.display(),
         state = s.state.as_deref().unwrap_or(""),
         aborted = s.aborted.as_deref().unwrap_or(""),
-        resume = resume_command(s.exit_code).as_deref().unwrap_or(""),
+        resume = resume_command(s).as_deref().unwrap_or(""),
         exit_code = s.exit_code.code(),
         "{} finished with exit code {}",
         s.command,
@@ -108,9 +108,16 @@ fn log_summary(s: &crate::report::Summary, dir: &std::path::Path) {
 /// After an abort (3) or an interrupt (130): the command that finishes the job — this
 /// one again, into a new report folder, and without the flags that send done or
 /// doubtful rows again (`--force`, `--retry-unknown`): rows done are then skipped. A
-/// manifest read from standard input must be given again.
-fn resume_command(exit: Exit) -> Option<String> {
-    if !exit.stopped_early() {
+/// manifest read from standard input must be given again. None when the state is gone:
+/// without it no row would be skipped, and the command would send them all again.
+fn resume_command(s: &crate::report::Summary) -> Option<String> {
+    if !s.exit_code.stopped_early() {
+        return None;
+    }
+    if s.state
+        .as_ref()
+        .is_some_and(|state| !std::path::Path::new(state).exists())
+    {
         return None;
     }
     let mut words = Vec::new();
@@ -336,7 +343,7 @@ pub fn print_run_summary(report: &RunReport) {
         let _ = writeln!(out, "  stopped early: {why}");
     }
     print_problems(&mut out, &report.problems);
-    if let Some(command) = resume_command(s.exit_code) {
+    if let Some(command) = resume_command(s) {
         let _ = writeln!(out, "to finish the job (done rows are skipped): {command}");
     }
     if let Some(state) = &s.state {

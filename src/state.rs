@@ -126,6 +126,11 @@ pub enum StateError {
     /// a file nobody will read again.
     #[error("state database {path}: {what} while the run was using it; the run stopped so that no outcome is lost: restore the state file, then run again")]
     Gone { path: String, what: &'static str },
+    /// The database is missing but its write-ahead log is not: it was deleted or moved
+    /// while a connection had it open (a clean close removes the log). A new state in
+    /// its place would send again every row it recorded.
+    #[error("state database {path} is missing, but its journal {path}-wal is here: the database was deleted or moved, perhaps while a run was using it. Nothing was sent. Restore it and run again; a new state would send again every row it recorded. To start afresh on purpose, delete {path}-wal and {path}-shm too")]
+    Orphaned { path: String },
     #[error("state database {path} was written by a newer ferry (layout {found}; this one knows layouts up to {PENDING_LAYOUT}): run that version, or give a new --state file")]
     Newer { path: String, found: i64 },
 }
@@ -234,6 +239,11 @@ impl State {
                 path: display.clone(),
                 source,
             })?;
+        }
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        if !path.exists() && Path::new(&wal).exists() {
+            return Err(StateError::Orphaned { path: display });
         }
         let mut conn = Connection::open(path).map_err(err)?;
         // Other ferry runs are kept out by the run lock; only a foreign process (a

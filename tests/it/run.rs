@@ -3299,3 +3299,41 @@ fn a_reconcile_beside_a_live_run_does_not_stop_it() {
         n as u64
     );
 }
+
+/// A state deleted while a run sends stops the run (exit 3), and then the printed
+/// "to finish the job" command would have sent every row again into a fresh state.
+/// It is not printed; and the rerun refuses the missing database whose journal is still
+/// there (exit 2, nothing sent) until the state is restored or the journal removed.
+#[test]
+fn a_state_deleted_during_a_run_is_never_silently_started_afresh() {
+    let ws = Workspace::new();
+    let sandbox = Sandbox::start(ws.path(), &[]);
+    ws.config_for(&sandbox, "rate = 20\nburst = 1");
+    let n = 400;
+    ws.write("appointments.csv", &appointments_csv("GONE", n));
+    let args = run_args("appointments.csv", "appointments", "r1", &[]);
+    let child = start_sending(&ws, &sandbox, &args);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    std::fs::remove_file(ws.join("state.db")).expect("delete the state");
+    let output = child.wait_with_output().expect("ferry finishes");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("restore the state file"), "{stdout}");
+    assert!(!stdout.contains("to finish the job"), "{stdout}");
+    let created = count(&sandbox.stats(), &["created", "appointments"]);
+    let rerun = ws
+        .command(&run_args("appointments.csv", "appointments", "r2", &[]))
+        .output()
+        .expect("ferry runs");
+    let stderr = String::from_utf8_lossy(&rerun.stderr);
+    assert_eq!(rerun.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("state database state.db is missing, but its journal state.db-wal is here"),
+        "{stderr}"
+    );
+    assert_eq!(
+        count(&sandbox.stats(), &["created", "appointments"]),
+        created
+    );
+    assert!(!ws.join("state.db").exists());
+}
