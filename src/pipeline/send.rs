@@ -209,7 +209,10 @@ fn settle_sent(cx: &Sending, rows: Vec<Row>, cells: Vec<Carried>, sent: Sent) ->
         Sent::Done { outcomes, trail } => (outcomes, trail),
         // Halted before an attempt, or refused by the vendor: nothing was carried out.
         Sent::Halted { trail } | Sent::Aborted { trail, .. } => {
-            let outcome = cx.stop.unprocessed();
+            let outcome = match trail.attempts() {
+                0 => cx.stop.unprocessed(),
+                _ => cx.stop.refused(),
+            };
             (rows.iter().map(|_| outcome.clone()).collect(), trail)
         }
     };

@@ -76,14 +76,23 @@ impl Stop {
     }
 
     pub fn unprocessed(&self) -> Outcome {
+        self.not_carried_out("not attempted")
+    }
+
+    /// A row whose request left but was refused (a 401, a 404 for the endpoint) or not
+    /// answered before the stop, and so was not carried out: "not attempted" would
+    /// contradict its request ids and attempts.
+    pub fn refused(&self) -> Outcome {
+        self.not_carried_out("sent, but not carried out")
+    }
+
+    fn not_carried_out(&self, what: &str) -> Outcome {
         let why = self.reason().unwrap_or_else(|| "the run stopped".into());
         Outcome::Unprocessed {
             problem: Problem::new(
                 Code::NotAttempted,
                 "",
-                format!(
-                    "not attempted: {why}; fix the cause and run again (done rows are skipped)"
-                ),
+                format!("{what}: {why}; fix the cause and run again (done rows are skipped)"),
             ),
         }
     }
