@@ -429,6 +429,14 @@ impl State {
             .and_then(|e| e.remote_id))
     }
 
+    /// Whether the appointment of `out_task_num` succeeded without arctos giving its
+    /// `task_num`: a resend (`--retry-unknown`) that arctos answered "already exists".
+    pub fn task_done_without_num(&self, out_task_num: &str) -> Result<bool, StateError> {
+        Ok(self
+            .get_in(crate::kinds::Kind::Appointments.name(), out_task_num)?
+            .is_some_and(|e| e.status == Status::Succeeded && e.remote_id.is_none()))
+    }
+
     /// Records `updates` and `links` in one transaction: the group commit. An update
     /// goes to `pending` (merged into `rows` by [`State::merge`]): a mark in flight is
     /// appended, and the outcome that follows replaces it.
@@ -1012,7 +1020,11 @@ mod tests {
         state
             .apply(
                 "run1",
-                &[update("A", Status::Succeeded, Some("2026112300001"))],
+                &[
+                    update("A", Status::Succeeded, Some("2026112300001")),
+                    // Existed before: arctos gave no task_num.
+                    update("D", Status::Succeeded, None),
+                ],
                 &[],
             )
             .unwrap();
@@ -1027,6 +1039,12 @@ mod tests {
             Some("2026112300001")
         );
         assert_eq!(state.task_num("B").unwrap(), None);
+        assert_eq!(state.task_num("D").unwrap(), None);
+        let without: Vec<bool> = ["A", "B", "C", "D"]
+            .iter()
+            .map(|k| state.task_done_without_num(k).unwrap())
+            .collect();
+        assert_eq!(without, [false, false, false, true]);
 
         // Other kinds and targets see their own keys only, but resolve tasks.
         let other = State::open(&path, "t", "moderators").unwrap();

@@ -84,6 +84,14 @@ pub fn resolve_task(
     Ok(match task {
         Some(TaskRef::OutTaskNum(out)) => match state.task_num(out)? {
             Some(t) => Ok(Some(t)),
+            // Running the appointments again would only skip it: say what will help.
+            None if state.task_done_without_num(out)? => Err(Problem::new(
+                Code::UnknownTask,
+                "out_task_num",
+                format!(
+                    "the appointment with out_task_num {out:?} on target {target} is done, but arctos never gave its task_num (it answered that the task already existed, when the row was sent again after an unknown outcome): find the task_num in arctos and give it in this row's task_num"
+                ),
+            )),
             None => Err(Problem::new(
                 Code::UnknownTask,
                 "out_task_num",
