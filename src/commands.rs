@@ -313,13 +313,18 @@ pub fn print_run_summary(report: &RunReport) {
     let s = &report.summary;
     let c = &s.counts;
     let mut out = std::io::stdout().lock();
+    // Reports that failed hold fewer rows than the manifest: the counts are what they
+    // took before failing, and the state holds the rest.
+    let rows = match report.report_error {
+        None => format!("{} rows", c.total),
+        Some(_) => format!("reports incomplete, {} rows reported", c.total),
+    };
     let _ = writeln!(
         out,
-        "{} → {} ({}): {} rows: {} succeeded, {} failed, {} skipped, {} unprocessed, in {:.1} s",
+        "{} → {} ({}): {rows}: {} succeeded, {} failed, {} skipped, {} unprocessed, in {:.1} s",
         s.manifest,
         s.target.as_deref().unwrap_or("-"),
         s.kind,
-        c.total,
         c.succeeded,
         c.failed_total,
         c.skipped,

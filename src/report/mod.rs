@@ -318,6 +318,9 @@ impl Reports {
                 .copied()
                 .chain(header.iter().map(String::as_str));
             write_guarded(&mut writer, columns).map_err(|e| csv_err(&path, e))?;
+            // On disk now: a folder that cannot take even the headers (a full disk)
+            // fails here, before anything is sent, not after.
+            writer.flush().map_err(io_err(&path))?;
             writers.push((table, writer));
         }
         let in_workbook: Vec<Table> = Table::tables(mode)
@@ -437,6 +440,9 @@ impl Reports {
 
     /// Checks the invariant, writes `summary.json` and `report.xlsx`.
     pub fn finish(mut self, summary: &mut Summary, rows_read: u64) -> Result<PathBuf, ReportError> {
+        // The outcomes handed to the reports, even when the files cannot take them: the
+        // end-of-run lines must not say "0 rows" after a full disk stopped the writing.
+        summary.counts = self.counts.clone();
         self.flush()?;
         if self.lost_origins > 0 {
             tracing::warn!(
@@ -637,6 +643,43 @@ impl RowSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reports that cannot be finished still give the summary the outcomes they were
+    /// handed: the end-of-run lines said "0 rows" after a full disk stopped the writing.
+    #[test]
+    fn the_summary_has_the_counts_even_when_the_reports_cannot_be_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let header = vec!["name".to_string()];
+        let mut reports = Reports::create(dir.path(), Mode::Run, &header, "id".into()).unwrap();
+        for row in [2, 3] {
+            let outcome = RowOutcome {
+                row,
+                key: format!("k{row}"),
+                outcome: Outcome::Succeeded {
+                    remote_id: None,
+                    warnings: Vec::new(),
+                },
+                trail: Default::default(),
+            };
+            let carried = Carried {
+                origin: crate::manifest::Origin::here(row),
+                cells: vec!["n".into()],
+                seq: row,
+            };
+            reports.write(&outcome, &carried).unwrap();
+        }
+        let mut summary = Summary::default();
+        // Three rows read, two reported: the reports cannot be finished.
+        let err = reports.finish(&mut summary, 3).unwrap_err();
+        assert!(matches!(
+            err,
+            ReportError::Mismatch {
+                reported: 2,
+                read: 3
+            }
+        ));
+        assert_eq!((summary.counts.total(), summary.counts.succeeded), (2, 2));
+    }
 
     #[test]
     fn row_set_reports_repeats() {
