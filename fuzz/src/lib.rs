@@ -20,8 +20,15 @@ pub const FORMATS: [Format; 5] = [
 ];
 
 /// The names `--encoding` accepts (`manifest::ACCEPTED_ENCODINGS`).
-pub const ENCODINGS: [&str; 7] = [
-    "utf-8", "gb18030", "gbk", "big5", "utf-16", "utf-16le", "utf-16be",
+pub const ENCODINGS: [&str; 8] = [
+    "utf-8",
+    "gb18030",
+    "gbk",
+    "big5",
+    "utf-16",
+    "utf-16le",
+    "utf-16be",
+    "windows-1252",
 ];
 
 /// The settings `validate` runs with: a time zone and a country code, as a real config

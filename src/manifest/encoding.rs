@@ -19,7 +19,8 @@ use super::{ManifestError, Unreadable};
 pub(crate) const SNIFF_WINDOW: usize = 64 * 1024;
 
 /// The names `--encoding` accepts, for messages.
-pub const ACCEPTED_ENCODINGS: &str = "utf-8, gb18030, gbk, big5, utf-16, utf-16le, utf-16be";
+pub const ACCEPTED_ENCODINGS: &str =
+    "utf-8, gb18030, gbk, big5, utf-16, utf-16le, utf-16be, windows-1252";
 
 /// An encoding named by `--encoding`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +33,9 @@ pub(crate) enum Encoding {
     Utf16,
     Utf16Le,
     Utf16Be,
+    /// Western European Excel's "CSV" (and what `latin1` means in practice, as WHATWG
+    /// maps it).
+    Windows1252,
 }
 
 impl Encoding {
@@ -52,6 +56,7 @@ impl Encoding {
             "utf16" => Encoding::Utf16,
             "utf16le" => Encoding::Utf16Le,
             "utf16be" => Encoding::Utf16Be,
+            "windows1252" | "cp1252" | "latin1" | "iso88591" => Encoding::Windows1252,
             _ => {
                 return Err(ManifestError::UnknownEncoding {
                     name: name.to_string(),
@@ -125,6 +130,7 @@ pub(crate) fn open_text(
         Encoding::Big5 => (encoding_rs::BIG5, "Big5"),
         Encoding::Utf16 | Encoding::Utf16Le => (encoding_rs::UTF_16LE, "UTF-16LE"),
         Encoding::Utf16Be => (encoding_rs::UTF_16BE, "UTF-16BE"),
+        Encoding::Windows1252 => (encoding_rs::WINDOWS_1252, "windows-1252"),
     };
     if encoding == Encoding::Utf8 && !lossy {
         return Ok(Text {
@@ -212,6 +218,7 @@ fn check_utf16_without_bom(path: &str, window: &[u8]) -> Result<(), ManifestErro
 pub enum Guess {
     Gb18030,
     Big5,
+    Windows1252,
     Either,
     Unknown,
 }
@@ -220,6 +227,9 @@ pub enum Guess {
 /// do, the one whose text holds clearly more of the characters that Chinese manifests
 /// are made of. Text decoded with the wrong table is a scatter of rare characters.
 fn guess_cjk(window: &[u8], at_eof: bool) -> Guess {
+    if looks_single_byte(window) {
+        return Guess::Windows1252;
+    }
     let gb = decode_strict(encoding_rs::GB18030, window, at_eof);
     let big5 = decode_strict(encoding_rs::BIG5, window, at_eof);
     match (gb, big5) {
@@ -237,6 +247,23 @@ fn guess_cjk(window: &[u8], at_eof: bool) -> Guess {
             }
         }
     }
+}
+
+/// Whether the bytes past ASCII stand mostly alone (`B\xE9atrice`, `K\xF6ln`), as a
+/// single-byte code page writes accented letters, rather than in the pairs and runs of
+/// GB18030 or Big5 text, whose characters are two bytes each.
+fn looks_single_byte(window: &[u8]) -> bool {
+    let high = |i: usize| window.get(i).is_some_and(|b| *b >= 0x80);
+    let (mut all, mut alone) = (0usize, 0usize);
+    for i in 0..window.len() {
+        if high(i) {
+            all += 1;
+            if !high(i + 1) && (i == 0 || !high(i - 1)) {
+                alone += 1;
+            }
+        }
+    }
+    all > 0 && alone * 4 > all * 3
 }
 
 fn decode_strict(
@@ -405,6 +432,8 @@ mod tests {
         assert_eq!(Encoding::parse("GBK").ok(), Some(Encoding::Gb18030));
         assert_eq!(Encoding::parse("UTF_16le").ok(), Some(Encoding::Utf16Le));
         assert_eq!(Encoding::parse("utf8").ok(), Some(Encoding::Utf8));
-        assert!(Encoding::parse("latin1").is_err());
+        assert_eq!(Encoding::parse("CP1252").ok(), Some(Encoding::Windows1252));
+        assert_eq!(Encoding::parse("latin1").ok(), Some(Encoding::Windows1252));
+        assert!(Encoding::parse("latin2").is_err());
     }
 }

@@ -166,6 +166,10 @@ fn not_utf8(line: usize, guess: &Guess, byte: u8) -> String {
              the first non-UTF-8 byte is on line {line}); pass --encoding gb18030 for Simplified \
              Chinese or --encoding big5 for Traditional Chinese"
         ),
+        Guess::Windows1252 => format!(
+            "not UTF-8 text (it looks like windows-1252, as Western European Excel saves CSV; \
+             the first non-UTF-8 byte is on line {line}); pass --encoding windows-1252"
+        ),
         Guess::Unknown => format!(
             "not UTF-8 text (byte 0x{byte:02X} on line {line} is not UTF-8); save the file as \
              UTF-8, or pass --encoding with its encoding ({ACCEPTED_ENCODINGS})"

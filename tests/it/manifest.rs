@@ -605,10 +605,27 @@ fn unknown_encoding_lists_the_accepted_names() {
     let dir = TempDir::new().expect("temp dir");
     let path = write(&dir, "m.csv", "a\n1\n");
     assert_eq!(
-        open_error(&with_encoding(&path, "latin1")),
-        "unknown encoding \"latin1\"; --encoding accepts utf-8, gb18030, gbk, big5, utf-16, \
-         utf-16le, utf-16be"
+        open_error(&with_encoding(&path, "latin2")),
+        "unknown encoding \"latin2\"; --encoding accepts utf-8, gb18030, gbk, big5, utf-16, \
+         utf-16le, utf-16be, windows-1252"
     );
+}
+
+/// Western European Excel saves "CSV" as windows-1252: the error says so, and
+/// `--encoding windows-1252` (or `cp1252`, `latin1`) reads it.
+#[test]
+fn windows_1252_is_named_in_the_error_and_read_with_the_flag() {
+    let dir = TempDir::new().expect("temp dir");
+    let path = write(&dir, "m.csv", b"name,city\nB\xE9atrice,K\xF6ln\n");
+    let message = open_error(&source(&path));
+    assert!(message.contains("windows-1252"), "{message}");
+    let expected = (
+        header(&["name", "city"]),
+        vec![row(2, &["Béatrice", "Köln"])],
+    );
+    for name in ["windows-1252", "cp1252", "latin1"] {
+        assert_eq!(read(&with_encoding(&path, name)), expected, "{name}");
+    }
 }
 
 fn long_file_with_bad_bytes_in_row(bad_row: u64, sep: &str) -> Vec<u8> {
