@@ -74,7 +74,8 @@ pub struct ManifestArgs {
     /// The file format, when the extension does not say (required for `-`).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// Text encoding: utf-8 (default), gb18030, gbk, big5, utf-16, utf-16le, utf-16be.
+    /// Text encoding: utf-8 (default), gb18030, gbk, big5, utf-16, utf-16le, utf-16be,
+    /// windows-1252.
     #[arg(long)]
     pub encoding: Option<String>,
     /// XLSX sheet to read (default: the first visible one; for a report.xlsx of ferry's
