@@ -263,6 +263,9 @@ enum Dirt {
     Scientific,
     Decimal,
     BadChar(char),
+    /// `-912345676`: a negative number (a number cell, or a sign typed by mistake), not a
+    /// dash between digits.
+    Negative,
     MisplacedPlus,
     NoDigits,
     TooLong(usize),
@@ -290,6 +293,9 @@ fn clean(shown: &str) -> Result<Cleaned, Dirt> {
             '0'..='9' => digits.push(ch),
             '+' if plus || !digits.is_empty() => return Err(Dirt::MisplacedPlus),
             '+' => plus = true,
+            '-' if digits.is_empty() && !plus && is_negative(&folded) => {
+                return Err(Dirt::Negative)
+            }
             '-' | '.' | '(' | ')' => {}
             other => return Err(Dirt::BadChar(other)),
         }
@@ -315,6 +321,12 @@ fn fold(ch: char) -> char {
         '\u{FF09}' => ')',
         other => other,
     }
+}
+
+/// `-912345676`: a minus sign right before the first digit, as a negative number shows.
+fn is_negative(s: &str) -> bool {
+    s.strip_prefix('-')
+        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
 }
 
 /// `664123456.0`, `664123456.00`, `664123456,0`: digits (after an optional `+`) with one
@@ -347,6 +359,14 @@ fn phone_dirt(dirt: Dirt, shown: &str, field: &str) -> Problem {
             field,
             format!(
                 "{}: a spreadsheet turned this number into a decimal (the .0 is not part of it); format the column as Text and re-enter the number",
+                quote(shown)
+            ),
+        ),
+        Dirt::Negative => Problem::new(
+            Code::InvalidCharacters,
+            field,
+            format!(
+                "{} is a negative number, not a phone number: remove the leading - (a number cell's sign, or a typo) and check the digits",
                 quote(shown)
             ),
         ),
@@ -902,9 +922,13 @@ fn area_code(shown: &str, field: &str) -> Result<(String, bool), Problem> {
     };
     let cleaned = match clean(shown) {
         Ok(c) => c,
-        Err(d @ (Dirt::Scientific | Dirt::Decimal | Dirt::BadChar(_) | Dirt::MisplacedPlus)) => {
-            return Err(phone_dirt(d, shown, field))
-        }
+        Err(
+            d @ (Dirt::Scientific
+            | Dirt::Decimal
+            | Dirt::BadChar(_)
+            | Dirt::Negative
+            | Dirt::MisplacedPlus),
+        ) => return Err(phone_dirt(d, shown, field)),
         Err(Dirt::NoDigits | Dirt::TooLong(_)) => return Err(malformed()),
     };
     if cleaned.plus {

@@ -359,6 +359,14 @@ const PHONES: &[(&str, u16, Expect, Want)] = &[
         Want::Err(&[InvalidCharacters]),
     ),
     ("abc", 86, Mobile, Want::Err(&[InvalidCharacters])),
+    // A negative number cell, not a dash between digits.
+    ("-912345676", 886, Mobile, Want::Err(&[InvalidCharacters])),
+    (
+        "−0912 345 678",
+        886,
+        Mobile,
+        Want::Err(&[InvalidCharacters]),
+    ),
     (
         "181 0000 0030 ext 5",
         86,
