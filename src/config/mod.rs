@@ -252,8 +252,14 @@ pub mod limits {
         if range.contains(&value) {
             Ok(())
         } else {
+            // `1e308` is written out in full by Display: 309 digits in a message.
+            let value = value.to_string();
+            let value = match value.get(..16) {
+                Some(start) if value.len() > 32 => format!("{start}… ({} characters)", value.len()),
+                _ => value,
+            };
             Err(OutOfRange {
-                value: value.to_string(),
+                value,
                 start: range.start().to_string(),
                 end: range.end().to_string(),
             })
@@ -641,6 +647,7 @@ mod tests {
         for (line, want) in [
             ("rate = 1e-20", "targets.quanshi.rate: 0.00000000000000000001 is out of range: give 0.001 to 100000"),
             ("rate = nan", "targets.quanshi.rate: NaN is out of range"),
+            ("rate = 1e300", "targets.quanshi.rate: 1000000000000000… (301 characters) is out of range"),
             ("rate = inf", "targets.quanshi.rate: inf is out of range"),
             ("rate = 0", "targets.quanshi.rate: 0 is out of range"),
             ("burst = 0", "targets.quanshi.burst: 0 is out of range: give 1 to 100000"),
