@@ -207,6 +207,8 @@ pub enum ReportError {
     Busy { dir: PathBuf },
     #[error("--report-dir {}: it already holds files (an earlier run's reports?); nothing was sent: give a new folder, or --overwrite to replace ferry's reports in it", .dir.display())]
     NotEmpty { dir: PathBuf },
+    #[error("--report-dir {}: it is a file, not a folder; nothing was sent: give a folder (ferry creates it)", .dir.display())]
+    NotAFolder { dir: PathBuf },
     #[error("internal error: row {0} was reported twice; please report this bug")]
     Duplicate(u64),
     #[error("internal error: {reported} rows reported but {read} read; please report this bug")]
@@ -252,6 +254,11 @@ pub fn claim_folder(dir: &Path, manifest: &Path, overwrite: bool) -> Result<Clai
         return Err(ReportError::HoldsManifest {
             dir: dir.to_path_buf(),
             manifest: manifest.to_path_buf(),
+        });
+    }
+    if dir.exists() && !dir.is_dir() {
+        return Err(ReportError::NotAFolder {
+            dir: dir.to_path_buf(),
         });
     }
     std::fs::create_dir_all(dir).map_err(io_err)?;

@@ -1841,6 +1841,23 @@ fn report_dir_holding_the_manifest_or_an_earlier_run_is_refused_before_anything_
     let out = validate(&[]).expect(2);
     assert!(out.stderr.contains("already holds files"), "{}", out.stderr);
     assert!(out.stderr.contains("--overwrite"), "{}", out.stderr);
+    // A file where the folder should be: said so, not a bare "File exists".
+    let out = ws
+        .ferry(&[
+            "validate",
+            "appointments.csv",
+            "--kind",
+            "appointments",
+            "--report-dir",
+            "appointments.csv",
+        ])
+        .expect(2);
+    assert!(
+        out.stderr
+            .contains("--report-dir appointments.csv: it is a file, not a folder"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(
         std::fs::read(ws.join("r1/failed.csv")).expect("read"),
         failed_before
