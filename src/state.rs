@@ -112,7 +112,7 @@ impl Update {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("state database {path}: {source}")]
+    #[error("state database {path}: {source}{}", full_hint(source))]
     Sqlite {
         path: String,
         source: rusqlite::Error,
@@ -133,6 +133,19 @@ pub enum StateError {
     Orphaned { path: String },
     #[error("state database {path} was written by a newer ferry (layout {found}; this one knows layouts up to {PENDING_LAYOUT}): run that version, or give a new --state file")]
     Newer { path: String, found: i64 },
+}
+
+/// SQLite's "disk is full" may be about its temporary files, which go to TMPDIR, not
+/// to the state's own disk: say where they went, since the state's disk may have room.
+fn full_hint(error: &rusqlite::Error) -> String {
+    if error.sqlite_error_code() != Some(rusqlite::ErrorCode::DiskFull) {
+        return String::new();
+    }
+    let temp = std::env::temp_dir();
+    format!(
+        " (the state's disk, or the one of SQLite's temporary files: {}, which TMPDIR sets)",
+        temp.display()
+    )
 }
 
 /// A connection to the state for one target and kind.
@@ -667,6 +680,25 @@ fn rekey_calls_v0(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A full TMPDIR reads as "database or disk is full" while the state's disk has room.
+    #[test]
+    fn a_full_disk_error_names_where_sqlite_s_temporary_files_go() {
+        let full = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(13), None);
+        let e = StateError::Sqlite {
+            path: "s.db".into(),
+            source: full,
+        };
+        let temp = std::env::temp_dir();
+        assert!(e.to_string().ends_with("which TMPDIR sets)"), "{e}");
+        assert!(e.to_string().contains(&temp.display().to_string()), "{e}");
+        let busy = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(5), None);
+        let e = StateError::Sqlite {
+            path: "s.db".into(),
+            source: busy,
+        };
+        assert!(!e.to_string().contains("TMPDIR"), "{e}");
+    }
 
     fn update(key: &str, status: Status, remote_id: Option<&str>) -> Update {
         Update::new(
