@@ -38,6 +38,9 @@ pub(super) struct RowSorter {
     buffer: Vec<u8>,
     index: Vec<Entry>,
     runs: Vec<Vec<Run>>,
+    /// Where runs spill: the report folder, whose disk the user chose for a run's
+    /// output; else the system's temporary folder.
+    spill_dir: Option<std::path::PathBuf>,
 }
 
 /// Read buffer of each run while merging.
@@ -54,7 +57,14 @@ impl RowSorter {
             buffer: Vec::new(),
             index: Vec::new(),
             runs: (0..tables).map(|_| Vec::new()).collect(),
+            spill_dir: None,
         }
+    }
+
+    /// Spills runs to files in `dir` rather than in the system's temporary folder.
+    pub(super) fn spilling_to(mut self, dir: &std::path::Path) -> RowSorter {
+        self.spill_dir = Some(dir.to_path_buf());
+        self
     }
 
     pub(super) fn push<'a>(
@@ -95,7 +105,7 @@ impl RowSorter {
             let n = rest.iter().take_while(|e| e.table == table).count();
             let (group, tail) = rest.split_at(n);
             rest = tail;
-            let file = tempfile::tempfile()?;
+            let file = spill_file(self.spill_dir.as_deref())?;
             let mut out = BufWriter::with_capacity(READ_BUFFER, file);
             for e in group {
                 write_record(
@@ -111,7 +121,7 @@ impl RowSorter {
             let runs = &mut self.runs[table as usize];
             runs.push(run);
             if runs.len() >= self.max_runs {
-                compact(runs, self.keep)?;
+                compact(runs, self.keep, self.spill_dir.as_deref())?;
             }
         }
         self.index.clear();
@@ -150,10 +160,18 @@ impl RowSorter {
     }
 }
 
+/// A nameless file for a run, gone when it is closed (or the process dies).
+fn spill_file(dir: Option<&std::path::Path>) -> io::Result<File> {
+    match dir {
+        Some(dir) => tempfile::tempfile_in(dir),
+        None => tempfile::tempfile(),
+    }
+}
+
 /// Merges a table's runs into one, keeping only the rows a sheet can show (the rows
 /// dropped are larger than at least `keep` rows already seen).
-fn compact(runs: &mut Vec<Run>, keep: u64) -> io::Result<()> {
-    let mut out = BufWriter::with_capacity(READ_BUFFER, tempfile::tempfile()?);
+fn compact(runs: &mut Vec<Run>, keep: u64, dir: Option<&std::path::Path>) -> io::Result<()> {
+    let mut out = BufWriter::with_capacity(READ_BUFFER, spill_file(dir)?);
     let mut rows = 0;
     merge(std::mem::take(runs), keep, |row, record| {
         rows += 1;

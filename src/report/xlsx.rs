@@ -174,10 +174,19 @@ impl XlsxWriter {
             .map(|(&table, header)| Sheet::new(table, header))
             .collect();
         let out = path.to_path_buf();
+        // The sorter's runs spill beside the reports, on the disk the user chose for the
+        // run's output. (The workbook's own temporary files stay in the system's folder:
+        // rust_xlsxwriter does not report every failed write to them, and on a full
+        // report disk it saved a broken workbook.)
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
         let thread = std::thread::spawn(move || {
             let mut in_turn = (!in_order).then(|| {
                 let keep = u64::from(MAX_ROWS - 1);
-                let sorter = RowSorter::new(sheets.len(), SORT_BUDGET, SORT_MAX_RUNS, keep);
+                let sorter = RowSorter::new(sheets.len(), SORT_BUDGET, SORT_MAX_RUNS, keep)
+                    .spilling_to(&folder);
                 InTurn::new(WAIT_BUDGET, sorter)
             });
             let mut book = Book::new(sheets, note)?;
