@@ -44,9 +44,20 @@ fn object<T: DeserializeOwned + Default>(value: Value) -> T {
 pub fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(match Value::deserialize(d)? {
         Value::String(s) => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::Number(n) => Some(whole(&n)),
         _ => None,
     })
+}
+
+/// A number as text, a whole number written as a float (`1.0`, `200.0`, `0.0`, as some
+/// serializers write every number) without its fraction: read as `"1.0"`, arctos's
+/// status 1 was "unknown", and AICC's return code 0 a final failure that the next run
+/// would send again.
+fn whole(n: &serde_json::Number) -> String {
+    match n.as_f64() {
+        Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e15 => (f as i64).to_string(),
+        _ => n.to_string(),
+    }
 }
 
 /// A field that counts only as a string (a login's code or token), as sent.
@@ -216,6 +227,27 @@ mod tests {
         assert_eq!(scrubbed, ": [31mred [0m");
     }
 
+    #[test]
+    fn a_whole_number_written_as_a_float_reads_as_the_whole_number() {
+        #[derive(Deserialize, Default)]
+        struct Code {
+            #[serde(default, deserialize_with = "number_or_string")]
+            code: Option<String>,
+        }
+        for (body, want) in [
+            (r#"{"code": 1.0}"#, "1"),
+            (r#"{"code": 200.0}"#, "200"),
+            (r#"{"code": 0.0}"#, "0"),
+            (r#"{"code": -0.0}"#, "0"),
+            (r#"{"code": 1.5}"#, "1.5"),
+            (r#"{"code": 1}"#, "1"),
+            (r#"{"code": " 1 "}"#, "1"),
+        ] {
+            let read: Code = parse(body.as_bytes()).unwrap();
+            assert_eq!(read.code.as_deref(), Some(want), "{body}");
+        }
+    }
+
     /// Review of issue 9: a 4 MiB `msg` was copied into every row of a batch.
     #[test]
     fn a_vendor_message_is_cut_to_a_length_a_report_can_hold() {
@@ -279,7 +311,7 @@ mod tests {
             (
                 r#"{"status": 2.0, "message": "m", "info": {"code": 5}, "items": [{"code": "a"}, 3, null]}"#,
                 Probe {
-                    status: Some("2.0".into()),
+                    status: Some("2".into()),
                     message: "m".into(),
                     items: vec![inner("a"), Inner::default(), Inner::default()],
                     ..Probe::default()
