@@ -23,6 +23,7 @@ pub enum Code {
     DuplicateCell,
     // plain values
     Required,
+    NestedValue,
     InvalidInteger,
     InvalidBoolean,
     InvalidChoice,
@@ -84,6 +85,7 @@ impl Code {
             MergedCell => "merged_cell",
             DuplicateCell => "duplicate_cell",
             Required => "required",
+            NestedValue => "nested_value",
             InvalidInteger => "invalid_integer",
             InvalidBoolean => "invalid_boolean",
             InvalidChoice => "invalid_choice",

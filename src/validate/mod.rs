@@ -94,6 +94,19 @@ impl<'r, F: Copy> Checker<'r, F> {
                     );
                     return None;
                 }
+                // A JSON manifest's object value arrives as its JSON text: sent, it would
+                // be a name or an id nobody wrote.
+                if v.starts_with('{') && serde_json::from_str::<serde_json::Map<_, _>>(v).is_ok() {
+                    let name = self.name(field);
+                    self.problem(
+                        field,
+                        Code::NestedValue,
+                        format!(
+                            "{name} holds a JSON object, not a value: give the value itself (text, a number or true/false)"
+                        ),
+                    );
+                    return None;
+                }
                 Some(v)
             }
             None => {

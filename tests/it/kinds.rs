@@ -2600,3 +2600,35 @@ fn an_id_in_a_spreadsheet_s_scientific_notation_fails_its_row() {
         assert!(validate(kind, &taipei(), &row).is_ok(), "{kind:?} {field}");
     }
 }
+
+/// A JSON manifest's object value arrives as its JSON text: a name or an id nobody
+/// wrote. A field that holds one fails its row; text that only starts with a brace is
+/// text.
+#[test]
+fn a_json_object_is_no_field_s_value() {
+    let object = r#"{"first": "Lin"}"#;
+    for (kind, base, field) in [
+        (Kind::Calls, CALL, "name"),
+        (Kind::Appointments, APPOINTMENT, "out_task_num"),
+        (Kind::Appointments, APPOINTMENT, "business_id"),
+        (Kind::AgentSettings, AGENT, "userId"),
+    ] {
+        let row = with(base, &[(field, object)]);
+        let label = format!("{kind:?} {field}");
+        let rejected = validate(kind, &taipei(), &row).expect_err(&label);
+        assert_eq!(
+            codes(&rejected.problems),
+            pairs(&[("nested_value", field)]),
+            "{label}"
+        );
+        let row = with(base, &[(field, "{VIP} 1")]);
+        let problems = validate(kind, &taipei(), &row)
+            .err()
+            .map(|r| codes(&r.problems))
+            .unwrap_or_default();
+        assert!(
+            !problems.iter().any(|(code, _)| code == "nested_value"),
+            "{label}: {problems:?}"
+        );
+    }
+}
