@@ -125,7 +125,9 @@ impl<'r, F: Copy> Checker<'r, F> {
     pub fn id(&mut self, field: F, need: Need) -> Option<String> {
         let v = self.checked_text(field, need)?;
         // The exponent's sign as Excel writes it: a code like `12E45` may be meant.
-        let signed = v.contains("E+") || v.contains("E-") || v.contains("e+") || v.contains("e-");
+        let signed = v
+            .split_once(['e', 'E'])
+            .is_some_and(|(_, exponent)| exponent.starts_with(['+', '-']));
         if signed && is_scientific(v) {
             let name = self.name(field);
             self.problem(
