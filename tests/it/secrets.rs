@@ -863,12 +863,12 @@ fn plain_http_to_a_remote_host_is_refused_before_any_secret_is_read() {
     }
 }
 
-#[test]
-fn unset_secret_variable_is_a_config_error_that_names_the_variable() {
-    let srv = Server::start_blocking();
-    let ws = Workspace::new(&srv.base_url());
-    srv.any_on_blocking(CREATE_TASK, vec![arctos_ok()]);
-    let out = Command::new(FERRY)
+/// `ferry run appointments.csv` on the arctos target, with its own state and report
+/// folder named after `name`; the caller sets the environment.
+fn arctos_appointments(ws: &Workspace, name: &str) -> Command {
+    let (state, dir) = (format!("state-{name}.db"), format!("reports/{name}"));
+    let mut command = Command::new(FERRY);
+    command
         .args([
             "run",
             "appointments.csv",
@@ -879,11 +879,20 @@ fn unset_secret_variable_is_a_config_error_that_names_the_variable() {
             "--target",
             "arctos",
             "--state",
-            "state-unset.db",
+            &state,
             "--report-dir",
-            "reports/unset",
+            &dir,
         ])
-        .current_dir(ws.path())
+        .current_dir(ws.path());
+    command
+}
+
+#[test]
+fn unset_secret_variable_is_a_config_error_that_names_the_variable() {
+    let srv = Server::start_blocking();
+    let ws = Workspace::new(&srv.base_url());
+    srv.any_on_blocking(CREATE_TASK, vec![arctos_ok()]);
+    let out = arctos_appointments(&ws, "unset")
         .env_remove("ARCTOS_TOKEN")
         .output()
         .expect("ferry runs");
@@ -902,22 +911,7 @@ fn a_secret_with_a_line_break_is_a_config_error() {
     let ws = Workspace::new(&srv.base_url());
     srv.any_on_blocking(CREATE_TASK, vec![arctos_ok()]);
     let broken = "Lq8line-one\nsecond-line-Zq";
-    let out = Command::new(FERRY)
-        .args([
-            "run",
-            "appointments.csv",
-            "--kind",
-            "appointments",
-            "--config",
-            "ferry.toml",
-            "--target",
-            "arctos",
-            "--state",
-            "state-broken.db",
-            "--report-dir",
-            "reports/broken",
-        ])
-        .current_dir(ws.path())
+    let out = arctos_appointments(&ws, "broken")
         .env("ARCTOS_TOKEN", broken)
         .output()
         .expect("ferry runs");
